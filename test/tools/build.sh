@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Builds the binaries of the test control plane (etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, kubectl, kwok, source-controller,
+# kustomize-controller) from the Go modules pinned under test/tools/, and copies
+# the Flux CRDs and kwok's stages beside them.
+#
+# The result lives in ${KUBECTL_PROMOTE_CACHE:-$HOME/.cache/kubectl-promote}/plane/<key>/,
+# where <key> hashes the tools modules' go.mod/go.sum (and the Go version), so a
+# version bump builds a new directory and an unchanged one is reused as is. The
+# directory is built under a temporary name and renamed when complete: a killed
+# build never leaves a half cache behind.
+#
+# The last line printed is the directory, for KUBECTL_PROMOTE_PLANE=<dir>.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cache="${KUBECTL_PROMOTE_CACHE:-$HOME/.cache/kubectl-promote}/plane"
+
+key="$(
+	{
+		go env GOVERSION GOOS GOARCH
+		for m in etcd kube kwok flux; do
+			cat "$here/$m/go.mod" "$here/$m/go.sum"
+		done
+		cat "$here/etcd/main.go"
+		# The layout this script produces is part of the key.
+		echo layout-2
+	} | sha256sum | cut -c1-16
+)"
+dest="$cache/$key"
+
+if [[ -x "$dest/kube-apiserver" && -f "$dest/.complete" ]]; then
+	echo "plane binaries: cached in $dest" >&2
+	echo "$dest"
+	exit 0
+fi
+
+mkdir -p "$cache"
+tmp="$(mktemp -d "$cache/.build-$key-XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+
+echo "plane binaries: building into $dest" >&2
+echo "  the first build compiles Kubernetes, etcd, kwok and Flux from source:" >&2
+echo "  about 20 minutes on 2 cores; later builds reuse the Go build cache (seconds)" >&2
+
+start=$SECONDS
+step() { # step NAME MODULE PACKAGES...
+	local name="$1" mod="$2"
+	shift 2
+	local t=$SECONDS
+	echo "  ► building $name ..." >&2
+	(cd "$here/$mod" && go build -o "$tmp/" "$@")
+	echo "  ✔ $name ($((SECONDS - t)) s)" >&2
+}
+
+step etcd etcd .
+step "kwok" kwok sigs.k8s.io/kwok/cmd/kwok
+step "source-controller, kustomize-controller" flux \
+	github.com/fluxcd/source-controller github.com/fluxcd/kustomize-controller
+step "kube-apiserver, kube-controller-manager, kube-scheduler, kubectl" kube \
+	k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+	k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+
+# Flux CRDs, from the controller modules' own config/crd/bases.
+mkdir -p "$tmp/crds"
+for m in github.com/fluxcd/source-controller github.com/fluxcd/kustomize-controller; do
+	dir="$(cd "$here/flux" && go mod download -json "$m" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')"
+	if [[ -z "$dir" || ! -d "$dir/config/crd/bases" ]]; then
+		echo "no config/crd/bases in $m ($dir)" >&2
+		exit 1
+	fi
+	cp "$dir"/config/crd/bases/*.yaml "$tmp/crds/"
+done
+
+# kwok's fast node and pod stages; the plane adds its own pod-ready variants.
+kwokdir="$(cd "$here/kwok" && go mod download -json sigs.k8s.io/kwok | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')"
+mkdir -p "$tmp/stages"
+cp "$kwokdir"/kustomize/stage/node/fast/node-initialize.yaml \
+	"$kwokdir"/kustomize/stage/node/heartbeat/node-heartbeat.yaml \
+	"$kwokdir"/kustomize/stage/pod/fast/pod-delete.yaml \
+	"$kwokdir"/kustomize/stage/pod/fast/pod-complete.yaml \
+	"$kwokdir"/kustomize/stage/pod/fast/pod-ready.yaml \
+	"$tmp/stages/"
+chmod -R u+w "$tmp"
+
+touch "$tmp/.complete"
+if ! mv -T "$tmp" "$dest" 2>/dev/null; then
+	# Another build finished first; its result is as good as ours.
+	[[ -f "$dest/.complete" ]] || { echo "cannot install $dest" >&2; exit 1; }
+fi
+trap - EXIT
+rm -rf "$tmp"
+echo "plane binaries: ready in $((SECONDS - start)) s" >&2
+echo "$dest"

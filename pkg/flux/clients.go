@@ -1,0 +1,165 @@
+package flux
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/version"
+)
+
+// Scheme knows the Kubernetes built-in kinds and the two Flux kinds kubectl-promote reads.
+var Scheme = newScheme()
+
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, kustomizev1.AddToScheme, sourcev1.AddToScheme, authenticationv1.AddToScheme} {
+		if err := add(s); err != nil {
+			panic(err)
+		}
+	}
+	return s
+}
+
+// Cluster is one kubeconfig context's API server, as the user reaches it.
+type Cluster struct {
+	// Context is the kubeconfig context's name.
+	Context string
+	// Namespace is the context's default namespace ("" when the context sets none).
+	Namespace string
+	Config    *rest.Config
+	Client    client.WithWatch
+}
+
+// Clients builds API clients for any kubeconfig context, honouring every other kubectl
+// flag the user gave (--kubeconfig, --as, --token, ...), and keeps one per context.
+type Clients struct {
+	flags *genericclioptions.ConfigFlags
+
+	mu       sync.Mutex
+	clusters map[string]*Cluster
+}
+
+// NewClients returns Clients for the kubectl flags the command was called with.
+func NewClients(flags *genericclioptions.ConfigFlags) *Clients {
+	return &Clients{flags: flags, clusters: map[string]*Cluster{}}
+}
+
+// Contexts lists the kubeconfig's contexts, sorted.
+func (c *Clients) Contexts() ([]string, error) {
+	raw, err := c.flags.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return nil, fmt.Errorf("reading kubeconfig: %w", err)
+	}
+	names := make([]string, 0, len(raw.Contexts))
+	for name := range raw.Contexts {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// CurrentContext is the context kubectl would use: --context, else the kubeconfig's current-context.
+func (c *Clients) CurrentContext() (string, error) {
+	if c.flags.Context != nil && *c.flags.Context != "" {
+		return *c.flags.Context, nil
+	}
+	raw, err := c.flags.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return "", fmt.Errorf("reading kubeconfig: %w", err)
+	}
+	if raw.CurrentContext == "" {
+		return "", fmt.Errorf(`no context is currently set, use "kubectl config use-context <context>" or name one with --from/--to`)
+	}
+	return raw.CurrentContext, nil
+}
+
+// HasContext says whether the kubeconfig defines the context.
+func (c *Clients) HasContext(name string) (bool, error) {
+	names, err := c.Contexts()
+	if err != nil {
+		return false, err
+	}
+	i := sort.SearchStrings(names, name)
+	return i < len(names) && names[i] == name, nil
+}
+
+// UnknownContextError says a context is not in the kubeconfig and lists those that are.
+type UnknownContextError struct {
+	Context string
+	Known   []string
+}
+
+func (e *UnknownContextError) Error() string {
+	return fmt.Sprintf("context %q not found in kubeconfig (contexts: %s); list them with \"kubectl config get-contexts\"",
+		e.Context, strings.Join(e.Known, ", "))
+}
+
+// Cluster returns the API server of a context ("" for the current one).
+func (c *Clients) Cluster(context string) (*Cluster, error) {
+	if context == "" {
+		cur, err := c.CurrentContext()
+		if err != nil {
+			return nil, err
+		}
+		context = cur
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.clusters[context]; ok {
+		return cl, nil
+	}
+	known, err := c.Contexts()
+	if err != nil {
+		return nil, err
+	}
+	if i := sort.SearchStrings(known, context); i >= len(known) || known[i] != context {
+		return nil, &UnknownContextError{Context: context, Known: known}
+	}
+	flags := c.forContext(context)
+	cfg, err := flags.ToRESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("context %q: %w", context, err)
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.UserAgent = version.UserAgent()
+	cfg.QPS, cfg.Burst = 50, 100
+	cl, err := client.NewWithWatch(cfg, client.Options{Scheme: Scheme})
+	if err != nil {
+		return nil, fmt.Errorf("context %q: %w", context, err)
+	}
+	ns, _, err := flags.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		ns = ""
+	}
+	cluster := &Cluster{Context: context, Namespace: ns, Config: cfg, Client: cl}
+	c.clusters[context] = cluster
+	return cluster, nil
+}
+
+// forContext copies the user's kubectl flags with the context replaced.
+func (c *Clients) forContext(context string) *genericclioptions.ConfigFlags {
+	f := c.flags
+	n := genericclioptions.NewConfigFlags(false)
+	n.CacheDir, n.KubeConfig = f.CacheDir, f.KubeConfig
+	n.ClusterName, n.AuthInfoName = f.ClusterName, f.AuthInfoName
+	n.APIServer, n.TLSServerName, n.Insecure = f.APIServer, f.TLSServerName, f.Insecure
+	n.CertFile, n.KeyFile, n.CAFile, n.BearerToken = f.CertFile, f.KeyFile, f.CAFile, f.BearerToken
+	n.Impersonate, n.ImpersonateUID, n.ImpersonateGroup, n.ImpersonateUserExtra = f.Impersonate, f.ImpersonateUID, f.ImpersonateGroup, f.ImpersonateUserExtra
+	n.Username, n.Password, n.Timeout, n.DisableCompression = f.Username, f.Password, f.Timeout, f.DisableCompression
+	n.WrapConfigFn = f.WrapConfigFn
+	n.Context = &context
+	empty := ""
+	n.Namespace = &empty
+	return n
+}

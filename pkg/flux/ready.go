@@ -1,0 +1,152 @@
+package flux
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/apis/meta"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Condition returns a Flux object's condition of the given type, or nil.
+func Condition(conds []metav1.Condition, typ string) *metav1.Condition {
+	return apimeta.FindStatusCondition(conds, typ)
+}
+
+// Ready says whether a Kustomization is Ready=True for its current generation and,
+// when not, gives Flux's own reason and message.
+func Ready(ks *kustomizev1.Kustomization) (bool, string) {
+	c := Condition(ks.Status.Conditions, meta.ReadyCondition)
+	switch {
+	case c == nil:
+		return false, "no Ready condition yet: Flux has not reconciled it"
+	case ks.Generation != ks.Status.ObservedGeneration:
+		return false, fmt.Sprintf("generation %d not yet observed (observed %d)", ks.Generation, ks.Status.ObservedGeneration)
+	case c.Status != metav1.ConditionTrue:
+		return false, fmt.Sprintf("Ready=%s %s: %s", c.Status, c.Reason, c.Message)
+	}
+	return true, c.Message
+}
+
+// Stalled returns Flux's Stalled condition message when the object has given up.
+func Stalled(conds []metav1.Condition) (bool, string) {
+	c := Condition(conds, meta.StalledCondition)
+	if c != nil && c.Status == metav1.ConditionTrue {
+		return true, c.Reason + ": " + c.Message
+	}
+	return false, ""
+}
+
+// SameRevision compares two Flux revisions ("main@sha1:abc", "sha1:abc", "abc") by commit.
+func SameRevision(a, b string) bool {
+	ca, cb := RevisionCommit(a), RevisionCommit(b)
+	return ca != "" && ca == cb
+}
+
+// RevisionCommit extracts the commit SHA from a Flux revision string.
+func RevisionCommit(rev string) string {
+	if i := strings.LastIndex(rev, "@"); i >= 0 {
+		rev = rev[i+1:]
+	}
+	if i := strings.Index(rev, ":"); i >= 0 {
+		rev = rev[i+1:]
+	}
+	return rev
+}
+
+// Dependency is one Kustomization of a dependsOn chain.
+type Dependency struct {
+	Kustomization *kustomizev1.Kustomization
+	// Source is the GitRepository it reads, when that is a GitRepository in the same cluster.
+	Source *sourcev1.GitRepository
+}
+
+// DependencyReady applies kustomize-controller's rule for a dependency of dependent:
+// Ready=True for its generation and, when both read the same source, applied at that
+// source's current artifact revision. A CEL readyExpr is not evaluated.
+func DependencyReady(dep *kustomizev1.Kustomization, dependent *kustomizev1.Kustomization, source *sourcev1.GitRepository) error {
+	if ok, why := Ready(dep); !ok {
+		return fmt.Errorf("dependency %s/%s is not ready: %s", dep.Namespace, dep.Name, why)
+	}
+	if source != nil && sameSource(dep, dependent) && source.Status.Artifact != nil &&
+		!SameRevision(dep.Status.LastAppliedRevision, source.Status.Artifact.Revision) {
+		return fmt.Errorf("dependency %s/%s revision is not up to date: applied %s, source has %s",
+			dep.Namespace, dep.Name, dep.Status.LastAppliedRevision, source.Status.Artifact.Revision)
+	}
+	return nil
+}
+
+func sameSource(a, b *kustomizev1.Kustomization) bool {
+	ns := func(k *kustomizev1.Kustomization) string {
+		if k.Spec.SourceRef.Namespace != "" {
+			return k.Spec.SourceRef.Namespace
+		}
+		return k.Namespace
+	}
+	return a.Spec.SourceRef.Kind == b.Spec.SourceRef.Kind && a.Spec.SourceRef.Name == b.Spec.SourceRef.Name && ns(a) == ns(b)
+}
+
+// DependsOnChain returns every Kustomization ks depends on, directly or not, ordered
+// so each comes after its own dependencies. A cycle or a missing dependency is an error.
+func DependsOnChain(ctx context.Context, cluster *Cluster, ks *kustomizev1.Kustomization) ([]*kustomizev1.Kustomization, error) {
+	var order []*kustomizev1.Kustomization
+	state := map[client.ObjectKey]int{} // 1 visiting, 2 done
+	var visit func(k *kustomizev1.Kustomization, path []string) error
+	visit = func(k *kustomizev1.Kustomization, path []string) error {
+		for _, d := range k.Spec.DependsOn {
+			key := client.ObjectKey{Namespace: d.Namespace, Name: d.Name}
+			if key.Namespace == "" {
+				key.Namespace = k.Namespace
+			}
+			switch state[key] {
+			case 2:
+				continue
+			case 1:
+				return fmt.Errorf("dependsOn cycle: %s -> %s", strings.Join(path, " -> "), key)
+			}
+			state[key] = 1
+			dep := &kustomizev1.Kustomization{}
+			if err := cluster.Client.Get(ctx, key, dep); err != nil {
+				if apierrors.IsNotFound(err) {
+					return fmt.Errorf("dependency %s of Kustomization %s/%s not found in context %q", key, k.Namespace, k.Name, cluster.Context)
+				}
+				return APIError(err, "get", "kustomizations.kustomize.toolkit.fluxcd.io", key.String(), cluster.Context)
+			}
+			if err := visit(dep, append(path, key.String())); err != nil {
+				return err
+			}
+			state[key] = 2
+			order = append(order, dep)
+		}
+		return nil
+	}
+	root := client.ObjectKeyFromObject(ks)
+	state[root] = 1
+	if err := visit(ks, []string{root.String()}); err != nil {
+		return nil, err
+	}
+	return order, nil
+}
+
+// SourceOf reads the GitRepository a Kustomization reads from, or nil when it reads
+// another kind of source.
+func SourceOf(ctx context.Context, cluster *Cluster, ks *kustomizev1.Kustomization) (*sourcev1.GitRepository, error) {
+	if ks.Spec.SourceRef.Kind != sourcev1.GitRepositoryKind {
+		return nil, nil
+	}
+	key := client.ObjectKey{Namespace: ks.Spec.SourceRef.Namespace, Name: ks.Spec.SourceRef.Name}
+	if key.Namespace == "" {
+		key.Namespace = ks.Namespace
+	}
+	repo := &sourcev1.GitRepository{}
+	if err := cluster.Client.Get(ctx, key, repo); err != nil {
+		return nil, APIError(err, "get", "gitrepositories.source.toolkit.fluxcd.io", key.String(), cluster.Context)
+	}
+	return repo, nil
+}

@@ -1,0 +1,245 @@
+// Package gates decides whether a promotion may go ahead: the source environment has
+// applied what is promoted and it is healthy, and the target can take it (not
+// suspended, its dependsOn chain ready by kustomize-controller's own rule). Every gate
+// is reported, pass or fail, so a user or a pipeline can see why.
+package gates
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
+	"github.com/fluxcd/cli-utils/pkg/object"
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/apis/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+)
+
+// Gate is one check and its outcome.
+type Gate struct {
+	// Name is stable, for scripts: source-ready, source-suspended, source-applied,
+	// source-health, source-soak, target-suspended, target-dependencies.
+	Name string `json:"name"`
+	// Environment is the environment the gate looked at.
+	Environment string `json:"environment"`
+	Passed      bool   `json:"passed"`
+	Message     string `json:"message"`
+}
+
+// Set is the gates of one promotion, in the order they were checked.
+type Set []Gate
+
+// Passed says whether every gate passed.
+func (s Set) Passed() bool {
+	for _, g := range s {
+		if !g.Passed {
+			return false
+		}
+	}
+	return true
+}
+
+// Failed lists the names of the gates that failed.
+func (s Set) Failed() []string {
+	var names []string
+	for _, g := range s {
+		if !g.Passed {
+			names = append(names, g.Name)
+		}
+	}
+	return names
+}
+
+// SourceOptions tunes the source gates.
+type SourceOptions struct {
+	// MinSoak is how long the source must have been Ready on the applied revision.
+	MinSoak time.Duration
+	// Now is the clock; zero means time.Now.
+	Now time.Time
+}
+
+// Source checks the source environment: Ready for its generation, not suspended,
+// an applied revision (the one promoted), its health checks (and with spec.wait its
+// applied workloads) Current by kstatus, and optionally a minimum soak time.
+func Source(ctx context.Context, env *flux.Environment, o SourceOptions) Set {
+	ks := env.Kustomization
+	name := env.Name
+	var set Set
+	ready, why := flux.Ready(ks)
+	set = append(set, gate("source-ready", name, ready, why, "Ready=True"))
+	set = append(set, gate("source-suspended", name, !ks.Spec.Suspend,
+		"reconciliation is suspended: resume it with \"flux resume kustomization "+ks.Name+" -n "+ks.Namespace+"\"", "not suspended"))
+	applied := ks.Status.LastAppliedRevision
+	switch {
+	case applied == "":
+		set = append(set, Gate{Name: "source-applied", Environment: name, Message: "Flux has never applied this Kustomization"})
+	case ks.Status.LastAttemptedRevision != "" && !flux.SameRevision(ks.Status.LastAttemptedRevision, applied):
+		set = append(set, Gate{Name: "source-applied", Environment: name,
+			Message: fmt.Sprintf("Flux last attempted %s but has applied only %s", ks.Status.LastAttemptedRevision, applied)})
+	default:
+		set = append(set, Gate{Name: "source-applied", Environment: name, Passed: true, Message: "applied " + applied})
+	}
+	set = append(set, Health(ctx, env, "source-health"))
+	if o.MinSoak > 0 {
+		now := o.Now
+		if now.IsZero() {
+			now = time.Now()
+		}
+		since, ok := readySince(ks)
+		switch {
+		case !ok:
+			set = append(set, Gate{Name: "source-soak", Environment: name, Message: "cannot tell since when " + applied + " is Ready"})
+		case now.Sub(since) < o.MinSoak:
+			set = append(set, Gate{Name: "source-soak", Environment: name,
+				Message: fmt.Sprintf("Ready on %s for %s, less than --min-soak %s", applied, now.Sub(since).Round(time.Second), o.MinSoak)})
+		default:
+			set = append(set, Gate{Name: "source-soak", Environment: name, Passed: true,
+				Message: fmt.Sprintf("Ready on %s for %s (≥ %s)", applied, now.Sub(since).Round(time.Second), o.MinSoak)})
+		}
+	}
+	return set
+}
+
+// readySince is when the Kustomization first reconciled its applied revision
+// successfully (status.history), or when Ready last turned True if later.
+func readySince(ks *kustomizev1.Kustomization) (time.Time, bool) {
+	var since time.Time
+	for _, snap := range ks.Status.History {
+		if snap.LastReconciledStatus != meta.ReconciliationSucceededReason {
+			continue
+		}
+		if rev, ok := snap.Metadata["revision"]; ok && flux.SameRevision(rev, ks.Status.LastAppliedRevision) {
+			if since.IsZero() || snap.FirstReconciled.Time.Before(since) {
+				since = snap.FirstReconciled.Time
+			}
+		}
+	}
+	c := flux.Condition(ks.Status.Conditions, meta.ReadyCondition)
+	if c != nil && c.Status == "True" && c.LastTransitionTime.Time.After(since) {
+		since = c.LastTransitionTime.Time
+	}
+	return since, !since.IsZero()
+}
+
+// Target checks the target environment: not suspended, and every Kustomization in its
+// dependsOn chain ready by kustomize-controller's rule.
+func Target(ctx context.Context, env *flux.Environment) Set {
+	ks := env.Kustomization
+	name := env.Name
+	set := Set{gate("target-suspended", name, !ks.Spec.Suspend,
+		"reconciliation is suspended: resume it with \"flux resume kustomization "+ks.Name+" -n "+ks.Namespace+"\"", "not suspended")}
+	chain, err := flux.DependsOnChain(ctx, env.Cluster, ks)
+	if err != nil {
+		return append(set, Gate{Name: "target-dependencies", Environment: name, Message: err.Error()})
+	}
+	if len(chain) == 0 {
+		return append(set, Gate{Name: "target-dependencies", Environment: name, Passed: true, Message: "no dependsOn"})
+	}
+	var problems, names []string
+	for _, dep := range chain {
+		names = append(names, dep.Name)
+		src, err := flux.SourceOf(ctx, env.Cluster, dep)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		// The rule compares a dependency with the Kustomization that depends on it;
+		// for the chain that is the target's own source.
+		if err := flux.DependencyReady(dep, ks, src); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if len(problems) > 0 {
+		return append(set, Gate{Name: "target-dependencies", Environment: name, Message: strings.Join(problems, "; ")})
+	}
+	return append(set, Gate{Name: "target-dependencies", Environment: name, Passed: true, Message: "ready: " + strings.Join(names, ", ")})
+}
+
+// Health computes kstatus for the Kustomization's health checks and, when spec.wait
+// is set, for the workloads it applied (its inventory), in the environment's cluster.
+func Health(ctx context.Context, env *flux.Environment, gateName string) Gate {
+	objs := HealthObjects(env.Kustomization)
+	if len(objs) == 0 {
+		return Gate{Name: gateName, Environment: env.Name, Passed: true, Message: "no health checks"}
+	}
+	var bad []string
+	for _, o := range objs {
+		res, err := ObjectStatus(ctx, env.Cluster, o)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%s: %v", describe(o), err))
+			continue
+		}
+		if res.Status != status.CurrentStatus {
+			bad = append(bad, fmt.Sprintf("%s is %s: %s", describe(o), res.Status, res.Message))
+		}
+	}
+	if len(bad) > 0 {
+		return Gate{Name: gateName, Environment: env.Name, Message: strings.Join(bad, "; ")}
+	}
+	return Gate{Name: gateName, Environment: env.Name, Passed: true, Message: fmt.Sprintf("%d objects Current", len(objs))}
+}
+
+// workloadKinds are the applied kinds whose health kstatus can judge and that matter
+// for a promotion.
+var workloadKinds = map[string]bool{"Deployment": true, "StatefulSet": true, "DaemonSet": true}
+
+// HealthObjects are the objects whose health proves the Kustomization works: its
+// healthChecks, plus its applied workloads when spec.wait is set.
+func HealthObjects(ks *kustomizev1.Kustomization) []object.ObjMetadata {
+	seen := map[object.ObjMetadata]bool{}
+	var out []object.ObjMetadata
+	add := func(o object.ObjMetadata) {
+		if !seen[o] {
+			seen[o] = true
+			out = append(out, o)
+		}
+	}
+	for _, hc := range ks.Spec.HealthChecks {
+		gv, _ := schema.ParseGroupVersion(hc.APIVersion)
+		ns := hc.Namespace
+		if ns == "" {
+			ns = ks.Namespace
+		}
+		add(object.ObjMetadata{Namespace: ns, Name: hc.Name, GroupKind: schema.GroupKind{Group: gv.Group, Kind: hc.Kind}})
+	}
+	if ks.Spec.Wait && ks.Status.Inventory != nil {
+		for _, e := range ks.Status.Inventory.Entries {
+			o, err := object.ParseObjMetadata(e.ID)
+			if err == nil && o.GroupKind.Group == "apps" && workloadKinds[o.GroupKind.Kind] {
+				add(o)
+			}
+		}
+	}
+	return out
+}
+
+// ObjectStatus reads an object and computes its kstatus.
+func ObjectStatus(ctx context.Context, cluster *flux.Cluster, o object.ObjMetadata) (*status.Result, error) {
+	u := &unstructured.Unstructured{}
+	gvk, err := cluster.Client.RESTMapper().RESTMapping(o.GroupKind)
+	if err != nil {
+		return nil, err
+	}
+	u.SetGroupVersionKind(gvk.GroupVersionKind)
+	if err := cluster.Client.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: o.Name}, u); err != nil {
+		return nil, flux.APIError(err, "get", strings.ToLower(o.GroupKind.Kind)+"s", o.Namespace+"/"+o.Name, cluster.Context)
+	}
+	return status.Compute(u)
+}
+
+func describe(o object.ObjMetadata) string {
+	return fmt.Sprintf("%s/%s/%s", o.GroupKind.Kind, o.Namespace, o.Name)
+}
+
+func gate(name, env string, passed bool, failMsg, passMsg string) Gate {
+	if passed {
+		return Gate{Name: name, Environment: env, Passed: true, Message: passMsg}
+	}
+	return Gate{Name: name, Environment: env, Message: failMsg}
+}

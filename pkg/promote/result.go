@@ -1,0 +1,92 @@
+package promote
+
+import (
+	"github.com/kubectl-promote/kubectl-promote/pkg/gates"
+	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
+)
+
+// Outcomes of a promotion, stable for scripts (the JSON "outcome" field).
+const (
+	OutcomePromoted    = "promoted"
+	OutcomeNothingToDo = "nothing-to-promote"
+	OutcomeDryRun      = "dry-run"
+	OutcomeBlocked     = "blocked"
+	OutcomeDeclined    = "declined"
+	OutcomeUnhealthy   = "unhealthy"
+	OutcomeFailed      = "failed"
+)
+
+// Result is everything a promotion did, printed as one JSON or YAML document with
+// -o json|yaml. Field names are stable; the README documents them.
+type Result struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	// Outcome is one of promoted, nothing-to-promote, dry-run, blocked, declined,
+	// unhealthy (pushed, but the target did not become healthy) or failed.
+	Outcome string      `json:"outcome"`
+	Source  Environment `json:"source"`
+	Target  Environment `json:"target"`
+	// Changes are the image changes planned (empty when there is nothing to promote).
+	Changes []plan.Change `json:"changes"`
+	// Files are the repository files changed, each with a unified diff.
+	Files []File `json:"files"`
+	// RenderedDiff is the diff of the target's rendered manifests (Secrets masked).
+	RenderedDiff string    `json:"renderedDiff,omitempty"`
+	Gates        gates.Set `json:"gates"`
+	// Forced is true when --force pushed past failed gates.
+	Forced    bool               `json:"forced"`
+	Commit    *Commit            `json:"commit,omitempty"`
+	Reconcile *reconcile.Outcome `json:"reconcile,omitempty"`
+	// Rollback is the automatic revert's outcome (--rollback-on-failure).
+	Rollback *Rollback `json:"rollback,omitempty"`
+	// Error is the failure, when Outcome is blocked, unhealthy or failed.
+	Error string `json:"error,omitempty"`
+}
+
+// Environment describes one side of the promotion.
+type Environment struct {
+	Name          string `json:"name"`
+	Context       string `json:"context"`
+	Namespace     string `json:"namespace"`
+	Kustomization string `json:"kustomization"`
+	GitRepository string `json:"gitRepository"`
+	URL           string `json:"url"`
+	Branch        string `json:"branch"`
+	Path          string `json:"path"`
+	// Revision is the source's applied revision (promoted), or the target branch head
+	// the plan was made on.
+	Revision string `json:"revision"`
+}
+
+// File is one repository file the promotion changes.
+type File struct {
+	Path string `json:"path"`
+	Diff string `json:"diff"`
+}
+
+// Commit is the pushed promotion commit.
+type Commit struct {
+	SHA      string    `json:"sha"`
+	Parent   string    `json:"parent"`
+	Branch   string    `json:"branch"`
+	Subject  string    `json:"subject"`
+	Trailers []Trailer `json:"trailers"`
+	// Attempts is how many pushes it took (more than one when another push raced ours).
+	Attempts int `json:"attempts"`
+	// Revision is the commit in Flux's notation, branch@sha1:SHA.
+	Revision string `json:"revision"`
+}
+
+// Trailer is one git trailer of the commit.
+type Trailer struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// Rollback is the outcome of reverting a promotion that failed health.
+type Rollback struct {
+	Commit    *Commit            `json:"commit,omitempty"`
+	Reconcile *reconcile.Outcome `json:"reconcile,omitempty"`
+	Error     string             `json:"error,omitempty"`
+}

@@ -1,0 +1,124 @@
+package plugin
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
+)
+
+// printer writes Flux-CLI-style lines: ► doing, ✔ done, ◎ waiting, ✗ failed.
+type printer struct {
+	w     io.Writer
+	color bool
+}
+
+func newPrinter(w io.Writer, color bool) *printer { return &printer{w: w, color: color} }
+
+const (
+	green  = "\x1b[32m"
+	yellow = "\x1b[33m"
+	red    = "\x1b[31m"
+	bold   = "\x1b[1m"
+	reset  = "\x1b[0m"
+)
+
+func (p *printer) paint(code, s string) string {
+	if !p.color {
+		return s
+	}
+	return code + s + reset
+}
+
+func (p *printer) line(symbol, code, format string, args ...any) {
+	fmt.Fprintf(p.w, "%s %s\n", p.paint(code, symbol), fmt.Sprintf(format, args...))
+}
+
+func (p *printer) Doing(format string, args ...any)   { p.line("►", bold, format, args...) }
+func (p *printer) Done(format string, args ...any)    { p.line("✔", green, format, args...) }
+func (p *printer) Waiting(format string, args ...any) { p.line("◎", yellow, format, args...) }
+func (p *printer) Failed(format string, args ...any)  { p.line("✗", red, format, args...) }
+
+// plan prints the preview: the image changes, the file diff, the rendered diff and the gates.
+func (p *printer) plan(r *promote.Result) {
+	if len(r.Changes) > 0 {
+		fmt.Fprintf(p.w, "Images to promote from %s to %s:\n", r.Source.Name, r.Target.Name)
+		tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  APP\tIMAGE\tFROM\tTO")
+		for _, c := range r.Changes {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", strings.Join(c.Apps, ","), c.Repository, c.From.String(), c.To.String())
+		}
+		tw.Flush()
+		for _, f := range r.Files {
+			fmt.Fprintf(p.w, "\nChanges to %s:\n", f.Path)
+			p.diff(f.Diff)
+		}
+		if r.RenderedDiff != "" {
+			fmt.Fprintf(p.w, "\nRendered manifests of %s:\n", r.Target.Name)
+			p.diff(r.RenderedDiff)
+		}
+		fmt.Fprintln(p.w)
+	}
+	if len(r.Gates) > 0 {
+		fmt.Fprintln(p.w, "Gates:")
+		for _, g := range r.Gates {
+			if g.Passed {
+				fmt.Fprintf(p.w, "  %s %s (%s): %s\n", p.paint(green, "✔"), g.Name, g.Environment, g.Message)
+			} else {
+				fmt.Fprintf(p.w, "  %s %s (%s): %s\n", p.paint(red, "✗"), g.Name, g.Environment, g.Message)
+			}
+		}
+	}
+}
+
+func (p *printer) diff(d string) {
+	for _, l := range strings.Split(strings.TrimRight(d, "\n"), "\n") {
+		switch {
+		case strings.HasPrefix(l, "+") && !strings.HasPrefix(l, "+++"):
+			fmt.Fprintln(p.w, "  "+p.paint(green, l))
+		case strings.HasPrefix(l, "-") && !strings.HasPrefix(l, "---"):
+			fmt.Fprintln(p.w, "  "+p.paint(red, l))
+		default:
+			fmt.Fprintln(p.w, "  "+l)
+		}
+	}
+}
+
+// summary prints the result's last word on stdout: what was pushed and applied.
+func (p *printer) summary(r *promote.Result) {
+	if r == nil {
+		return
+	}
+	if r.Commit != nil {
+		fmt.Fprintf(p.w, "commit/%s pushed to %s\n", r.Commit.SHA, r.Commit.Branch)
+	}
+	if r.Reconcile != nil && r.Reconcile.Ready {
+		fmt.Fprintf(p.w, "kustomization/%s applied %s\n", r.Target.Kustomization, r.Reconcile.AppliedRevision)
+	}
+	if r.Rollback != nil && r.Rollback.Commit != nil {
+		fmt.Fprintf(p.w, "commit/%s rolled back on %s\n", r.Rollback.Commit.SHA, r.Rollback.Commit.Branch)
+	}
+}
+
+// printDocument prints v as one JSON or YAML document.
+func printDocument(w io.Writer, format string, v any) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	case "yaml":
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	}
+	return fmt.Errorf("unknown output format %q", format)
+}

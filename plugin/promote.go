@@ -1,0 +1,262 @@
+package plugin
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
+	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
+)
+
+const (
+	promoteLong = `Promote the image versions one Flux environment runs to the next, through Git.
+
+kubectl promote reads the source and target Flux Kustomizations and their
+GitRepositories, renders both overlays the way kustomize-controller does, and plans
+the smallest change to the target overlay's kustomization.yaml images: that makes
+the target run what the source proved. It checks the gates (the source applied and
+healthy, the target's dependsOn chain ready), shows the plan, commits it with
+provenance trailers to the branch the target tracks, and asks Flux to reconcile at
+once. With --wait it follows the target until it has applied the commit and is
+healthy.
+
+An environment is a kubeconfig context (the Kustomization named by KUSTOMIZATION in
+the namespace given by -n, flux-system by default), NAMESPACE/NAME in the current
+context, or CONTEXT/NAMESPACE/NAME.
+
+Exit codes: 0 promoted or nothing to do, 1 error (nothing pushed), 3 blocked by a
+gate (nothing pushed), 4 pushed but the target did not become healthy.`
+
+	promoteExample = `  # Promote what staging runs to production (two clusters, Kustomization "apps"), and wait
+  kubectl promote apps --from staging --to production --wait
+
+  # Preview the promotion without writing anything
+  kubectl promote apps --from staging --to production --dry-run
+
+  # Promote one app on a shared cluster, from CI, as JSON
+  kubectl promote --from flux-system/apps-staging --to flux-system/apps-production --app my-app --yes -o json
+
+  # Promote from a local checkout, and revert automatically if production fails health
+  kubectl promote apps --from staging --to production --repo-dir . --wait --rollback-on-failure`
+)
+
+// PromoteOptions holds the flags of `kubectl promote` and what Complete makes of them.
+type PromoteOptions struct {
+	flags *genericclioptions.ConfigFlags
+
+	Kustomization     string
+	From, To          string
+	Apps, Images      []string
+	RepoDir           string
+	Author            string
+	GitUsername       string
+	GitSSHKey         string
+	GitKnownHosts     string
+	MinSoak           time.Duration
+	Force             bool
+	DryRun            bool
+	Yes               bool
+	Wait              bool
+	Timeout           time.Duration
+	RollbackOnFailure bool
+	Output            string
+	Color             ColorMode
+
+	clients *flux.Clients
+	opts    promote.Options
+
+	genericiooptions.IOStreams
+}
+
+func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
+	o := &PromoteOptions{flags: flags, IOStreams: streams, Color: ColorAuto, Timeout: 5 * time.Minute}
+	cmd := &cobra.Command{
+		Use:          "kubectl-promote [KUSTOMIZATION] --from ENV --to ENV",
+		Short:        "Promote image versions from one Flux environment to the next through Git",
+		Long:         promoteLong,
+		Example:      promoteExample,
+		Args:         cobra.MaximumNArgs(1),
+		SilenceUsage: true, SilenceErrors: true,
+		Annotations:       map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl promote"},
+		ValidArgsFunction: CompleteKustomizations(flags, "from"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.From, "from", "", "Source environment: a context, NAMESPACE/NAME or CONTEXT/NAMESPACE/NAME")
+	f.StringVar(&o.To, "to", "", "Target environment: a context, NAMESPACE/NAME or CONTEXT/NAMESPACE/NAME")
+	f.StringArrayVar(&o.Apps, "app", nil, "Promote only this app (workload name or app.kubernetes.io/name); repeatable")
+	f.StringArrayVar(&o.Images, "image", nil, "Promote only this image repository; repeatable")
+	f.StringVar(&o.RepoDir, "repo-dir", "", "Use this clean local checkout of the repository instead of a temporary clone")
+	f.StringVar(&o.Author, "author", "", `Commit author as "Name <email>" (default: the user's git config)`)
+	f.StringVar(&o.GitUsername, "git-username", "", "Username for HTTPS Git (the password or token comes from KUBECTL_PROMOTE_GIT_PASSWORD or KUBECTL_PROMOTE_GIT_TOKEN)")
+	f.StringVar(&o.GitSSHKey, "git-ssh-key", "", "Private key file for SSH Git (default: the SSH agent)")
+	f.StringVar(&o.GitKnownHosts, "git-known-hosts", "", "known_hosts file for SSH Git (default: ~/.ssh/known_hosts)")
+	f.DurationVar(&o.MinSoak, "min-soak", 0, "Require the source to have been Ready on its revision for at least this long")
+	f.BoolVar(&o.Force, "force", false, "Promote even when gates fail (recorded in the commit)")
+	f.BoolVar(&o.DryRun, "dry-run", false, "Show the plan and the gates; write nothing anywhere")
+	f.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation")
+	f.BoolVar(&o.Wait, "wait", false, "Wait for the target to apply the commit and become healthy")
+	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for Flux after the push")
+	f.BoolVar(&o.RollbackOnFailure, "rollback-on-failure", false, "With --wait, revert the promotion when the target fails health")
+	f.StringVarP(&o.Output, "output", "o", "", "Output format, one of: json, yaml")
+	f.Var(&o.Color, "color", ColorUsage)
+	_ = cmd.RegisterFlagCompletionFunc("from", CompleteContexts(flags))
+	_ = cmd.RegisterFlagCompletionFunc("to", CompleteContexts(flags))
+	_ = cmd.RegisterFlagCompletionFunc("output", CompleteOutput)
+	_ = cmd.RegisterFlagCompletionFunc("color", CompleteColor)
+	return cmd
+}
+
+// Complete fills the promotion's options from flags, arguments and the kubeconfig.
+func (o *PromoteOptions) Complete(cmd *cobra.Command, args []string) error {
+	if len(args) == 1 {
+		o.Kustomization = args[0]
+	}
+	o.clients = flux.NewClients(o.flags)
+	ns := ""
+	if o.flags.Namespace != nil {
+		ns = *o.flags.Namespace
+	}
+	contexts, err := o.clients.Contexts()
+	if err != nil {
+		return err
+	}
+	isContext := func(s string) bool {
+		for _, c := range contexts {
+			if c == s {
+				return true
+			}
+		}
+		return false
+	}
+	if o.From == "" || o.To == "" {
+		return fmt.Errorf(`both --from and --to are required, e.g. "kubectl promote apps --from staging --to production"`)
+	}
+	from, err := flux.ParseRef(o.From, o.Kustomization, ns, isContext)
+	if err != nil {
+		return fmt.Errorf("--from: %w", err)
+	}
+	to, err := flux.ParseRef(o.To, o.Kustomization, ns, isContext)
+	if err != nil {
+		return fmt.Errorf("--to: %w", err)
+	}
+	auth := repo.AuthFromEnv()
+	if o.GitUsername != "" {
+		auth.Username = o.GitUsername
+	}
+	if o.GitSSHKey != "" {
+		auth.SSHKeyFile = o.GitSSHKey
+	}
+	if o.GitKnownHosts != "" {
+		auth.KnownHostsFile = o.GitKnownHosts
+	}
+	o.opts = promote.Options{
+		From: from, To: to,
+		Filter:  plan.Filter{Apps: o.Apps, Images: o.Images},
+		RepoDir: o.RepoDir, Auth: auth,
+		MinSoak: o.MinSoak, Force: o.Force, DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout,
+		RollbackOnFailure: o.RollbackOnFailure, PushAttempts: 5,
+	}
+	if o.Author != "" {
+		sig, err := repo.ParseSignature(o.Author)
+		if err != nil {
+			return fmt.Errorf("--author: %w", err)
+		}
+		o.opts.Author = &sig
+	}
+	return nil
+}
+
+// Validate rejects flag combinations that cannot work, saying what to do instead.
+func (o *PromoteOptions) Validate() error {
+	switch o.Output {
+	case "", "json", "yaml":
+	default:
+		return fmt.Errorf("unknown output format %q: use -o json or -o yaml", o.Output)
+	}
+	if o.RollbackOnFailure && !o.Wait {
+		return fmt.Errorf("--rollback-on-failure needs --wait: without waiting there is no failure to roll back")
+	}
+	if o.DryRun && o.RollbackOnFailure {
+		return fmt.Errorf("--dry-run and --rollback-on-failure cannot be combined: a dry run pushes nothing")
+	}
+	if o.Timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive, e.g. --timeout 5m")
+	}
+	if o.MinSoak < 0 {
+		return fmt.Errorf("--min-soak must not be negative")
+	}
+	if o.RepoDir != "" {
+		if st, err := os.Stat(o.RepoDir); err != nil || !st.IsDir() {
+			return fmt.Errorf("--repo-dir %q is not a directory", o.RepoDir)
+		}
+	}
+	if o.Output != "" && !o.Yes && !o.DryRun {
+		return fmt.Errorf("-o %s is for scripts, which cannot answer a prompt: add --yes (or --dry-run)", o.Output)
+	}
+	for _, a := range append(append([]string{}, o.Apps...), o.Images...) {
+		if strings.TrimSpace(a) == "" {
+			return fmt.Errorf("--app and --image take a non-empty value")
+		}
+	}
+	return nil
+}
+
+// Run performs the promotion and prints its result.
+func (o *PromoteOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	pr := newPrinter(o.ErrOut, o.Color.Enabled(o.ErrOut))
+	out := newPrinter(o.Out, o.Color.Enabled(o.Out))
+	o.opts.Progress = pr
+	if o.Output == "" {
+		o.opts.Preview = func(r *promote.Result) { out.plan(r) }
+	}
+	if !o.Yes && !o.DryRun {
+		o.opts.Confirm = o.confirm
+	}
+	res, err := promote.Run(ctx, o.clients, o.opts)
+	if o.Output != "" {
+		if perr := printDocument(o.Out, o.Output, res); perr != nil && err == nil {
+			err = perr
+		}
+	} else {
+		out.summary(res)
+	}
+	return err
+}
+
+// confirm asks on the terminal; without one it refuses, since nobody can answer.
+func (o *PromoteOptions) confirm(r *promote.Result) (bool, error) {
+	f, ok := o.In.(*os.File)
+	if !ok || !isatty.IsTerminal(f.Fd()) {
+		return false, fmt.Errorf("refusing to push without confirmation: standard input is not a terminal; add --yes to promote, or --dry-run to preview")
+	}
+	fmt.Fprintf(o.ErrOut, "Promote %d image(s) to %s by pushing to branch %s? [y/N] ", len(r.Changes), r.Target.Name, r.Target.Branch)
+	line, _ := bufio.NewReader(o.In).ReadString('\n')
+	answer := strings.ToLower(strings.TrimSpace(line))
+	return answer == "y" || answer == "yes", nil
+}

@@ -1,0 +1,70 @@
+// Package plugin holds kubectl-promote's cobra commands: flags, completion, help and
+// output. The work itself is in pkg/; a command here only turns flags into options,
+// calls pkg and prints the result.
+package plugin
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
+	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
+)
+
+// Exit codes, as the README documents them.
+const (
+	ExitOK        = 0
+	ExitError     = 1
+	ExitBlocked   = 3
+	ExitUnhealthy = 4
+)
+
+// ExitCode maps a command's error to the process exit code.
+func ExitCode(err error) int {
+	var blocked *promote.BlockedError
+	var unhealthy *promote.UnhealthyError
+	var failed *reconcile.FailedError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &blocked):
+		return ExitBlocked
+	case errors.As(err, &unhealthy), errors.As(err, &failed):
+		return ExitUnhealthy
+	}
+	return ExitError
+}
+
+// NewCmdPromote returns the kubectl-promote root command: `kubectl promote` itself
+// promotes, and the subcommands inspect and undo.
+func NewCmdPromote(streams genericiooptions.IOStreams) *cobra.Command {
+	flags := genericclioptions.NewConfigFlags(true)
+	cmd := newCmdPromoteRun(streams, flags)
+	flags.AddFlags(cmd.PersistentFlags())
+	cmd.AddCommand(NewCmdVersion(streams))
+	for _, sub := range cmd.Commands() {
+		sub.SilenceUsage = true
+		sub.SilenceErrors = true
+	}
+	return cmd
+}
+
+// printError prints an error as kubectl does.
+func printError(streams genericiooptions.IOStreams, err error) {
+	fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
+}
+
+// Main runs the command and returns the exit code.
+func Main(streams genericiooptions.IOStreams, args []string) int {
+	cmd := NewCmdPromote(streams)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	if err != nil {
+		printError(streams, err)
+	}
+	return ExitCode(err)
+}

@@ -122,3 +122,23 @@ func printDocument(w io.Writer, format string, v any) error {
 	}
 	return fmt.Errorf("unknown output format %q", format)
 }
+
+// rollbackPlan prints what a rollback will revert and the files it changes.
+func (p *printer) rollbackPlan(r *promote.RollbackResult) {
+	fmt.Fprintf(p.w, "Promotions to revert on %s (branch %s):\n", r.Target.Name, r.Target.Branch)
+	for _, e := range r.Reverted {
+		fmt.Fprintf(p.w, "  %s  %s  by %s\n", shortSHA(e.Commit), e.Subject, e.By)
+	}
+	for _, f := range r.Files {
+		fmt.Fprintf(p.w, "\nChanges to %s:\n", f.Path)
+		p.diff(f.Diff)
+	}
+	fmt.Fprintln(p.w)
+}
+
+func shortSHA(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}

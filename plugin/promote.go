@@ -54,16 +54,11 @@ gate (nothing pushed), 4 pushed but the target did not become healthy.`
 
 // PromoteOptions holds the flags of `kubectl promote` and what Complete makes of them.
 type PromoteOptions struct {
-	flags *genericclioptions.ConfigFlags
+	envFlags
 
-	Kustomization     string
 	From, To          string
 	Apps, Images      []string
-	RepoDir           string
 	Author            string
-	GitUsername       string
-	GitSSHKey         string
-	GitKnownHosts     string
 	MinSoak           time.Duration
 	Force             bool
 	DryRun            bool
@@ -71,8 +66,6 @@ type PromoteOptions struct {
 	Wait              bool
 	Timeout           time.Duration
 	RollbackOnFailure bool
-	Output            string
-	Color             ColorMode
 
 	clients *flux.Clients
 	opts    promote.Options
@@ -81,7 +74,7 @@ type PromoteOptions struct {
 }
 
 func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &PromoteOptions{flags: flags, IOStreams: streams, Color: ColorAuto, Timeout: 5 * time.Minute}
+	o := &PromoteOptions{envFlags: envFlags{config: flags, Color: ColorAuto}, IOStreams: streams, Timeout: 5 * time.Minute}
 	cmd := &cobra.Command{
 		Use:          "kubectl-promote [KUSTOMIZATION] --from ENV --to ENV",
 		Short:        "Promote image versions from one Flux environment to the next through Git",
@@ -106,11 +99,7 @@ func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptio
 	f.StringVar(&o.To, "to", "", "Target environment: a context, NAMESPACE/NAME or CONTEXT/NAMESPACE/NAME")
 	f.StringArrayVar(&o.Apps, "app", nil, "Promote only this app (workload name or app.kubernetes.io/name); repeatable")
 	f.StringArrayVar(&o.Images, "image", nil, "Promote only this image repository; repeatable")
-	f.StringVar(&o.RepoDir, "repo-dir", "", "Use this clean local checkout of the repository instead of a temporary clone")
 	f.StringVar(&o.Author, "author", "", `Commit author as "Name <email>" (default: the user's git config)`)
-	f.StringVar(&o.GitUsername, "git-username", "", "Username for HTTPS Git (the password or token comes from KUBECTL_PROMOTE_GIT_PASSWORD or KUBECTL_PROMOTE_GIT_TOKEN)")
-	f.StringVar(&o.GitSSHKey, "git-ssh-key", "", "Private key file for SSH Git (default: the SSH agent)")
-	f.StringVar(&o.GitKnownHosts, "git-known-hosts", "", "known_hosts file for SSH Git (default: ~/.ssh/known_hosts)")
 	f.DurationVar(&o.MinSoak, "min-soak", 0, "Require the source to have been Ready on its revision for at least this long")
 	f.BoolVar(&o.Force, "force", false, "Promote even when gates fail (recorded in the commit)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "Show the plan and the gates; write nothing anywhere")
@@ -118,12 +107,10 @@ func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptio
 	f.BoolVar(&o.Wait, "wait", false, "Wait for the target to apply the commit and become healthy")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for Flux after the push")
 	f.BoolVar(&o.RollbackOnFailure, "rollback-on-failure", false, "With --wait, revert the promotion when the target fails health")
-	f.StringVarP(&o.Output, "output", "o", "", "Output format, one of: json, yaml")
-	f.Var(&o.Color, "color", ColorUsage)
+	o.addGitFlags(cmd)
+	o.addOutputFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("from", CompleteContexts(flags))
 	_ = cmd.RegisterFlagCompletionFunc("to", CompleteContexts(flags))
-	_ = cmd.RegisterFlagCompletionFunc("output", CompleteOutput)
-	_ = cmd.RegisterFlagCompletionFunc("color", CompleteColor)
 	return cmd
 }
 
@@ -132,48 +119,26 @@ func (o *PromoteOptions) Complete(cmd *cobra.Command, args []string) error {
 	if len(args) == 1 {
 		o.Kustomization = args[0]
 	}
-	o.clients = flux.NewClients(o.flags)
-	ns := ""
-	if o.flags.Namespace != nil {
-		ns = *o.flags.Namespace
-	}
-	contexts, err := o.clients.Contexts()
-	if err != nil {
-		return err
-	}
-	isContext := func(s string) bool {
-		for _, c := range contexts {
-			if c == s {
-				return true
-			}
-		}
-		return false
-	}
 	if o.From == "" || o.To == "" {
 		return fmt.Errorf(`both --from and --to are required, e.g. "kubectl promote apps --from staging --to production"`)
 	}
-	from, err := flux.ParseRef(o.From, o.Kustomization, ns, isContext)
+	refs, err := newRefParser(o.config)
+	if err != nil {
+		return err
+	}
+	o.clients = refs.clients
+	from, err := refs.parse(o.From, o.Kustomization)
 	if err != nil {
 		return fmt.Errorf("--from: %w", err)
 	}
-	to, err := flux.ParseRef(o.To, o.Kustomization, ns, isContext)
+	to, err := refs.parse(o.To, o.Kustomization)
 	if err != nil {
 		return fmt.Errorf("--to: %w", err)
-	}
-	auth := repo.AuthFromEnv()
-	if o.GitUsername != "" {
-		auth.Username = o.GitUsername
-	}
-	if o.GitSSHKey != "" {
-		auth.SSHKeyFile = o.GitSSHKey
-	}
-	if o.GitKnownHosts != "" {
-		auth.KnownHostsFile = o.GitKnownHosts
 	}
 	o.opts = promote.Options{
 		From: from, To: to,
 		Filter:  plan.Filter{Apps: o.Apps, Images: o.Images},
-		RepoDir: o.RepoDir, Auth: auth,
+		RepoDir: o.RepoDir, Auth: o.auth(),
 		MinSoak: o.MinSoak, Force: o.Force, DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout,
 		RollbackOnFailure: o.RollbackOnFailure, PushAttempts: 5,
 	}
@@ -189,10 +154,8 @@ func (o *PromoteOptions) Complete(cmd *cobra.Command, args []string) error {
 
 // Validate rejects flag combinations that cannot work, saying what to do instead.
 func (o *PromoteOptions) Validate() error {
-	switch o.Output {
-	case "", "json", "yaml":
-	default:
-		return fmt.Errorf("unknown output format %q: use -o json or -o yaml", o.Output)
+	if err := o.validateOutput(); err != nil {
+		return err
 	}
 	if o.RollbackOnFailure && !o.Wait {
 		return fmt.Errorf("--rollback-on-failure needs --wait: without waiting there is no failure to roll back")
@@ -206,10 +169,8 @@ func (o *PromoteOptions) Validate() error {
 	if o.MinSoak < 0 {
 		return fmt.Errorf("--min-soak must not be negative")
 	}
-	if o.RepoDir != "" {
-		if st, err := os.Stat(o.RepoDir); err != nil || !st.IsDir() {
-			return fmt.Errorf("--repo-dir %q is not a directory", o.RepoDir)
-		}
+	if err := o.validateRepoDir(); err != nil {
+		return err
 	}
 	if o.Output != "" && !o.Yes && !o.DryRun {
 		return fmt.Errorf("-o %s is for scripts, which cannot answer a prompt: add --yes (or --dry-run)", o.Output)
@@ -249,14 +210,19 @@ func (o *PromoteOptions) Run(ctx context.Context) error {
 	return err
 }
 
-// confirm asks on the terminal; without one it refuses, since nobody can answer.
+// confirm asks on the terminal before pushing.
 func (o *PromoteOptions) confirm(r *promote.Result) (bool, error) {
-	f, ok := o.In.(*os.File)
+	return askYesNo(o.IOStreams, fmt.Sprintf("Promote %d image(s) to %s by pushing to branch %s?", len(r.Changes), r.Target.Name, r.Target.Branch))
+}
+
+// askYesNo asks a question on the terminal; without one it refuses, since nobody can answer.
+func askYesNo(streams genericiooptions.IOStreams, question string) (bool, error) {
+	f, ok := streams.In.(*os.File)
 	if !ok || !isatty.IsTerminal(f.Fd()) {
-		return false, fmt.Errorf("refusing to push without confirmation: standard input is not a terminal; add --yes to promote, or --dry-run to preview")
+		return false, fmt.Errorf("refusing to push without confirmation: standard input is not a terminal; add --yes to go ahead, or --dry-run to preview")
 	}
-	fmt.Fprintf(o.ErrOut, "Promote %d image(s) to %s by pushing to branch %s? [y/N] ", len(r.Changes), r.Target.Name, r.Target.Branch)
-	line, _ := bufio.NewReader(o.In).ReadString('\n')
+	fmt.Fprintf(streams.ErrOut, "%s [y/N] ", question)
+	line, _ := bufio.NewReader(streams.In).ReadString('\n')
 	answer := strings.ToLower(strings.TrimSpace(line))
 	return answer == "y" || answer == "yes", nil
 }

@@ -36,6 +36,7 @@ func ExitCode(err error) int {
 	case errors.As(err, &unhealthy), errors.As(err, &failed):
 		return ExitUnhealthy
 	}
+	// ErrNotReady (status) and every other error: 1.
 	return ExitError
 }
 
@@ -45,7 +46,7 @@ func NewCmdPromote(streams genericiooptions.IOStreams) *cobra.Command {
 	flags := genericclioptions.NewConfigFlags(true)
 	cmd := newCmdPromoteRun(streams, flags)
 	flags.AddFlags(cmd.PersistentFlags())
-	cmd.AddCommand(NewCmdVersion(streams))
+	cmd.AddCommand(NewCmdVersion(streams), NewCmdRollback(streams, flags), NewCmdHistory(streams, flags), NewCmdStatus(streams, flags))
 	for _, sub := range cmd.Commands() {
 		sub.SilenceUsage = true
 		sub.SilenceErrors = true

@@ -250,7 +250,7 @@ func run(ctx context.Context, clients *flux.Clients, o Options, res *Result) err
 			{Key: TrailerTo, Value: dst.Ref.String()},
 		}
 		for _, c := range pl.Changes {
-			trailers = append(trailers, repo.Trailer{Key: TrailerImage, Value: fmt.Sprintf("%s %s -> %s", c.Repository, imageVersion(c.From), imageVersion(c.To))})
+			trailers = append(trailers, repo.Trailer{Key: TrailerImage, Value: fmt.Sprintf("%s %s -> %s", c.Repository, c.From.Version(), c.To.Version())})
 		}
 		trailers = append(trailers, repo.Trailer{Key: TrailerBy, Value: by}, repo.Trailer{Key: TrailerGates, Value: gatesTrailer})
 		spec = &repo.CommitSpec{Message: Subject(dst.Name, src.Name, pl.Changes), Trailers: trailers, Author: author}
@@ -368,7 +368,7 @@ func commitOf(p *repo.PushResult, spec *repo.CommitSpec, branch string) *Commit 
 func Subject(target, source string, changes []plan.Change) string {
 	var parts []string
 	for _, c := range changes {
-		parts = append(parts, fmt.Sprintf("%s %s → %s", changeName(c), imageVersion(c.From), imageVersion(c.To)))
+		parts = append(parts, fmt.Sprintf("%s %s → %s", changeName(c), c.From.Version(), c.To.Version()))
 	}
 	what := strings.Join(parts, ", ")
 	if len(changes) > 3 {
@@ -384,19 +384,6 @@ func changeName(c plan.Change) string {
 		return c.Apps[0]
 	}
 	return c.Repository[strings.LastIndex(c.Repository, "/")+1:]
-}
-
-// imageVersion is an image's tag and/or digest, as users read versions.
-func imageVersion(i plan.Image) string {
-	switch {
-	case i.Tag != "" && i.Digest != "":
-		return i.Tag + "@" + i.Digest
-	case i.Digest != "":
-		return i.Digest
-	case i.Tag != "":
-		return i.Tag
-	}
-	return "latest"
 }
 
 func sameRepository(a, b string) bool {

@@ -1,0 +1,173 @@
+// Package history reads the promotions and rollbacks of an environment back from Git:
+// every promotion is a commit whose trailers say who promoted what from where, so the
+// repository's log is the audit trail, with no database and no controller.
+package history
+
+import (
+	"strings"
+	"time"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
+)
+
+// Trailer keys, as pkg/promote writes them.
+const (
+	TrailerFrom         = "Promoted-From"
+	TrailerFromRevision = "Promoted-From-Revision"
+	TrailerTo           = "Promoted-To"
+	TrailerImage        = "Promoted-Image"
+	TrailerBy           = "Promoted-By"
+	TrailerGates        = "Promote-Gates"
+	TrailerRolledBack   = "Rolled-Back"
+	TrailerReason       = "Rollback-Reason"
+)
+
+// Kinds of entries.
+const (
+	KindPromotion = "promotion"
+	KindRollback  = "rollback"
+)
+
+// States of a promotion.
+const (
+	// StateCurrent: what the environment runs now for at least one of its images.
+	StateCurrent = "current"
+	// StateSuperseded: a later promotion replaced every image it changed.
+	StateSuperseded = "superseded"
+	// StateRolledBack: a rollback reverted it.
+	StateRolledBack = "rolled-back"
+)
+
+// Image is one image change of a promotion, as its Promoted-Image trailer says.
+type Image struct {
+	Repository string `json:"repository"`
+	From       string `json:"from"`
+	To         string `json:"to"`
+}
+
+// Entry is one promotion or rollback to the environment.
+type Entry struct {
+	Kind    string    `json:"kind"`
+	Commit  string    `json:"commit"`
+	Subject string    `json:"subject"`
+	When    time.Time `json:"when"`
+	// By is who the API server said promoted (Promoted-By), else the commit author.
+	By     string `json:"by"`
+	Author string `json:"author"`
+	// From and FromRevision are the source environment and the revision it had applied.
+	From         string  `json:"from,omitempty"`
+	FromRevision string  `json:"fromRevision,omitempty"`
+	To           string  `json:"to,omitempty"`
+	Images       []Image `json:"images,omitempty"`
+	// Gates is "passed" or "forced (failed: ...)".
+	Gates string `json:"gates,omitempty"`
+	// RolledBack lists the promotions a rollback reverted.
+	RolledBack []string `json:"rolledBack,omitempty"`
+	Reason     string   `json:"reason,omitempty"`
+	// State of a promotion: current, superseded or rolled-back; of a rollback: the
+	// same words about the rollback itself (current until a later promotion supersedes it).
+	State string `json:"state"`
+	// RolledBackBy is the rollback commit that reverted this promotion.
+	RolledBackBy string `json:"rolledBackBy,omitempty"`
+}
+
+// IsPromotion says whether a commit is a kubectl-promote promotion or rollback.
+func IsPromotion(c repo.Commit) bool {
+	return len(repo.TrailerValues(c.Trailers, TrailerFrom)) > 0 || len(repo.TrailerValues(c.Trailers, TrailerRolledBack)) > 0
+}
+
+// Build turns a branch's log restricted to the environment's path (newest first)
+// into its promotions and rollbacks, newest first, each with its state.
+func Build(commits []repo.Commit) []Entry {
+	var entries []Entry
+	for _, c := range commits {
+		if !IsPromotion(c) {
+			continue
+		}
+		e := Entry{Commit: c.SHA, Subject: c.Subject, When: c.When, Author: c.Author.String(), By: first(c.Trailers, TrailerBy)}
+		if e.By == "" {
+			e.By = c.Author.String()
+		}
+		e.To = first(c.Trailers, TrailerTo)
+		if reverted := repo.TrailerValues(c.Trailers, TrailerRolledBack); len(reverted) > 0 {
+			e.Kind = KindRollback
+			e.RolledBack = reverted
+			e.Reason = first(c.Trailers, TrailerReason)
+		} else {
+			e.Kind = KindPromotion
+			e.From = first(c.Trailers, TrailerFrom)
+			e.FromRevision = first(c.Trailers, TrailerFromRevision)
+			e.Gates = first(c.Trailers, TrailerGates)
+			for _, v := range repo.TrailerValues(c.Trailers, TrailerImage) {
+				e.Images = append(e.Images, ParseImage(v))
+			}
+		}
+		entries = append(entries, e)
+	}
+	assignStates(entries)
+	return entries
+}
+
+// assignStates walks from newest to oldest: a promotion reverted by a rollback is
+// rolled-back; otherwise it is current while some image it changed has not been
+// changed by a newer live promotion, and superseded after.
+func assignStates(entries []Entry) {
+	revertedBy := map[string]string{}
+	for _, e := range entries {
+		for _, sha := range e.RolledBack {
+			if _, seen := revertedBy[sha]; !seen {
+				revertedBy[sha] = e.Commit
+			}
+		}
+	}
+	claimed := map[string]bool{} // repositories a newer live promotion already set
+	newerPromotion := false
+	for i := range entries {
+		e := &entries[i]
+		if e.Kind == KindRollback {
+			// A rollback is current until a newer promotion follows it, and is itself
+			// rolled back when a later rollback reverted it.
+			switch {
+			case revertedBy[e.Commit] != "":
+				e.State, e.RolledBackBy = StateRolledBack, revertedBy[e.Commit]
+			case newerPromotion:
+				e.State = StateSuperseded
+			default:
+				e.State = StateCurrent
+			}
+			continue
+		}
+		if by := revertedBy[e.Commit]; by != "" {
+			e.State, e.RolledBackBy = StateRolledBack, by
+			continue
+		}
+		newerPromotion = true
+		e.State = StateSuperseded
+		for _, img := range e.Images {
+			if !claimed[img.Repository] {
+				e.State = StateCurrent
+				claimed[img.Repository] = true
+			}
+		}
+	}
+}
+
+// ParseImage reads a Promoted-Image trailer: "REPOSITORY FROM -> TO".
+func ParseImage(v string) Image {
+	fields := strings.Fields(v)
+	img := Image{}
+	if len(fields) > 0 {
+		img.Repository = fields[0]
+	}
+	if len(fields) >= 4 && fields[2] == "->" {
+		img.From, img.To = fields[1], fields[3]
+	}
+	return img
+}
+
+func first(trailers []repo.Trailer, key string) string {
+	if v := repo.TrailerValues(trailers, key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}

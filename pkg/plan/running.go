@@ -1,0 +1,60 @@
+package plan
+
+import (
+	"sort"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/render"
+)
+
+// Running is one image an app runs in a render, for `kubectl promote status`.
+type Running struct {
+	App        string `json:"app"`
+	Repository string `json:"repository"`
+	// Version is the tag and/or digest.
+	Version string `json:"version"`
+	// Workloads are the workloads running it, as Kind/namespace/name.
+	Workloads []string `json:"workloads"`
+}
+
+// RunningImages lists the images of every workload's containers and init containers
+// in a render, one entry per app and repository, sorted.
+func RunningImages(out *render.Output) []Running {
+	byKey := map[string]*Running{}
+	for _, c := range containers(out, affixes{}) {
+		key := c.app + "\x00" + c.image.Repository + "\x00" + c.image.Version()
+		r := byKey[key]
+		if r == nil {
+			r = &Running{App: c.app, Repository: c.image.Repository, Version: c.image.Version()}
+			byKey[key] = r
+		}
+		w := c.workload()
+		if len(r.Workloads) == 0 || r.Workloads[len(r.Workloads)-1] != w {
+			r.Workloads = append(r.Workloads, w)
+		}
+	}
+	list := make([]Running, 0, len(byKey))
+	for _, r := range byKey {
+		list = append(list, *r)
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].App != list[j].App {
+			return list[i].App < list[j].App
+		}
+		return list[i].Repository < list[j].Repository
+	})
+	return list
+}
+
+// Version is the image's tag and/or digest, as people read versions ("latest" when
+// the reference has neither).
+func (i Image) Version() string {
+	switch {
+	case i.Tag != "" && i.Digest != "":
+		return i.Tag + "@" + i.Digest
+	case i.Digest != "":
+		return i.Digest
+	case i.Tag != "":
+		return i.Tag
+	}
+	return "latest"
+}

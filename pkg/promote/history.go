@@ -1,0 +1,40 @@
+package promote
+
+import (
+	"context"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/history"
+	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
+)
+
+// HistoryOptions says where to read an environment's history from.
+type HistoryOptions struct {
+	Auth    repo.Auth
+	RepoDir string
+	Limit   int
+}
+
+// History reads the promotions and rollbacks to an environment from the branch its
+// GitRepository tracks, restricted to its Kustomization's path.
+func History(ctx context.Context, clients *flux.Clients, spec flux.RefSpec, o HistoryOptions) (Environment, []history.Entry, error) {
+	env, err := flux.Load(ctx, clients, spec)
+	if err != nil {
+		return Environment{}, nil, err
+	}
+	branch, err := trackedBranch(env)
+	if err != nil {
+		return Environment{}, nil, err
+	}
+	desc := describeEnv(env, branch, env.Kustomization.Status.LastAppliedRevision)
+	r, err := repo.Open(ctx, repo.Options{URL: env.Source.Spec.URL, Auth: o.Auth, RepoDir: o.RepoDir})
+	if err != nil {
+		return desc, nil, err
+	}
+	defer r.Close()
+	entries, err := Entries(ctx, r, branch, env.Kustomization.Spec.Path, o.Limit)
+	if entries == nil {
+		entries = []history.Entry{}
+	}
+	return desc, entries, err
+}

@@ -1,0 +1,248 @@
+// Package status shows every environment at a glance, from the live clusters and Git
+// alone: what each Kustomization tracks and has applied, whether it is Ready, which
+// image versions each app runs there, the last promotion to it, and how far it is
+// behind the environment before it.
+package status
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/history"
+	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/render"
+	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
+)
+
+// Options says which environments to show, in order.
+type Options struct {
+	Envs    []flux.RefSpec
+	Auth    repo.Auth
+	RepoDir string
+}
+
+// Report is the status of every environment asked for, printed with -o json|yaml.
+type Report struct {
+	APIVersion   string        `json:"apiVersion"`
+	Kind         string        `json:"kind"`
+	Environments []Environment `json:"environments"`
+}
+
+// Ready says whether every environment is Ready.
+func (r *Report) Ready() bool {
+	for _, e := range r.Environments {
+		if !e.Ready {
+			return false
+		}
+	}
+	return len(r.Environments) > 0
+}
+
+// Environment is one environment's status.
+type Environment struct {
+	Name            string `json:"name"`
+	Context         string `json:"context"`
+	Namespace       string `json:"namespace"`
+	Kustomization   string `json:"kustomization"`
+	GitRepository   string `json:"gitRepository,omitempty"`
+	URL             string `json:"url,omitempty"`
+	Ref             string `json:"ref,omitempty"`
+	Path            string `json:"path,omitempty"`
+	AppliedRevision string `json:"appliedRevision,omitempty"`
+	Ready           bool   `json:"ready"`
+	// Message is Flux's Ready message (why it is not Ready, when it is not).
+	Message   string         `json:"message,omitempty"`
+	Suspended bool           `json:"suspended"`
+	Images    []plan.Running `json:"images"`
+	// LastPromotion is the newest promotion or rollback to the environment.
+	LastPromotion *history.Entry `json:"lastPromotion,omitempty"`
+	// Behind lists what differs from the environment before it in the list.
+	Behind []Drift `json:"behind"`
+	// BehindOf names the environment it is compared with.
+	BehindOf string `json:"behindOf,omitempty"`
+	// Error is what could not be read; the other fields hold what could.
+	Error string `json:"error,omitempty"`
+}
+
+// Drift is one image whose version differs from the previous environment's.
+type Drift struct {
+	App        string `json:"app"`
+	Repository string `json:"repository"`
+	// Version runs here, Previous in the environment before.
+	Version  string `json:"version"`
+	Previous string `json:"previous"`
+}
+
+// String reads like "my-app 1.0.0 → 1.1.0 behind staging" without the environment.
+func (d Drift) String() string {
+	return fmt.Sprintf("%s %s → %s", d.App, orNone(d.Version), orNone(d.Previous))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(absent)"
+	}
+	return s
+}
+
+// Run reads every environment in parallel and compares each with the one before it.
+func Run(ctx context.Context, clients *flux.Clients, o Options) (*Report, error) {
+	rep := &Report{APIVersion: "kubectl-promote.dev/v1alpha1", Kind: "Status", Environments: make([]Environment, len(o.Envs))}
+	repos := &repoCache{opts: o, repos: map[string]*repoEntry{}}
+	defer repos.close()
+	var wg sync.WaitGroup
+	for i, spec := range o.Envs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rep.Environments[i] = read(ctx, clients, repos, spec)
+		}()
+	}
+	wg.Wait()
+	for i := 1; i < len(rep.Environments); i++ {
+		prev, cur := &rep.Environments[i-1], &rep.Environments[i]
+		cur.BehindOf = prev.Name
+		cur.Behind = drift(prev.Images, cur.Images)
+	}
+	return rep, nil
+}
+
+func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flux.RefSpec) Environment {
+	e := Environment{Name: spec.Raw, Context: spec.Ref.Context, Namespace: spec.Ref.Namespace, Kustomization: spec.Ref.Name, Images: []plan.Running{}, Behind: []Drift{}}
+	env, err := flux.Load(ctx, clients, spec)
+	if err != nil {
+		e.Error = err.Error()
+		return e
+	}
+	ks := env.Kustomization
+	e.Name, e.Context, e.Kustomization = env.Name, env.Ref.Context, env.Ref.Name
+	e.GitRepository = env.Source.Namespace + "/" + env.Source.Name
+	e.URL = repo.RedactURL(env.Source.Spec.URL)
+	e.Path = ks.Spec.Path
+	e.AppliedRevision = ks.Status.LastAppliedRevision
+	e.Suspended = ks.Spec.Suspend
+	e.Ready, e.Message = flux.Ready(ks)
+	if e.Suspended {
+		e.Ready = false
+		e.Message = "suspended; " + e.Message
+	}
+	branch := "master"
+	if ref := env.Source.Spec.Reference; ref != nil {
+		switch {
+		case ref.Branch != "":
+			branch = ref.Branch
+		case ref.Tag != "":
+			branch = ""
+			e.Ref = "tag " + ref.Tag
+		case ref.SemVer != "":
+			branch = ""
+			e.Ref = "semver " + ref.SemVer
+		case ref.Commit != "":
+			branch = ""
+			e.Ref = "commit " + ref.Commit
+		}
+	}
+	if branch != "" {
+		e.Ref = "branch " + branch
+	}
+	if e.AppliedRevision == "" {
+		return e
+	}
+	r, err := repos.get(ctx, env.Source.Spec.URL)
+	if err != nil {
+		e.Error = err.Error()
+		return e
+	}
+	_, sha, err := repo.ParseRevision(e.AppliedRevision)
+	if err != nil {
+		e.Error = err.Error()
+		return e
+	}
+	dir, err := os.MkdirTemp("", "kubectl-promote-status-")
+	if err != nil {
+		e.Error = err.Error()
+		return e
+	}
+	defer os.RemoveAll(dir)
+	tree := filepath.Join(dir, "tree")
+	if err := r.Checkout(ctx, sha, tree); err != nil {
+		e.Error = err.Error()
+		return e
+	}
+	out, err := render.Render(ctx, render.Input{Dir: tree, Kustomization: ks, Client: env.Cluster.Client})
+	if err != nil {
+		e.Error = err.Error()
+		return e
+	}
+	e.Images = plan.RunningImages(out)
+	if branch != "" {
+		commits, err := r.Log(ctx, sha, repo.LogOptions{Path: cleanPath(ks.Spec.Path)})
+		if err == nil {
+			if entries := history.Build(commits); len(entries) > 0 {
+				e.LastPromotion = &entries[0]
+			}
+		}
+	}
+	return e
+}
+
+func cleanPath(p string) string {
+	p = filepath.ToSlash(filepath.Clean("/" + p))[1:]
+	if p == "" {
+		return "."
+	}
+	return p
+}
+
+// drift lists the app images whose versions differ between prev and cur.
+func drift(prev, cur []plan.Running) []Drift {
+	key := func(r plan.Running) string { return r.App + "\x00" + r.Repository }
+	here := map[string]string{}
+	for _, r := range cur {
+		here[key(r)] = r.Version
+	}
+	out := []Drift{}
+	for _, p := range prev {
+		if v := here[key(p)]; v != p.Version {
+			out = append(out, Drift{App: p.App, Repository: p.Repository, Version: v, Previous: p.Version})
+		}
+	}
+	return out
+}
+
+// repoCache opens each repository once for all environments that read it.
+type repoCache struct {
+	opts  Options
+	mu    sync.Mutex
+	repos map[string]*repoEntry
+}
+
+type repoEntry struct {
+	once sync.Once
+	repo *repo.Repo
+	err  error
+}
+
+func (c *repoCache) get(ctx context.Context, url string) (*repo.Repo, error) {
+	c.mu.Lock()
+	e := c.repos[url]
+	if e == nil {
+		e = &repoEntry{}
+		c.repos[url] = e
+	}
+	c.mu.Unlock()
+	e.once.Do(func() { e.repo, e.err = repo.Open(ctx, repo.Options{URL: url, Auth: c.opts.Auth, RepoDir: c.opts.RepoDir}) })
+	return e.repo, e.err
+}
+
+func (c *repoCache) close() {
+	for _, e := range c.repos {
+		if e.repo != nil {
+			e.repo.Close()
+		}
+	}
+}

@@ -1,0 +1,102 @@
+package plugin
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
+)
+
+// envFlags are the flags every command that names environments shares.
+type envFlags struct {
+	config        *genericclioptions.ConfigFlags
+	Kustomization string
+	RepoDir       string
+	GitUsername   string
+	GitSSHKey     string
+	GitKnownHosts string
+	Output        string
+	Color         ColorMode
+}
+
+func (e *envFlags) addGitFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&e.RepoDir, "repo-dir", "", "Use this clean local checkout of the repository instead of a temporary clone")
+	f.StringVar(&e.GitUsername, "git-username", "", "Username for HTTPS Git (the password or token comes from KUBECTL_PROMOTE_GIT_PASSWORD or KUBECTL_PROMOTE_GIT_TOKEN)")
+	f.StringVar(&e.GitSSHKey, "git-ssh-key", "", "Private key file for SSH Git (default: the SSH agent)")
+	f.StringVar(&e.GitKnownHosts, "git-known-hosts", "", "known_hosts file for SSH Git (default: ~/.ssh/known_hosts)")
+}
+
+func (e *envFlags) addOutputFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&e.Output, "output", "o", "", "Output format, one of: json, yaml")
+	cmd.Flags().Var(&e.Color, "color", ColorUsage)
+	_ = cmd.RegisterFlagCompletionFunc("output", CompleteOutput)
+	_ = cmd.RegisterFlagCompletionFunc("color", CompleteColor)
+}
+
+func (e *envFlags) addKustomizationFlag(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&e.Kustomization, "kustomization", "", "The Kustomization of an environment given as a context (default: the context's only one)")
+	_ = cmd.RegisterFlagCompletionFunc("kustomization", CompleteKustomizations(e.config, ""))
+}
+
+func (e *envFlags) validateRepoDir() error {
+	if e.RepoDir != "" {
+		if st, err := os.Stat(e.RepoDir); err != nil || !st.IsDir() {
+			return fmt.Errorf("--repo-dir %q is not a directory", e.RepoDir)
+		}
+	}
+	return nil
+}
+
+func (e *envFlags) validateOutput() error {
+	switch e.Output {
+	case "", "json", "yaml":
+		return nil
+	}
+	return fmt.Errorf("unknown output format %q: use -o json or -o yaml", e.Output)
+}
+
+// auth is the Git credentials from the environment, with the flags on top.
+func (e *envFlags) auth() repo.Auth {
+	auth := repo.AuthFromEnv()
+	if e.GitUsername != "" {
+		auth.Username = e.GitUsername
+	}
+	if e.GitSSHKey != "" {
+		auth.SSHKeyFile = e.GitSSHKey
+	}
+	if e.GitKnownHosts != "" {
+		auth.KnownHostsFile = e.GitKnownHosts
+	}
+	return auth
+}
+
+// refParser parses environment references against the kubeconfig's contexts.
+type refParser struct {
+	clients   *flux.Clients
+	namespace string
+	contexts  map[string]bool
+}
+
+func newRefParser(config *genericclioptions.ConfigFlags) (*refParser, error) {
+	p := &refParser{clients: flux.NewClients(config), contexts: map[string]bool{}}
+	if config.Namespace != nil {
+		p.namespace = *config.Namespace
+	}
+	names, err := p.clients.Contexts()
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		p.contexts[n] = true
+	}
+	return p, nil
+}
+
+func (p *refParser) parse(raw, kustomization string) (flux.RefSpec, error) {
+	return flux.ParseRef(raw, kustomization, p.namespace, func(s string) bool { return p.contexts[s] })
+}

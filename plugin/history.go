@@ -1,0 +1,137 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/history"
+	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
+)
+
+const (
+	historyLong = `List the promotions and rollbacks to an environment, newest first, from the Git
+log of the branch it tracks and the trailers each promotion commit carries: when,
+who, from where, which images changed, whether the gates passed or were forced, and
+whether the promotion is current, superseded or rolled back.`
+
+	historyExample = `  # Promotions to production's "apps" Kustomization
+  kubectl promote history production --kustomization apps
+
+  # The last five, as JSON
+  kubectl promote history flux-system/apps-production --limit 5 -o json`
+)
+
+// HistoryOptions holds the flags of `kubectl promote history`.
+type HistoryOptions struct {
+	envFlags
+	Limit int
+	env   string
+
+	genericiooptions.IOStreams
+}
+
+// HistoryDocument is what -o json|yaml prints.
+type HistoryDocument struct {
+	APIVersion  string              `json:"apiVersion"`
+	Kind        string              `json:"kind"`
+	Environment promote.Environment `json:"environment"`
+	Entries     []history.Entry     `json:"entries"`
+}
+
+// NewCmdHistory returns the history command.
+func NewCmdHistory(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
+	o := &HistoryOptions{envFlags: envFlags{config: flags, Color: ColorAuto}, IOStreams: streams, Limit: 20}
+	cmd := &cobra.Command{
+		Use:               "history ENV",
+		Short:             "List the promotions and rollbacks to an environment",
+		Long:              historyLong,
+		Example:           historyExample,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: CompleteContexts(flags),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.env = args[0]
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().IntVar(&o.Limit, "limit", o.Limit, "Show at most this many entries (0 for all)")
+	o.addKustomizationFlag(cmd)
+	o.addGitFlags(cmd)
+	o.addOutputFlags(cmd)
+	return cmd
+}
+
+// Validate rejects bad flags.
+func (o *HistoryOptions) Validate() error {
+	if o.Limit < 0 {
+		return fmt.Errorf("--limit must not be negative")
+	}
+	if err := o.validateRepoDir(); err != nil {
+		return err
+	}
+	return o.validateOutput()
+}
+
+// Run reads the history and prints it.
+func (o *HistoryOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	refs, err := newRefParser(o.config)
+	if err != nil {
+		return err
+	}
+	spec, err := refs.parse(o.env, o.Kustomization)
+	if err != nil {
+		return err
+	}
+	env, entries, err := promote.History(ctx, refs.clients, spec, promote.HistoryOptions{Auth: o.auth(), RepoDir: o.RepoDir, Limit: o.Limit})
+	if err != nil {
+		return err
+	}
+	if o.Output != "" {
+		return printDocument(o.Out, o.Output, HistoryDocument{APIVersion: "kubectl-promote.dev/v1alpha1", Kind: "History", Environment: env, Entries: entries})
+	}
+	if len(entries) == 0 {
+		fmt.Fprintf(o.ErrOut, "No promotions to %s found on branch %s under %s\n", env.Name, env.Branch, env.Path)
+		return nil
+	}
+	tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "COMMIT\tWHEN\tKIND\tBY\tFROM\tIMAGES\tGATES\tSTATE")
+	for _, e := range entries {
+		var images []string
+		for _, i := range e.Images {
+			images = append(images, fmt.Sprintf("%s %s→%s", i.Repository[strings.LastIndex(i.Repository, "/")+1:], i.From, i.To))
+		}
+		what := strings.Join(images, ", ")
+		if e.Kind == history.KindRollback {
+			what = "reverts " + strings.Join(shortAllSHA(e.RolledBack), ", ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", shortSHA(e.Commit), e.When.UTC().Format("2006-01-02 15:04"), e.Kind, e.By,
+			dash(e.From), dash(what), dash(e.Gates), e.State)
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func shortAllSHA(shas []string) []string {
+	out := make([]string, len(shas))
+	for i, s := range shas {
+		out[i] = shortSHA(s)
+	}
+	return out
+}

@@ -1,0 +1,159 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
+	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
+)
+
+const (
+	rollbackLong = `Revert the last promotion to an environment, push, and ask Flux to reconcile.
+
+The promotion is found in the Git history of the environment's path by the trailers
+every promotion commit carries. The revert is a new commit (never a rewrite of
+history) with a Rolled-Back trailer naming what it undoes. With --to, every
+promotion after the given one is reverted, newest first, in one commit, so the
+environment runs again what it ran then. A revert that conflicts with later changes
+is refused and nothing is pushed.`
+
+	rollbackExample = `  # Undo the last promotion to production and wait for Flux to apply the revert
+  kubectl promote rollback production --kustomization apps --wait --reason "my-app 1.1.0 leaks memory"
+
+  # Go back to what production ran at an earlier promotion
+  kubectl promote rollback production --kustomization apps --to 3f2a9c1
+
+  # Preview the revert without writing anything
+  kubectl promote rollback flux-system/apps-production --dry-run`
+)
+
+// RollbackOptions holds the flags of `kubectl promote rollback`.
+type RollbackOptions struct {
+	envFlags
+	To      string
+	Reason  string
+	Author  string
+	DryRun  bool
+	Yes     bool
+	Wait    bool
+	Timeout time.Duration
+
+	clients *flux.Clients
+	opts    promote.RollbackOptions
+
+	genericiooptions.IOStreams
+}
+
+// NewCmdRollback returns the rollback command.
+func NewCmdRollback(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
+	o := &RollbackOptions{envFlags: envFlags{config: flags, Color: ColorAuto}, IOStreams: streams, Timeout: 5 * time.Minute}
+	cmd := &cobra.Command{
+		Use:               "rollback ENV",
+		Short:             "Revert the last promotion to an environment",
+		Long:              rollbackLong,
+		Example:           rollbackExample,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: CompleteContexts(flags),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.To, "to", "", "Revert every promotion after this promotion commit instead of only the last one")
+	f.StringVar(&o.Reason, "reason", "", "Why, recorded in the revert commit")
+	f.StringVar(&o.Author, "author", "", `Commit author as "Name <email>" (default: the user's git config)`)
+	f.BoolVar(&o.DryRun, "dry-run", false, "Show what would be reverted; write nothing anywhere")
+	f.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation")
+	f.BoolVar(&o.Wait, "wait", false, "Wait for the environment to apply the revert and become healthy")
+	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for Flux after the push")
+	o.addKustomizationFlag(cmd)
+	o.addGitFlags(cmd)
+	o.addOutputFlags(cmd)
+	return cmd
+}
+
+// Complete reads the environment and the flags.
+func (o *RollbackOptions) Complete(args []string) error {
+	refs, err := newRefParser(o.config)
+	if err != nil {
+		return err
+	}
+	o.clients = refs.clients
+	env, err := refs.parse(args[0], o.Kustomization)
+	if err != nil {
+		return err
+	}
+	o.opts = promote.RollbackOptions{Env: env, To: o.To, Reason: o.Reason, RepoDir: o.RepoDir, Auth: o.auth(),
+		DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout, PushAttempts: 5}
+	if o.Author != "" {
+		sig, err := repo.ParseSignature(o.Author)
+		if err != nil {
+			return fmt.Errorf("--author: %w", err)
+		}
+		o.opts.Author = &sig
+	}
+	return nil
+}
+
+// Validate rejects flags that cannot work together.
+func (o *RollbackOptions) Validate() error {
+	if err := o.validateOutput(); err != nil {
+		return err
+	}
+	if err := o.validateRepoDir(); err != nil {
+		return err
+	}
+	if o.Timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive, e.g. --timeout 5m")
+	}
+	if o.Output != "" && !o.Yes && !o.DryRun {
+		return fmt.Errorf("-o %s is for scripts, which cannot answer a prompt: add --yes (or --dry-run)", o.Output)
+	}
+	return nil
+}
+
+// Run reverts and prints the result.
+func (o *RollbackOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	out := newPrinter(o.Out, o.Color.Enabled(o.Out))
+	o.opts.Progress = newPrinter(o.ErrOut, o.Color.Enabled(o.ErrOut))
+	if o.Output == "" {
+		o.opts.Preview = out.rollbackPlan
+	}
+	if !o.Yes && !o.DryRun {
+		o.opts.Confirm = func(r *promote.RollbackResult) (bool, error) {
+			return askYesNo(o.IOStreams, fmt.Sprintf("Revert %d promotion(s) to %s by pushing to branch %s?", len(r.Reverted), r.Target.Name, r.Target.Branch))
+		}
+	}
+	res, err := promote.RunRollback(ctx, o.clients, o.opts)
+	if o.Output != "" {
+		if perr := printDocument(o.Out, o.Output, res); perr != nil && err == nil {
+			err = perr
+		}
+	} else if res.Commit != nil {
+		fmt.Fprintf(o.Out, "commit/%s pushed to %s\n", res.Commit.SHA, res.Commit.Branch)
+		if res.Reconcile != nil && res.Reconcile.Ready {
+			fmt.Fprintf(o.Out, "kustomization/%s applied %s\n", res.Target.Kustomization, res.Reconcile.AppliedRevision)
+		}
+	}
+	return err
+}

@@ -1,0 +1,162 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/status"
+)
+
+const (
+	statusLong = `Show each environment in the order given: its Kustomization, the source and ref
+it tracks, the revision Flux applied, whether it is Ready (with Flux's message when
+not) or suspended, the image versions each app runs there (rendered at the applied
+revision), the last promotion to it, and how it differs from the environment before it.
+
+Environments in different clusters are read in parallel. The exit code is 0 when
+every environment is Ready and 1 otherwise, so scripts can gate on it.`
+
+	statusExample = `  # Staging and production, two clusters, Kustomization "apps" in each
+  kubectl promote status staging production --kustomization apps
+
+  # One shared cluster, as JSON
+  kubectl promote status flux-system/apps-staging flux-system/apps-production -o json`
+)
+
+// StatusOptions holds the flags of `kubectl promote status`.
+type StatusOptions struct {
+	envFlags
+	envs []string
+
+	genericiooptions.IOStreams
+}
+
+// ErrNotReady makes status exit 1 when an environment is not Ready.
+var ErrNotReady = errors.New("not every environment is Ready")
+
+// NewCmdStatus returns the status command.
+func NewCmdStatus(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
+	o := &StatusOptions{envFlags: envFlags{config: flags, Color: ColorAuto}, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:               "status [ENV...]",
+		Short:             "Show what every environment runs, and how far each is behind the one before",
+		Long:              statusLong,
+		Example:           statusExample,
+		ValidArgsFunction: CompleteContexts(flags),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.envs = args
+			if err := o.validateOutput(); err != nil {
+				return err
+			}
+			if err := o.validateRepoDir(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.addKustomizationFlag(cmd)
+	o.addGitFlags(cmd)
+	o.addOutputFlags(cmd)
+	return cmd
+}
+
+// Run reads and prints every environment.
+func (o *StatusOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	refs, err := newRefParser(o.config)
+	if err != nil {
+		return err
+	}
+	envs := o.envs
+	if len(envs) == 0 {
+		cur, err := refs.clients.CurrentContext()
+		if err != nil {
+			return err
+		}
+		envs = []string{cur}
+	}
+	var specs []flux.RefSpec
+	for _, e := range envs {
+		spec, err := refs.parse(e, o.Kustomization)
+		if err != nil {
+			return err
+		}
+		specs = append(specs, spec)
+	}
+	rep, err := status.Run(ctx, refs.clients, status.Options{Envs: specs, Auth: o.auth(), RepoDir: o.RepoDir})
+	if err != nil {
+		return err
+	}
+	if o.Output != "" {
+		err = printDocument(o.Out, o.Output, rep)
+	} else {
+		err = o.table(rep)
+	}
+	if err != nil {
+		return err
+	}
+	if !rep.Ready() {
+		return ErrNotReady
+	}
+	return nil
+}
+
+func (o *StatusOptions) table(rep *status.Report) error {
+	p := newPrinter(o.Out, o.Color.Enabled(o.Out))
+	tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ENVIRONMENT\tKUSTOMIZATION\tSOURCE\tAPPLIED\tREADY\tIMAGES\tBEHIND")
+	for _, e := range rep.Environments {
+		ready := p.paint(green, "True")
+		if !e.Ready {
+			ready = p.paint(red, "False")
+		}
+		var images []string
+		for _, i := range e.Images {
+			images = append(images, i.App+"="+i.Version)
+		}
+		behind := "-"
+		if len(e.Behind) > 0 {
+			var parts []string
+			for _, d := range e.Behind {
+				parts = append(parts, d.String())
+			}
+			behind = strings.Join(parts, ", ") + " behind " + e.BehindOf
+		} else if e.BehindOf != "" {
+			behind = "in step with " + e.BehindOf
+		}
+		fmt.Fprintf(tw, "%s\t%s/%s\t%s %s\t%s\t%s\t%s\t%s\n", e.Name, e.Namespace, e.Kustomization, dash(e.GitRepository), dash(e.Ref),
+			dash(shortRevision(e.AppliedRevision)), ready, dash(strings.Join(images, ",")), behind)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, e := range rep.Environments {
+		if e.Error != "" {
+			fmt.Fprintf(o.ErrOut, "%s: %s\n", e.Name, e.Error)
+		} else if !e.Ready {
+			fmt.Fprintf(o.ErrOut, "%s: not Ready: %s\n", e.Name, e.Message)
+		}
+		if e.LastPromotion != nil {
+			fmt.Fprintf(o.Out, "%s: last %s %s by %s (%s)\n", e.Name, e.LastPromotion.Kind, shortSHA(e.LastPromotion.Commit), e.LastPromotion.By, e.LastPromotion.Subject)
+		}
+	}
+	return nil
+}
+
+// shortRevision shortens main@sha1:<40 hex> to main@sha1:<12 hex>.
+func shortRevision(rev string) string {
+	if i := strings.LastIndex(rev, ":"); i >= 0 && len(rev)-i-1 > 12 {
+		return rev[:i+13]
+	}
+	return rev
+}

@@ -28,7 +28,7 @@ func (e *envFlags) addGitFlags(cmd *cobra.Command) {
 	f.StringVar(&e.RepoDir, "repo-dir", "", "Use this clean local checkout of the repository instead of a temporary clone")
 	f.StringVar(&e.GitUsername, "git-username", "", "Username for HTTPS Git (the password or token comes from KUBECTL_PROMOTE_GIT_PASSWORD or KUBECTL_PROMOTE_GIT_TOKEN)")
 	f.StringVar(&e.GitSSHKey, "git-ssh-key", "", "Private key file for SSH Git (default: the SSH agent)")
-	f.StringVar(&e.GitKnownHosts, "git-known-hosts", "", "known_hosts file for SSH Git (default: ~/.ssh/known_hosts)")
+	f.StringVar(&e.GitKnownHosts, "git-known-hosts", "", "Known hosts file for SSH Git (default: ~/.ssh/known_hosts)")
 }
 
 func (e *envFlags) addOutputFlags(cmd *cobra.Command) {

@@ -51,7 +51,7 @@ func (p *printer) plan(r *promote.Result) {
 		tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  APP\tIMAGE\tFROM\tTO")
 		for _, c := range r.Changes {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", strings.Join(c.Apps, ","), c.Repository, c.From.String(), c.To.String())
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", strings.Join(c.Apps, ","), c.Image, c.From, c.To)
 		}
 		tw.Flush()
 		for _, f := range r.Files {

@@ -191,13 +191,13 @@ var workloadKinds = map[string]bool{"Deployment": true, "StatefulSet": true, "Da
 
 // HealthObjects are the objects whose health proves the Kustomization works: its
 // healthChecks, plus its applied workloads when spec.wait is set.
-func HealthObjects(ks *kustomizev1.Kustomization) []object.ObjMetadata {
+func HealthObjects(ks *kustomizev1.Kustomization) []Object {
 	seen := map[object.ObjMetadata]bool{}
-	var out []object.ObjMetadata
-	add := func(o object.ObjMetadata) {
+	var out []Object
+	add := func(o object.ObjMetadata, version string) {
 		if !seen[o] {
 			seen[o] = true
-			out = append(out, o)
+			out = append(out, Object{ObjMetadata: o, Version: version})
 		}
 	}
 	for _, hc := range ks.Spec.HealthChecks {
@@ -206,23 +206,33 @@ func HealthObjects(ks *kustomizev1.Kustomization) []object.ObjMetadata {
 		if ns == "" {
 			ns = ks.Namespace
 		}
-		add(object.ObjMetadata{Namespace: ns, Name: hc.Name, GroupKind: schema.GroupKind{Group: gv.Group, Kind: hc.Kind}})
+		add(object.ObjMetadata{Namespace: ns, Name: hc.Name, GroupKind: schema.GroupKind{Group: gv.Group, Kind: hc.Kind}}, gv.Version)
 	}
 	if ks.Spec.Wait && ks.Status.Inventory != nil {
 		for _, e := range ks.Status.Inventory.Entries {
 			o, err := object.ParseObjMetadata(e.ID)
 			if err == nil && o.GroupKind.Group == "apps" && workloadKinds[o.GroupKind.Kind] {
-				add(o)
+				add(o, e.Version)
 			}
 		}
 	}
 	return out
 }
 
+// Object is an object whose health is checked, with its API version.
+type Object struct {
+	object.ObjMetadata
+	Version string
+}
+
 // ObjectStatus reads an object and computes its kstatus.
-func ObjectStatus(ctx context.Context, cluster *flux.Cluster, o object.ObjMetadata) (*status.Result, error) {
+func ObjectStatus(ctx context.Context, cluster *flux.Cluster, o Object) (*status.Result, error) {
 	u := &unstructured.Unstructured{}
-	gvk, err := cluster.Client.RESTMapper().RESTMapping(o.GroupKind)
+	var versions []string
+	if o.Version != "" {
+		versions = append(versions, o.Version)
+	}
+	gvk, err := cluster.Client.RESTMapper().RESTMapping(o.GroupKind, versions...)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +243,7 @@ func ObjectStatus(ctx context.Context, cluster *flux.Cluster, o object.ObjMetada
 	return status.Compute(u)
 }
 
-func describe(o object.ObjMetadata) string {
+func describe(o Object) string {
 	return fmt.Sprintf("%s/%s/%s", o.GroupKind.Kind, o.Namespace, o.Name)
 }
 

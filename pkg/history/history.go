@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
@@ -152,17 +153,21 @@ func assignStates(entries []Entry) {
 	}
 }
 
-// ParseImage reads a Promoted-Image trailer: "REPOSITORY FROM -> TO".
+// FormatImage writes a Promoted-Image trailer: the promoted image reference, and the
+// version it replaced, e.g. "ghcr.io/my-org/my-app:1.1.0 (from 1.0.0)", so
+// `git log --grep` finds a promotion by the exact reference.
+func FormatImage(to, fromVersion string) string {
+	return to + " (from " + fromVersion + ")"
+}
+
+// ParseImage reads a Promoted-Image trailer written by FormatImage.
 func ParseImage(v string) Image {
-	fields := strings.Fields(v)
-	img := Image{}
-	if len(fields) > 0 {
-		img.Repository = fields[0]
+	ref, from := strings.TrimSpace(v), ""
+	if i := strings.LastIndex(ref, " (from "); i >= 0 && strings.HasSuffix(ref, ")") {
+		ref, from = ref[:i], ref[i+len(" (from "):len(ref)-1]
 	}
-	if len(fields) >= 4 && fields[2] == "->" {
-		img.From, img.To = fields[1], fields[3]
-	}
-	return img
+	img := plan.ParseImage(ref)
+	return Image{Repository: img.Repository, From: from, To: img.Version()}
 }
 
 func first(trailers []repo.Trailer, key string) string {

@@ -39,11 +39,11 @@ func TestBuildStates(t *testing.T) {
 	// Newest first: r1 reverts p3; p3 and p2 both change my-app; p1 changed redis.
 	commits := []repo.Commit{
 		rollback("r1", "p3"),
-		promotion("p3", "ghcr.io/my-org/my-app 1.1.0 -> 1.2.0"),
+		promotion("p3", "ghcr.io/my-org/my-app:1.2.0 (from 1.1.0)"),
 		{SHA: "x", Subject: "unrelated change"},
-		promotion("p2", "ghcr.io/my-org/my-app 1.0.0 -> 1.1.0"),
-		promotion("p1", "docker.io/library/redis 7.2.4 -> 7.2.5"),
-		promotion("p0", "docker.io/library/redis 7.2.3 -> 7.2.4", "ghcr.io/my-org/my-app 0.9.0 -> 1.0.0"),
+		promotion("p2", "ghcr.io/my-org/my-app:1.1.0 (from 1.0.0)"),
+		promotion("p1", "docker.io/library/redis:7.2.5 (from 7.2.4)"),
+		promotion("p0", "docker.io/library/redis:7.2.4 (from 7.2.3)", "ghcr.io/my-org/my-app:1.0.0 (from 0.9.0)"),
 	}
 	got := Build(commits)
 	require.Equal(t, []string{
@@ -63,14 +63,15 @@ func TestBuildStates(t *testing.T) {
 
 func TestBuildRollbackSupersededByLaterPromotion(t *testing.T) {
 	got := Build([]repo.Commit{
-		promotion("p2", "ghcr.io/my-org/my-app 1.0.0 -> 1.2.0"),
+		promotion("p2", "ghcr.io/my-org/my-app:1.2.0 (from 1.0.0)"),
 		rollback("r1", "p1"),
-		promotion("p1", "ghcr.io/my-org/my-app 1.0.0 -> 1.1.0"),
+		promotion("p1", "ghcr.io/my-org/my-app:1.1.0 (from 1.0.0)"),
 	})
 	require.Equal(t, []string{"p2:promotion:current", "r1:rollback:superseded", "p1:promotion:rolled-back"}, states(got))
 }
 
 func TestParseImage(t *testing.T) {
-	require.Equal(t, Image{Repository: "r", From: "1@sha256:a", To: "2"}, ParseImage("r 1@sha256:a -> 2"))
-	require.Equal(t, Image{Repository: "r"}, ParseImage("r garbage"))
+	require.Equal(t, Image{Repository: "ghcr.io/o/r", From: "1@sha256:a", To: "2"}, ParseImage(FormatImage("ghcr.io/o/r:2", "1@sha256:a")))
+	require.Equal(t, Image{Repository: "localhost:5000/r", From: "1", To: "sha256:b"}, ParseImage("localhost:5000/r@sha256:b (from 1)"))
+	require.Equal(t, Image{Repository: "r", To: "latest"}, ParseImage("r"))
 }

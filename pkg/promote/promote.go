@@ -15,19 +15,22 @@ import (
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/gates"
+	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
-// Trailer keys written on every promotion commit.
+// Trailer keys written on every promotion commit (pkg/history reads them back).
 const (
-	TrailerFrom         = "Promoted-From"
-	TrailerFromRevision = "Promoted-From-Revision"
-	TrailerTo           = "Promoted-To"
-	TrailerImage        = "Promoted-Image"
-	TrailerBy           = "Promoted-By"
-	TrailerGates        = "Promote-Gates"
+	TrailerFrom         = history.TrailerFrom
+	TrailerFromRevision = history.TrailerFromRevision
+	TrailerTo           = history.TrailerTo
+	TrailerImage        = history.TrailerImage
+	TrailerBy           = history.TrailerBy
+	TrailerGates        = history.TrailerGates
+	TrailerRolledBack   = history.TrailerRolledBack
+	TrailerReason       = history.TrailerReason
 )
 
 // Progress receives human progress lines; the command prints them on stderr.
@@ -250,7 +253,7 @@ func run(ctx context.Context, clients *flux.Clients, o Options, res *Result) err
 			{Key: TrailerTo, Value: dst.Ref.String()},
 		}
 		for _, c := range pl.Changes {
-			trailers = append(trailers, repo.Trailer{Key: TrailerImage, Value: fmt.Sprintf("%s %s -> %s", c.Repository, c.From.Version(), c.To.Version())})
+			trailers = append(trailers, repo.Trailer{Key: TrailerImage, Value: history.FormatImage(c.To.String(), c.From.Version())})
 		}
 		trailers = append(trailers, repo.Trailer{Key: TrailerBy, Value: by}, repo.Trailer{Key: TrailerGates, Value: gatesTrailer})
 		spec = &repo.CommitSpec{Message: Subject(dst.Name, src.Name, pl.Changes), Trailers: trailers, Author: author}
@@ -342,9 +345,10 @@ func describeEnv(env *flux.Environment, branch, revision string) Environment {
 }
 
 func fillPlan(res *Result, pl *plan.Plan) {
-	res.Changes = pl.Changes
-	if res.Changes == nil {
-		res.Changes = []plan.Change{}
+	res.Changes = []Change{}
+	for _, c := range pl.Changes {
+		res.Changes = append(res.Changes, Change{Image: c.Repository, From: c.From.Version(), To: c.To.Version(),
+			FromRef: c.From.String(), ToRef: c.To.String(), Apps: c.Apps, Workloads: c.Workloads})
 	}
 	res.Files = []File{}
 	for _, f := range pl.Files {

@@ -2,7 +2,6 @@ package promote
 
 import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/gates"
-	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
 )
 
@@ -28,7 +27,7 @@ type Result struct {
 	Source  Environment `json:"source"`
 	Target  Environment `json:"target"`
 	// Changes are the image changes planned (empty when there is nothing to promote).
-	Changes []plan.Change `json:"changes"`
+	Changes []Change `json:"changes"`
 	// Files are the repository files changed, each with a unified diff.
 	Files []File `json:"files"`
 	// RenderedDiff is the diff of the target's rendered manifests (Secrets masked).
@@ -57,6 +56,21 @@ type Environment struct {
 	// Revision is the source's applied revision (promoted), or the target branch head
 	// the plan was made on.
 	Revision string `json:"revision"`
+}
+
+// Change is one image the promotion changes in the target.
+type Change struct {
+	// Image is the image name (repository) as the target renders it, e.g. ghcr.io/my-org/my-app.
+	Image string `json:"image"`
+	// From is the version (tag and/or digest) the target runs, To the one the source runs.
+	From string `json:"from"`
+	To   string `json:"to"`
+	// FromRef and ToRef are the full image references.
+	FromRef string `json:"fromRef"`
+	ToRef   string `json:"toRef"`
+	// Apps are the apps whose workloads change; Workloads the workloads, as Kind/namespace/name.
+	Apps      []string `json:"apps"`
+	Workloads []string `json:"workloads"`
 }
 
 // File is one repository file the promotion changes.

@@ -9,12 +9,6 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
-// Trailer keys written on rollback commits.
-const (
-	TrailerRolledBack = "Rolled-Back"
-	TrailerReason     = "Rollback-Reason"
-)
-
 // revert reverts commits (newest first) on branch as one new commit and pushes it,
 // retrying on a race like a promotion. A revert that conflicts pushes nothing.
 func revert(ctx context.Context, r *repo.Repo, branch string, shas []string, subject string, trailers []repo.Trailer, author repo.Signature, attempts int) (*repo.PushResult, *repo.CommitSpec, error) {

@@ -132,7 +132,15 @@ func Run(ctx context.Context, env *flux.Environment, commit string, o Options) (
 	if err != nil {
 		return out, err
 	}
+	// A Kustomization without dependsOn reconciles by itself when its source moves;
+	// asking it again would restart it and make its dependents see it not Ready, and
+	// wait out kustomize-controller's 30 s dependency requeue. Those with dependsOn
+	// are asked as soon as their dependencies are ready on the new revision, and the
+	// target always is.
 	for _, ks := range append(chain, target) {
+		if len(ks.Spec.DependsOn) == 0 && ks != target {
+			continue
+		}
 		if len(ks.Spec.DependsOn) > 0 {
 			o.Progress.Waiting("waiting for the dependencies of Kustomization %s/%s", ks.Namespace, ks.Name)
 			if err := w.until(ctx, &kustomizev1.KustomizationList{}, ks.Namespace, func() (bool, error) {

@@ -1,0 +1,373 @@
+// Package plan decides what a promotion changes and makes the change: it renders the
+// source and target Flux Kustomizations, finds the container images whose versions
+// differ, sets them in the target overlay's kustomization.yaml images: list without
+// disturbing the rest of the file, and renders the target again to prove that the
+// images are the only thing the edit changes. It refuses, with reasons, an edit Flux
+// would not apply (a spec.images override, a postBuild variable, an image-automation
+// marker), so a promotion never commits a change that changes nothing.
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/pmezard/go-difflib/difflib"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/kustomize/api/konfig"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/render"
+)
+
+// Input says what to promote from where to where.
+type Input struct {
+	// SourceDir and TargetDir are repository roots: SourceDir at the revision the
+	// source applied (read only), TargetDir a checkout of the target's branch head
+	// that the caller owns and Compute edits in place.
+	SourceDir, TargetDir string
+	// Source and Target are the Flux Kustomizations of the two environments.
+	Source, Target *kustomizev1.Kustomization
+	// SourceClient and TargetClient read postBuild.substituteFrom objects in each
+	// environment's cluster; nil when the Kustomization has none.
+	SourceClient, TargetClient client.Reader
+	// Filter narrows the promotion to some apps and images.
+	Filter Filter
+}
+
+// Plan is a computed, applied and verified promotion.
+type Plan struct {
+	// Changes are the image versions the target takes from the source, by repository.
+	Changes []Change
+	// Files are the files Compute changed under TargetDir.
+	Files []FileChange
+	// RenderedDiff is the unified diff of the target's render before and after the
+	// edit, Secrets masked; empty when nothing changes.
+	RenderedDiff string
+	// Source and Target are the renders before the edit; TargetAfter the target's
+	// render after it (Target itself when nothing changes).
+	Source, Target, TargetAfter *render.Output
+}
+
+// FileChange is one edited file.
+type FileChange struct {
+	// Path is relative to the repository root, with forward slashes.
+	Path string
+	// Before and After are the file's contents.
+	Before, After []byte
+}
+
+// UnifiedDiff returns the change as a unified diff with a/ and b/ headers, like git diff.
+func (f FileChange) UnifiedDiff() string {
+	s, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A:        diffLines(f.Before),
+		B:        diffLines(f.After),
+		FromFile: "a/" + f.Path,
+		ToFile:   "b/" + f.Path,
+		Context:  3,
+	})
+	if err != nil {
+		return fmt.Sprintf("diff of %s failed: %v\n", f.Path, err)
+	}
+	return s
+}
+
+// NotEffectiveError refuses an edit that Flux would not apply, with one reason per
+// cause; nothing has been written when it is returned.
+type NotEffectiveError struct {
+	Reasons []string
+}
+
+func (e *NotEffectiveError) Error() string {
+	return "the target overlay cannot take this promotion, the edit would not change what Flux applies:\n  - " +
+		strings.Join(e.Reasons, "\n  - ")
+}
+
+// NoKustomizationError is returned when the target overlay has no kustomization.yaml:
+// Flux generates one at build time, so there is no images: list to edit.
+type NoKustomizationError struct {
+	// Dir is the overlay directory, relative to the repository root.
+	Dir string
+}
+
+func (e *NoKustomizationError) Error() string {
+	return fmt.Sprintf("the target overlay %s has no kustomization.yaml: Flux generates one when it builds, so there is no images: list to edit; "+
+		"commit a kustomization.yaml listing the overlay's resources, then promote again", e.Dir)
+}
+
+// VerifyError reports that the edited target renders differently than planned.
+type VerifyError struct {
+	// Diff is the unified diff from the planned render to the actual one, masked.
+	Diff string
+}
+
+func (e *VerifyError) Error() string {
+	return "after the edit the target renders more than the planned image changes, refusing to promote:\n" + e.Diff
+}
+
+// Compute renders both environments, computes the image changes selected by
+// in.Filter, edits the target overlay's kustomization.yaml under in.TargetDir, renders
+// the target again and verifies that only the planned images changed. With nothing to
+// promote it returns a Plan without Changes or Files. On error TargetDir is left as it
+// was. The result depends only on the inputs, so it is safe to call again on a new head.
+func Compute(ctx context.Context, in Input) (*Plan, error) {
+	if in.Source == nil || in.Target == nil {
+		return nil, errors.New("plan: source and target Kustomizations are required")
+	}
+	src, err := render.Render(ctx, render.Input{Dir: in.SourceDir, Kustomization: in.Source, Client: in.SourceClient})
+	if err != nil {
+		return nil, fmt.Errorf("rendering the source %s: %w", name(in.Source), err)
+	}
+	tgt, err := render.Render(ctx, render.Input{Dir: in.TargetDir, Kustomization: in.Target, Client: in.TargetClient})
+	if err != nil {
+		return nil, fmt.Errorf("rendering the target %s: %w", name(in.Target), err)
+	}
+	p := &Plan{Source: src, Target: tgt, TargetAfter: tgt}
+	tgtContainers := containers(tgt, affixesOf(in.TargetDir, in.Target))
+	changes, err := diffImages(containers(src, affixesOf(in.SourceDir, in.Source)), tgtContainers, in.Filter)
+	if err != nil {
+		return nil, err
+	}
+	if len(changes) == 0 {
+		return p, nil
+	}
+	p.Changes = changes
+
+	overlay, err := securejoin.SecureJoin(in.TargetDir, in.Target.Spec.Path)
+	if err != nil {
+		return nil, err
+	}
+	relOverlay := slashRel(in.TargetDir, overlay)
+	kfile := ""
+	for _, n := range konfig.RecognizedKustomizationFileNames() {
+		if info, err := os.Stat(filepath.Join(overlay, n)); err == nil && info.Mode().IsRegular() {
+			kfile = filepath.Join(overlay, n)
+			break
+		}
+	}
+	if kfile == "" {
+		return nil, &NoKustomizationError{Dir: relOverlay}
+	}
+	before, err := os.ReadFile(kfile)
+	if err != nil {
+		return nil, err
+	}
+	kf, err := parseKustomizationFile(before)
+	if err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", slashRel(in.TargetDir, kfile), err)
+	}
+	if reasons := notEffective(in.Target, kf, slashRel(in.TargetDir, kfile), overlay, relOverlay, changes, tgtContainers); len(reasons) > 0 {
+		return nil, &NotEffectiveError{Reasons: reasons}
+	}
+	edits := make([]imageEdit, len(changes))
+	for i, c := range changes {
+		edits[i] = imageEdit{repo: c.Repository, tag: c.To.Tag, digest: c.To.Digest}
+	}
+	after, err := applyImageEdits(before, edits)
+	if err != nil {
+		return nil, fmt.Errorf("editing %s: %w", slashRel(in.TargetDir, kfile), err)
+	}
+	info, err := os.Stat(kfile)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(kfile, after, info.Mode().Perm()); err != nil {
+		return nil, err
+	}
+	restore := func(err error) (*Plan, error) {
+		if werr := os.WriteFile(kfile, before, info.Mode().Perm()); werr != nil {
+			return nil, errors.Join(err, fmt.Errorf("restoring %s: %w", kfile, werr))
+		}
+		return nil, err
+	}
+	p.Files = []FileChange{{Path: slashRel(in.TargetDir, kfile), Before: before, After: after}}
+
+	p.TargetAfter, err = render.Render(ctx, render.Input{Dir: in.TargetDir, Kustomization: in.Target, Client: in.TargetClient})
+	if err != nil {
+		return restore(fmt.Errorf("rendering the target %s after the edit: %w", name(in.Target), err))
+	}
+	if d := unexpected(tgt.WithObjects(withImages(tgt.Objects, changes)), p.TargetAfter); d != "" {
+		return restore(&VerifyError{Diff: d})
+	}
+	p.RenderedDiff = render.Diff(tgt, p.TargetAfter, name(in.Target)+" (before)", name(in.Target)+" (after)")
+	return p, nil
+}
+
+// diffLines splits data into lines for difflib, ending the last one with a newline
+// (difflib.SplitLines would add an empty line the file does not have).
+func diffLines(data []byte) []string {
+	l := splitLines(data)
+	if n := len(l); n > 0 && !strings.HasSuffix(l[n-1], "\n") {
+		l[n-1] += "\n"
+	}
+	return l
+}
+
+func name(ks *kustomizev1.Kustomization) string {
+	return "Kustomization/" + ks.Namespace + "/" + ks.Name
+}
+
+func slashRel(root, path string) string {
+	rel, err := filepath.Rel(root, path)
+	if err != nil {
+		return filepath.ToSlash(path)
+	}
+	return filepath.ToSlash(rel)
+}
+
+// affixesOf returns the namePrefix and nameSuffix the environment adds: Flux's
+// spec.namePrefix/nameSuffix, which replace the overlay's own when set (the
+// generator overwrites them), else the overlay kustomization.yaml's.
+func affixesOf(dir string, ks *kustomizev1.Kustomization) affixes {
+	a := affixes{prefix: ks.Spec.NamePrefix, suffix: ks.Spec.NameSuffix}
+	overlay, err := securejoin.SecureJoin(dir, ks.Spec.Path)
+	if err != nil {
+		return a
+	}
+	for _, n := range konfig.RecognizedKustomizationFileNames() {
+		data, err := os.ReadFile(filepath.Join(overlay, n))
+		if err != nil {
+			continue
+		}
+		var k struct {
+			NamePrefix string `json:"namePrefix"`
+			NameSuffix string `json:"nameSuffix"`
+		}
+		if yaml.Unmarshal(data, &k) == nil {
+			if a.prefix == "" {
+				a.prefix = k.NamePrefix
+			}
+			if a.suffix == "" {
+				a.suffix = k.NameSuffix
+			}
+		}
+		break
+	}
+	return a
+}
+
+// notEffective lists why Flux would not apply the edit for each change.
+func notEffective(ks *kustomizev1.Kustomization, kf *kustomizationFile, kfile, overlay, relOverlay string, changes []Change, tgt []container) []string {
+	var reasons []string
+	lines := splitLines(kf.data)
+	for _, c := range changes {
+		entry, hasEntry := kf.entryFor(c.Repository)
+		for _, img := range ks.Spec.Images {
+			if img.NewTag == "" && img.Digest == "" {
+				continue
+			}
+			if img.Name == c.Repository || img.NewName == c.Repository || (hasEntry && img.Name == entry.name) {
+				reasons = append(reasons, fmt.Sprintf("%s sets spec.images for %s (newTag %q, digest %q), which overrides the overlay's images: list; change or remove it there",
+					name(ks), img.Name, img.NewTag, img.Digest))
+			}
+		}
+		seen := map[string]bool{}
+		for _, t := range tgt {
+			if t.image.Repository != c.Repository || seen[t.workload()] {
+				continue
+			}
+			if strings.Contains(t.raw, "${") || t.raw != t.ref {
+				seen[t.workload()] = true
+				reasons = append(reasons, fmt.Sprintf("%s container %s gets its image %q from a postBuild variable (%q before substitution); change the variable instead",
+					t.workload(), strings.TrimPrefix(t.container, "init:"), t.ref, t.raw))
+			}
+		}
+		if hasEntry {
+			for l := entry.first; l <= entry.last && l <= len(lines); l++ {
+				if strings.Contains(lines[l-1], "$imagepolicy") {
+					reasons = append(reasons, fmt.Sprintf("%s:%d has an image-automation marker (%s) on the images: entry for %s; image automation owns it",
+						kfile, l, strings.TrimSpace(lines[l-1]), entry.name))
+				}
+			}
+		}
+		reasons = append(reasons, markersInOverlay(overlay, relOverlay, kfile, c.Repository)...)
+	}
+	return reasons
+}
+
+// markersInOverlay finds $imagepolicy markers for repo in the overlay's other YAML
+// files (patches that set the image and carry a marker).
+func markersInOverlay(overlay, relOverlay, kfile, repo string) []string {
+	entries, err := os.ReadDir(overlay)
+	if err != nil {
+		return nil
+	}
+	var reasons []string
+	for _, e := range entries {
+		ext := filepath.Ext(e.Name())
+		rel := relOverlay + "/" + e.Name()
+		if e.IsDir() || (ext != ".yaml" && ext != ".yml") || rel == kfile {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(overlay, e.Name()))
+		if err != nil {
+			continue
+		}
+		for i, line := range splitLines(data) {
+			if strings.Contains(line, "$imagepolicy") && strings.Contains(line, repo) {
+				reasons = append(reasons, fmt.Sprintf("%s:%d has an image-automation marker for %s (%s); image automation owns it",
+					rel, i+1, repo, strings.TrimSpace(line)))
+			}
+		}
+	}
+	return reasons
+}
+
+// unexpected diffs the planned render against the actual one object by object, each
+// diff headed with the object it is about; empty when they are equal.
+func unexpected(planned, actual *render.Output) string {
+	index := func(o *render.Output) (map[string]string, []string) {
+		m := map[string]string{}
+		var keys []string
+		for _, obj := range o.Objects {
+			k := obj.GetAPIVersion() + " " + obj.GetKind() + " " + obj.GetNamespace() + "/" + obj.GetName()
+			if _, dup := m[k]; !dup {
+				keys = append(keys, k)
+			}
+			m[k] += string(o.WithObjects([]*unstructured.Unstructured{obj}).YAML())
+		}
+		return m, keys
+	}
+	pm, pk := index(planned)
+	am, ak := index(actual)
+	var b strings.Builder
+	for _, k := range append(pk, ak...) {
+		if pm[k] == am[k] {
+			continue
+		}
+		d, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+			A: diffLines([]byte(pm[k])), B: diffLines([]byte(am[k])),
+			FromFile: "planned " + k, ToFile: "rendered " + k, Context: 3,
+		})
+		b.WriteString(d)
+		pm[k], am[k] = "", "" // once per object
+	}
+	return b.String()
+}
+
+// withImages returns copies of objs with every container image of a changed
+// repository set to the change's new reference: the render the edit should produce.
+func withImages(objs []*unstructured.Unstructured, changes []Change) []*unstructured.Unstructured {
+	to := map[string]string{}
+	for _, c := range changes {
+		to[c.Repository] = c.To.String()
+	}
+	out := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		o = o.DeepCopy()
+		eachContainer(o.Object, func(_ string, _ bool, c map[string]interface{}) {
+			img, _ := c["image"].(string)
+			if ref, ok := to[ParseImage(img).Repository]; ok {
+				c["image"] = ref
+			}
+		})
+		out[i] = o
+	}
+	return out
+}

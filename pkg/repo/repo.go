@@ -1,0 +1,443 @@
+// Package repo is kubectl-promote's Git layer: it fetches the repository Flux reads,
+// checks out the revisions to render, and lands promotion and rollback commits on the
+// branch a target environment tracks without ever force-pushing.
+//
+// It exists so that the rest of kubectl-promote deals in revisions, directories and
+// commit specs, not in Git plumbing, and so that the properties the product promises
+// live in one place: pure Go (go-git, no git binary at run time), credentials never in
+// output, errors or repositories, races with other pushers resolved by re-applying the
+// change on the new head, and a user's checkout never damaged.
+//
+// # Working copies
+//
+// Without Options.RepoDir, Open makes a bare clone in a temporary directory that Close
+// removes. With RepoDir, Open uses that local checkout's object store and the remote
+// whose URL matches Options.URL (else "origin"). Its working tree must have no
+// uncommitted changes to tracked files. Fetch updates only remote-tracking refs
+// (refs/remotes/<remote>/*). CommitAndPush builds the commit in the object store from
+// a temporary directory, never in the working tree, and pushes it by SHA. Only after
+// the push has been accepted does it touch the user's refs, and only by fast-forward:
+// if the pushed branch is the one checked out, its working tree is still clean and no
+// untracked file would be overwritten, the branch ref, index and changed files are
+// moved to the pushed commit (as "git merge --ff-only" would); if the branch is not
+// checked out, only its ref is fast-forwarded; otherwise (local commits, new edits,
+// colliding untracked files) nothing local changes besides the remote-tracking ref and
+// PushResult.LocalUpdated is false, leaving "git pull" to the user. Nothing is lost in
+// any case: the pushed commit is on the remote and in the object store.
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+)
+
+// Options says which repository to open and how.
+type Options struct {
+	// URL of the remote repository, as in the GitRepository's spec.url. Credentials
+	// embedded in an HTTP(S) URL are moved into Auth and never stored.
+	URL string
+	// Auth holds the credentials; see Auth.
+	Auth Auth
+	// RepoDir, when set, is a local checkout to use instead of a temporary clone.
+	RepoDir string
+	// Progress, when set, receives the remote's progress messages.
+	Progress io.Writer
+}
+
+// Repo is an open repository. Its methods are safe for concurrent use; they run one
+// at a time. An ApplyFunc may call them with the context it was given.
+type Repo struct {
+	mu       sync.Mutex
+	git      *git.Repository
+	url      string // redacted, for messages
+	pushURL  string // without userinfo
+	remote   string // remote name
+	auth     Auth
+	method   transport.AuthMethod
+	progress io.Writer
+	tmp      string            // temporary clone to remove, if any
+	local    bool              // RepoDir mode
+	heads    map[string]string // directory -> commit checked out into it
+}
+
+// Open clones Options.URL into a temporary bare repository, or opens the local
+// checkout Options.RepoDir, and fetches every branch.
+func Open(ctx context.Context, opts Options) (*Repo, error) {
+	clean, user, pass := splitUserinfo(strings.TrimSpace(opts.URL))
+	if opts.Auth.Username == "" && opts.Auth.Password == "" && opts.Auth.Token == "" && (user != "" || pass != "") {
+		opts.Auth.Username, opts.Auth.Password = user, pass
+	}
+	r := &Repo{auth: opts.Auth, progress: opts.Progress, remote: "origin", heads: map[string]string{}}
+	if opts.RepoDir != "" {
+		if err := r.openLocal(opts.RepoDir, clean); err != nil {
+			return nil, err
+		}
+	} else {
+		if clean == "" {
+			return nil, fmt.Errorf("no repository URL: set the GitRepository URL or pass --repo-dir")
+		}
+		if err := r.openTemp(clean); err != nil {
+			return nil, err
+		}
+	}
+	m, err := r.auth.method(r.pushURL)
+	if err != nil {
+		r.Close()
+		return nil, r.classify("connecting to", err)
+	}
+	r.method = m
+	if err := r.Fetch(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Repo) openTemp(rawURL string) error {
+	dir, err := os.MkdirTemp("", "kubectl-promote-git-")
+	if err != nil {
+		return err
+	}
+	r.tmp = dir
+	g, err := git.PlainInit(dir, true)
+	if err != nil {
+		r.Close()
+		return err
+	}
+	if _, err := g.CreateRemote(&config.RemoteConfig{
+		Name:  r.remote,
+		URLs:  []string{rawURL},
+		Fetch: []config.RefSpec{config.RefSpec("+refs/heads/*:refs/remotes/" + r.remote + "/*")},
+	}); err != nil {
+		r.Close()
+		return err
+	}
+	r.git, r.pushURL, r.url = g, rawURL, RedactURL(rawURL)
+	return nil
+}
+
+func (r *Repo) openLocal(dir, rawURL string) error {
+	g, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true, EnableDotGitCommonDir: true})
+	if err != nil {
+		return fmt.Errorf("--repo-dir %s is not a Git checkout: %v", dir, err)
+	}
+	remotes, err := g.Remotes()
+	if err != nil {
+		return err
+	}
+	var chosen *config.RemoteConfig
+	var names []string
+	for _, rm := range remotes {
+		c := rm.Config()
+		names = append(names, c.Name)
+		if rawURL != "" && len(c.URLs) > 0 && sameRepoURL(c.URLs[0], rawURL) && chosen == nil {
+			chosen = c
+		}
+	}
+	if chosen == nil {
+		for _, rm := range remotes {
+			if rm.Config().Name == "origin" {
+				chosen = rm.Config()
+			}
+		}
+	}
+	if chosen == nil || len(chosen.URLs) == 0 {
+		sort.Strings(names)
+		return fmt.Errorf("the checkout at %s has no remote for %s and no \"origin\" (remotes: %s): add one with \"git remote add origin URL\"",
+			dir, RedactURL(rawURL), strings.Join(names, ", "))
+	}
+	r.git, r.local, r.remote = g, true, chosen.Name
+	r.pushURL, _, _ = splitUserinfo(chosen.URLs[0])
+	r.url = RedactURL(r.pushURL)
+	if user, pass := userinfo(chosen.URLs[0]); r.auth.Username == "" && r.auth.Token == "" && (user != "" || pass != "") {
+		r.auth.Username, r.auth.Password = user, pass
+	}
+	return r.checkClean(dir)
+}
+
+func userinfo(rawURL string) (string, string) {
+	_, u, p := splitUserinfo(rawURL)
+	return u, p
+}
+
+// checkClean fails with ErrDirty naming the tracked files with uncommitted changes.
+func (r *Repo) checkClean(dir string) error {
+	dirty, err := r.dirtyFiles()
+	if err != nil {
+		return err
+	}
+	if len(dirty) == 0 {
+		return nil
+	}
+	list := dirty
+	if len(list) > 10 {
+		list = append(list[:10:10], fmt.Sprintf("and %d more", len(dirty)-10))
+	}
+	return fmt.Errorf("%w: %s has uncommitted changes in %s: commit or stash them (\"git stash\") before promoting",
+		ErrDirty, dir, strings.Join(list, ", "))
+}
+
+// dirtyFiles lists tracked files with staged or unstaged changes, sorted.
+func (r *Repo) dirtyFiles() ([]string, error) {
+	wt, err := r.git.Worktree()
+	if errors.Is(err, git.ErrIsBareRepository) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := wt.Status()
+	if err != nil {
+		return nil, fmt.Errorf("reading the status of the checkout: %v", err)
+	}
+	var dirty []string
+	for name, s := range st {
+		if s.Staging == git.Untracked && s.Worktree == git.Untracked {
+			continue
+		}
+		if s.Staging != git.Unmodified || s.Worktree != git.Unmodified {
+			dirty = append(dirty, name)
+		}
+	}
+	sort.Strings(dirty)
+	return dirty, nil
+}
+
+// sameRepoURL compares two remote URLs by host and path, ignoring scheme, user,
+// a trailing ".git" or "/" and the case of the host, so that
+// "git@github.com:org/fleet.git" and "https://github.com/org/fleet" match.
+func sameRepoURL(a, b string) bool {
+	ka, oka := repoKey(a)
+	kb, okb := repoKey(b)
+	return oka && okb && ka == kb
+}
+
+func repoKey(raw string) (string, bool) {
+	ep, err := transport.NewEndpoint(strings.TrimSpace(raw))
+	if err != nil {
+		return "", false
+	}
+	p := strings.TrimSuffix(strings.Trim(ep.Path, "/"), ".git")
+	if ep.Protocol == "file" {
+		if abs, err := filepath.Abs(ep.Path); err == nil {
+			p = abs
+		}
+	}
+	return strings.ToLower(ep.Host) + "/" + p, true
+}
+
+// URL returns the remote URL in use, without credentials.
+func (r *Repo) URL() string { return r.url }
+
+// Close releases the repository and removes the temporary clone, if any.
+func (r *Repo) Close() error {
+	if r.tmp != "" {
+		err := os.RemoveAll(r.tmp)
+		r.tmp = ""
+		return err
+	}
+	return nil
+}
+
+// Fetch updates the remote-tracking refs of every branch from the remote.
+func (r *Repo) Fetch(ctx context.Context) error {
+	defer r.lock(ctx)()
+	return r.fetch(ctx)
+}
+
+func (r *Repo) fetch(ctx context.Context) error {
+	err := r.git.FetchContext(ctx, &git.FetchOptions{
+		RemoteName: r.remote,
+		RemoteURL:  r.pushURL,
+		RefSpecs:   []config.RefSpec{config.RefSpec("+refs/heads/*:refs/remotes/" + r.remote + "/*")},
+		Auth:       r.method,
+		Progress:   r.progress,
+		Tags:       git.NoTags,
+		Force:      true,
+		Prune:      true,
+	})
+	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) || errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return nil
+	}
+	return r.classify("fetching from", err)
+}
+
+// BranchHead returns the SHA of branch on the remote as of the last Fetch (Open
+// fetches). A missing branch is ErrNotFound.
+func (r *Repo) BranchHead(ctx context.Context, branch string) (string, error) {
+	defer r.lock(ctx)()
+	return r.branchHead(branch)
+}
+
+func (r *Repo) branchHead(branch string) (string, error) {
+	branch = strings.TrimPrefix(branch, "refs/heads/")
+	ref, err := r.git.Reference(plumbing.NewRemoteReferenceName(r.remote, branch), true)
+	if err != nil {
+		return "", fmt.Errorf("%w: branch %q does not exist in %s", ErrNotFound, branch, r.url)
+	}
+	return ref.Hash().String(), nil
+}
+
+// Checkout writes the tree of commit sha into dir, which must not exist or be empty.
+// Files keep their executable bit; symbolic links are written as symbolic links with
+// their recorded target, whatever it points at, so the caller can inspect and refuse
+// links that escape dir. Submodules become empty directories. Entries with names Git
+// itself would refuse (".", "..", ".git", containing "/" ) are an error.
+func (r *Repo) Checkout(ctx context.Context, sha, dir string) error {
+	defer r.lock(ctx)()
+	return r.checkout(ctx, sha, dir)
+}
+
+func (r *Repo) commitObject(sha string) (*object.Commit, error) {
+	if !hexRE.MatchString(strings.ToLower(sha)) {
+		return nil, fmt.Errorf("invalid commit %q: expected a 40-character hex sha1", sha)
+	}
+	c, err := r.git.CommitObject(plumbing.NewHash(sha))
+	if err != nil {
+		return nil, fmt.Errorf("%w: commit %s is not in %s (was it pushed? run a fetch)", ErrNotFound, short(sha), r.url)
+	}
+	return c, nil
+}
+
+func (r *Repo) checkout(ctx context.Context, sha, dir string) error {
+	c, err := r.commitObject(sha)
+	if err != nil {
+		return err
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if entries, err := os.ReadDir(dir); err != nil {
+		return err
+	} else if len(entries) > 0 {
+		return fmt.Errorf("checkout directory %s is not empty", dir)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := writeTree(ctx, root, ".", tree); err != nil {
+		return fmt.Errorf("checking out %s: %w", short(sha), err)
+	}
+	r.heads[absDir(dir)] = c.Hash.String()
+	return nil
+}
+
+func validName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.EqualFold(name, ".git") &&
+		!strings.ContainsAny(name, "/\x00") && !strings.Contains(name, `\`)
+}
+
+func writeTree(ctx context.Context, root *os.Root, dir string, tree *object.Tree) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, e := range tree.Entries {
+		if !validName(e.Name) {
+			return fmt.Errorf("refusing tree entry %q in %s", e.Name, dir)
+		}
+		p := path.Join(dir, e.Name)
+		switch e.Mode {
+		case filemode.Dir:
+			sub, err := tree.Tree(e.Name)
+			if err != nil {
+				return err
+			}
+			if err := root.Mkdir(p, 0o755); err != nil {
+				return err
+			}
+			if err := writeTree(ctx, root, p, sub); err != nil {
+				return err
+			}
+		case filemode.Submodule:
+			if err := root.Mkdir(p, 0o755); err != nil {
+				return err
+			}
+		case filemode.Symlink:
+			target, err := blobContent(tree, e)
+			if err != nil {
+				return err
+			}
+			if err := root.Symlink(string(target), p); err != nil {
+				return err
+			}
+		case filemode.Regular, filemode.Deprecated, filemode.Executable:
+			data, err := blobContent(tree, e)
+			if err != nil {
+				return err
+			}
+			perm := os.FileMode(0o644)
+			if e.Mode == filemode.Executable {
+				perm = 0o755
+			}
+			f, err := root.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+			if err != nil {
+				return err
+			}
+			_, werr := f.Write(data)
+			cerr := f.Close()
+			if werr != nil {
+				return werr
+			}
+			if cerr != nil {
+				return cerr
+			}
+		default:
+			return fmt.Errorf("unsupported mode %v for %s", e.Mode, p)
+		}
+	}
+	return nil
+}
+
+func blobContent(tree *object.Tree, e object.TreeEntry) ([]byte, error) {
+	f, err := tree.TreeEntryFile(&e)
+	if err != nil {
+		return nil, err
+	}
+	rd, err := f.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	return io.ReadAll(rd)
+}
+
+type lockKey struct{ r *Repo }
+
+// lock takes the repository's lock unless ctx comes from an ApplyFunc called by
+// CommitAndPush, which already holds it, so that ApplyFuncs can call Checkout,
+// RevertInto and Log.
+func (r *Repo) lock(ctx context.Context) func() {
+	if ctx.Value(lockKey{r}) != nil {
+		return func() {}
+	}
+	r.mu.Lock()
+	return r.mu.Unlock
+}
+
+func absDir(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
+}

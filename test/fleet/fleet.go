@@ -1,0 +1,431 @@
+// Package fleet stands up the seed's fleet-infra setup for real: a Git server on
+// loopback serving the seed repository, one control plane per environment (or one
+// shared plane), a GitRepository and the clusters/<env>/*.yaml Flux Kustomizations
+// applied in each, and one kubeconfig with a context per environment. The end-to-end
+// tests, the latency benchmark and the demo all start from it.
+package fleet
+
+import (
+	"context"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/apis/meta"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+
+	"github.com/kubectl-promote/kubectl-promote/internal/gitserver"
+	"github.com/kubectl-promote/kubectl-promote/internal/seed"
+	"github.com/kubectl-promote/kubectl-promote/test/plane"
+)
+
+// Repo is the name of the seed repository on the Git server, and Branch the branch
+// every environment tracks.
+const (
+	Repo   = "fleet-infra.git"
+	Branch = "main"
+)
+
+// SharedContext is the kubeconfig context of the one plane of a shared-cluster fleet.
+const SharedContext = "shared"
+
+// Options say what fleet to start.
+type Options struct {
+	// Dir holds everything (repositories, planes, kubeconfig); required.
+	Dir string
+	// BinDir of the plane binaries; empty means $KUBECTL_PROMOTE_PLANE.
+	BinDir string
+	// Seed is the repository to write (seed.Write); the zero value is the seed.
+	// With Shared, Seed.SharedCluster is forced on.
+	Seed seed.Options
+	// Customize, if set, edits the written repository before its first commit.
+	Customize func(dir string) error
+	// Shared runs every environment in one plane (context SharedContext).
+	Shared bool
+	// GitAuth, when Username is set, makes the Git server require basic auth; Flux
+	// gets the credentials in a Secret.
+	GitAuth gitserver.Options
+	// TLS serves Git over HTTPS (a TLS proxy in front of the server with its own
+	// certificate, trusted through CAFile).
+	TLS bool
+	// NoWait returns without waiting for Flux to apply the first commit.
+	NoWait bool
+	// Progress, if set, receives one line per step.
+	Progress io.Writer
+}
+
+// Fleet is a running fleet.
+type Fleet struct {
+	Opts Options
+	// Git is the Git server; RepoURL the URL Flux and kubectl-promote clone from.
+	Git     *gitserver.Server
+	RepoURL string
+	// CAFile, with TLS, is the PEM file of the certificate the Git server presents.
+	CAFile string
+	// Envs are the environment names in order (staging, production).
+	Envs []string
+	// Kubeconfig has a context per environment (or SharedContext).
+	Kubeconfig string
+	// Initial is the first commit of the repository.
+	Initial string
+
+	planes map[string]*plane.Plane // by context
+	tls    *httptest.Server
+	once   sync.Once
+}
+
+// Start starts the Git server and the planes, seeds the repository, applies the Flux
+// objects and, unless NoWait, waits until every Kustomization is Ready on the first
+// commit.
+func Start(ctx context.Context, o Options) (_ *Fleet, err error) {
+	if o.Dir == "" {
+		return nil, errors.New("fleet: Options.Dir is required")
+	}
+	if o.Shared {
+		o.Seed.SharedCluster = true
+	}
+	if len(o.Seed.Envs) == 0 {
+		o.Seed.Envs = seed.DefaultEnvs()
+	}
+	if o.Seed.SourceName == "" {
+		o.Seed.SourceName = "flux-system"
+	}
+	f := &Fleet{Opts: o, planes: map[string]*plane.Plane{}}
+	defer func() {
+		if err != nil {
+			f.Stop()
+		}
+	}()
+	for _, e := range o.Seed.Envs {
+		f.Envs = append(f.Envs, e.Name)
+	}
+
+	// Planes start in the background while the repository is written.
+	var contexts []string
+	if o.Shared {
+		contexts = []string{SharedContext}
+	} else {
+		contexts = f.Envs
+	}
+	f.progress("► starting %d control plane(s): %s", len(contexts), strings.Join(contexts, ", "))
+	type started struct {
+		p   *plane.Plane
+		err error
+	}
+	results := make([]started, len(contexts))
+	var wg sync.WaitGroup
+	for i, name := range contexts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := plane.Start(ctx, plane.Options{Name: name, Dir: filepath.Join(o.Dir, "planes", name), BinDir: o.BinDir})
+			results[i] = started{p, err}
+		}()
+	}
+
+	gitRoot := filepath.Join(o.Dir, "git")
+	if err := os.MkdirAll(gitRoot, 0o755); err != nil {
+		return nil, err
+	}
+	git, gerr := gitserver.Start(gitRoot, o.GitAuth)
+	if gerr == nil {
+		f.Git = git
+		f.RepoURL = git.URL(Repo)
+		gerr = f.seedRepo()
+	}
+	if gerr == nil && o.TLS {
+		gerr = f.startTLS()
+	}
+	wg.Wait()
+	var errs []error
+	for i, r := range results {
+		if r.err != nil {
+			errs = append(errs, r.err)
+			continue
+		}
+		f.planes[contexts[i]] = r.p
+		f.progress("✔ plane %s up in %.1f s", contexts[i], r.p.StartupTime.Seconds())
+	}
+	if err := errors.Join(append(errs, gerr)...); err != nil {
+		return nil, err
+	}
+
+	f.Kubeconfig = filepath.Join(o.Dir, "kubeconfig")
+	if err := plane.WriteKubeconfig(f.Kubeconfig, f.Contexts()...); err != nil {
+		return nil, err
+	}
+	for _, env := range f.Envs {
+		if err := f.applyFlux(ctx, env); err != nil {
+			return nil, fmt.Errorf("apply Flux objects of %s: %w", env, err)
+		}
+	}
+	if o.NoWait {
+		return f, nil
+	}
+	f.progress("◎ waiting for Flux to apply %s on every environment", short(f.Initial))
+	for _, env := range f.Envs {
+		if err := f.SettleInitial(ctx, env); err != nil {
+			return nil, err
+		}
+		f.progress("✔ %s applied %s", env, short(f.Initial))
+	}
+	return f, nil
+}
+
+func short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+func (f *Fleet) progress(format string, args ...any) {
+	if f.Opts.Progress != nil {
+		fmt.Fprintf(f.Opts.Progress, format+"\n", args...)
+	}
+}
+
+func (f *Fleet) seedRepo() error {
+	src := filepath.Join(f.Opts.Dir, "seed")
+	if err := seed.Write(src, f.Opts.Seed); err != nil {
+		return fmt.Errorf("write seed: %w", err)
+	}
+	if f.Opts.Customize != nil {
+		if err := f.Opts.Customize(src); err != nil {
+			return fmt.Errorf("customize seed: %w", err)
+		}
+	}
+	sha, err := f.Git.Init(Repo, src, Branch)
+	if err != nil {
+		return err
+	}
+	// A force push would be refused: tests prove history only moves forward.
+	if _, err := gitserver.Git(f.Git.Dir(Repo), "config", "receive.denyNonFastForwards", "true"); err != nil {
+		return err
+	}
+	f.Initial = sha
+	return nil
+}
+
+// startTLS puts an HTTPS proxy in front of the Git server.
+func (f *Fleet) startTLS() error {
+	target, err := url.Parse(f.RepoURL)
+	if err != nil {
+		return err
+	}
+	target.Path = ""
+	f.tls = httptest.NewTLSServer(httputil.NewSingleHostReverseProxy(target))
+	f.CAFile = filepath.Join(f.Opts.Dir, "git-ca.crt")
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.tls.Certificate().Raw})
+	if err := os.WriteFile(f.CAFile, ca, 0o644); err != nil {
+		return err
+	}
+	f.RepoURL = f.tls.URL + "/" + Repo
+	return nil
+}
+
+// Contexts are the kubeconfig contexts of the fleet, one per plane, as admin.
+func (f *Fleet) Contexts() []plane.Context {
+	var out []plane.Context
+	for _, name := range f.contextNames() {
+		out = append(out, plane.Context{Name: name, Plane: f.planes[name]})
+	}
+	return out
+}
+
+func (f *Fleet) contextNames() []string {
+	if f.Opts.Shared {
+		return []string{SharedContext}
+	}
+	return f.Envs
+}
+
+// Context is the kubeconfig context env lives in.
+func (f *Fleet) Context(env string) string {
+	if f.Opts.Shared {
+		return SharedContext
+	}
+	return env
+}
+
+// Plane is the plane env runs in.
+func (f *Fleet) Plane(env string) *plane.Plane { return f.planes[f.Context(env)] }
+
+// Planes are all planes of the fleet.
+func (f *Fleet) Planes() []*plane.Plane {
+	var out []*plane.Plane
+	for _, name := range f.contextNames() {
+		if p := f.planes[name]; p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Client is an admin client of env's plane.
+func (f *Fleet) Client(env string) client.Client {
+	c, err := f.Plane(env).Client()
+	if err != nil {
+		panic(err) // only fails on a bad scheme or config, both built here
+	}
+	return c
+}
+
+// Kustomizations are the keys of env's Flux Kustomizations: infrastructure, apps.
+func (f *Fleet) Kustomizations(env string) (infrastructure, apps client.ObjectKey) {
+	i, a := f.Opts.Seed.KustomizationNames(env)
+	return client.ObjectKey{Namespace: plane.FluxNamespace, Name: i}, client.ObjectKey{Namespace: plane.FluxNamespace, Name: a}
+}
+
+// AppsRef is env's apps Kustomization as kubectl promote's --from/--to take it:
+// the context on separate clusters, CONTEXT/NAMESPACE/NAME on a shared one.
+func (f *Fleet) AppsRef(env string) string {
+	if f.Opts.Shared {
+		_, apps := f.Kustomizations(env)
+		return SharedContext + "/" + apps.Namespace + "/" + apps.Name
+	}
+	return env
+}
+
+// SourceKey is the GitRepository every Kustomization reads from.
+func (f *Fleet) SourceKey() client.ObjectKey {
+	return client.ObjectKey{Namespace: plane.FluxNamespace, Name: f.Opts.Seed.SourceName}
+}
+
+// AppNamespace is where env's applications run.
+func AppNamespace(env string) string { return env }
+
+func (f *Fleet) applyFlux(ctx context.Context, env string) error {
+	c := f.Client(env)
+	src := f.SourceKey()
+	gr := &sourcev1.GitRepository{
+		ObjectMeta: metav1.ObjectMeta{Namespace: src.Namespace, Name: src.Name},
+		Spec: sourcev1.GitRepositorySpec{
+			URL:       f.RepoURL,
+			Interval:  metav1.Duration{Duration: 10 * time.Minute},
+			Reference: &sourcev1.GitRepositoryRef{Branch: Branch},
+		},
+	}
+	if f.Opts.GitAuth.Username != "" || f.CAFile != "" {
+		data := map[string][]byte{}
+		if f.Opts.GitAuth.Username != "" {
+			data["username"] = []byte(f.Opts.GitAuth.Username)
+			data["password"] = []byte(f.Opts.GitAuth.Password)
+		}
+		if f.CAFile != "" {
+			ca, err := os.ReadFile(f.CAFile)
+			if err != nil {
+				return err
+			}
+			data["ca.crt"] = ca
+		}
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: src.Namespace, Name: src.Name + "-auth"}, Data: data}
+		if err := c.Create(ctx, secret); err != nil && !isAlreadyExists(err) {
+			return err
+		}
+		gr.Spec.SecretRef = &meta.LocalObjectReference{Name: secret.Name}
+	}
+	if err := c.Create(ctx, gr); err != nil && !isAlreadyExists(err) {
+		return err
+	}
+	files, err := filepath.Glob(filepath.Join(f.Opts.Dir, "seed", "clusters", env, "*.yaml"))
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("no clusters/%s/*.yaml in the seed", env)
+	}
+	sort.Strings(files)
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		var ks kustomizev1.Kustomization
+		if err := yaml.UnmarshalStrict(data, &ks); err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		if err := c.Create(ctx, &ks); err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+	}
+	return nil
+}
+
+// Revision is a commit in Flux's notation for the tracked branch.
+func Revision(sha string) string { return Branch + "@sha1:" + sha }
+
+// Head is the tracked branch's head on the server.
+func (f *Fleet) Head() (string, error) {
+	return gitserver.Git(f.Git.Dir(Repo), "rev-parse", "refs/heads/"+Branch)
+}
+
+// Commit clones the repository, lets edit change the work tree, commits everything
+// with message and pushes to the tracked branch, returning the new head.
+func (f *Fleet) Commit(message string, edit func(dir string) error) (string, error) {
+	work, err := os.MkdirTemp(f.Opts.Dir, "work-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(work)
+	if _, err := gitserver.Git(f.Opts.Dir, "clone", "--quiet", "--branch", Branch, f.Git.Dir(Repo), work); err != nil {
+		return "", err
+	}
+	if err := edit(work); err != nil {
+		return "", err
+	}
+	for _, args := range [][]string{
+		{"add", "--all", "."},
+		{"commit", "--quiet", "-m", message},
+		{"push", "--quiet", "origin", "HEAD:refs/heads/" + Branch},
+	} {
+		if _, err := gitserver.Git(work, args...); err != nil {
+			return "", err
+		}
+	}
+	return gitserver.Git(work, "rev-parse", "HEAD")
+}
+
+// Stop stops the planes, the TLS proxy and the Git server.
+func (f *Fleet) Stop() {
+	f.once.Do(func() {
+		var wg sync.WaitGroup
+		for _, p := range f.planes {
+			wg.Add(1)
+			go func() { defer wg.Done(); p.Stop() }()
+		}
+		wg.Wait()
+		if f.tls != nil {
+			f.tls.Close()
+		}
+		if f.Git != nil {
+			_ = f.Git.Close()
+		}
+	})
+}
+
+// LogTail is the tail of every plane's component logs.
+func (f *Fleet) LogTail(n int) string {
+	var b strings.Builder
+	for _, p := range f.Planes() {
+		fmt.Fprintf(&b, "===== plane %s =====\n%s", p.Name(), p.LogTail(n))
+	}
+	return b.String()
+}
+

@@ -1,0 +1,220 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/apis/meta"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+)
+
+func isAlreadyExists(err error) bool { return apierrors.IsAlreadyExists(err) }
+
+// KustomizationState is what a test reads off a Flux Kustomization.
+type KustomizationState struct {
+	Ready                 metav1.ConditionStatus
+	Reason, Message       string
+	LastAppliedRevision   string
+	LastAttemptedRevision string
+	UpToDate              bool // observedGeneration == generation
+	Annotations           map[string]string
+}
+
+func (s KustomizationState) String() string {
+	return fmt.Sprintf("Ready=%s %s %q applied=%s attempted=%s", s.Ready, s.Reason, s.Message, s.LastAppliedRevision, s.LastAttemptedRevision)
+}
+
+// Kustomization reads a Kustomization's state.
+func Kustomization(ctx context.Context, c client.Client, key client.ObjectKey) (KustomizationState, error) {
+	var ks kustomizev1.Kustomization
+	if err := c.Get(ctx, key, &ks); err != nil {
+		return KustomizationState{}, err
+	}
+	st := KustomizationState{
+		Ready:                 metav1.ConditionUnknown,
+		LastAppliedRevision:   ks.Status.LastAppliedRevision,
+		LastAttemptedRevision: ks.Status.LastAttemptedRevision,
+		UpToDate:              ks.Status.ObservedGeneration == ks.Generation,
+		Annotations:           ks.Annotations,
+	}
+	if cond := apimeta.FindStatusCondition(ks.Status.Conditions, meta.ReadyCondition); cond != nil {
+		st.Ready, st.Reason, st.Message = cond.Status, cond.Reason, cond.Message
+	}
+	return st, nil
+}
+
+// Poll calls cond every 100 ms until it returns true, an error, or limit passes (a
+// bound against hangs, not a measurement).
+func Poll(ctx context.Context, limit time.Duration, cond func(ctx context.Context) (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	return wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, cond)
+}
+
+// WaitApplied waits until env's infrastructure and apps Kustomizations are Ready with
+// sha applied.
+func (f *Fleet) WaitApplied(ctx context.Context, env, sha string, limit time.Duration) error {
+	c := f.Client(env)
+	infra, apps := f.Kustomizations(env)
+	var last KustomizationState
+	var lastKey client.ObjectKey
+	err := Poll(ctx, limit, func(ctx context.Context) (bool, error) {
+		for _, key := range []client.ObjectKey{infra, apps} {
+			st, err := Kustomization(ctx, c, key)
+			if err != nil {
+				return false, client.IgnoreNotFound(err)
+			}
+			last, lastKey = st, key
+			if st.Ready != metav1.ConditionTrue || !st.UpToDate || st.LastAppliedRevision != Revision(sha) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s: Kustomization %s did not apply %s: %s: %w", env, lastKey, Revision(sha), last, err)
+	}
+	return nil
+}
+
+// WaitAttempted waits until the Kustomization key has attempted sha and is not
+// reconciling any more (Ready is True or False), returning its state.
+func (f *Fleet) WaitAttempted(ctx context.Context, env string, key client.ObjectKey, sha string, limit time.Duration) (KustomizationState, error) {
+	c := f.Client(env)
+	var last KustomizationState
+	err := Poll(ctx, limit, func(ctx context.Context) (bool, error) {
+		st, err := Kustomization(ctx, c, key)
+		if err != nil {
+			return false, err
+		}
+		last = st
+		return st.LastAttemptedRevision == Revision(sha) && st.Ready != metav1.ConditionUnknown, nil
+	})
+	if err != nil {
+		return last, fmt.Errorf("%s: Kustomization %s did not finish attempting %s: %s: %w", env, key, Revision(sha), last, err)
+	}
+	return last, nil
+}
+
+// RequestReconcile writes reconcile.fluxcd.io/requestedAt on a Flux object, as
+// `flux reconcile` does.
+func RequestReconcile(ctx context.Context, c client.Client, obj client.Object) error {
+	token := time.Now().Format(time.RFC3339Nano)
+	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, meta.ReconcileRequestAnnotation, token))
+	return c.Patch(ctx, obj, client.RawPatch("application/merge-patch+json", patch))
+}
+
+// Reconcile asks Flux to reconcile env now: the GitRepository, then infrastructure
+// and apps (the baseline a user gets from `flux reconcile ks apps --with-source`,
+// plus the infrastructure Kustomization).
+func (f *Fleet) Reconcile(ctx context.Context, env string) error {
+	c := f.Client(env)
+	src := f.SourceKey()
+	infra, apps := f.Kustomizations(env)
+	objs := []client.Object{
+		&sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Namespace: src.Namespace, Name: src.Name}},
+		&kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: infra.Namespace, Name: infra.Name}},
+		&kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: apps.Namespace, Name: apps.Name}},
+	}
+	for _, o := range objs {
+		if err := RequestReconcile(ctx, c, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeploymentState is what a test reads off a Deployment.
+type DeploymentState struct {
+	Images    []string
+	Available bool // every replica updated and available, rollout observed
+	Replicas  int32
+}
+
+// Deployment reads a Deployment's images and availability.
+func Deployment(ctx context.Context, c client.Client, namespace, name string) (DeploymentState, error) {
+	var d appsv1.Deployment
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &d); err != nil {
+		return DeploymentState{}, err
+	}
+	st := DeploymentState{}
+	for _, ct := range d.Spec.Template.Spec.Containers {
+		st.Images = append(st.Images, ct.Image)
+	}
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	st.Replicas = want
+	st.Available = d.Status.ObservedGeneration == d.Generation &&
+		d.Status.UpdatedReplicas == want && d.Status.AvailableReplicas == want && d.Status.Replicas == want
+	if cond := deploymentCondition(&d, appsv1.DeploymentAvailable); cond == nil || cond.Status != "True" {
+		st.Available = false
+	}
+	return st, nil
+}
+
+func deploymentCondition(d *appsv1.Deployment, t appsv1.DeploymentConditionType) *appsv1.DeploymentCondition {
+	for i := range d.Status.Conditions {
+		if d.Status.Conditions[i].Type == t {
+			return &d.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// GitRepositoryRevision is the artifact revision the GitRepository has fetched.
+func GitRepositoryRevision(ctx context.Context, c client.Client, key client.ObjectKey) (string, map[string]string, error) {
+	var gr sourcev1.GitRepository
+	if err := c.Get(ctx, key, &gr); err != nil {
+		return "", nil, err
+	}
+	rev := ""
+	if gr.Status.Artifact != nil {
+		rev = gr.Status.Artifact.Revision
+	}
+	return rev, gr.Annotations, nil
+}
+
+// SettleInitial waits for env to apply the first commit, asking apps to reconcile as
+// soon as infrastructure is Ready instead of waiting out kustomize-controller's 30 s
+// dependency requeue, so every test does not pay it at start-up.
+func (f *Fleet) SettleInitial(ctx context.Context, env string) error {
+	c := f.Client(env)
+	infra, apps := f.Kustomizations(env)
+	nudged := false
+	err := Poll(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
+		if !nudged {
+			st, err := Kustomization(ctx, c, infra)
+			if err != nil {
+				return false, client.IgnoreNotFound(err)
+			}
+			if st.Ready == metav1.ConditionTrue && st.LastAppliedRevision == Revision(f.Initial) {
+				ks := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: apps.Namespace, Name: apps.Name}}
+				if err := RequestReconcile(ctx, c, ks); err != nil {
+					return false, err
+				}
+				nudged = true
+			}
+			return false, nil
+		}
+		st, err := Kustomization(ctx, c, apps)
+		if err != nil {
+			return false, err
+		}
+		return st.Ready == metav1.ConditionTrue && st.UpToDate && st.LastAppliedRevision == Revision(f.Initial), nil
+	})
+	if err != nil {
+		return f.WaitApplied(ctx, env, f.Initial, time.Second) // for its error message
+	}
+	return nil
+}

@@ -33,6 +33,11 @@ func Load(ctx context.Context, clients *Clients, spec RefSpec) (*Environment, er
 	if err != nil {
 		return nil, err
 	}
+	return LoadFrom(ctx, cluster, spec)
+}
+
+// LoadFrom is Load on a cluster already connected to.
+func LoadFrom(ctx context.Context, cluster *Cluster, spec RefSpec) (*Environment, error) {
 	ref := spec.Ref
 	ref.Context = cluster.Context
 	if ref.Name == "" {

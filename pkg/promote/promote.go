@@ -223,7 +223,7 @@ func run(ctx context.Context, clients *flux.Clients, o Options, res *Result) err
 			return ErrDeclined
 		}
 	}
-	author, err := authorOf(o.Author)
+	author, err := authorOf(o.Author, r)
 	if err != nil {
 		return err
 	}
@@ -399,11 +399,12 @@ func sameRepository(a, b string) bool {
 	return norm(a) == norm(b)
 }
 
-func authorOf(a *repo.Signature) (repo.Signature, error) {
+// authorOf is --author, else the user's git identity (the checkout's own config first with --repo-dir).
+func authorOf(a *repo.Signature, r *repo.Repo) (repo.Signature, error) {
 	if a != nil {
 		return *a, nil
 	}
-	return repo.DefaultAuthor()
+	return r.Author()
 }
 
 func orNone(s string) string {

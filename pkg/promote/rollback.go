@@ -137,7 +137,7 @@ func runRollback(ctx context.Context, clients *flux.Clients, o RollbackOptions, 
 			return ErrDeclined
 		}
 	}
-	author, err := authorOf(o.Author)
+	author, err := authorOf(o.Author, r)
 	if err != nil {
 		return err
 	}

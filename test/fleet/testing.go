@@ -3,8 +3,22 @@ package fleet
 import (
 	"context"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
+
+func tail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
 
 // StartT starts a fleet for a test under t.TempDir() and stops it at cleanup,
 // printing the planes' log tails when the test failed (or PLANE_LOGS is set).
@@ -18,6 +32,10 @@ func StartT(t testing.TB, o Options) *Fleet {
 	}
 	f, err := Start(context.Background(), o)
 	if err != nil {
+		logs, _ := filepath.Glob(filepath.Join(o.Dir, "planes", "*", "logs", "*.log"))
+		for _, l := range logs {
+			t.Logf("--- %s ---\n%s", l, tail(l, 30))
+		}
 		t.Fatalf("start fleet: %v", err)
 	}
 	t.Cleanup(func() {

@@ -189,32 +189,41 @@ func GitRepositoryRevision(ctx context.Context, c client.Client, key client.Obje
 // soon as infrastructure is Ready instead of waiting out kustomize-controller's 30 s
 // dependency requeue, so every test does not pay it at start-up.
 func (f *Fleet) SettleInitial(ctx context.Context, env string) error {
+	return f.Settle(ctx, env, f.Initial)
+}
+
+// Settle waits until env has applied sha, asking apps to reconcile again whenever
+// infrastructure has applied sha but apps is still waiting for it. It is test set-up
+// (what kubectl promote does for the target), not the baseline being measured.
+func (f *Fleet) Settle(ctx context.Context, env, sha string) error {
 	c := f.Client(env)
 	infra, apps := f.Kustomizations(env)
-	nudged := false
+	var lastNudge time.Time
 	err := Poll(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
-		if !nudged {
-			st, err := Kustomization(ctx, c, infra)
-			if err != nil {
-				return false, client.IgnoreNotFound(err)
-			}
-			if st.Ready == metav1.ConditionTrue && st.LastAppliedRevision == Revision(f.Initial) {
-				ks := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: apps.Namespace, Name: apps.Name}}
-				if err := RequestReconcile(ctx, c, ks); err != nil {
-					return false, err
-				}
-				nudged = true
-			}
-			return false, nil
-		}
-		st, err := Kustomization(ctx, c, apps)
+		ist, err := Kustomization(ctx, c, infra)
 		if err != nil {
-			return false, err
+			return false, client.IgnoreNotFound(err)
 		}
-		return st.Ready == metav1.ConditionTrue && st.UpToDate && st.LastAppliedRevision == Revision(f.Initial), nil
+		ast, err := Kustomization(ctx, c, apps)
+		if err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		if ast.Ready == metav1.ConditionTrue && ast.UpToDate && ast.LastAppliedRevision == Revision(sha) {
+			return true, nil
+		}
+		infraDone := ist.Ready == metav1.ConditionTrue && ist.LastAppliedRevision == Revision(sha)
+		if infraDone && ast.Ready != metav1.ConditionTrue && time.Since(lastNudge) > 3*time.Second &&
+			(lastNudge.IsZero() || ast.Reason == meta.DependencyNotReadyReason) {
+			ks := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: apps.Namespace, Name: apps.Name}}
+			if err := RequestReconcile(ctx, c, ks); err != nil {
+				return false, err
+			}
+			lastNudge = time.Now()
+		}
+		return false, nil
 	})
 	if err != nil {
-		return f.WaitApplied(ctx, env, f.Initial, time.Second) // for its error message
+		return f.WaitApplied(ctx, env, sha, time.Second) // for its error message
 	}
 	return nil
 }

@@ -1,0 +1,199 @@
+// Command demo is `make demo`: it builds kubectl-promote and the test control plane
+// (cached after the first time), starts two real clusters (staging and production)
+// running real Flux on the seed's fleet-infra repository served by a real Git server,
+// and promotes staging's versions to production with the real
+// `kubectl promote --wait`, showing each step.
+//
+// Run it from test/: go run ./demo. KEEP=1 keeps everything running afterwards and
+// prints the export KUBECONFIG=... line to look around; Ctrl-C stops it.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kubectl-promote/kubectl-promote/internal/gitserver"
+	"github.com/kubectl-promote/kubectl-promote/internal/seed"
+	"github.com/kubectl-promote/kubectl-promote/test/fleet"
+	"github.com/kubectl-promote/kubectl-promote/test/plane"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "✗ demo failed: %v\n", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+func step(format string, args ...any) {
+	fmt.Printf("\n\033[1m== "+format+"\033[0m\n", args...)
+}
+
+func run(ctx context.Context) error {
+	keep := os.Getenv("KEEP") != ""
+	began := time.Now()
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+
+	step("Building the control plane binaries (etcd, Kubernetes, kwok, Flux) from Go modules")
+	planeDir, err := planeBinaries(root)
+	if err != nil {
+		return err
+	}
+	os.Setenv("KUBECTL_PROMOTE_PLANE", planeDir)
+
+	work, err := os.MkdirTemp("", "kubectl-promote-demo-")
+	if err != nil {
+		return err
+	}
+	if !keep {
+		defer os.RemoveAll(work)
+	}
+	bin := filepath.Join(work, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return err
+	}
+	step("Building kubectl-promote")
+	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, "kubectl-promote"), "./cmd/kubectl-promote")
+	build.Dir, build.Stdout, build.Stderr = root, os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("go build ./cmd/kubectl-promote: %w", err)
+	}
+	if err := os.Symlink(filepath.Join(planeDir, "kubectl"), filepath.Join(bin, "kubectl")); err != nil {
+		return err
+	}
+	os.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	home := filepath.Join(work, "home")
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(home, ".gitconfig"), []byte("[user]\n\tname = Demo Promoter\n\temail = demo@example.invalid\n"), 0o644); err != nil {
+		return err
+	}
+
+	step("Starting two clusters (staging, production) with Flux, and a Git server with the seed repository")
+	fmt.Println("   infrastructure (cert-manager, ingress-nginx stand-ins) takes 5 s to become Ready; apps dependsOn it")
+	envs := seed.DefaultEnvs()
+	f, err := fleet.Start(ctx, fleet.Options{
+		Dir:      filepath.Join(work, "fleet"),
+		Seed:     seed.Options{Envs: envs, InfraPodAnnotations: map[string]string{plane.ReadyDelayAnnotation: "5s"}},
+		Progress: os.Stdout,
+	})
+	if err != nil {
+		return err
+	}
+	defer f.Stop()
+	env := append(os.Environ(), "KUBECONFIG="+f.Kubeconfig, "HOME="+home)
+
+	step("What runs where, before the promotion")
+	for _, ctxName := range f.Envs {
+		fmt.Printf("\n-- context %s --\n", ctxName)
+		if err := kubectl(ctx, env, "--context", ctxName, "get", "kustomizations.kustomize.toolkit.fluxcd.io,deployments", "-A"); err != nil {
+			return err
+		}
+	}
+	fmt.Println()
+	if err := kubectl(ctx, env, "promote", "status", "staging", "production", "--kustomization", "apps"); err != nil {
+		return fmt.Errorf("kubectl promote status: %w", err)
+	}
+
+	step("kubectl promote apps --from staging --to production --wait --yes")
+	before, _ := f.Head()
+	if err := kubectl(ctx, env, "promote", "apps", "--from", "staging", "--to", "production", "--wait", "--yes"); err != nil {
+		return fmt.Errorf("kubectl promote: %w", err)
+	}
+	after, err := f.Head()
+	if err != nil {
+		return err
+	}
+	if after == before {
+		return errors.New("the promotion pushed no commit")
+	}
+
+	step("Production after the promotion")
+	if err := kubectl(ctx, env, "--context", "production", "get", "deployments", "-n", "production",
+		"-o", "custom-columns=NAME:.metadata.name,IMAGE:.spec.template.spec.containers[*].image,READY:.status.readyReplicas,AVAILABLE:.status.availableReplicas"); err != nil {
+		return err
+	}
+
+	step("The promotion commit on %s (git log -1)", fleet.Branch)
+	msg, err := gitserver.Git(f.Git.Dir(fleet.Repo), "log", "-1", "--format=commit %H%nAuthor: %an <%ae>%n%n%B", after)
+	if err != nil {
+		return err
+	}
+	fmt.Println(msg)
+
+	_, apps := f.Kustomizations("production")
+	st, err := fleet.Kustomization(ctx, f.Client("production"), apps)
+	if err != nil {
+		return err
+	}
+	if st.LastAppliedRevision != fleet.Revision(after) {
+		return fmt.Errorf("production applied %s, not the promotion %s", st.LastAppliedRevision, fleet.Revision(after))
+	}
+	step("Done in %s", time.Since(began).Round(time.Second))
+	fmt.Printf("Flux applied the promoted revision in production: %s (Ready=%s)\n", st.LastAppliedRevision, st.Ready)
+
+	if keep {
+		fmt.Printf("\nThe clusters keep running (Ctrl-C stops them). In another shell:\n\n")
+		fmt.Printf("  export KUBECONFIG=%s\n  export PATH=%s:$PATH\n  kubectl promote status staging production --kustomization apps\n\n", f.Kubeconfig, bin)
+		<-ctx.Done()
+		fmt.Println("stopping")
+	}
+	return nil
+}
+
+func kubectl(ctx context.Context, env []string, args ...string) error {
+	fmt.Printf("$ kubectl %s\n", strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, "kubectl", args...)
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, os.Stdout, os.Stdout
+	return cmd.Run()
+}
+
+// repoRoot is the directory holding cmd/kubectl-promote, found upwards from here.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "cmd", "kubectl-promote")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run the demo from inside the kubectl-promote repository (make demo)")
+		}
+		dir = parent
+	}
+}
+
+// planeBinaries runs test/tools/build.sh (cached), or uses $KUBECTL_PROMOTE_PLANE.
+func planeBinaries(root string) (string, error) {
+	if dir, err := plane.BinDir(""); err == nil {
+		fmt.Printf("   using %s\n", dir)
+		return dir, nil
+	}
+	var out bytes.Buffer
+	cmd := exec.Command("bash", filepath.Join(root, "test", "tools", "build.sh"))
+	cmd.Stdout, cmd.Stderr = &out, os.Stdout
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("test/tools/build.sh: %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	return plane.BinDir(lines[len(lines)-1])
+}

@@ -235,7 +235,9 @@ func (c *repoCache) get(ctx context.Context, url string) (*repo.Repo, error) {
 		c.repos[url] = e
 	}
 	c.mu.Unlock()
-	e.once.Do(func() { e.repo, e.err = repo.Open(ctx, repo.Options{URL: url, Auth: c.opts.Auth, RepoDir: c.opts.RepoDir}) })
+	e.once.Do(func() {
+		e.repo, e.err = repo.Open(ctx, repo.Options{URL: url, Auth: c.opts.Auth, RepoDir: c.opts.RepoDir})
+	})
 	return e.repo, e.err
 }
 

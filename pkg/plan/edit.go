@@ -386,9 +386,18 @@ func structuredEdit(data []byte, edits []imageEdit) ([]byte, error) {
 		return nil, fmt.Errorf("expected one YAML document, found %d", len(nodes))
 	}
 	doc := nodes[0]
+	if f := doc.Field("images"); f != nil && kyaml.IsMissingOrNull(f.Value) {
+		// "images:" with no value: replace the null with an empty list.
+		if err := doc.PipeE(kyaml.SetField("images", kyaml.NewListRNode())); err != nil {
+			return nil, err
+		}
+	}
 	images, err := doc.Pipe(kyaml.LookupCreate(kyaml.SequenceNode, "images"))
 	if err != nil {
 		return nil, err
+	}
+	if images.YNode().Kind != kyaml.SequenceNode {
+		return nil, fmt.Errorf("images: is not a list")
 	}
 	if images.YNode().Style&kyaml.FlowStyle != 0 && images.YNode().LineComment != "" {
 		// A block list has no line of its own for the comment: keep it on the key.

@@ -39,6 +39,7 @@ func TestApplyImageEdits(t *testing.T) {
 		{"digest-to-tag", []imageEdit{{repo: myApp, tag: "1.1.0", digest: "sha256:bbbb"}}},
 		{"quoting", []imageEdit{{repo: "a", tag: "1.10"}, {repo: "b", tag: "1.1.0"}, {repo: "c", tag: "false"}}},
 		{"flow", []imageEdit{{repo: myApp, tag: "1.1.0"}}},
+		{"null-images", []imageEdit{{repo: myApp, tag: "1.1.0"}}},
 		{"no-final-newline", []imageEdit{{repo: myApp, tag: "1.1.0", digest: "sha256:bbbb"}}},
 		{"create-no-final-newline", []imageEdit{{repo: myApp, tag: "1.1.0"}}},
 	} {
@@ -76,4 +77,6 @@ func TestApplyImageEdits(t *testing.T) {
 func TestApplyImageEditsRejectsNonMapping(t *testing.T) {
 	_, err := applyImageEdits([]byte("- a\n- b\n"), []imageEdit{{repo: myApp, tag: "1"}})
 	require.ErrorContains(t, err, "not a mapping")
+	_, err = applyImageEdits([]byte("images: foo\n"), []imageEdit{{repo: myApp, tag: "1"}})
+	require.ErrorContains(t, err, "images: is not a list")
 }

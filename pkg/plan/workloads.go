@@ -169,9 +169,13 @@ type Filter struct {
 // FilterError reports a filter value that selects nothing, or too much, in the source
 // render. Available lists what the source render does have.
 type FilterError struct {
-	Kind      string // "app" or "image"
-	Value     string
-	Reason    string
+	// Kind is "app" or "image", the flag the value came from.
+	Kind string
+	// Value is the filter value as the user wrote it.
+	Value string
+	// Reason says what is wrong with it.
+	Reason string
+	// Available lists the apps or repositories the source render has.
 	Available []string
 }
 

@@ -9,8 +9,8 @@
 // options (no load restrictions, builtin plugins only, a file system that refuses to
 // leave the repository); then postBuild variables are substituted per object, honouring
 // the kustomize.toolkit.fluxcd.io/substitute: disabled label or annotation. The
-// generator only ever writes into a temporary copy of the repository, so the caller's
-// checkout is never modified.
+// generated kustomization.yaml lives in memory, so the caller's checkout is never
+// modified and nothing is copied.
 package render
 
 import (
@@ -24,9 +24,10 @@ import (
 	"sort"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	generator "github.com/fluxcd/pkg/kustomize"
-	securejoin "github.com/cyphar/filepath-securejoin"
+	securefs "github.com/fluxcd/pkg/kustomize/filesys"
 	"github.com/pmezard/go-difflib/difflib"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -100,27 +101,33 @@ func Render(ctx context.Context, in Input) (*Output, error) {
 		return nil, err
 	}
 
-	work, err := os.MkdirTemp("", "kubectl-promote-render-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(work)
-	if err := copyTree(root, work); err != nil {
-		return nil, fmt.Errorf("copying %s to a temporary directory: %w", root, err)
-	}
-	dirPath := filepath.Join(work, rel)
+	dirPath := filepath.Join(root, rel)
 
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(ks)
 	if err != nil {
 		return nil, err
 	}
 	obj := unstructured.Unstructured{Object: u}
-	if _, err := generator.NewGenerator(work, obj).WriteFile(dirPath); err != nil {
-		return nil, describe(fmt.Errorf("generating kustomization.yaml for %s: %w", ks.Spec.Path, err), work, root)
-	}
-	m, err := generator.SecureBuild(work, dirPath, true)
+	// Flux's generator writes the kustomization.yaml it generates (or rewrites with
+	// the Kustomization's spec) into the build directory. Here it goes to an
+	// in-memory layer over the checkout, Flux's own securefs.MakeFsInMemory, so the
+	// checkout is read through the same root-confined file system kustomize-controller
+	// builds with and is never written.
+	manifest, kfile, _, err := generator.NewGenerator(root, obj).GenerateManifest(dirPath)
 	if err != nil {
-		return nil, describe(fmt.Errorf("kustomize build of %s (%s) failed: %w", ks.Spec.Path, dirPath, err), work, root)
+		return nil, fmt.Errorf("generating kustomization.yaml for %s: %w", ks.Spec.Path, err)
+	}
+	disk, err := securefs.MakeFsOnDiskSecureBuild(root)
+	if err != nil {
+		return nil, err
+	}
+	fsys := securefs.MakeFsInMemory(disk)
+	if err := fsys.WriteFile(kfile, manifest); err != nil {
+		return nil, err
+	}
+	m, err := generator.Build(fsys, dirPath)
+	if err != nil {
+		return nil, fmt.Errorf("kustomize build of %s (%s) failed: %w", ks.Spec.Path, dirPath, err)
 	}
 
 	out := &Output{}
@@ -203,52 +210,6 @@ func resolvePath(root, path string) (string, error) {
 		return "", err
 	}
 	return rel, nil
-}
-
-// copyTree copies the repository to dst, skipping .git and keeping symlinks as links
-// (the secure file system then refuses those that leave the copy).
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
-		switch {
-		case d.IsDir():
-			if d.Name() == ".git" && path != src {
-				return filepath.SkipDir
-			}
-			return os.MkdirAll(target, 0o755)
-		case d.Type()&fs.ModeSymlink != 0:
-			link, err := os.Readlink(path)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(link, target)
-		case d.Type().IsRegular():
-			data, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(target, data, 0o644)
-		}
-		return nil
-	})
-}
-
-// describe rewrites temporary paths in err to the caller's repository paths, so the
-// file kustomize complains about can be opened.
-func describe(err error, work, root string) error {
-	msg := err.Error()
-	msg = strings.ReplaceAll(msg, work, root)
-	if tmp, e := filepath.EvalSymlinks(work); e == nil && tmp != work {
-		msg = strings.ReplaceAll(msg, tmp, root)
-	}
-	return errors.New(msg)
 }
 
 // loadVariables merges the substituteFrom ConfigMaps and Secrets (in order, later
@@ -414,7 +375,6 @@ func Diff(a, b *Output, aName, bName string) string {
 	}
 	return s
 }
-
 
 // WithObjects returns an Output holding objs that masks the same Secret-sourced values
 // as o, for showing a computed expectation next to a real render.

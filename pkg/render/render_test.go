@@ -90,6 +90,8 @@ func TestRenderFluxSpec(t *testing.T) {
 		k.Spec.TargetNamespace = "shop"
 		k.Spec.NamePrefix = "eu-"
 		k.Spec.NameSuffix = "-v2"
+		k.Spec.Components = []string{"../components/tier", "../components/absent"}
+		k.Spec.IgnoreMissingComponents = true
 		// spec.images merges into the overlay's own entry for web and adds one for envoy.
 		k.Spec.Images = []kustomize.Image{
 			{Name: "ghcr.io/acme/web", Digest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
@@ -111,6 +113,7 @@ func TestRenderFluxSpec(t *testing.T) {
 	require.Contains(t, y, "image: ghcr.io/acme/web@sha256:0123")
 	require.Contains(t, y, "image: mirror.acme.io/envoy:v1.30.1")
 	require.Contains(t, y, "replicas: 3")
+	require.Contains(t, y, "example.com/tier: frontend")
 	require.NoFileExists(t, filepath.Join(dir, "flux-spec/overlay/kustomization.yaml.original"))
 }
 
@@ -253,5 +256,19 @@ func TestObjectsAreJSONCompatible(t *testing.T) {
 	require.NoError(t, err)
 	for _, o := range out.Objects {
 		require.NotPanics(t, func() { o.DeepCopy() }, o.GetName())
+	}
+}
+
+func BenchmarkRenderSeed(b *testing.B) {
+	dir := b.TempDir()
+	require.NoError(b, seed.Write(dir, seed.Options{}))
+	data, err := os.ReadFile(filepath.Join(dir, "clusters/production/apps.yaml"))
+	require.NoError(b, err)
+	k := &kustomizev1.Kustomization{}
+	require.NoError(b, yaml.UnmarshalStrict(data, k))
+	for i := 0; i < b.N; i++ {
+		if _, err := Render(context.Background(), Input{Dir: dir, Kustomization: k}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -37,8 +37,18 @@ func main() {
 	}
 }
 
+// bold is true when stdout is a terminal and NO_COLOR is not set.
+var bold = func() bool {
+	st, err := os.Stdout.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0 && os.Getenv("NO_COLOR") == ""
+}()
+
 func step(format string, args ...any) {
-	fmt.Printf("\n\033[1m== "+format+"\033[0m\n", args...)
+	if bold {
+		fmt.Printf("\n\033[1m== "+format+"\033[0m\n", args...)
+		return
+	}
+	fmt.Printf("\n== "+format+"\n", args...)
 }
 
 func run(ctx context.Context) error {

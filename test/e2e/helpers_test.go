@@ -15,7 +15,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubectl-promote/kubectl-promote/internal/gitserver"
 	"github.com/kubectl-promote/kubectl-promote/internal/seed"
@@ -51,7 +50,6 @@ func (r result) String() string {
 	return "kubectl " + strings.Join(r.Args, " ") + "\nexit " + strconv.Itoa(r.Code) +
 		"\n--- stdout ---\n" + r.Stdout + "\n--- stderr ---\n" + r.Stderr
 }
-
 
 // kubectl runs the real kubectl (PATH, which finds kubectl-promote the same way) with
 // KUBECONFIG=kubeconfig, HOME=home and extra environment.
@@ -200,20 +198,16 @@ func requireDeployment(t *testing.T, f *fleet.Fleet, env, name string, image str
 	require.Equal(t, available, st.Available, "%s/%s availability", env, name)
 }
 
-// requireNoReconcileRequest asserts nobody asked env's Flux objects to reconcile.
+// requireNoReconcileRequest asserts that nobody but the fleet's own set-up asked env's
+// GitRepository or Kustomizations to reconcile (reconcile.fluxcd.io/requestedAt).
 func requireNoReconcileRequest(t *testing.T, f *fleet.Fleet, env string) {
 	t.Helper()
 	ctx := context.Background()
-	c := f.Client(env)
-	_, ann, err := fleet.GitRepositoryRevision(ctx, c, f.SourceKey())
+	own, err := f.OwnReconcileRequests(ctx, env)
 	require.NoError(t, err)
-	require.NotContains(t, ann, "reconcile.fluxcd.io/requestedAt", "%s GitRepository annotated", env)
-	infra, apps := f.Kustomizations(env)
-	for _, key := range []client.ObjectKey{infra, apps} {
-		st, err := fleet.Kustomization(ctx, c, key)
-		require.NoError(t, err)
-		require.NotContains(t, st.Annotations, "reconcile.fluxcd.io/requestedAt", "%s Kustomization %s annotated", env, key.Name)
-	}
+	cur, err := f.ReconcileRequests(ctx, env)
+	require.NoError(t, err)
+	require.Equal(t, own, cur, "%s asked to reconcile by someone other than the test set-up", env)
 }
 
 func requireReady(t *testing.T, st fleet.KustomizationState) {

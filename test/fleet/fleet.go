@@ -86,8 +86,11 @@ type Fleet struct {
 	Initial string
 
 	planes map[string]*plane.Plane // by context
-	tls    *httptest.Server
-	once   sync.Once
+
+	mu       sync.Mutex
+	requests map[string]string // reconcile requests the fleet wrote, by requestKey
+	tls      *httptest.Server
+	once     sync.Once
 }
 
 // Start starts the Git server and the planes, seeds the repository, applies the Flux
@@ -428,4 +431,3 @@ func (f *Fleet) LogTail(n int) string {
 	}
 	return b.String()
 }
-

@@ -108,15 +108,44 @@ func (f *Fleet) WaitAttempted(ctx context.Context, env string, key client.Object
 // RequestReconcile writes reconcile.fluxcd.io/requestedAt on a Flux object, as
 // `flux reconcile` does.
 func RequestReconcile(ctx context.Context, c client.Client, obj client.Object) error {
-	token := time.Now().Format(time.RFC3339Nano)
-	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, meta.ReconcileRequestAnnotation, token))
-	return c.Patch(ctx, obj, client.RawPatch("application/merge-patch+json", patch))
+	_, err := requestReconcile(ctx, c, obj)
+	return err
 }
 
-// Reconcile asks Flux to reconcile env now: the GitRepository, then infrastructure
-// and apps (the baseline a user gets from `flux reconcile ks apps --with-source`,
-// plus the infrastructure Kustomization).
-func (f *Fleet) Reconcile(ctx context.Context, env string) error {
+func requestReconcile(ctx context.Context, c client.Client, obj client.Object) (string, error) {
+	token := time.Now().Format(time.RFC3339Nano)
+	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, meta.ReconcileRequestAnnotation, token))
+	return token, c.Patch(ctx, obj, client.RawPatch("application/merge-patch+json", patch))
+}
+
+// request is RequestReconcile on env's plane, remembered so tests can tell the
+// fleet's own requests from the tool's (see OwnReconcileRequests).
+func (f *Fleet) request(ctx context.Context, env string, obj client.Object) error {
+	token, err := requestReconcile(ctx, f.Client(env), obj)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.requests == nil {
+		f.requests = map[string]string{}
+	}
+	f.requests[requestKey(f.Context(env), obj)] = token
+	return nil
+}
+
+func requestKey(context string, obj client.Object) string {
+	kind := "Kustomization"
+	if _, ok := obj.(*sourcev1.GitRepository); ok {
+		kind = "GitRepository"
+	}
+	return context + "/" + kind + "/" + obj.GetNamespace() + "/" + obj.GetName()
+}
+
+// ReconcileRequests returns the reconcile.fluxcd.io/requestedAt annotation of env's
+// GitRepository and Kustomizations, keyed CONTEXT/KIND/NAMESPACE/NAME ("" when
+// absent).
+func (f *Fleet) ReconcileRequests(ctx context.Context, env string) (map[string]string, error) {
 	c := f.Client(env)
 	src := f.SourceKey()
 	infra, apps := f.Kustomizations(env)
@@ -125,8 +154,45 @@ func (f *Fleet) Reconcile(ctx context.Context, env string) error {
 		&kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: infra.Namespace, Name: infra.Name}},
 		&kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: apps.Namespace, Name: apps.Name}},
 	}
+	out := map[string]string{}
 	for _, o := range objs {
-		if err := RequestReconcile(ctx, c, o); err != nil {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(o), o); err != nil {
+			return nil, err
+		}
+		out[requestKey(f.Context(env), o)] = o.GetAnnotations()[meta.ReconcileRequestAnnotation]
+	}
+	return out, nil
+}
+
+// OwnReconcileRequests is what ReconcileRequests would return if only the fleet
+// itself (set-up, Reconcile, Settle) had asked env to reconcile.
+func (f *Fleet) OwnReconcileRequests(ctx context.Context, env string) (map[string]string, error) {
+	cur, err := f.ReconcileRequests(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]string{}
+	for k := range cur {
+		out[k] = f.requests[k]
+	}
+	return out, nil
+}
+
+// Reconcile asks Flux to reconcile env now: the GitRepository, then infrastructure
+// and apps (the baseline a user gets from `flux reconcile ks apps --with-source`,
+// plus the infrastructure Kustomization).
+func (f *Fleet) Reconcile(ctx context.Context, env string) error {
+	src := f.SourceKey()
+	infra, apps := f.Kustomizations(env)
+	objs := []client.Object{
+		&sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Namespace: src.Namespace, Name: src.Name}},
+		&kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: infra.Namespace, Name: infra.Name}},
+		&kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: apps.Namespace, Name: apps.Name}},
+	}
+	for _, o := range objs {
+		if err := f.request(ctx, env, o); err != nil {
 			return err
 		}
 	}
@@ -215,7 +281,7 @@ func (f *Fleet) Settle(ctx context.Context, env, sha string) error {
 		if infraDone && ast.Ready != metav1.ConditionTrue && time.Since(lastNudge) > 3*time.Second &&
 			(lastNudge.IsZero() || ast.Reason == meta.DependencyNotReadyReason) {
 			ks := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: apps.Namespace, Name: apps.Name}}
-			if err := RequestReconcile(ctx, c, ks); err != nil {
+			if err := f.request(ctx, env, ks); err != nil {
 				return false, err
 			}
 			lastNudge = time.Now()

@@ -114,8 +114,39 @@ func BinDir(dir string) (string, error) {
 // answers, the node is Ready and schedulable, the default service account exists,
 // and (unless NoFlux) the Flux CRDs are established and both controllers report ready.
 // The processes stop when ctx is cancelled or Stop is called.
-func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
+func Start(ctx context.Context, opts Options) (*Plane, error) {
 	began := time.Now()
+	for attempt := 1; ; attempt++ {
+		p, err := startOnce(ctx, opts)
+		if err == nil {
+			p.StartupTime = time.Since(began)
+			return p, nil
+		}
+		// Ports are picked free but only bound by the components a moment later; a
+		// process started meanwhile (another plane, a test server) may take one.
+		if attempt == 3 || ctx.Err() != nil || !portTaken(opts.Dir) {
+			return nil, err
+		}
+		if opts.Dir != "" {
+			_ = os.RemoveAll(filepath.Join(opts.Dir, "etcd"))
+			_ = os.Rename(filepath.Join(opts.Dir, "logs"), filepath.Join(opts.Dir, fmt.Sprintf("logs.attempt-%d", attempt)))
+		}
+	}
+}
+
+// portTaken reports whether a component of the plane in dir failed to bind its port.
+func portTaken(dir string) bool {
+	logs, _ := filepath.Glob(filepath.Join(dir, "logs", "*.log"))
+	for _, l := range logs {
+		data, err := os.ReadFile(l)
+		if err == nil && strings.Contains(string(data), "address already in use") {
+			return true
+		}
+	}
+	return false
+}
+
+func startOnce(ctx context.Context, opts Options) (_ *Plane, err error) {
 	if opts.Name == "" {
 		opts.Name = "plane"
 	}
@@ -133,7 +164,7 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, sub := range []string{"pki", "etcd", "logs", "source-storage"} {
+	for _, sub := range []string{"pki", "etcd", "logs", "source-storage", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			return nil, err
 		}
@@ -160,20 +191,21 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 	sctx, scancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer scancel()
 
-	ports, err := freePorts(12)
+	ports, err := freePorts(11)
 	if err != nil {
 		return nil, err
 	}
 	etcdClient, etcdPeer, apiPort, kcmPort, schedPort, kwokPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
 	scMetrics, scHealth, scStorage, kcMetrics, kcHealth := ports[6], ports[7], ports[8], ports[9], ports[10]
-	_ = ports[11]
 	pki := filepath.Join(dir, "pki")
 	logs := filepath.Join(dir, "logs")
 	bin := func(name string) string { return filepath.Join(binDir, name) }
 
+	base := []string{"TMPDIR=" + filepath.Join(dir, "tmp")}
+
 	// etcd
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdClient)
-	etcd, err := startProcess(procCtx, "etcd", logs, nil, bin("etcd"),
+	etcd, err := startProcess(procCtx, "etcd", logs, base, bin("etcd"),
 		"--name="+opts.Name,
 		"--data-dir="+filepath.Join(dir, "etcd"),
 		"--listen-client-urls="+etcdURL,
@@ -194,7 +226,7 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 
 	// kube-apiserver
 	p.serverURL = fmt.Sprintf("https://127.0.0.1:%d", apiPort)
-	apiserver, err := startProcess(procCtx, "kube-apiserver", logs, nil, bin("kube-apiserver"),
+	apiserver, err := startProcess(procCtx, "kube-apiserver", logs, base, bin("kube-apiserver"),
 		"--etcd-servers="+etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
@@ -236,8 +268,11 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 	}
 
 	// The rest starts in parallel.
-	env := []string{"KUBECONFIG=" + p.kubeconfig}
-	kcm, err := startProcess(procCtx, "kube-controller-manager", logs, nil, bin("kube-controller-manager"),
+	// Each plane has its own TMPDIR: kustomize-controller purges every
+	// "kustomization-*" directory in its TMPDIR at start-up, which would pull the
+	// ground from under the controllers of planes already running.
+	env := []string{"KUBECONFIG=" + p.kubeconfig, "TMPDIR=" + filepath.Join(dir, "tmp")}
+	kcm, err := startProcess(procCtx, "kube-controller-manager", logs, base, bin("kube-controller-manager"),
 		"--kubeconfig="+p.kubeconfig,
 		"--bind-address=127.0.0.1",
 		"--secure-port="+strconv.Itoa(kcmPort),
@@ -257,7 +292,7 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 		return nil, err
 	}
 	p.add(kcm)
-	sched, err := startProcess(procCtx, "kube-scheduler", logs, nil, bin("kube-scheduler"),
+	sched, err := startProcess(procCtx, "kube-scheduler", logs, base, bin("kube-scheduler"),
 		"--kubeconfig="+p.kubeconfig,
 		"--bind-address=127.0.0.1",
 		"--secure-port="+strconv.Itoa(schedPort),
@@ -274,7 +309,7 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 	if err := writeStages(binDir, stages); err != nil {
 		return nil, err
 	}
-	kwok, err := startProcess(procCtx, "kwok", logs, nil, bin("kwok"),
+	kwok, err := startProcess(procCtx, "kwok", logs, base, bin("kwok"),
 		"--kubeconfig="+p.kubeconfig,
 		"--config="+stages,
 		"--manage-all-nodes=false",
@@ -289,7 +324,7 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 
 	core := []*process{etcd, apiserver, kcm, sched, kwok}
 	var wg sync.WaitGroup
-	errs := make([]error, 4)
+	errs := make([]error, 3)
 	wg.Add(1)
 	go func() { // node and default service account
 		defer wg.Done()
@@ -322,7 +357,6 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("plane %s: %w", opts.Name, err)
 	}
-	p.StartupTime = time.Since(began)
 	return p, nil
 }
 
@@ -591,7 +625,6 @@ func (p *Plane) Stop() {
 		}
 	})
 }
-
 
 // BinDir is the directory of the plane binaries (kubectl among them).
 func (p *Plane) BinDir() string { return p.binDir }

@@ -1,11 +1,15 @@
 package plane_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -190,4 +194,58 @@ func TestStopLeavesNothing(t *testing.T) {
 		out, _ := exec.Command("ps", "-o", "pid=", "-g", strconv.Itoa(pid)).Output()
 		require.Empty(t, strings.TrimSpace(string(out)), "process group %d still has processes", pid)
 	}
+}
+
+// TestPlaneDiesWithItsParent starts a plane in a child process (this test binary,
+// re-run), kills that process with SIGKILL, as a panicking or interrupted test binary
+// dies, and checks that every component of its plane goes too.
+func TestPlaneDiesWithItsParent(t *testing.T) {
+	if os.Getenv("PLANE_CHILD_DIR") != "" {
+		p, err := plane.Start(context.Background(), plane.Options{Name: "child", Dir: os.Getenv("PLANE_CHILD_DIR")})
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		for _, pid := range p.PIDs() {
+			fmt.Println("pid", pid)
+		}
+		fmt.Println("ready")
+		select {}
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestPlaneDiesWithItsParent$")
+	cmd.Env = append(os.Environ(), "PLANE_CHILD_DIR="+t.TempDir())
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	var pids []int
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		if pid, ok := strings.CutPrefix(line, "pid "); ok {
+			n, err := strconv.Atoi(pid)
+			require.NoError(t, err)
+			pids = append(pids, n)
+		}
+		if line == "ready" || strings.HasPrefix(line, "error:") {
+			require.Equal(t, "ready", line)
+			break
+		}
+	}
+	require.Len(t, pids, 7)
+	for _, pid := range pids {
+		require.NoError(t, syscall.Kill(pid, 0), "component %d not running", pid)
+	}
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	waitFor(t, "every component gone", func(context.Context) (bool, error) {
+		for _, pid := range pids {
+			if syscall.Kill(pid, 0) == nil {
+				// A zombie reaped by init is gone too; only a live process counts.
+				if state, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); !strings.Contains(string(state), ") Z ") {
+					return false, nil
+				}
+			}
+		}
+		return true, nil
+	})
 }

@@ -15,7 +15,9 @@ import (
 )
 
 // fakeFlux is an API server that answers metadata lists of Kustomizations, as the
-// completion functions ask, and records the User-Agent of each request.
+// completion functions ask, and records the User-Agent of each such request. (Other
+// requests may come from kubectl itself: a kubectl dispatcher asks /version of the
+// current context to pick its kubectl.)
 type fakeFlux struct {
 	kustomizations []string // NAMESPACE/NAME
 
@@ -24,16 +26,15 @@ type fakeFlux struct {
 }
 
 func (f *fakeFlux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	f.userAgents = append(f.userAgents, r.UserAgent())
-	f.mu.Unlock()
-
 	const prefix = "/apis/kustomize.toolkit.fluxcd.io/v1/"
 	rest, ok := strings.CutPrefix(r.URL.Path, prefix)
 	if !ok || r.Method != http.MethodGet {
 		http.NotFound(w, r)
 		return
 	}
+	f.mu.Lock()
+	f.userAgents = append(f.userAgents, r.UserAgent())
+	f.mu.Unlock()
 	namespace := ""
 	if ns, ok := strings.CutPrefix(rest, "namespaces/"); ok {
 		namespace, rest, _ = strings.Cut(ns, "/")
@@ -150,7 +151,7 @@ current-context: staging
 	for name, f := range map[string]*fakeFlux{"staging": staging, "production": production} {
 		agents := f.agents()
 		if len(agents) == 0 {
-			t.Errorf("%s's API server got no request", name)
+			t.Errorf("%s's API server got no list of Kustomizations", name)
 		}
 		for _, ua := range agents {
 			if want := "kubectl-promote/" + s.version; ua != want {

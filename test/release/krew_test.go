@@ -90,7 +90,11 @@ func fillRepoManifest(t *testing.T, s snapshotResult) string {
 	if strings.Contains(filled, "{{") {
 		t.Fatalf("krew/promote.yaml holds template calls other than addURIAndSha and .TagName:\n%s", filled)
 	}
-	out := filepath.Join(scratch, "promote-from-repo.yaml")
+	// krew wants the file named after the plugin.
+	out := filepath.Join(scratch, "repo-manifest", "promote.yaml")
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(out, []byte(filled), 0o644); err != nil {
 		t.Fatal(err)
 	}

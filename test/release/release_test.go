@@ -129,7 +129,8 @@ func buildSnapshot(tl tools) (snapshotResult, error) {
 	}
 	logf("goreleaser snapshot: building 6 platforms in %s, %s", src, network)
 	start := time.Now()
-	env := []string{"GOPROXY=off", "GOTOOLCHAIN=local", "GOFLAGS=-mod=readonly", "HOME=" + scratch, "GIT_CONFIG_NOSYSTEM=1"}
+	// HOME stays: Go's module and build caches live under it.
+	env := []string{"GOPROXY=off", "GOTOOLCHAIN=local", "GOFLAGS=-mod=readonly"}
 	out, err := run(src, env, args[0], args[1:]...)
 	logPath := filepath.Join(scratch, "goreleaser.log")
 	_ = os.WriteFile(logPath, out, 0o644)

@@ -14,7 +14,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cache="${KUBECTL_PROMOTE_CACHE:-$HOME/.cache/kubectl-promote}/plane"
+cache="${KUBECTL_PROMOTE_CACHE:-${HOME:-/tmp}/.cache/kubectl-promote}/plane"
 
 key="$(
 	{

@@ -211,19 +211,7 @@ func run(ctx context.Context, clients *flux.Clients, o Options, res *Result) err
 		p.Done("dry run: nothing was committed, pushed or annotated")
 		return nil
 	}
-	if err := checkPermissions(ctx, dst); err != nil {
-		return err
-	}
-	if o.Confirm != nil {
-		ok, err := o.Confirm(res)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return ErrDeclined
-		}
-	}
-	author, err := authorOf(o.Author, r)
+	author, err := readyToWrite(ctx, dst, r, o.Author, func() (bool, error) { return confirm(o.Confirm, res) })
 	if err != nil {
 		return err
 	}
@@ -397,6 +385,30 @@ func sameRepository(a, b string) bool {
 		return strings.ToLower(u)
 	}
 	return norm(a) == norm(b)
+}
+
+// readyToWrite is what every push is preceded by: the permission to announce it to
+// Flux (so a commit is never pushed unannounced), the user's yes, and the author.
+func readyToWrite(ctx context.Context, env *flux.Environment, r *repo.Repo, author *repo.Signature, confirm func() (bool, error)) (repo.Signature, error) {
+	if err := checkPermissions(ctx, env); err != nil {
+		return repo.Signature{}, err
+	}
+	ok, err := confirm()
+	if err != nil {
+		return repo.Signature{}, err
+	}
+	if !ok {
+		return repo.Signature{}, ErrDeclined
+	}
+	return authorOf(author, r)
+}
+
+// confirm asks ask about res; no question means yes.
+func confirm[T any](ask func(T) (bool, error), res T) (bool, error) {
+	if ask == nil {
+		return true, nil
+	}
+	return ask(res)
 }
 
 // authorOf is --author, else the user's git identity (the checkout's own config first with --repo-dir).

@@ -125,19 +125,7 @@ func runRollback(ctx context.Context, clients *flux.Clients, o RollbackOptions, 
 		p.Done("dry run: nothing was committed, pushed or annotated")
 		return nil
 	}
-	if err := checkPermissions(ctx, env); err != nil {
-		return err
-	}
-	if o.Confirm != nil {
-		ok, err := o.Confirm(res)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return ErrDeclined
-		}
-	}
-	author, err := authorOf(o.Author, r)
+	author, err := readyToWrite(ctx, env, r, o.Author, func() (bool, error) { return confirm(o.Confirm, res) })
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,8 @@ bench: ## Go benchmarks of planning, and the plan bench report (medians, ratio t
 bench-e2e: ## Latency of `kubectl promote --wait` against the scripted baseline, on a real plane
 	export KUBECTL_PROMOTE_PLANE="$(PLANE)" && cd test && go run ./bench
 
-release-check: ## goreleaser check + snapshot, krew manifest validation and install, completion through kubectl
+release-check: ## goreleaser check + snapshot, krew manifest validation and install, go install, completion through kubectl
+	command -v kubectl >/dev/null || export KUBECTL_PROMOTE_PLANE="$(PLANE)"; \
 	cd test && go test -tags release -count=1 -timeout 60m -v ./release/
 
 lint: ## gofmt and go vet on every module

@@ -2,12 +2,6 @@ module github.com/kubectl-promote/kubectl-promote
 
 go 1.26.0
 
-// Kustomize as kustomize-controller v1.9.6 pins it, so renders match Flux's.
-replace (
-	sigs.k8s.io/kustomize/api => sigs.k8s.io/kustomize/api v0.21.1
-	sigs.k8s.io/kustomize/kyaml => sigs.k8s.io/kustomize/kyaml v0.21.1
-)
-
 require (
 	github.com/cyphar/filepath-securejoin v0.6.1
 	github.com/fluxcd/cli-utils v1.2.3

@@ -12,6 +12,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/metadata"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/version"
 )
 
@@ -152,6 +153,10 @@ func envRefCandidates(ctx context.Context, contexts []string, current string, li
 			namespace = "" // all namespaces, then filter by the typed prefix
 		}
 		found, err := list(ctx, kubeContext, namespace)
+		if err != nil && namespace == "" {
+			// Listing across namespaces may be forbidden where flux-system is not.
+			found, err = list(ctx, kubeContext, defaultNamespace)
+		}
 		if err != nil {
 			cobra.CompDebugln("listing Kustomizations in context "+kubeContext+": "+err.Error(), false)
 		}
@@ -200,32 +205,12 @@ func listKustomizations(flags *genericclioptions.ConfigFlags) kustomizationListe
 	}
 }
 
-// forContext returns config flags equal to flags (kubeconfig, credentials,
-// impersonation, TLS) but for kubeContext; an empty kubeContext keeps flags' own.
+// forContext returns the flags for kubeContext; an empty kubeContext keeps flags' own.
 func forContext(flags *genericclioptions.ConfigFlags, kubeContext string) *genericclioptions.ConfigFlags {
 	if kubeContext == "" {
 		return flags
 	}
-	return &genericclioptions.ConfigFlags{
-		CacheDir:             flags.CacheDir,
-		KubeConfig:           flags.KubeConfig,
-		Context:              &kubeContext,
-		TLSServerName:        flags.TLSServerName,
-		Insecure:             flags.Insecure,
-		CertFile:             flags.CertFile,
-		KeyFile:              flags.KeyFile,
-		CAFile:               flags.CAFile,
-		BearerToken:          flags.BearerToken,
-		Impersonate:          flags.Impersonate,
-		ImpersonateUID:       flags.ImpersonateUID,
-		ImpersonateGroup:     flags.ImpersonateGroup,
-		ImpersonateUserExtra: flags.ImpersonateUserExtra,
-		Username:             flags.Username,
-		Password:             flags.Password,
-		Timeout:              flags.Timeout,
-		DisableCompression:   flags.DisableCompression,
-		WrapConfigFn:         flags.WrapConfigFn,
-	}
+	return flux.FlagsForContext(flags, kubeContext)
 }
 
 // commandContext is the command's context, or a background one when it was run

@@ -80,6 +80,20 @@ func TestEnvRefCandidates(t *testing.T) {
 	}
 }
 
+func TestEnvRefCandidatesForbiddenAcrossNamespaces(t *testing.T) {
+	l := &fakeLister{byContext: map[string][]objectRef{"staging": {{"flux-system", "apps"}, {"team-a", "web"}}}}
+	list := func(ctx context.Context, kubeContext, namespace string) ([]objectRef, error) {
+		if namespace == "" {
+			l.calls = append(l.calls, kubeContext+" ")
+			return nil, errors.New(`kustomizations.kustomize.toolkit.fluxcd.io is forbidden: cannot list resource "kustomizations" at the cluster scope`)
+		}
+		return l.list(ctx, kubeContext, namespace)
+	}
+	got := envRefCandidates(context.Background(), []string{"staging"}, "staging", list, "staging/")
+	assert.Equal(t, []string{"staging/flux-system/apps"}, got)
+	assert.Equal(t, []string{"staging ", "staging flux-system"}, l.calls)
+}
+
 func TestEnvRefCandidatesListError(t *testing.T) {
 	l := &fakeLister{err: errors.New("connection refused")}
 	got := envRefCandidates(context.Background(), []string{"staging", "staging-old"}, "staging", l.list, "staging/")

@@ -109,6 +109,7 @@ func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptio
 	f.BoolVar(&o.RollbackOnFailure, "rollback-on-failure", false, "With --wait, revert the promotion when the target fails health")
 	o.addGitFlags(cmd)
 	o.addOutputFlags(cmd)
+	_ = cmd.RegisterFlagCompletionFunc("app", CompleteApps(o.listApps))
 	_ = cmd.RegisterFlagCompletionFunc("from", CompleteContexts(flags))
 	_ = cmd.RegisterFlagCompletionFunc("to", CompleteContexts(flags))
 	return cmd
@@ -150,6 +151,27 @@ func (o *PromoteOptions) Complete(cmd *cobra.Command, args []string) error {
 		o.opts.Author = &sig
 	}
 	return nil
+}
+
+// listApps lists the apps the --from environment runs, for completing --app.
+func (o *PromoteOptions) listApps(cmd *cobra.Command, args []string) ([]string, error) {
+	if o.From == "" {
+		return nil, fmt.Errorf("--from is not set yet")
+	}
+	if len(args) == 1 {
+		o.Kustomization = args[0]
+	}
+	refs, err := newRefParser(o.config)
+	if err != nil {
+		return nil, err
+	}
+	from, err := refs.parse(o.From, o.Kustomization)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(commandContext(cmd), 3*completionTimeout)
+	defer cancel()
+	return promote.Apps(ctx, refs.clients, from, o.auth(), o.RepoDir)
 }
 
 // Validate rejects flag combinations that cannot work, saying what to do instead.

@@ -51,6 +51,13 @@ type Options struct {
 	// its own image, for benchmarks on a large repository. Every overlay pins their
 	// tags to 1.0.<index of the environment>.
 	ExtraApps int
+	// PerAppOverlays writes each extra app as its own sub-overlay per environment,
+	// the layout of large fleets: apps/<env>/<app>/kustomization.yaml takes
+	// ../../base/<app> and pins the app's image in its own images: list, and the
+	// environment's overlay lists the sub-overlays as resources. Without it the
+	// extra apps' bases are resources of the environment's overlay, and their
+	// images: entries all sit in its single kustomization.yaml.
+	PerAppOverlays bool
 	// KustomizationTimeout sets spec.timeout on the apps Kustomizations (Flux's
 	// default is the interval, 10m).
 	KustomizationTimeout string
@@ -103,7 +110,11 @@ func Write(dir string, o Options) error {
 		name := extraAppName(i)
 		files["apps/base/"+name+"/deployment.yaml"] = extraAppDeployment(name)
 		files["apps/base/"+name+"/kustomization.yaml"] = kustomization("", nil, "deployment.yaml")
-		appResources = append(appResources, "../base/"+name)
+		if o.PerAppOverlays {
+			appResources = append(appResources, name)
+		} else {
+			appResources = append(appResources, "../base/"+name)
+		}
 	}
 	for ei, env := range o.Envs {
 		images := map[string]string{}
@@ -111,7 +122,14 @@ func Write(dir string, o Options) error {
 			images[repo] = tag
 		}
 		for i := 0; i < o.ExtraApps; i++ {
-			images[extraAppImage(extraAppName(i))] = fmt.Sprintf("1.0.%d", ei)
+			name := extraAppName(i)
+			tag := fmt.Sprintf("1.0.%d", ei)
+			if o.PerAppOverlays {
+				files["apps/"+env.Name+"/"+name+"/kustomization.yaml"] = kustomization("", nil, "../../base/"+name) +
+					imagesList(map[string]string{extraAppImage(name): tag})
+			} else {
+				images[extraAppImage(name)] = tag
+			}
 		}
 		files["apps/"+env.Name+"/namespace.yaml"] = namespace(env.Name)
 		var patches []string
@@ -169,16 +187,24 @@ func overlay(env string, resources, patches []string, images map[string]string) 
 	var b strings.Builder
 	fmt.Fprintf(&b, "# The %s overlay: what differs from the base in %s.\n", env, env)
 	b.WriteString(kustomization(env, patches, resources...))
-	if len(images) > 0 {
-		repos := make([]string, 0, len(images))
-		for repo := range images {
-			repos = append(repos, repo)
-		}
-		sort.Strings(repos)
-		b.WriteString("images:\n")
-		for _, repo := range repos {
-			fmt.Fprintf(&b, "  - name: %s\n    newTag: %q\n", repo, images[repo])
-		}
+	b.WriteString(imagesList(images))
+	return b.String()
+}
+
+// imagesList is an images: field pinning each repository's tag, sorted; empty for no images.
+func imagesList(images map[string]string) string {
+	if len(images) == 0 {
+		return ""
+	}
+	repos := make([]string, 0, len(images))
+	for repo := range images {
+		repos = append(repos, repo)
+	}
+	sort.Strings(repos)
+	var b strings.Builder
+	b.WriteString("images:\n")
+	for _, repo := range repos {
+		fmt.Fprintf(&b, "  - name: %s\n    newTag: %q\n", repo, images[repo])
 	}
 	return b.String()
 }

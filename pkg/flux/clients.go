@@ -147,19 +147,28 @@ func (c *Clients) Cluster(context string) (*Cluster, error) {
 	return cluster, nil
 }
 
-// forContext copies the user's kubectl flags with the context replaced.
+// forContext returns the user's kubectl flags for a context: as given for the current
+// context, which they were written for; for any other, the same kubeconfig,
+// credentials, impersonation and TLS settings, without --server, --cluster and --user,
+// which name one cluster and would send every context to it.
 func (c *Clients) forContext(context string) *genericclioptions.ConfigFlags {
-	f := c.flags
-	n := genericclioptions.NewConfigFlags(false)
-	n.CacheDir, n.KubeConfig = f.CacheDir, f.KubeConfig
-	n.ClusterName, n.AuthInfoName = f.ClusterName, f.AuthInfoName
-	n.APIServer, n.TLSServerName, n.Insecure = f.APIServer, f.TLSServerName, f.Insecure
-	n.CertFile, n.KeyFile, n.CAFile, n.BearerToken = f.CertFile, f.KeyFile, f.CAFile, f.BearerToken
-	n.Impersonate, n.ImpersonateUID, n.ImpersonateGroup, n.ImpersonateUserExtra = f.Impersonate, f.ImpersonateUID, f.ImpersonateGroup, f.ImpersonateUserExtra
-	n.Username, n.Password, n.Timeout, n.DisableCompression = f.Username, f.Password, f.Timeout, f.DisableCompression
-	n.WrapConfigFn = f.WrapConfigFn
-	n.Context = &context
+	if cur, err := c.CurrentContext(); err == nil && cur == context {
+		return c.flags
+	}
+	return FlagsForContext(c.flags, context)
+}
+
+// FlagsForContext copies kubectl flags for another context, keeping the kubeconfig,
+// credentials, impersonation and TLS settings and dropping --server, --cluster and
+// --user, which belong to one cluster.
+func FlagsForContext(f *genericclioptions.ConfigFlags, context string) *genericclioptions.ConfigFlags {
 	empty := ""
-	n.Namespace = &empty
-	return n
+	return &genericclioptions.ConfigFlags{
+		CacheDir: f.CacheDir, KubeConfig: f.KubeConfig, Context: &context, Namespace: &empty,
+		TLSServerName: f.TLSServerName, Insecure: f.Insecure, CertFile: f.CertFile, KeyFile: f.KeyFile, CAFile: f.CAFile,
+		BearerToken: f.BearerToken, Impersonate: f.Impersonate, ImpersonateUID: f.ImpersonateUID,
+		ImpersonateGroup: f.ImpersonateGroup, ImpersonateUserExtra: f.ImpersonateUserExtra,
+		Username: f.Username, Password: f.Password, Timeout: f.Timeout, DisableCompression: f.DisableCompression,
+		WrapConfigFn: f.WrapConfigFn,
+	}
 }

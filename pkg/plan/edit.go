@@ -35,6 +35,9 @@ type kustomizationFile struct {
 	root   *kyaml.Node // the document's mapping
 	images *kyaml.Node // the images: value, nil when absent
 	key    *kyaml.Node // the images key
+	// cached is entries' result, computed once: the file is never modified in place.
+	cached []imageEntry
+	listed bool
 }
 
 func parseKustomizationFile(data []byte) (*kustomizationFile, error) {
@@ -57,6 +60,13 @@ func parseKustomizationFile(data []byte) (*kustomizationFile, error) {
 
 // entries lists the images: entries that are block mappings.
 func (kf *kustomizationFile) entries() []imageEntry {
+	if !kf.listed {
+		kf.cached, kf.listed = kf.listEntries(), true
+	}
+	return kf.cached
+}
+
+func (kf *kustomizationFile) listEntries() []imageEntry {
 	if kf.images == nil || kf.images.Kind != kyaml.SequenceNode {
 		return nil
 	}

@@ -8,11 +8,14 @@
 package plan
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"sort"
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -143,54 +146,61 @@ func Compute(ctx context.Context, in Input) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	relOverlay := slashRel(in.TargetDir, overlay)
-	kfile := ""
-	for _, n := range konfig.RecognizedKustomizationFileNames() {
-		if info, err := os.Stat(filepath.Join(overlay, n)); err == nil && info.Mode().IsRegular() {
-			kfile = filepath.Join(overlay, n)
-			break
+	tree, err := loadOverlay(in.TargetDir, overlay)
+	if err != nil {
+		return nil, err
+	}
+	// Each repository's edit goes to the files of the overlay that set it, else to
+	// the overlay root (see overlayTree.owners).
+	owners := make([][]*overlayFile, len(changes))
+	for i, c := range changes {
+		if owners[i] = tree.owners(c.Repository); len(owners[i]) == 0 {
+			owners[i] = []*overlayFile{tree.root}
 		}
 	}
-	if kfile == "" {
-		return nil, &NoKustomizationError{Dir: relOverlay}
-	}
-	before, err := os.ReadFile(kfile)
-	if err != nil {
-		return nil, err
-	}
-	kf, err := parseKustomizationFile(before)
-	if err != nil {
-		return nil, fmt.Errorf("parsing %s: %w", slashRel(in.TargetDir, kfile), err)
-	}
-	if reasons := notEffective(in.Target, kf, slashRel(in.TargetDir, kfile), overlay, relOverlay, changes, tgtContainers); len(reasons) > 0 {
+	markers := tree.markers()
+	if reasons := notEffective(in.Target, changes, owners, tgtContainers, markers); len(reasons) > 0 {
 		return nil, &NotEffectiveError{Reasons: reasons}
 	}
-	edits := make([]imageEdit, len(changes))
-	for i, c := range changes {
-		edits[i] = imageEdit{repo: c.Repository, tag: c.To.Tag, digest: c.To.Digest}
-	}
-	after, err := applyImageEdits(before, edits)
-	if err != nil {
-		return nil, fmt.Errorf("editing %s: %w", slashRel(in.TargetDir, kfile), err)
-	}
-	info, err := os.Stat(kfile)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(kfile, after, info.Mode().Perm()); err != nil {
+	if p.Files, err = writeEdits(tree, changes, owners); err != nil {
 		return nil, err
 	}
 	restore := func(err error) (*Plan, error) {
-		if werr := os.WriteFile(kfile, before, info.Mode().Perm()); werr != nil {
-			return nil, errors.Join(err, fmt.Errorf("restoring %s: %w", kfile, werr))
-		}
-		return nil, err
+		return nil, errors.Join(err, restoreFiles(tree, p.Files))
 	}
-	p.Files = []FileChange{{Path: slashRel(in.TargetDir, kfile), Before: before, After: after}}
-
-	p.TargetAfter, err = render.Render(ctx, render.Input{Dir: in.TargetDir, Kustomization: in.Target, Client: in.TargetClient})
-	if err != nil {
-		return restore(fmt.Errorf("rendering the target %s after the edit: %w", name(in.Target), err))
+	renderAfter := func() (err error) {
+		p.TargetAfter, err = render.Render(ctx, render.Input{Dir: in.TargetDir, Kustomization: in.Target, Client: in.TargetClient})
+		if err != nil {
+			return fmt.Errorf("rendering the target %s after the edit: %w", name(in.Target), err)
+		}
+		return nil
+	}
+	if err := renderAfter(); err != nil {
+		return restore(err)
+	}
+	// An edit inside the overlay's tree that left some of the repository's containers
+	// at their old version (a workload outside the sub-overlays that set it, or a
+	// shared component applied after them) moves to the overlay root, whose entry
+	// every workload of the overlay takes. This costs one more render, only then.
+	if fallback := partial(containers(p.TargetAfter, affixesOf(in.TargetDir, in.Target)), changes, owners, tree.root); len(fallback) > 0 {
+		var moved []Change
+		var movedOwners [][]*overlayFile
+		for _, i := range fallback {
+			owners[i] = []*overlayFile{tree.root}
+			moved, movedOwners = append(moved, changes[i]), append(movedOwners, owners[i])
+		}
+		if reasons := notEffective(in.Target, moved, movedOwners, tgtContainers, markers); len(reasons) > 0 {
+			return restore(&NotEffectiveError{Reasons: reasons})
+		}
+		if err := restoreFiles(tree, p.Files); err != nil {
+			return nil, err
+		}
+		if p.Files, err = writeEdits(tree, changes, owners); err != nil {
+			return nil, err
+		}
+		if err := renderAfter(); err != nil {
+			return restore(err)
+		}
 	}
 	if d := unexpected(tgt.WithObjects(withImages(tgt.Objects, changes)), p.TargetAfter); d != "" {
 		return restore(&VerifyError{Diff: d})
@@ -252,17 +262,30 @@ func affixesOf(dir string, ks *kustomizev1.Kustomization) affixes {
 	return a
 }
 
-// notEffective lists why Flux would not apply the edit for each change.
-func notEffective(ks *kustomizev1.Kustomization, kf *kustomizationFile, kfile, overlay, relOverlay string, changes []Change, tgt []container) []string {
+// notEffective lists why Flux would not apply the edit for each change, whose
+// entries are set in the files owners[i].
+func notEffective(ks *kustomizev1.Kustomization, changes []Change, owners [][]*overlayFile, tgt []container, markers []marker) []string {
 	var reasons []string
-	lines := splitLines(kf.data)
-	for _, c := range changes {
-		entry, hasEntry := kf.entryFor(c.Repository)
+	for i, c := range changes {
+		type owned struct {
+			f     *overlayFile
+			entry imageEntry
+		}
+		var entries []owned
+		for _, f := range owners[i] {
+			if e, ok := f.kf.entryFor(c.Repository); ok {
+				entries = append(entries, owned{f, e})
+			}
+		}
 		for _, img := range ks.Spec.Images {
 			if img.NewTag == "" && img.Digest == "" {
 				continue
 			}
-			if img.Name == c.Repository || img.NewName == c.Repository || (hasEntry && img.Name == entry.name) {
+			match := img.Name == c.Repository || img.NewName == c.Repository
+			for _, e := range entries {
+				match = match || img.Name == e.entry.name
+			}
+			if match {
 				reasons = append(reasons, fmt.Sprintf("%s sets spec.images for %s (newTag %q, digest %q), which overrides the overlay's images: list; change or remove it there",
 					name(ks), img.Name, img.NewTag, img.Digest))
 			}
@@ -278,77 +301,150 @@ func notEffective(ks *kustomizev1.Kustomization, kf *kustomizationFile, kfile, o
 					t.workload(), strings.TrimPrefix(t.container, "init:"), t.ref, t.raw))
 			}
 		}
-		if hasEntry {
-			for l := entry.first; l <= entry.last && l <= len(lines); l++ {
+		for _, e := range entries {
+			lines := e.f.lines()
+			for l := e.entry.first; l <= e.entry.last && l <= len(lines); l++ {
 				if strings.Contains(lines[l-1], "$imagepolicy") {
 					reasons = append(reasons, fmt.Sprintf("%s:%d has an image-automation marker (%s) on the images: entry for %s; image automation owns it",
-						kfile, l, strings.TrimSpace(lines[l-1]), entry.name))
+						e.f.rel, l, strings.TrimSpace(lines[l-1]), e.entry.name))
 				}
 			}
 		}
-		reasons = append(reasons, markersInOverlay(overlay, relOverlay, kfile, c.Repository)...)
-	}
-	return reasons
-}
-
-// markersInOverlay finds $imagepolicy markers for repo in the overlay's other YAML
-// files (patches that set the image and carry a marker).
-func markersInOverlay(overlay, relOverlay, kfile, repo string) []string {
-	entries, err := os.ReadDir(overlay)
-	if err != nil {
-		return nil
-	}
-	var reasons []string
-	for _, e := range entries {
-		ext := filepath.Ext(e.Name())
-		rel := relOverlay + "/" + e.Name()
-		if e.IsDir() || (ext != ".yaml" && ext != ".yml") || rel == kfile {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(overlay, e.Name()))
-		if err != nil {
-			continue
-		}
-		for i, line := range splitLines(data) {
-			if strings.Contains(line, "$imagepolicy") && strings.Contains(line, repo) {
+		for _, m := range markers {
+			if strings.Contains(m.text, c.Repository) {
 				reasons = append(reasons, fmt.Sprintf("%s:%d has an image-automation marker for %s (%s); image automation owns it",
-					rel, i+1, repo, strings.TrimSpace(line)))
+					m.file, m.line, c.Repository, m.text))
 			}
 		}
 	}
 	return reasons
 }
 
+// writeEdits sets every change in the files owners[i] and writes the files it
+// changes, sorted by path; on error it restores what it wrote.
+func writeEdits(tree *overlayTree, changes []Change, owners [][]*overlayFile) ([]FileChange, error) {
+	edits := map[*overlayFile][]imageEdit{}
+	for i, c := range changes {
+		for _, f := range owners[i] {
+			edits[f] = append(edits[f], imageEdit{repo: c.Repository, tag: c.To.Tag, digest: c.To.Digest})
+		}
+	}
+	var files []FileChange
+	for _, f := range tree.files {
+		if len(edits[f]) == 0 {
+			continue
+		}
+		after, err := applyImageEdits(f.data, edits[f])
+		if err != nil {
+			return nil, fmt.Errorf("editing %s: %w", f.rel, err)
+		}
+		if !bytes.Equal(after, f.data) {
+			files = append(files, FileChange{Path: f.rel, Before: f.data, After: after})
+		}
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	for i, fc := range files {
+		f := tree.byRel(fc.Path)
+		if err := os.WriteFile(f.path, fc.After, f.mode); err != nil {
+			return nil, errors.Join(err, restoreFiles(tree, files[:i]))
+		}
+	}
+	return files, nil
+}
+
+// restoreFiles writes back the contents files had before the edit.
+func restoreFiles(tree *overlayTree, files []FileChange) error {
+	var errs []error
+	for _, fc := range files {
+		f := tree.byRel(fc.Path)
+		if err := os.WriteFile(f.path, fc.Before, f.mode); err != nil {
+			errs = append(errs, fmt.Errorf("restoring %s: %w", f.path, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// partial returns the indexes of the changes whose edit, made inside the overlay's
+// tree rather than at its root, left some container of the repository in the
+// rendered target (after) at another version than planned.
+func partial(after []container, changes []Change, owners [][]*overlayFile, root *overlayFile) []int {
+	want := map[string]int{}
+	for i, c := range changes {
+		if owners[i][0] != root {
+			want[c.Repository] = i
+		}
+	}
+	var out []int
+	seen := map[int]bool{}
+	for _, t := range after {
+		if i, ok := want[t.image.Repository]; ok && !seen[i] && t.ref != changes[i].To.String() {
+			seen[i] = true
+			out = append(out, i)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
 // unexpected diffs the planned render against the actual one object by object, each
-// diff headed with the object it is about; empty when they are equal.
+// diff headed with the object it is about; empty when they are equal. Objects that
+// are deeply equal (nearly all of them) are not marshalled: equal objects have equal
+// YAML.
 func unexpected(planned, actual *render.Output) string {
-	index := func(o *render.Output) (map[string]string, []string) {
-		m := map[string]string{}
+	index := func(o *render.Output) (map[string][]*unstructured.Unstructured, []string) {
+		m := map[string][]*unstructured.Unstructured{}
 		var keys []string
 		for _, obj := range o.Objects {
 			k := obj.GetAPIVersion() + " " + obj.GetKind() + " " + obj.GetNamespace() + "/" + obj.GetName()
 			if _, dup := m[k]; !dup {
 				keys = append(keys, k)
 			}
-			m[k] += string(o.WithObjects([]*unstructured.Unstructured{obj}).YAML())
+			m[k] = append(m[k], obj)
 		}
 		return m, keys
+	}
+	text := func(o *render.Output, objs []*unstructured.Unstructured) string {
+		var s strings.Builder
+		for _, obj := range objs {
+			s.Write(o.WithObjects([]*unstructured.Unstructured{obj}).YAML())
+		}
+		return s.String()
 	}
 	pm, pk := index(planned)
 	am, ak := index(actual)
 	var b strings.Builder
+	done := map[string]bool{}
 	for _, k := range append(pk, ak...) {
-		if pm[k] == am[k] {
+		if done[k] {
+			continue // once per object
+		}
+		done[k] = true
+		if equalObjects(pm[k], am[k]) {
+			continue
+		}
+		p, a := text(planned, pm[k]), text(actual, am[k])
+		if p == a {
 			continue
 		}
 		d, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-			A: diffLines([]byte(pm[k])), B: diffLines([]byte(am[k])),
+			A: diffLines([]byte(p)), B: diffLines([]byte(a)),
 			FromFile: "planned " + k, ToFile: "rendered " + k, Context: 3,
 		})
 		b.WriteString(d)
-		pm[k], am[k] = "", "" // once per object
 	}
 	return b.String()
+}
+
+func equalObjects(a, b []*unstructured.Unstructured) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !reflect.DeepEqual(a[i].Object, b[i].Object) {
+			return false
+		}
+	}
+	return true
 }
 
 // withImages returns copies of objs with every container image of a changed

@@ -21,6 +21,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -291,26 +293,54 @@ func (o *Output) YAML() []byte {
 	if o == nil {
 		return nil
 	}
+	var b bytes.Buffer
+	for _, d := range o.docs(nil) {
+		b.WriteString(d.text)
+	}
+	return b.Bytes()
+}
+
+// doc is one object's document in YAML's stream, "---\n" and its masked YAML.
+type doc struct {
+	obj  *unstructured.Unstructured
+	text string
+}
+
+// docs returns the objects' documents in YAML's order. An object deeply equal to the
+// one reuse holds under its key takes that document instead of marshalling again:
+// equal objects marshal to the same text.
+func (o *Output) docs(reuse map[string]doc) []doc {
+	if o == nil {
+		return nil
+	}
 	objs := make([]*unstructured.Unstructured, len(o.Objects))
 	copy(objs, o.Objects)
 	sort.SliceStable(objs, func(i, j int) bool { return objectKey(objs[i]) < objectKey(objs[j]) })
-	var b bytes.Buffer
-	for _, obj := range objs {
-		if obj.GetKind() == "Secret" && obj.GetAPIVersion() == "v1" {
-			obj = maskSecret(obj)
+	out := make([]doc, len(objs))
+	for i, obj := range objs {
+		if d, ok := reuse[objectKey(obj)]; ok && reflect.DeepEqual(d.obj.Object, obj.Object) {
+			out[i] = doc{obj: obj, text: d.text}
+			continue
 		}
-		if len(o.secretValues) > 0 {
-			obj = &unstructured.Unstructured{Object: maskValues(obj.Object, o.secretValues).(map[string]interface{})}
-		}
-		data, err := yaml.Marshal(obj.Object)
-		if err != nil {
-			// Objects came from kustomize's own JSON-compatible maps.
-			data = []byte(fmt.Sprintf("# %s: %v\n", objectKey(obj), err))
-		}
-		b.WriteString("---\n")
-		b.Write(data)
+		out[i] = doc{obj: obj, text: "---\n" + string(o.marshal(obj))}
 	}
-	return b.Bytes()
+	return out
+}
+
+// marshal returns obj's YAML, masked.
+func (o *Output) marshal(obj *unstructured.Unstructured) []byte {
+	if obj.GetKind() == "Secret" && obj.GetAPIVersion() == "v1" {
+		obj = maskSecret(obj)
+	}
+	if len(o.secretValues) > 0 {
+		obj = &unstructured.Unstructured{Object: maskValues(obj.Object, o.secretValues).(map[string]interface{})}
+	}
+	data, err := yaml.Marshal(obj.Object)
+	if err != nil {
+		// Objects came from kustomize's own JSON-compatible maps.
+		data = []byte(fmt.Sprintf("# %s: %v\n", objectKey(obj), err))
+	}
+	return data
 }
 
 // maskValues returns v with every occurrence of a secret value in its strings masked.
@@ -362,9 +392,29 @@ func maskString(s string, values []string) string {
 // Diff returns a unified diff from a's YAML to b's, headed aName and bName, with
 // Secret values masked; it is empty when the renders are equal.
 func Diff(a, b *Output, aName, bName string) string {
+	ad := a.docs(nil)
+	// b's objects that a has unchanged (most of them, for a promotion) reuse a's
+	// documents when both mask the same values.
+	var reuse map[string]doc
+	if a != nil && b != nil && slices.Equal(a.secretValues, b.secretValues) {
+		reuse = make(map[string]doc, len(ad))
+		for _, d := range ad {
+			if _, dup := reuse[objectKey(d.obj)]; !dup {
+				reuse[objectKey(d.obj)] = d
+			}
+		}
+	}
+	bd := b.docs(reuse)
+	join := func(docs []doc) string {
+		var s strings.Builder
+		for _, d := range docs {
+			s.WriteString(d.text)
+		}
+		return s.String()
+	}
 	d := difflib.UnifiedDiff{
-		A:        lines(string(a.YAML())),
-		B:        lines(string(b.YAML())),
+		A:        lines(join(ad)),
+		B:        lines(join(bd)),
 		FromFile: aName,
 		ToFile:   bName,
 		Context:  3,

@@ -162,14 +162,10 @@ func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flu
 		e.Error = err.Error()
 		return e
 	}
-	dir, err := os.MkdirTemp("", "kubectl-promote-status-")
+	// Environments that applied the same revision share one checkout: rendering
+	// never writes to it, and checkouts run one at a time per repository.
+	tree, err := repos.checkout(ctx, env.Source.Spec.URL, r, sha)
 	if err != nil {
-		e.Error = err.Error()
-		return e
-	}
-	defer os.RemoveAll(dir)
-	tree := filepath.Join(dir, "tree")
-	if err := r.Checkout(ctx, sha, tree); err != nil {
 		e.Error = err.Error()
 		return e
 	}
@@ -214,11 +210,46 @@ func drift(prev, cur []plan.Running) []Drift {
 	return out
 }
 
-// repoCache opens each repository once for all environments that read it.
+// repoCache opens each repository once for all environments that read it, and
+// checks out each revision once for all environments that applied it.
 type repoCache struct {
 	opts  Options
 	mu    sync.Mutex
 	repos map[string]*repoEntry
+	trees map[string]*treeEntry // by URL and commit
+	dir   string                // holds the checkouts; removed by close
+}
+
+type treeEntry struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// checkout returns a directory holding commit sha of the repository at url, checked
+// out the first time it is asked for. Callers must not modify it.
+func (c *repoCache) checkout(ctx context.Context, url string, r *repo.Repo, sha string) (string, error) {
+	c.mu.Lock()
+	if c.trees == nil {
+		c.trees = map[string]*treeEntry{}
+	}
+	if c.dir == "" {
+		dir, err := os.MkdirTemp("", "kubectl-promote-status-")
+		if err != nil {
+			c.mu.Unlock()
+			return "", err
+		}
+		c.dir = dir
+	}
+	key := url + "\x00" + sha
+	t := c.trees[key]
+	if t == nil {
+		t = &treeEntry{dir: filepath.Join(c.dir, fmt.Sprintf("tree-%d", len(c.trees)))}
+		c.trees[key] = t
+	}
+	c.mu.Unlock()
+	t.once.Do(func() { t.err = r.Checkout(ctx, sha, t.dir) })
+	return t.dir, t.err
 }
 
 type repoEntry struct {
@@ -246,5 +277,8 @@ func (c *repoCache) close() {
 		if e.repo != nil {
 			e.repo.Close()
 		}
+	}
+	if c.dir != "" {
+		os.RemoveAll(c.dir)
 	}
 }

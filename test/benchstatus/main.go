@@ -139,7 +139,7 @@ type summary struct {
 }
 
 func (s summary) String() string {
-	return fmt.Sprintf("median %6.0f ms  (min %.0f, max %.0f; through kubectl %.0f ms",
+	return fmt.Sprintf("median %6.0f ms  (min %.0f, max %.0f; through kubectl %.0f ms)",
 		ms(s.median), ms(s.min), ms(s.max), ms(s.viaK))
 }
 
@@ -150,6 +150,21 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 func (b bench) scenario(ctx context.Context, f *fleet.Fleet, name string, args []string, envs int) (summary, error) {
 	fmt.Printf("\n%s: kubectl promote %s\n", name, strings.Join(args, " "))
 	s := summary{name: name}
+	// Flux may still be finishing a reconcile the fleet's start-up asked for: wait
+	// until every environment is Ready before the first round.
+	settle, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	for {
+		_, err := b.status(settle, f, filepath.Join(b.bin, "kubectl-promote"), args, envs)
+		if err == nil {
+			break
+		}
+		select {
+		case <-settle.Done():
+			return s, fmt.Errorf("environments never all Ready: %v", err)
+		case <-time.After(time.Second):
+		}
+	}
 	var direct, viaK []time.Duration
 	for i := 0; i < b.warmup+b.rounds; i++ {
 		d, err := b.status(ctx, f, filepath.Join(b.bin, "kubectl-promote"), args, envs)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -609,6 +610,7 @@ func TestHistoryListsPromotionsAndRollbacks(t *testing.T) {
 	// The table: a header, then one row per entry, newest first.
 	r = promote(t, f, "history", prod, "--kustomization", "apps")
 	require.Equal(t, 0, r.Code, r.String())
+	t.Logf("history table:\n%s", r.Stdout)
 	lines := strings.Split(strings.TrimRight(r.Stdout, "\n"), "\n")
 	require.Len(t, lines, 5, r.Stdout)
 	require.Equal(t, []string{"COMMIT", "WHEN", "KIND", "BY", "FROM", "IMAGES", "GATES", "STATE"}, strings.Fields(lines[0]))
@@ -680,6 +682,7 @@ func TestStatusShowsDriftAcrossClusters(t *testing.T) {
 	// The table says the same.
 	r = promote(t, f, "status", staging, prod, "--kustomization", "apps")
 	require.Equal(t, 0, r.Code, r.String())
+	t.Logf("status table:\n%s", r.Stdout)
 	require.Contains(t, r.Stdout, "my-app 1.0.0 → 1.1.0")
 	require.Contains(t, r.Stdout, "behind staging")
 
@@ -721,4 +724,50 @@ func TestStatusShowsDriftAcrossClusters(t *testing.T) {
 	r = promote(t, f, "status", staging, prod, "--kustomization", "apps")
 	require.Equal(t, 1, r.Code, r.String())
 	require.Contains(t, r.Stderr, "production: not Ready: suspended")
+}
+
+// Two pipelines roll back the same promotion at the same moment → exactly one revert
+// lands (linear history, no force push: the server refuses those), the other exits 1
+// with "nothing to roll back" and pushes nothing; production applies the one revert.
+func TestConcurrentRollbacksOneLands(t *testing.T) {
+	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), Shared: true})
+	ref := f.AppsRef(prod)
+	promoted := promoteWait(t, f, "--app", "my-app")
+	results := make([]result, 2)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i] = promote(t, f, "rollback", ref, "--yes", "-o", "json", "--reason", fmt.Sprintf("pipeline %d", i))
+		}()
+	}
+	close(start)
+	wg.Wait()
+	var won, lost []rollbackDoc
+	for _, r := range results {
+		d := parseRollback(t, r)
+		switch r.Code {
+		case 0:
+			require.Equal(t, "rolled-back", d.Outcome, r.String())
+			won = append(won, d)
+		case 1:
+			require.Nil(t, d.Commit, r.String())
+			require.Contains(t, d.Error, "nothing to roll back", r.String())
+			lost = append(lost, d)
+		default:
+			t.Fatalf("unexpected exit code:\n%s", r)
+		}
+	}
+	require.Len(t, won, 1, "exactly one rollback lands")
+	require.Len(t, lost, 1)
+	revert := won[0].Commit.SHA
+	require.Equal(t, revert, head(t, f))
+	require.Equal(t, []string{revert}, strings.Fields(git(t, f, "log", "--format=%H", promoted+".."+revert)), "one revert, no merge")
+	require.Equal(t, promoted, git(t, f, "log", "-1", "--format=%P", revert))
+	require.Equal(t, []string{promoted}, trailers(t, f, revert)["Rolled-Back"])
+	require.NoError(t, f.WaitApplied(context.Background(), prod, revert, 2*time.Minute))
+	requireDeployment(t, f, prod, "my-app", myApp10, true)
 }

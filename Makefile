@@ -14,7 +14,7 @@ LDFLAGS := -s -w \
 # into ~/.cache/kubectl-promote/plane/<key of the pinned versions>/ and reused.
 PLANE = $$(test/tools/build.sh | tail -n 1)
 
-.PHONY: all build install test unit e2e demo lint bench bench-e2e release-check plane clean
+.PHONY: all build install test unit e2e demo lint bench bench-e2e bench-status release-check plane clean
 
 all: build
 
@@ -46,6 +46,9 @@ bench: ## Go benchmarks of planning, and the plan bench report (medians, ratio t
 
 bench-e2e: ## Latency of `kubectl promote --wait` against the scripted baseline, on a real plane
 	export KUBECTL_PROMOTE_PLANE="$(PLANE)" && cd test && go run ./bench
+
+bench-status: ## How long `kubectl promote status` takes for 2 clusters and for 20 environments, medians
+	export KUBECTL_PROMOTE_PLANE="$(PLANE)" && cd test && go run ./benchstatus
 
 release-check: ## goreleaser check + snapshot, krew manifest validation and install, go install, completion through kubectl
 	command -v kubectl >/dev/null || export KUBECTL_PROMOTE_PLANE="$(PLANE)"; \

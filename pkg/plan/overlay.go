@@ -42,15 +42,15 @@ type overlayTree struct {
 	root *overlayFile
 	// files are every file of the tree, the root first, in the order they were reached.
 	files []*overlayFile
-	// dir and realDir are the overlay directory as joined from spec.path and as
-	// resolved through symlinks; rel is its path from the repository root.
-	dir, realDir, rel string
+	// realDir is the overlay directory resolved through symlinks; rel is its path
+	// from the repository root.
+	realDir, rel string
 }
 
 // loadOverlay reads the kustomization files of the overlay at dir (spec.path joined
 // to repoDir). It returns a *NoKustomizationError when the overlay has none.
 func loadOverlay(repoDir, dir string) (*overlayTree, error) {
-	t := &overlayTree{dir: dir, rel: slashRel(repoDir, dir)}
+	t := &overlayTree{rel: slashRel(repoDir, dir)}
 	var err error
 	if t.realDir, err = filepath.EvalSymlinks(dir); err != nil {
 		return nil, err
@@ -78,10 +78,7 @@ func loadOverlay(repoDir, dir string) (*overlayTree, error) {
 		f := t.files[i]
 		for _, field := range []string{"resources", "bases", "components"} {
 			for _, entry := range f.kf.list(field) {
-				child, err := t.include(filepath.Dir(f.path), entry, seen)
-				if err != nil {
-					return nil, fmt.Errorf("%s: %s %s: %w", f.rel, field, entry, err)
-				}
+				child := t.include(filepath.Dir(f.path), entry, seen)
 				if child == nil {
 					continue
 				}
@@ -98,20 +95,20 @@ func loadOverlay(repoDir, dir string) (*overlayTree, error) {
 
 // include returns the tree's kustomization file for the resources: or components:
 // entry of a kustomization in dir, or nil when the entry is not a directory of the
-// overlay's own tree with a kustomization file: a manifest file, a remote resource, a
-// missing path (the render has already checked that the overlay builds), or a
-// directory outside spec.path.
-func (t *overlayTree) include(dir, entry string, seen map[string]*overlayFile) (*overlayFile, error) {
+// overlay's own tree with a kustomization file it can parse: a manifest file, a
+// remote resource, a missing path (the render has already checked that the overlay
+// builds), or a directory outside spec.path.
+func (t *overlayTree) include(dir, entry string, seen map[string]*overlayFile) *overlayFile {
 	if strings.Contains(entry, "://") || strings.HasPrefix(entry, "git@") {
-		return nil, nil
+		return nil
 	}
 	p := filepath.Join(dir, filepath.FromSlash(entry))
 	if info, err := os.Stat(p); err != nil || !info.IsDir() {
-		return nil, nil
+		return nil
 	}
 	real, err := filepath.EvalSymlinks(p)
 	if err != nil || !within(t.realDir, real) {
-		return nil, nil
+		return nil
 	}
 	for _, n := range konfig.RecognizedKustomizationFileNames() {
 		kfile := filepath.Join(real, n)
@@ -121,18 +118,24 @@ func (t *overlayTree) include(dir, entry string, seen map[string]*overlayFile) (
 		}
 		if !info.Mode().IsRegular() {
 			// A symlinked kustomization file could be shared with other environments.
-			return nil, nil
+			return nil
 		}
 		if f, ok := seen[kfile]; ok {
-			return f, nil
+			return f
 		}
 		rel, err := filepath.Rel(t.realDir, kfile)
 		if err != nil {
-			return nil, nil
+			return nil
 		}
-		return t.read(kfile, kfile, path.Join(t.rel, filepath.ToSlash(rel)), seen)
+		f, err := t.read(kfile, kfile, path.Join(t.rel, filepath.ToSlash(rel)), seen)
+		if err != nil {
+			// Not a file the edit can parse, so not one it can edit: leaving it out
+			// sends its repositories' edits to the overlay root.
+			return nil
+		}
+		return f
 	}
-	return nil, nil
+	return nil
 }
 
 // read reads the kustomization file at file, known in seen by its resolved path real.
@@ -179,20 +182,17 @@ func within(dir, path string) bool {
 // fully change.
 func (t *overlayTree) owners(repo string) []*overlayFile {
 	var out []*overlayFile
-	added := map[*overlayFile]bool{}
-	visiting := map[*overlayFile]bool{}
+	// visit is only called on files no outer entry shadows, so each is visited once
+	// (which also ends a cycle, though kustomize refuses those).
+	visited := map[*overlayFile]bool{}
 	var visit func(f *overlayFile)
 	visit = func(f *overlayFile) {
-		if visiting[f] {
-			return // a cycle, which kustomize refuses; the render would have failed
+		if visited[f] {
+			return
 		}
-		visiting[f] = true
-		defer delete(visiting, f)
+		visited[f] = true
 		if _, ok := f.kf.entryFor(repo); ok {
-			if !added[f] {
-				added[f] = true
-				out = append(out, f)
-			}
+			out = append(out, f)
 			return
 		}
 		shadowed := false

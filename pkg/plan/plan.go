@@ -1,7 +1,8 @@
 // Package plan decides what a promotion changes and makes the change: it renders the
 // source and target Flux Kustomizations, finds the container images whose versions
-// differ, sets them in the target overlay's kustomization.yaml images: list without
-// disturbing the rest of the file, and renders the target again to prove that the
+// differ, sets them where the target overlay sets images (the images: entries of its
+// kustomization.yaml, or of the per-app sub-overlays under it that set them) without
+// disturbing the rest of the files, and renders the target again to prove that the
 // images are the only thing the edit changes. It refuses, with reasons, an edit Flux
 // would not apply (a spec.images override, a postBuild variable, an image-automation
 // marker), so a promotion never commits a change that changes nothing.
@@ -48,7 +49,7 @@ type Input struct {
 type Plan struct {
 	// Changes are the image versions the target takes from the source, by repository.
 	Changes []Change
-	// Files are the files Compute changed under TargetDir.
+	// Files are the files Compute changed under TargetDir, sorted by path.
 	Files []FileChange
 	// RenderedDiff is the unified diff of the target's render before and after the
 	// edit, Secrets masked; empty when nothing changes.
@@ -115,10 +116,21 @@ func (e *VerifyError) Error() string {
 }
 
 // Compute renders both environments, computes the image changes selected by
-// in.Filter, edits the target overlay's kustomization.yaml under in.TargetDir, renders
-// the target again and verifies that only the planned images changed. With nothing to
-// promote it returns a Plan without Changes or Files. On error TargetDir is left as it
-// was. The result depends only on the inputs, so it is safe to call again on a new head.
+// in.Filter, edits the target overlay under in.TargetDir, renders the target again
+// and verifies that only the planned images changed. With nothing to promote it
+// returns a Plan without Changes or Files. On error TargetDir is left as it was. The
+// result depends only on the inputs, so it is safe to call again on a new head.
+//
+// Each repository's edit goes to the kustomization file of the overlay's own tree
+// (spec.path and the sub-overlays under it that its kustomization.yaml reaches
+// through resources: and components:) whose images: entry for it takes effect: the
+// root-most one, since kustomize runs an including kustomization's transformers after
+// those of what it includes, so an inner entry an outer one overrides is left alone.
+// Sibling sub-overlays that each set the repository are all edited. A repository
+// that no file of the tree sets, or that only a base or component outside spec.path
+// sets (shared with other environments, so never edited), gets an entry in the
+// overlay root, created if absent; so does one whose edit in a sub-overlay, rendered,
+// leaves some of its workloads at the old version. See overlayTree.
 func Compute(ctx context.Context, in Input) (*Plan, error) {
 	if in.Source == nil || in.Target == nil {
 		return nil, errors.New("plan: source and target Kustomizations are required")

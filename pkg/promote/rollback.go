@@ -143,7 +143,7 @@ func runRollback(ctx context.Context, clients *flux.Clients, o RollbackOptions, 
 		return err
 	}
 	if pushed.NoOp {
-		return fmt.Errorf("%w: reverting %s changes nothing on branch %s", ErrNothingToRollBack, strings.Join(shortAll(shas), ", "), branch)
+		return fmt.Errorf("%w: %s already rolled back on branch %s (another rollback landed first; see \"kubectl promote history\")", ErrNothingToRollBack, strings.Join(shortAll(shas), ", "), branch)
 	}
 	res.Commit = commitOf(pushed, spec, branch)
 	res.Outcome = OutcomeRolledBack

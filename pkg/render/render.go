@@ -127,7 +127,7 @@ func Render(ctx context.Context, in Input) (*Output, error) {
 	if err := fsys.WriteFile(kfile, manifest); err != nil {
 		return nil, err
 	}
-	m, err := generator.Build(fsys, dirPath)
+	m, err := build(fsys, dirPath)
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build of %s (%s) failed: %w", ks.Spec.Path, dirPath, err)
 	}

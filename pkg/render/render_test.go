@@ -10,9 +10,11 @@ import (
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/apis/kustomize"
+	"github.com/pmezard/go-difflib/difflib"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/yaml"
@@ -271,4 +273,42 @@ func BenchmarkRenderSeed(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// Diff reuses the YAML of objects the two renders share; its result must be the
+// unified diff of the two YAML streams all the same, masks included.
+func TestDiffIsTheDiffOfTheYAML(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, seed.Write(dir, seed.Options{}))
+	a, err := Render(context.Background(), Input{Dir: dir, Kustomization: readKustomization(t, filepath.Join(dir, "clusters/production/apps.yaml"))})
+	require.NoError(t, err)
+	var objs []*unstructured.Unstructured
+	for _, o := range a.Objects[1:] { // one object removed
+		o = o.DeepCopy()
+		if o.GetName() == "my-app" && o.GetKind() == "Deployment" {
+			require.NoError(t, unstructured.SetNestedField(o.Object, int64(7), "spec", "replicas"))
+		}
+		objs = append(objs, o)
+	}
+	added := a.Objects[0].DeepCopy()
+	added.SetName("added")
+	objs = append(objs, added)
+	b := a.WithObjects(objs)
+	// Equal objects, masked differently: the documents differ.
+	masked := &Output{Objects: a.Objects, secretValues: []string{"my-app"}}
+
+	want := func(x, y *Output) string {
+		s, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+			A: lines(string(x.YAML())), B: lines(string(y.YAML())), FromFile: "x", ToFile: "y", Context: 3,
+		})
+		require.NoError(t, err)
+		return s
+	}
+	for _, pair := range [][2]*Output{{a, b}, {b, a}, {a, masked}, {masked, a}, {a, a}} {
+		got := Diff(pair[0], pair[1], "x", "y")
+		require.Equal(t, want(pair[0], pair[1]), got)
+	}
+	require.Contains(t, Diff(a, b, "x", "y"), "-  replicas: 5\n+  replicas: 7\n")
+	require.Contains(t, Diff(a, masked, "x", "y"), "+  name: '***'\n")
+	require.Empty(t, Diff(a, a, "x", "y"))
 }

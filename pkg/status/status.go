@@ -176,7 +176,9 @@ func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flu
 	}
 	e.Images = plan.RunningImages(out)
 	if branch != "" {
-		commits, err := r.Log(ctx, sha, repo.LogOptions{Path: cleanPath(ks.Spec.Path)})
+		// The last promotion is among the newest commits to the path; a bound keeps
+		// a long history from making status slow.
+		commits, err := r.Log(ctx, sha, repo.LogOptions{Path: cleanPath(ks.Spec.Path), Limit: lastPromotionDepth})
 		if err == nil {
 			if entries := history.Build(commits); len(entries) > 0 {
 				e.LastPromotion = &entries[0]
@@ -185,6 +187,10 @@ func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flu
 	}
 	return e
 }
+
+// lastPromotionDepth is how many commits to an environment's path status looks
+// through for its last promotion.
+const lastPromotionDepth = 200
 
 func cleanPath(p string) string {
 	p = filepath.ToSlash(filepath.Clean("/" + p))[1:]

@@ -163,8 +163,8 @@ func decodeLoose(t *testing.T, r result, kind string, v any) {
 	require.NotEmpty(t, head.APIVersion, r.String())
 }
 
-// git runs git in the served bare repository.
-func git(t *testing.T, f *fleet.Fleet, args ...string) string {
+// gitRun runs git in the served bare repository.
+func gitRun(t *testing.T, f *fleet.Fleet, args ...string) string {
 	t.Helper()
 	out, err := gitserver.Git(f.Git.Dir(fleet.Repo), args...)
 	require.NoError(t, err, "git %s", strings.Join(args, " "))
@@ -174,7 +174,7 @@ func git(t *testing.T, f *fleet.Fleet, args ...string) string {
 // fileAt is a file's content at a commit, as git reads it.
 func fileAt(t *testing.T, f *fleet.Fleet, sha, path string) string {
 	t.Helper()
-	return git(t, f, "show", sha+":"+path)
+	return gitRun(t, f, "show", sha+":"+path)
 }
 
 // requireSameTree asserts that two commits have the same files under path.
@@ -183,9 +183,9 @@ func requireSameTree(t *testing.T, f *fleet.Fleet, a, b, path, msg string) {
 	if path == "" {
 		path = "."
 	}
-	ta, tb := git(t, f, "rev-parse", a+":"+strings.TrimPrefix(path, ".")), git(t, f, "rev-parse", b+":"+strings.TrimPrefix(path, "."))
+	ta, tb := gitRun(t, f, "rev-parse", a+":"+strings.TrimPrefix(path, ".")), gitRun(t, f, "rev-parse", b+":"+strings.TrimPrefix(path, "."))
 	if ta != tb {
-		t.Fatalf("%s: %s differs between %.7s and %.7s:\n%s", msg, path, a, b, git(t, f, "diff", a, b, "--", path))
+		t.Fatalf("%s: %s differs between %.7s and %.7s:\n%s", msg, path, a, b, gitRun(t, f, "diff", a, b, "--", path))
 	}
 }
 
@@ -291,6 +291,17 @@ func TestRollbackRestoresPreviousImage(t *testing.T) {
 	r := promote(t, f, "apps", "--from", staging, "--to", prod, "--wait", "--yes", "-o", "json")
 	promoted := requirePromoted(t, f, r, before).Commit.SHA
 
+	// A dry run shows the revert and changes nothing.
+	annotations := reconcileAnnotations(t, f, prod)
+	r = promote(t, f, "rollback", prod, "--kustomization", "apps", "--dry-run")
+	require.Equal(t, 0, r.Code, r.String())
+	require.Contains(t, r.Stdout, "Promotions to revert on "+prod)
+	require.Contains(t, r.Stdout, promoted[:12])
+	require.Contains(t, r.Stdout, "Changes to apps/production/kustomization.yaml")
+	require.Regexp(t, regexp.MustCompile(`(?m)^\s*-\s+newTag: "1\.1\.0"$`), r.Stdout, "the diff takes 1.1.0 out")
+	require.Equal(t, promoted, head(t, f), "a dry run pushes nothing")
+	require.Equal(t, annotations, reconcileAnnotations(t, f, prod), "a dry run asks Flux for nothing")
+
 	r = promote(t, f, "rollback", prod, "--kustomization", "apps", "--wait", "--yes", "-o", "json", "--reason", rbReason)
 	require.Equal(t, 0, r.Code, r.String())
 	d := parseRollback(t, r)
@@ -306,7 +317,7 @@ func TestRollbackRestoresPreviousImage(t *testing.T) {
 	revert := head(t, f)
 	require.Equal(t, revert, d.Commit.SHA, "the revert is the branch head")
 	require.Equal(t, promoted, d.Commit.Parent)
-	require.Equal(t, promoted, git(t, f, "log", "-1", "--format=%P", revert), "one parent: no merge, no rewrite")
+	require.Equal(t, promoted, gitRun(t, f, "log", "-1", "--format=%P", revert), "one parent: no merge, no rewrite")
 	require.Equal(t, fleet.Branch, d.Commit.Branch)
 	requireSameTree(t, f, before, revert, "", "the revert restores the tree before the promotion")
 	tr := trailers(t, f, revert)
@@ -314,7 +325,7 @@ func TestRollbackRestoresPreviousImage(t *testing.T) {
 	require.Equal(t, []string{rbReason}, tr["Rollback-Reason"], "trailers: %v", tr)
 	require.NotEmpty(t, tr["Promoted-By"], "trailers: %v", tr)
 	require.Equal(t, trailers(t, f, promoted)["Promoted-By"], tr["Promoted-By"], "the same user as the promotion")
-	subject := git(t, f, "log", "-1", "--format=%s", revert)
+	subject := gitRun(t, f, "log", "-1", "--format=%s", revert)
 	require.Equal(t, d.Commit.Subject, subject)
 	require.Contains(t, subject, prod)
 	require.Contains(t, subject, promoted[:7])
@@ -379,8 +390,8 @@ func TestRollbackOnFailure(t *testing.T) {
 	// The branch: the promotion, then its revert, linear, the tree as before.
 	require.Equal(t, revert, head(t, f))
 	require.Equal(t, promoted, rb.Rollback.Commit.Parent)
-	require.Equal(t, []string{revert, promoted}, strings.Fields(git(t, f, "log", "--format=%H", before+".."+revert)))
-	require.Equal(t, promoted, git(t, f, "log", "-1", "--format=%P", revert))
+	require.Equal(t, []string{revert, promoted}, strings.Fields(gitRun(t, f, "log", "--format=%H", before+".."+revert)))
+	require.Equal(t, promoted, gitRun(t, f, "log", "-1", "--format=%P", revert))
 	requireSameTree(t, f, before, revert, "", "the automatic revert restores the tree before the promotion")
 	tr := trailers(t, f, revert)
 	require.Equal(t, []string{promoted}, tr["Rolled-Back"], "trailers: %v", tr)
@@ -422,8 +433,8 @@ func TestRollbackToRevision(t *testing.T) {
 	require.NotNil(t, d.Commit, r.String())
 	revert := head(t, f)
 	require.Equal(t, revert, d.Commit.SHA)
-	require.Equal(t, p3, git(t, f, "log", "-1", "--format=%P", revert))
-	require.Equal(t, []string{revert}, strings.Fields(git(t, f, "log", "--format=%H", p3+".."+revert)), "one revert commit")
+	require.Equal(t, p3, gitRun(t, f, "log", "-1", "--format=%P", revert))
+	require.Equal(t, []string{revert}, strings.Fields(gitRun(t, f, "log", "--format=%H", p3+".."+revert)), "one revert commit")
 	require.Equal(t, []string{p3, p2}, trailers(t, f, revert)["Rolled-Back"])
 	requireSameTree(t, f, p1, revert, "apps/production", "production's overlay is as the first promotion left it")
 	require.Contains(t, fileAt(t, f, revert, "apps/production/kustomization.yaml"), "7.2.5", "redis stays promoted")
@@ -433,6 +444,23 @@ func TestRollbackToRevision(t *testing.T) {
 	requireAppsApplied(t, f, prod, revert)
 	requireDeployment(t, f, prod, "my-app", myApp10, true)
 	requireDeployment(t, f, prod, "redis", redis725, true)
+
+	// History agrees: the two later promotions are rolled back by the one revert, the
+	// first is what production runs.
+	r = promote(t, f, "history", prod, "--kustomization", "apps", "-o", "json")
+	require.Equal(t, 0, r.Code, r.String())
+	var h historyDoc
+	decodeLoose(t, r, "History", &h)
+	var states []string
+	for _, e := range h.Entries {
+		states = append(states, e.Commit[:7]+" "+e.Kind+" "+e.State+" "+e.RolledBackBy)
+	}
+	require.Equal(t, []string{
+		revert[:7] + " rollback current ",
+		p3[:7] + " promotion rolled-back " + revert,
+		p2[:7] + " promotion rolled-back " + revert,
+		p1[:7] + " promotion current ",
+	}, states)
 
 	// --to the last live promotion has nothing after it.
 	r = promote(t, f, "rollback", prod, "--kustomization", "apps", "--to", p1, "--yes", "-o", "json")
@@ -553,8 +581,8 @@ func TestHistoryListsPromotionsAndRollbacks(t *testing.T) {
 		tr := trailers(t, f, e.Commit)
 		require.Equal(t, tr["Promoted-By"], []string{e.By}, "%s by", e.Commit)
 		require.NotEmpty(t, e.By)
-		require.Equal(t, git(t, f, "log", "-1", "--format=%s", e.Commit), e.Subject)
-		when, err := time.Parse(time.RFC3339, git(t, f, "log", "-1", "--format=%cI", e.Commit))
+		require.Equal(t, gitRun(t, f, "log", "-1", "--format=%s", e.Commit), e.Subject)
+		when, err := time.Parse(time.RFC3339, gitRun(t, f, "log", "-1", "--format=%cI", e.Commit))
 		require.NoError(t, err)
 		require.True(t, when.Equal(e.When), "%s when %s, git says %s", e.Commit, e.When, when)
 	}
@@ -765,9 +793,47 @@ func TestConcurrentRollbacksOneLands(t *testing.T) {
 	require.Len(t, lost, 1)
 	revert := won[0].Commit.SHA
 	require.Equal(t, revert, head(t, f))
-	require.Equal(t, []string{revert}, strings.Fields(git(t, f, "log", "--format=%H", promoted+".."+revert)), "one revert, no merge")
-	require.Equal(t, promoted, git(t, f, "log", "-1", "--format=%P", revert))
+	require.Equal(t, []string{revert}, strings.Fields(gitRun(t, f, "log", "--format=%H", promoted+".."+revert)), "one revert, no merge")
+	require.Equal(t, promoted, gitRun(t, f, "log", "-1", "--format=%P", revert))
 	require.Equal(t, []string{promoted}, trailers(t, f, revert)["Rolled-Back"])
 	require.NoError(t, f.WaitApplied(context.Background(), prod, revert, 2*time.Minute))
 	requireDeployment(t, f, prod, "my-app", myApp10, true)
+}
+
+// A later manual commit that changes other lines of the overlay (a comment in
+// kustomization.yaml, the replicas in another file) does not block the rollback and
+// survives it: only the promotion's lines are reverted, and Flux applies both.
+func TestRollbackKeepsUnrelatedLaterEdits(t *testing.T) {
+	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
+	promoted := promoteWait(t, f, "--app", "my-app")
+	const kfile, patch = "apps/production/kustomization.yaml", "apps/production/my-app-patch.yaml"
+	manual, err := f.Commit("production: 3 replicas", func(dir string) error {
+		if err := editFile(dir, kfile, func(s string) string {
+			return strings.Replace(s, "# The production overlay", "# Scaled down for the night. The production overlay", 1)
+		}); err != nil {
+			return err
+		}
+		return editFile(dir, patch, func(s string) string { return strings.Replace(s, "replicas: 5", "replicas: 3", 1) })
+	})
+	require.NoError(t, err)
+	require.NotEqual(t, fileAt(t, f, promoted, kfile), fileAt(t, f, manual, kfile))
+
+	r := promote(t, f, "rollback", prod, "--kustomization", "apps", "--wait", "--yes", "-o", "json")
+	require.Equal(t, 0, r.Code, r.String())
+	d := parseRollback(t, r)
+	require.Equal(t, "rolled-back", d.Outcome, r.String())
+	revert := d.Commit.SHA
+	require.Equal(t, revert, head(t, f))
+	require.Equal(t, manual, gitRun(t, f, "log", "-1", "--format=%P", revert))
+	// The overlay is the pre-promotion one plus the manual edits, nothing else.
+	want := strings.Replace(fileAt(t, f, f.Initial, kfile), "# The production overlay", "# Scaled down for the night. The production overlay", 1)
+	require.Equal(t, want, fileAt(t, f, revert, kfile))
+	require.Equal(t, fileAt(t, f, manual, patch), fileAt(t, f, revert, patch))
+	require.Equal(t, []string{kfile}, strings.Fields(gitRun(t, f, "diff", "--name-only", manual, revert)), "the revert touches only the promotion's file")
+
+	requireAppsApplied(t, f, prod, revert)
+	requireDeployment(t, f, prod, "my-app", myApp10, true)
+	st, err := fleet.Deployment(context.Background(), f.Client(prod), fleet.AppNamespace(prod), "my-app")
+	require.NoError(t, err)
+	require.Equal(t, int32(3), st.Replicas, "the manual edit is applied too")
 }

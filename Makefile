@@ -11,8 +11,9 @@ LDFLAGS := -s -w \
 	-X github.com/kubectl-promote/kubectl-promote/pkg/version.Date=$(DATE)
 
 # The plane's binaries (etcd, kube-apiserver, Flux controllers, ...) are built once
-# into ~/.cache/kubectl-promote/plane/<key of the pinned versions>/ and reused.
-PLANE = $$(test/tools/build.sh | tail -n 1)
+# into ~/.cache/kubectl-promote/plane/<key of the pinned versions>/ and reused;
+# build.sh prints that directory on stdout and fails loudly when a build fails.
+WITH_PLANE = dir=$$(bash test/tools/build.sh) && export KUBECTL_PROMOTE_PLANE=$$dir &&
 
 .PHONY: all build install test unit e2e demo lint bench bench-e2e bench-status release-check plane clean
 
@@ -31,13 +32,13 @@ unit: ## Unit tests (real Git server on loopback, no cluster)
 	go test -count=1 ./...
 
 plane: ## Build (or find cached) the control plane binaries
-	test/tools/build.sh
+	bash test/tools/build.sh
 
 e2e: ## End-to-end suite on real kube-apiserver + Flux + Git, through kubectl
-	export KUBECTL_PROMOTE_PLANE="$(PLANE)" && cd test && go test -count=1 -timeout 45m -v ./plane/... ./e2e/...
+	$(WITH_PLANE) cd test && go test -count=1 -p 1 -timeout 60m -v ./plane/... ./e2e/...
 
 demo: ## A real promotion from staging to production on two local clusters (KEEP=1 leaves them running)
-	export KUBECTL_PROMOTE_PLANE="$(PLANE)" && cd test && go run ./demo
+	cd test && go run ./demo
 
 bench: ## Go benchmarks of planning, and the plan bench report (medians, ratio to a plain kustomize build)
 	go test -run '^$$' -bench Seed -benchtime 10x -count 5 ./pkg/plan/ ./pkg/render/
@@ -45,13 +46,13 @@ bench: ## Go benchmarks of planning, and the plan bench report (medians, ratio t
 	go run ./internal/benchreport
 
 bench-e2e: ## Latency of `kubectl promote --wait` against the scripted baseline, on a real plane
-	export KUBECTL_PROMOTE_PLANE="$(PLANE)" && cd test && go run ./bench
+	$(WITH_PLANE) cd test && go run ./bench -rounds 3
 
 bench-status: ## How long `kubectl promote status` takes for 2 clusters and for 20 environments, medians
-	export KUBECTL_PROMOTE_PLANE="$(PLANE)" && cd test && go run ./benchstatus
+	$(WITH_PLANE) cd test && go run ./benchstatus
 
 release-check: ## goreleaser check + snapshot, krew manifest validation and install, go install, completion through kubectl
-	command -v kubectl >/dev/null || export KUBECTL_PROMOTE_PLANE="$(PLANE)"; \
+	if ! command -v kubectl >/dev/null; then $(WITH_PLANE) true; fi; \
 	cd test && go test -tags release -count=1 -timeout 60m -v ./release/
 
 lint: ## gofmt and go vet on every module

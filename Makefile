@@ -42,7 +42,8 @@ demo: ## A real promotion from staging to production on two local clusters (KEEP
 
 bench: ## Go benchmarks of planning, and the plan bench report (medians, ratio to a plain kustomize build)
 	go test -run '^$$' -bench Seed -benchtime 10x -count 5 ./pkg/plan/ ./pkg/render/
-	go test -run '^$$' -bench ComputeLarge -benchtime 1x -count 1 -timeout 30m ./pkg/plan/
+	go test -run '^$$' -bench 'ComputeLarge$$' -benchtime 1x -count 3 -timeout 30m ./pkg/plan/
+	go test -run '^$$' -bench ComputeLargeOneImagesList -benchtime 1x -count 1 -timeout 30m ./pkg/plan/
 	go run ./internal/benchreport
 
 bench-e2e: ## Latency of `kubectl promote --wait` against the scripted baseline, on a real plane

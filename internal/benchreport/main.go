@@ -22,7 +22,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"text/tabwriter"
 	"time"
 
@@ -32,6 +31,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-promote/kubectl-promote/internal/seed"
+	"github.com/kubectl-promote/kubectl-promote/internal/timing"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 )
 
@@ -125,14 +125,14 @@ func measure(name string, o seed.Options, rounds int) (result, error) {
 			return r, err
 		}
 		runtime.GC() // the setup's garbage is not Compute's to collect
-		cpu0, ok0 := cpuTime()
+		cpu0, ok0 := timing.CPUTime()
 		start := time.Now()
 		p, err := plan.Compute(context.Background(), plan.Input{SourceDir: src, TargetDir: tgt, Source: srcKs, Target: tgtKs})
 		if err != nil {
 			return r, err
 		}
 		ours = append(ours, time.Since(start))
-		cpu1, ok1 := cpuTime()
+		cpu1, ok1 := timing.CPUTime()
 		cpu = append(cpu, cpu1-cpu0)
 		r.cpuOK = r.cpuOK && ok0 && ok1
 		r.changes, r.files = len(p.Changes), len(p.Files)
@@ -148,7 +148,7 @@ func measure(name string, o seed.Options, rounds int) (result, error) {
 		fmt.Fprintf(os.Stderr, "  round %d: compute %s (cpu %s), baseline %s\n", i+1,
 			ours[i].Round(time.Millisecond), cpu[i].Round(time.Millisecond), base[i].Round(time.Millisecond))
 	}
-	r.ours, r.baseline, r.cpu = median(ours), median(base), median(cpu)
+	r.ours, r.baseline, r.cpu = timing.Median(ours), timing.Median(base), timing.Median(cpu)
 	return r, nil
 }
 
@@ -159,13 +159,4 @@ func appsKustomization(dir, env string) (*kustomizev1.Kustomization, error) {
 	}
 	ks := &kustomizev1.Kustomization{}
 	return ks, yaml.UnmarshalStrict(data, ks)
-}
-
-func median(d []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kubectl-promote/kubectl-promote/internal/seed"
+	"github.com/kubectl-promote/kubectl-promote/internal/timing"
 )
 
 // largeOptions is the 500-app, three-environment repository of the benchmarks, with
@@ -32,11 +33,11 @@ func benchmarkCompute(b *testing.B, o seed.Options, wantChanges, wantFiles int) 
 		tgt := seedRepo(b, o)
 		in := seedInput(b, src, tgt)
 		runtime.GC() // the setup's garbage is not Compute's to collect
-		before, ok1 := cpuTime()
+		before, ok1 := timing.CPUTime()
 		b.StartTimer()
 		p, err := Compute(context.Background(), in)
 		b.StopTimer()
-		after, ok2 := cpuTime()
+		after, ok2 := timing.CPUTime()
 		cpu += after - before
 		cpuOK = cpuOK && ok1 && ok2
 		require.NoError(b, err)

@@ -20,12 +20,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/kubectl-promote/kubectl-promote/internal/seed"
+	"github.com/kubectl-promote/kubectl-promote/internal/timing"
 	"github.com/kubectl-promote/kubectl-promote/test/fleet"
 	"github.com/kubectl-promote/kubectl-promote/test/plane"
 )
@@ -142,7 +142,7 @@ func run(ctx context.Context, rounds int, infraDelay time.Duration) error {
 		baseline = append(baseline, d)
 		fmt.Fprintf(os.Stderr, "round %d: push + reconcile + poll  %6.1f s\n", i+1, d.Seconds())
 	}
-	mo, mb := median(ours), median(baseline)
+	mo, mb := timing.Median(ours), timing.Median(baseline)
 	fmt.Printf("\nlatency from promotion start to production applied (seed layout, infrastructure %s to become healthy, %d rounds)\n", infraDelay, rounds)
 	fmt.Printf("BenchmarkPromoteWait      %d  %12.0f ns/op  median %.1f s\n", rounds, float64(mo), mo.Seconds())
 	fmt.Printf("BenchmarkPushReconcile    %d  %12.0f ns/op  median %.1f s\n", rounds, float64(mb), mb.Seconds())
@@ -171,16 +171,4 @@ func setTag(path, tag string) func(dir string) error {
 		}
 		return os.WriteFile(p, []byte(s), 0o644)
 	}
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/kubectl-promote/kubectl-promote/internal/seed"
+	"github.com/kubectl-promote/kubectl-promote/internal/timing"
 	"github.com/kubectl-promote/kubectl-promote/test/fleet"
 	"github.com/kubectl-promote/kubectl-promote/test/plane"
 )
@@ -185,8 +186,8 @@ func (b bench) scenario(ctx context.Context, f *fleet.Fleet, name string, args [
 		}
 		viaK = append(viaK, d)
 	}
-	s.median, s.min, s.max = median(direct), slices.Min(direct), slices.Max(direct)
-	s.viaK = median(viaK)
+	s.median, s.min, s.max = timing.Median(direct), slices.Min(direct), slices.Max(direct)
+	s.viaK = timing.Median(viaK)
 	fmt.Printf("  %s\n", s)
 	return s, nil
 }
@@ -227,13 +228,4 @@ func (b bench) status(ctx context.Context, f *fleet.Fleet, exe string, args []st
 		}
 	}
 	return elapsed, nil
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

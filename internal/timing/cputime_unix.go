@@ -1,15 +1,15 @@
 //go:build unix
 
-package main
+package timing
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime returns the CPU time (user and system) the process has used, every thread
+// CPUTime returns the CPU time (user and system) the process has used, every thread
 // and the garbage collector included; ok is false where it cannot be read.
-func cpuTime() (d time.Duration, ok bool) {
+func CPUTime() (d time.Duration, ok bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false

@@ -1,8 +1,11 @@
 package plugin
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -99,4 +102,53 @@ func newRefParser(config *genericclioptions.ConfigFlags) (*refParser, error) {
 
 func (p *refParser) parse(raw, kustomization string) (flux.RefSpec, error) {
 	return flux.ParseRef(raw, kustomization, p.namespace, func(s string) bool { return p.contexts[s] })
+}
+
+// writeFlags are the flags of the commands that push (promote, rollback).
+type writeFlags struct {
+	Author  string
+	DryRun  bool
+	Yes     bool
+	Wait    bool
+	Timeout time.Duration
+}
+
+func (w *writeFlags) addWriteFlags(cmd *cobra.Command, dryRunUsage, waitUsage string) {
+	f := cmd.Flags()
+	f.StringVar(&w.Author, "author", "", `Commit author as "Name <email>" (default: the user's git config)`)
+	f.BoolVar(&w.DryRun, "dry-run", false, dryRunUsage)
+	f.BoolVarP(&w.Yes, "yes", "y", false, "Do not ask for confirmation")
+	f.BoolVar(&w.Wait, "wait", false, waitUsage)
+	f.DurationVar(&w.Timeout, "timeout", 5*time.Minute, "How long to wait for Flux after the push")
+}
+
+// validateWrite rejects what no push can work with.
+func (w *writeFlags) validateWrite(output string) error {
+	if w.Timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive, e.g. --timeout 5m")
+	}
+	if output != "" && !w.Yes && !w.DryRun {
+		return fmt.Errorf("-o %s is for scripts, which cannot answer a prompt: add --yes (or --dry-run)", output)
+	}
+	return nil
+}
+
+// author is --author parsed, or nil for the user's git identity.
+func (w *writeFlags) author() (*repo.Signature, error) {
+	if w.Author == "" {
+		return nil, nil
+	}
+	sig, err := repo.ParseSignature(w.Author)
+	if err != nil {
+		return nil, fmt.Errorf("--author: %w", err)
+	}
+	return &sig, nil
+}
+
+// interruptible is the command's context, cancelled by Ctrl-C.
+func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return signal.NotifyContext(ctx, os.Interrupt)
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
-	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
 const (
@@ -55,16 +53,12 @@ gate (nothing pushed), 4 pushed but the target did not become healthy.`
 // PromoteOptions holds the flags of `kubectl promote` and what Complete makes of them.
 type PromoteOptions struct {
 	envFlags
+	writeFlags
 
 	From, To          string
 	Apps, Images      []string
-	Author            string
 	MinSoak           time.Duration
 	Force             bool
-	DryRun            bool
-	Yes               bool
-	Wait              bool
-	Timeout           time.Duration
 	RollbackOnFailure bool
 
 	clients *flux.Clients
@@ -74,7 +68,7 @@ type PromoteOptions struct {
 }
 
 func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &PromoteOptions{envFlags: envFlags{config: flags, Color: ColorAuto}, IOStreams: streams, Timeout: 5 * time.Minute}
+	o := &PromoteOptions{envFlags: envFlags{config: flags, Color: ColorAuto}, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:          "kubectl-promote [KUSTOMIZATION] --from ENV --to ENV",
 		Short:        "Promote image versions from one Flux environment to the next through Git",
@@ -99,14 +93,10 @@ func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptio
 	f.StringVar(&o.To, "to", "", "Target environment: a context, NAMESPACE/NAME or CONTEXT/NAMESPACE/NAME")
 	f.StringArrayVar(&o.Apps, "app", nil, "Promote only this app (workload name or app.kubernetes.io/name); repeatable")
 	f.StringArrayVar(&o.Images, "image", nil, "Promote only this image repository; repeatable")
-	f.StringVar(&o.Author, "author", "", `Commit author as "Name <email>" (default: the user's git config)`)
 	f.DurationVar(&o.MinSoak, "min-soak", 0, "Require the source to have been Ready on its revision for at least this long")
 	f.BoolVar(&o.Force, "force", false, "Promote even when gates fail (recorded in the commit)")
-	f.BoolVar(&o.DryRun, "dry-run", false, "Show the plan and the gates; write nothing anywhere")
-	f.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation")
-	f.BoolVar(&o.Wait, "wait", false, "Wait for the target to apply the commit and become healthy")
-	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for Flux after the push")
 	f.BoolVar(&o.RollbackOnFailure, "rollback-on-failure", false, "With --wait, revert the promotion when the target fails health")
+	o.addWriteFlags(cmd, "Show the plan and the gates; write nothing anywhere", "Wait for the target to apply the commit and become healthy")
 	o.addGitFlags(cmd)
 	o.addOutputFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("app", CompleteApps(o.listApps))
@@ -143,14 +133,8 @@ func (o *PromoteOptions) Complete(cmd *cobra.Command, args []string) error {
 		MinSoak: o.MinSoak, Force: o.Force, DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout,
 		RollbackOnFailure: o.RollbackOnFailure, PushAttempts: 5,
 	}
-	if o.Author != "" {
-		sig, err := repo.ParseSignature(o.Author)
-		if err != nil {
-			return fmt.Errorf("--author: %w", err)
-		}
-		o.opts.Author = &sig
-	}
-	return nil
+	o.opts.Author, err = o.author()
+	return err
 }
 
 // listApps lists the apps the --from environment runs, for completing --app.
@@ -185,17 +169,14 @@ func (o *PromoteOptions) Validate() error {
 	if o.DryRun && o.RollbackOnFailure {
 		return fmt.Errorf("--dry-run and --rollback-on-failure cannot be combined: a dry run pushes nothing")
 	}
-	if o.Timeout <= 0 {
-		return fmt.Errorf("--timeout must be positive, e.g. --timeout 5m")
-	}
 	if o.MinSoak < 0 {
 		return fmt.Errorf("--min-soak must not be negative")
 	}
 	if err := o.validateRepoDir(); err != nil {
 		return err
 	}
-	if o.Output != "" && !o.Yes && !o.DryRun {
-		return fmt.Errorf("-o %s is for scripts, which cannot answer a prompt: add --yes (or --dry-run)", o.Output)
+	if err := o.validateWrite(o.Output); err != nil {
+		return err
 	}
 	for _, a := range append(append([]string{}, o.Apps...), o.Images...) {
 		if strings.TrimSpace(a) == "" {
@@ -207,10 +188,7 @@ func (o *PromoteOptions) Validate() error {
 
 // Run performs the promotion and prints its result.
 func (o *PromoteOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	ctx, stop := interruptible(ctx)
 	defer stop()
 	pr := newPrinter(o.ErrOut, o.Color.Enabled(o.ErrOut))
 	out := newPrinter(o.Out, o.Color.Enabled(o.Out))

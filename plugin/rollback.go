@@ -3,9 +3,6 @@ package plugin
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/signal"
-	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -13,7 +10,6 @@ import (
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
-	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
 const (
@@ -39,13 +35,9 @@ is refused and nothing is pushed.`
 // RollbackOptions holds the flags of `kubectl promote rollback`.
 type RollbackOptions struct {
 	envFlags
-	To      string
-	Reason  string
-	Author  string
-	DryRun  bool
-	Yes     bool
-	Wait    bool
-	Timeout time.Duration
+	writeFlags
+	To     string
+	Reason string
 
 	clients *flux.Clients
 	opts    promote.RollbackOptions
@@ -55,7 +47,7 @@ type RollbackOptions struct {
 
 // NewCmdRollback returns the rollback command.
 func NewCmdRollback(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &RollbackOptions{envFlags: envFlags{config: flags, Color: ColorAuto}, IOStreams: streams, Timeout: 5 * time.Minute}
+	o := &RollbackOptions{envFlags: envFlags{config: flags, Color: ColorAuto}, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:               "rollback ENV",
 		Short:             "Revert the last promotion to an environment",
@@ -76,11 +68,7 @@ func NewCmdRollback(streams genericiooptions.IOStreams, flags *genericclioptions
 	f := cmd.Flags()
 	f.StringVar(&o.To, "to", "", "Revert every promotion after this promotion commit instead of only the last one")
 	f.StringVar(&o.Reason, "reason", "", "Why, recorded in the revert commit")
-	f.StringVar(&o.Author, "author", "", `Commit author as "Name <email>" (default: the user's git config)`)
-	f.BoolVar(&o.DryRun, "dry-run", false, "Show what would be reverted; write nothing anywhere")
-	f.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation")
-	f.BoolVar(&o.Wait, "wait", false, "Wait for the environment to apply the revert and become healthy")
-	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for Flux after the push")
+	o.addWriteFlags(cmd, "Show what would be reverted; write nothing anywhere", "Wait for the environment to apply the revert and become healthy")
 	o.addKustomizationFlag(cmd)
 	o.addGitFlags(cmd)
 	o.addOutputFlags(cmd)
@@ -100,14 +88,8 @@ func (o *RollbackOptions) Complete(args []string) error {
 	}
 	o.opts = promote.RollbackOptions{Env: env, To: o.To, Reason: o.Reason, RepoDir: o.RepoDir, Auth: o.auth(),
 		DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout, PushAttempts: 5}
-	if o.Author != "" {
-		sig, err := repo.ParseSignature(o.Author)
-		if err != nil {
-			return fmt.Errorf("--author: %w", err)
-		}
-		o.opts.Author = &sig
-	}
-	return nil
+	o.opts.Author, err = o.author()
+	return err
 }
 
 // Validate rejects flags that cannot work together.
@@ -118,21 +100,12 @@ func (o *RollbackOptions) Validate() error {
 	if err := o.validateRepoDir(); err != nil {
 		return err
 	}
-	if o.Timeout <= 0 {
-		return fmt.Errorf("--timeout must be positive, e.g. --timeout 5m")
-	}
-	if o.Output != "" && !o.Yes && !o.DryRun {
-		return fmt.Errorf("-o %s is for scripts, which cannot answer a prompt: add --yes (or --dry-run)", o.Output)
-	}
-	return nil
+	return o.validateWrite(o.Output)
 }
 
 // Run reverts and prints the result.
 func (o *RollbackOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	ctx, stop := interruptible(ctx)
 	defer stop()
 	out := newPrinter(o.Out, o.Color.Enabled(o.Out))
 	o.opts.Progress = newPrinter(o.ErrOut, o.Color.Enabled(o.ErrOut))

@@ -174,17 +174,7 @@ func Run(ctx context.Context, env *flux.Environment, commit string, o Options) (
 		if ready != nil {
 			out.Message = ready.Message
 		}
-		if ok, _ := flux.Ready(target); ok && flux.SameRevision(target.Status.LastAppliedRevision, commit) {
-			return true, nil
-		}
-		if stalled, msg := flux.Stalled(target.Status.Conditions); stalled {
-			return false, &FailedError{Object: "Kustomization/" + target.Namespace + "/" + target.Name, Reason: "Stalled", Message: msg}
-		}
-		if ready != nil && ready.Status == metav1.ConditionFalse && target.Generation == target.Status.ObservedGeneration &&
-			flux.SameRevision(target.Status.LastAttemptedRevision, commit) && ready.Reason != meta.DependencyNotReadyReason {
-			return false, &FailedError{Object: "Kustomization/" + target.Namespace + "/" + target.Name, Reason: ready.Reason, Message: ready.Message}
-		}
-		return false, nil
+		return Applied(target, commit)
 	})
 	if err != nil {
 		return out, waitErr(err, "Kustomization "+target.Namespace+"/"+target.Name+" to apply "+short(commit))
@@ -192,6 +182,26 @@ func Run(ctx context.Context, env *flux.Environment, commit string, o Options) (
 	out.Ready = true
 	o.Progress.Done("Kustomization %s/%s applied revision %s", target.Namespace, target.Name, target.Status.LastAppliedRevision)
 	return out, nil
+}
+
+// Applied says whether a Kustomization has applied commit and is Ready, or fails
+// when Flux reported failure for that commit: Stalled, or Ready=False for its current
+// generation after attempting the commit for a reason other than waiting for its
+// dependencies (which Flux retries by itself).
+func Applied(ks *kustomizev1.Kustomization, commit string) (bool, error) {
+	if ok, _ := flux.Ready(ks); ok && flux.SameRevision(ks.Status.LastAppliedRevision, commit) {
+		return true, nil
+	}
+	object := "Kustomization/" + ks.Namespace + "/" + ks.Name
+	if stalled, msg := flux.Stalled(ks.Status.Conditions); stalled {
+		return false, &FailedError{Object: object, Reason: "Stalled", Message: msg}
+	}
+	ready := flux.Condition(ks.Status.Conditions, meta.ReadyCondition)
+	if ready != nil && ready.Status == metav1.ConditionFalse && ks.Generation == ks.Status.ObservedGeneration &&
+		flux.SameRevision(ks.Status.LastAttemptedRevision, commit) && ready.Reason != meta.DependencyNotReadyReason {
+		return false, &FailedError{Object: object, Reason: ready.Reason, Message: ready.Message}
+	}
+	return false, nil
 }
 
 func dependenciesReady(ctx context.Context, cl *flux.Cluster, ks *kustomizev1.Kustomization, repo *sourcev1.GitRepository) (bool, error) {

@@ -106,25 +106,38 @@ func Source(ctx context.Context, env *flux.Environment, o SourceOptions) Set {
 	return set
 }
 
-// readySince is when the Kustomization first reconciled its applied revision
-// successfully (status.history), or when Ready last turned True if later.
+// readySince is when the Kustomization became Ready on its applied revision: its
+// first successful reconcile of that revision (status.history), or the last failed
+// reconcile of that revision after it, if any (the soak starts again once it
+// recovers). The Ready condition's lastTransitionTime is used only without such a
+// history (older Flux): kustomize-controller marks Ready Unknown at the start of every
+// reconcile, so it moves at every interval even when nothing changed.
 func readySince(ks *kustomizev1.Kustomization) (time.Time, bool) {
-	var since time.Time
+	var since, failed time.Time
 	for _, snap := range ks.Status.History {
-		if snap.LastReconciledStatus != meta.ReconciliationSucceededReason {
+		rev, ok := snap.Metadata["revision"]
+		if !ok || !flux.SameRevision(rev, ks.Status.LastAppliedRevision) {
 			continue
 		}
-		if rev, ok := snap.Metadata["revision"]; ok && flux.SameRevision(rev, ks.Status.LastAppliedRevision) {
+		if snap.LastReconciledStatus == meta.ReconciliationSucceededReason {
 			if since.IsZero() || snap.FirstReconciled.Time.Before(since) {
 				since = snap.FirstReconciled.Time
 			}
+		} else if snap.LastReconciled.Time.After(failed) {
+			failed = snap.LastReconciled.Time
 		}
 	}
-	c := flux.Condition(ks.Status.Conditions, meta.ReadyCondition)
-	if c != nil && c.Status == "True" && c.LastTransitionTime.Time.After(since) {
-		since = c.LastTransitionTime.Time
+	if !since.IsZero() {
+		if failed.After(since) {
+			since = failed
+		}
+		return since, true
 	}
-	return since, !since.IsZero()
+	c := flux.Condition(ks.Status.Conditions, meta.ReadyCondition)
+	if c != nil && c.Status == "True" {
+		return c.LastTransitionTime.Time, true
+	}
+	return time.Time{}, false
 }
 
 // Target checks the target environment: not suspended, and every Kustomization in its

@@ -95,6 +95,36 @@ func TestSourceSoak(t *testing.T) {
 	require.True(t, Source(ctx, e, SourceOptions{MinSoak: time.Hour, Now: since.Add(2 * time.Hour)}).Passed())
 }
 
+// Flux marks Ready Unknown at the start of every reconcile, so Ready's
+// lastTransitionTime moves every interval; the soak counts from the revision's first
+// successful reconcile in status.history, and restarts after a failed one.
+func TestSourceSoakFromHistory(t *testing.T) {
+	ctx := context.Background()
+	at := func(h int) metav1.Time { return metav1.NewTime(time.Date(2026, 1, 1, h, 0, 0, 0, time.UTC)) }
+	rev := map[string]string{"revision": "main@sha1:abc"}
+	good := kustomization("apps", metav1.ConditionTrue, "main@sha1:abc")
+	good.Status.Conditions[0].LastTransitionTime = at(11) // the last routine reconcile
+	good.Status.History = meta.History{
+		{Digest: "sha256:1", FirstReconciled: at(2), LastReconciled: at(11), LastReconciledStatus: meta.ReconciliationSucceededReason, Metadata: rev},
+		{Digest: "sha256:0", FirstReconciled: at(1), LastReconciled: at(1), LastReconciledStatus: meta.ReconciliationSucceededReason,
+			Metadata: map[string]string{"revision": "main@sha1:old"}},
+	}
+	e := env("staging", good, deployment("staging", "my-app", true))
+	set := Source(ctx, e, SourceOptions{MinSoak: 9 * time.Hour, Now: at(11).Add(30 * time.Minute)})
+	require.True(t, set.Passed(), "%+v", set)
+	require.Contains(t, byName(set)["source-soak"].Message, "for 9h30m0s")
+
+	// A failed reconcile of the same revision at 5:00 restarts the soak.
+	failed := good.DeepCopy()
+	failed.Status.History = append(meta.History{
+		{Digest: "sha256:1", FirstReconciled: at(4), LastReconciled: at(5), LastReconciledStatus: meta.HealthCheckFailedReason, Metadata: rev},
+	}, failed.Status.History...)
+	e = env("staging", failed, deployment("staging", "my-app", true))
+	set = Source(ctx, e, SourceOptions{MinSoak: 9 * time.Hour, Now: at(11).Add(30 * time.Minute)})
+	require.Equal(t, []string{"source-soak"}, set.Failed())
+	require.Contains(t, byName(set)["source-soak"].Message, "for 6h30m0s")
+}
+
 func TestTargetGates(t *testing.T) {
 	ctx := context.Background()
 	repo := &sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Name: "flux-system", Namespace: "flux-system"},

@@ -152,6 +152,21 @@ func Compute(ctx context.Context, in Input) (*Plan, error) {
 	if len(changes) == 0 {
 		return p, nil
 	}
+	// An image whose reference holds a value read from a Secret would be written to
+	// Git in the clear, and printed: refuse, saying so without the value.
+	var secret []string
+	for _, c := range changes {
+		for _, out := range []*render.Output{p.Source, p.Target} {
+			if ref := c.To.String() + " " + c.From.String(); out.Mask(ref) != ref {
+				secret = append(secret, fmt.Sprintf("the image %s is set from a Secret through postBuild substituteFrom; promoting it would write the Secret's value to Git",
+					p.Source.Mask(p.Target.Mask(c.To.String()))))
+				break
+			}
+		}
+	}
+	if len(secret) > 0 {
+		return nil, &NotEffectiveError{Reasons: secret}
+	}
 	p.Changes = changes
 
 	overlay, err := securejoin.SecureJoin(in.TargetDir, in.Target.Spec.Path)
@@ -172,7 +187,7 @@ func Compute(ctx context.Context, in Input) (*Plan, error) {
 	}
 	markers := tree.markers()
 	if reasons := notEffective(in.Target, changes, owners, tgtContainers, markers); len(reasons) > 0 {
-		return nil, &NotEffectiveError{Reasons: reasons}
+		return nil, &NotEffectiveError{Reasons: maskAll(reasons, p.Source, p.Target)}
 	}
 	if p.Files, err = writeEdits(tree, changes, owners); err != nil {
 		return nil, err
@@ -202,7 +217,7 @@ func Compute(ctx context.Context, in Input) (*Plan, error) {
 			moved, movedOwners = append(moved, changes[i]), append(movedOwners, owners[i])
 		}
 		if reasons := notEffective(in.Target, moved, movedOwners, tgtContainers, markers); len(reasons) > 0 {
-			return restore(&NotEffectiveError{Reasons: reasons})
+			return restore(&NotEffectiveError{Reasons: maskAll(reasons, p.Source, p.Target)})
 		}
 		if err := restoreFiles(tree, p.Files); err != nil {
 			return nil, err
@@ -478,4 +493,16 @@ func withImages(objs []*unstructured.Unstructured, changes []Change) []*unstruct
 		out[i] = o
 	}
 	return out
+}
+
+// maskAll masks the Secret values of the renders in every message.
+func maskAll(msgs []string, outs ...*render.Output) []string {
+	masked := make([]string, len(msgs))
+	for i, m := range msgs {
+		for _, o := range outs {
+			m = o.Mask(m)
+		}
+		masked[i] = m
+	}
+	return masked
 }

@@ -382,6 +382,15 @@ func maskSecret(obj *unstructured.Unstructured) *unstructured.Unstructured {
 	return obj
 }
 
+// Mask replaces in s every value the render took from a Secret (postBuild
+// substituteFrom), for messages that quote rendered content.
+func (o *Output) Mask(s string) string {
+	if o == nil {
+		return s
+	}
+	return maskString(s, o.secretValues)
+}
+
 func maskString(s string, values []string) string {
 	for _, v := range values {
 		s = strings.ReplaceAll(s, v, Mask)

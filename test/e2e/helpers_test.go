@@ -224,3 +224,16 @@ func editFile(dir, path string, edit func(string) string) error {
 	}
 	return os.WriteFile(p, []byte(edit(string(data))), 0o644)
 }
+
+// brokenInProduction starts the seed fleet where my-app 1.1.0 runs but never becomes
+// Ready in production (only there), so promoting it fails health.
+func brokenInProduction(t *testing.T) *fleet.Fleet {
+	return fleet.StartT(t, fleet.Options{Seed: seedOptions(),
+		Customize: func(dir string) error {
+			return editFile(dir, "apps/production/my-app-patch.yaml", func(s string) string {
+				return s + "  template:\n    metadata:\n      annotations:\n        " +
+					plane.UnreadyImagesAnnotation + ": " + myApp11 + "\n"
+			})
+		},
+	})
+}

@@ -26,7 +26,6 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/internal/gitserver"
 	"github.com/kubectl-promote/kubectl-promote/internal/seed"
 	"github.com/kubectl-promote/kubectl-promote/test/fleet"
-	"github.com/kubectl-promote/kubectl-promote/test/plane"
 )
 
 const (
@@ -348,15 +347,7 @@ func TestRollbackRestoresPreviousImage(t *testing.T) {
 // --rollback-on-failure → exit 4 soon after Flux reports the failure, the promotion
 // reverted on the branch, production back on the old version and Ready.
 func TestRollbackOnFailure(t *testing.T) {
-	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(),
-		// my-app 1.1.0 runs but never becomes Ready in production (only there).
-		Customize: func(dir string) error {
-			return editFile(dir, "apps/production/my-app-patch.yaml", func(s string) string {
-				return s + "  template:\n    metadata:\n      annotations:\n        " +
-					plane.UnreadyImagesAnnotation + ": " + myApp11 + "\n"
-			})
-		},
-	})
+	f := brokenInProduction(t)
 	before := head(t, f)
 	const timeout = 5 * time.Minute
 	r := promote(t, f, "apps", "--from", staging, "--to", prod, "--app", "my-app",

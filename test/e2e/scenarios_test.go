@@ -295,15 +295,7 @@ func TestPromoteTwiceIsNoop(t *testing.T) {
 // Scenario 8: a promoted version that fails health in production → --wait exits 4
 // well before --timeout, with Flux's reason in the output.
 func TestWaitFailsFastWhenTargetUnhealthy(t *testing.T) {
-	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(),
-		// my-app 1.1.0 never becomes Ready in production (only there).
-		Customize: func(dir string) error {
-			return editFile(dir, "apps/production/my-app-patch.yaml", func(s string) string {
-				return s + "  template:\n    metadata:\n      annotations:\n        " +
-					plane.UnreadyImagesAnnotation + ": " + myApp11 + "\n"
-			})
-		},
-	})
+	f := brokenInProduction(t)
 	before := head(t, f)
 	const timeout = 5 * time.Minute
 	r := promote(t, f, "apps", "--from", staging, "--to", prod, "--app", "my-app",

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -153,7 +154,11 @@ func run(ctx context.Context, clients *flux.Clients, o Options, res *Result) err
 
 	appliedRev := src.Kustomization.Status.LastAppliedRevision
 	if appliedRev == "" {
-		return &BlockedError{Failed: []string{"source-applied"}}
+		// Nothing to render or promote; the gates say why.
+		if o.Preview != nil {
+			o.Preview(res)
+		}
+		return &BlockedError{Failed: set.Failed()}
 	}
 	_, srcSHA, err := repo.ParseRevision(appliedRev)
 	if err != nil {
@@ -171,7 +176,7 @@ func run(ctx context.Context, clients *flux.Clients, o Options, res *Result) err
 		return err
 	}
 	defer os.RemoveAll(work)
-	srcDir := work + "/source"
+	srcDir := filepath.Join(work, "source")
 	if err := r.Checkout(ctx, srcSHA, srcDir); err != nil {
 		return fmt.Errorf("checking out the source's applied revision %s: %w", appliedRev, err)
 	}
@@ -180,7 +185,7 @@ func run(ctx context.Context, clients *flux.Clients, o Options, res *Result) err
 		return err
 	}
 	res.Target.Revision = dstBranch + "@sha1:" + head
-	dstDir := work + "/target"
+	dstDir := filepath.Join(work, "target")
 	if err := r.Checkout(ctx, head, dstDir); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
+	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
 const (
@@ -115,7 +116,7 @@ func (o *HistoryOptions) Run(ctx context.Context) error {
 		if e.Kind == history.KindRollback {
 			what = "reverts " + strings.Join(shortAllSHA(e.RolledBack), ", ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", shortSHA(e.Commit), e.When.UTC().Format("2006-01-02 15:04"), e.Kind, e.By,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", repo.ShortSHA(e.Commit), e.When.UTC().Format("2006-01-02 15:04"), e.Kind, e.By,
 			dash(e.From), dash(what), dash(e.Gates), e.State)
 	}
 	return tw.Flush()
@@ -131,7 +132,7 @@ func dash(s string) string {
 func shortAllSHA(shas []string) []string {
 	out := make([]string, len(shas))
 	for i, s := range shas {
-		out[i] = shortSHA(s)
+		out[i] = repo.ShortSHA(s)
 	}
 	return out
 }

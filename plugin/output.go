@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
+	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
 // printer writes Flux-CLI-style lines: ► doing, ✔ done, ◎ waiting, ✗ failed.
@@ -127,18 +128,11 @@ func printDocument(w io.Writer, format string, v any) error {
 func (p *printer) rollbackPlan(r *promote.RollbackResult) {
 	fmt.Fprintf(p.w, "Promotions to revert on %s (branch %s):\n", r.Target.Name, r.Target.Branch)
 	for _, e := range r.Reverted {
-		fmt.Fprintf(p.w, "  %s  %s  by %s\n", shortSHA(e.Commit), e.Subject, e.By)
+		fmt.Fprintf(p.w, "  %s  %s  by %s\n", repo.ShortSHA(e.Commit), e.Subject, e.By)
 	}
 	for _, f := range r.Files {
 		fmt.Fprintf(p.w, "\nChanges to %s:\n", f.Path)
 		p.diff(f.Diff)
 	}
 	fmt.Fprintln(p.w)
-}
-
-func shortSHA(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }

@@ -12,6 +12,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 	"github.com/kubectl-promote/kubectl-promote/pkg/status"
 )
 
@@ -147,7 +148,7 @@ func (o *StatusOptions) table(rep *status.Report) error {
 			fmt.Fprintf(o.ErrOut, "%s: not Ready: %s\n", e.Name, e.Message)
 		}
 		if e.LastPromotion != nil {
-			fmt.Fprintf(o.Out, "%s: last %s %s by %s (%s)\n", e.Name, e.LastPromotion.Kind, shortSHA(e.LastPromotion.Commit), e.LastPromotion.By, e.LastPromotion.Subject)
+			fmt.Fprintf(o.Out, "%s: last %s %s by %s (%s)\n", e.Name, e.LastPromotion.Kind, repo.ShortSHA(e.LastPromotion.Commit), e.LastPromotion.By, e.LastPromotion.Subject)
 		}
 	}
 	return nil

@@ -22,18 +22,6 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
-// Trailer keys written on every promotion commit (pkg/history reads them back).
-const (
-	TrailerFrom         = history.TrailerFrom
-	TrailerFromRevision = history.TrailerFromRevision
-	TrailerTo           = history.TrailerTo
-	TrailerImage        = history.TrailerImage
-	TrailerBy           = history.TrailerBy
-	TrailerGates        = history.TrailerGates
-	TrailerRolledBack   = history.TrailerRolledBack
-	TrailerReason       = history.TrailerReason
-)
-
 // Progress receives human progress lines; the command prints them on stderr.
 type Progress interface {
 	reconcile.Progress
@@ -81,7 +69,7 @@ type UnhealthyError struct {
 }
 
 func (e *UnhealthyError) Error() string {
-	return fmt.Sprintf("promotion %s was pushed but the target did not become healthy: %v", shortSHA(e.Commit), e.Err)
+	return fmt.Sprintf("promotion %s was pushed but the target did not become healthy: %v", repo.ShortSHA(e.Commit), e.Err)
 }
 
 func (e *UnhealthyError) Unwrap() error { return e.Err }
@@ -241,14 +229,14 @@ func run(ctx context.Context, clients *flux.Clients, o Options, res *Result) err
 			return nil, nil
 		}
 		trailers := []repo.Trailer{
-			{Key: TrailerFrom, Value: src.Ref.String()},
-			{Key: TrailerFromRevision, Value: appliedRev},
-			{Key: TrailerTo, Value: dst.Ref.String()},
+			{Key: history.TrailerFrom, Value: src.Ref.String()},
+			{Key: history.TrailerFromRevision, Value: appliedRev},
+			{Key: history.TrailerTo, Value: dst.Ref.String()},
 		}
 		for _, c := range pl.Changes {
-			trailers = append(trailers, repo.Trailer{Key: TrailerImage, Value: history.FormatImage(c.To.String(), c.From.Version())})
+			trailers = append(trailers, repo.Trailer{Key: history.TrailerImage, Value: history.FormatImage(c.To.String(), c.From.Version())})
 		}
-		trailers = append(trailers, repo.Trailer{Key: TrailerBy, Value: by}, repo.Trailer{Key: TrailerGates, Value: gatesTrailer})
+		trailers = append(trailers, repo.Trailer{Key: history.TrailerBy, Value: by}, repo.Trailer{Key: history.TrailerGates, Value: gatesTrailer})
 		spec = &repo.CommitSpec{Message: Subject(dst.Name, src.Name, pl.Changes), Trailers: trailers, Author: author}
 		return spec, nil
 	}, repo.PushOptions{MaxAttempts: o.PushAttempts})
@@ -264,7 +252,7 @@ func run(ctx context.Context, clients *flux.Clients, o Options, res *Result) err
 		return nil
 	}
 	res.Commit = commitOf(pushed, spec, dstBranch)
-	p.Done("pushed %s to branch %s (%s)", shortSHA(pushed.Commit), dstBranch, res.Commit.Subject)
+	p.Done("pushed %s to branch %s (%s)", repo.ShortSHA(pushed.Commit), dstBranch, res.Commit.Subject)
 	res.Outcome = OutcomePromoted
 
 	if err := reconcileAndWait(ctx, dst, pushed.Commit, o, res); err != nil {
@@ -279,7 +267,7 @@ func run(ctx context.Context, clients *flux.Clients, o Options, res *Result) err
 			return uerr
 		}
 		return fmt.Errorf("pushed %s but could not ask Flux to reconcile: %w; run \"flux reconcile kustomization %s -n %s --with-source\"",
-			shortSHA(pushed.Commit), err, dst.Ref.Name, dst.Ref.Namespace)
+			repo.ShortSHA(pushed.Commit), err, dst.Ref.Name, dst.Ref.Namespace)
 	}
 	return nil
 }
@@ -429,11 +417,4 @@ func orNone(s string) string {
 		return "nothing yet"
 	}
 	return s
-}
-
-func shortSHA(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }

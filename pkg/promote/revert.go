@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
@@ -29,14 +30,14 @@ func revert(ctx context.Context, r *repo.Repo, branch string, shas []string, sub
 // reconcile and waits for the target to be Ready on the revert.
 func rollbackFailed(ctx context.Context, r *repo.Repo, dst *flux.Environment, branch, promoted string, author repo.Signature, by string, o Options) *Rollback {
 	p := o.Progress
-	p.Doing("rolling back %s on branch %s", shortSHA(promoted), branch)
+	p.Doing("rolling back %s on branch %s", repo.ShortSHA(promoted), branch)
 	out := &Rollback{}
-	subject := fmt.Sprintf("rollback(%s): revert %s, the target failed health", dst.Name, shortSHA(promoted))
+	subject := fmt.Sprintf("rollback(%s): revert %s, the target failed health", dst.Name, repo.ShortSHA(promoted))
 	trailers := []repo.Trailer{
-		{Key: TrailerRolledBack, Value: promoted},
-		{Key: TrailerTo, Value: dst.Ref.String()},
-		{Key: TrailerBy, Value: by},
-		{Key: TrailerReason, Value: "--rollback-on-failure: the promoted revision failed health"},
+		{Key: history.TrailerRolledBack, Value: promoted},
+		{Key: history.TrailerTo, Value: dst.Ref.String()},
+		{Key: history.TrailerBy, Value: by},
+		{Key: history.TrailerReason, Value: "--rollback-on-failure: the promoted revision failed health"},
 	}
 	pushed, spec, err := revert(ctx, r, branch, []string{promoted}, subject, trailers, author, o.PushAttempts)
 	if err != nil {
@@ -45,7 +46,7 @@ func rollbackFailed(ctx context.Context, r *repo.Repo, dst *flux.Environment, br
 		return out
 	}
 	out.Commit = commitOf(pushed, spec, branch)
-	p.Done("pushed rollback %s to branch %s", shortSHA(pushed.Commit), branch)
+	p.Done("pushed rollback %s to branch %s", repo.ShortSHA(pushed.Commit), branch)
 	rctx := ctx
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc

@@ -131,11 +131,11 @@ func runRollback(ctx context.Context, clients *flux.Clients, o RollbackOptions, 
 	}
 	trailers := []repo.Trailer{}
 	for _, sha := range shas {
-		trailers = append(trailers, repo.Trailer{Key: TrailerRolledBack, Value: sha})
+		trailers = append(trailers, repo.Trailer{Key: history.TrailerRolledBack, Value: sha})
 	}
-	trailers = append(trailers, repo.Trailer{Key: TrailerTo, Value: env.Ref.String()}, repo.Trailer{Key: TrailerBy, Value: whoAmI(ctx, env.Cluster)})
+	trailers = append(trailers, repo.Trailer{Key: history.TrailerTo, Value: env.Ref.String()}, repo.Trailer{Key: history.TrailerBy, Value: whoAmI(ctx, env.Cluster)})
 	if o.Reason != "" {
-		trailers = append(trailers, repo.Trailer{Key: TrailerReason, Value: o.Reason})
+		trailers = append(trailers, repo.Trailer{Key: history.TrailerReason, Value: o.Reason})
 	}
 	p.Doing("reverting %d promotion(s) on branch %s", len(shas), branch)
 	pushed, spec, err := revert(ctx, r, branch, shas, rollbackSubject(env.Name, toRevert), trailers, author, o.PushAttempts)
@@ -147,7 +147,7 @@ func runRollback(ctx context.Context, clients *flux.Clients, o RollbackOptions, 
 	}
 	res.Commit = commitOf(pushed, spec, branch)
 	res.Outcome = OutcomeRolledBack
-	p.Done("pushed %s to branch %s (%s)", shortSHA(pushed.Commit), branch, spec.Message)
+	p.Done("pushed %s to branch %s (%s)", repo.ShortSHA(pushed.Commit), branch, spec.Message)
 	rctx := ctx
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -163,14 +163,14 @@ func runRollback(ctx context.Context, clients *flux.Clients, o RollbackOptions, 
 			return &UnhealthyError{Commit: pushed.Commit, Err: err}
 		}
 		return fmt.Errorf("pushed %s but could not ask Flux to reconcile: %w; run \"flux reconcile kustomization %s -n %s --with-source\"",
-			shortSHA(pushed.Commit), err, env.Ref.Name, env.Ref.Namespace)
+			repo.ShortSHA(pushed.Commit), err, env.Ref.Name, env.Ref.Namespace)
 	}
 	return nil
 }
 
 // Entries reads the promotions and rollbacks to the Kustomization path on branch.
 func Entries(ctx context.Context, r *repo.Repo, branch, path string, limit int) ([]history.Entry, error) {
-	commits, err := r.Log(ctx, branch, repo.LogOptions{Path: cleanPath(path)})
+	commits, err := r.Log(ctx, branch, repo.LogOptions{Path: path})
 	if err != nil {
 		return nil, err
 	}
@@ -179,14 +179,6 @@ func Entries(ctx context.Context, r *repo.Repo, branch, path string, limit int) 
 		entries = entries[:limit]
 	}
 	return entries, nil
-}
-
-func cleanPath(p string) string {
-	p = strings.TrimPrefix(filepath.ToSlash(filepath.Clean("/"+p)), "/")
-	if p == "" {
-		return "."
-	}
-	return p
 }
 
 // pickReverts chooses the promotions to revert, newest first: the last live one, or
@@ -211,7 +203,7 @@ func pickReverts(entries []history.Entry, to, env string) ([]history.Entry, erro
 	for i, e := range live {
 		if strings.HasPrefix(e.Commit, want) {
 			if i == 0 {
-				return nil, fmt.Errorf("%w: %s is the last promotion to %s, there is nothing after it", ErrNothingToRollBack, shortSHA(e.Commit), env)
+				return nil, fmt.Errorf("%w: %s is the last promotion to %s, there is nothing after it", ErrNothingToRollBack, repo.ShortSHA(e.Commit), env)
 			}
 			return live[:i], nil
 		}
@@ -255,15 +247,15 @@ func previewRevert(ctx context.Context, r *repo.Repo, head string, shas []string
 
 func rollbackSubject(env string, reverted []history.Entry) string {
 	if len(reverted) == 1 {
-		return fmt.Sprintf("rollback(%s): revert %s (%s)", env, shortSHA(reverted[0].Commit), reverted[0].Subject)
+		return fmt.Sprintf("rollback(%s): revert %s (%s)", env, repo.ShortSHA(reverted[0].Commit), reverted[0].Subject)
 	}
-	return fmt.Sprintf("rollback(%s): revert %d promotions, back to before %s", env, len(reverted), shortSHA(reverted[len(reverted)-1].Commit))
+	return fmt.Sprintf("rollback(%s): revert %d promotions, back to before %s", env, len(reverted), repo.ShortSHA(reverted[len(reverted)-1].Commit))
 }
 
 func shortAll(shas []string) []string {
 	out := make([]string, len(shas))
 	for i, s := range shas {
-		out[i] = shortSHA(s)
+		out[i] = repo.ShortSHA(s)
 	}
 	return out
 }

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	gitrepo "github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
 // Progress receives one human line per step (Flux CLI style, without the symbol).
@@ -96,7 +97,7 @@ func Run(ctx context.Context, env *flux.Environment, commit string, o Options) (
 		return out, err
 	}
 	out.Annotated = append(out.Annotated, "GitRepository/"+repo.Namespace+"/"+repo.Name)
-	o.Progress.Doing("annotating GitRepository %s/%s and waiting for revision %s", repo.Namespace, repo.Name, short(commit))
+	o.Progress.Doing("annotating GitRepository %s/%s and waiting for revision %s", repo.Namespace, repo.Name, gitrepo.ShortSHA(flux.RevisionCommit(commit)))
 
 	w := watcher{cluster: cl}
 	if err := w.until(ctx, &sourcev1.GitRepositoryList{}, repo.Namespace, func() (bool, error) {
@@ -113,7 +114,7 @@ func Run(ctx context.Context, env *flux.Environment, commit string, o Options) (
 		}
 		return false, nil
 	}); err != nil {
-		return out, waitErr(err, "GitRepository "+repo.Namespace+"/"+repo.Name+" to fetch "+short(commit))
+		return out, waitErr(err, "GitRepository "+repo.Namespace+"/"+repo.Name+" to fetch "+gitrepo.ShortSHA(flux.RevisionCommit(commit)))
 	}
 	out.SourceRevision = repo.Status.Artifact.Revision
 	o.Progress.Done("GitRepository %s/%s fetched %s", repo.Namespace, repo.Name, repo.Status.Artifact.Revision)
@@ -159,7 +160,7 @@ func Run(ctx context.Context, env *flux.Environment, commit string, o Options) (
 		o.Progress.Doing("Kustomization %s/%s asked to reconcile", ks.Namespace, ks.Name)
 	}
 
-	o.Progress.Waiting("waiting for Kustomization %s/%s to apply %s and become Ready", target.Namespace, target.Name, short(commit))
+	o.Progress.Waiting("waiting for Kustomization %s/%s to apply %s and become Ready", target.Namespace, target.Name, gitrepo.ShortSHA(flux.RevisionCommit(commit)))
 	var last string
 	err = w.until(ctx, &kustomizev1.KustomizationList{}, target.Namespace, func() (bool, error) {
 		if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(target), target); err != nil {
@@ -177,7 +178,7 @@ func Run(ctx context.Context, env *flux.Environment, commit string, o Options) (
 		return Applied(target, commit)
 	})
 	if err != nil {
-		return out, waitErr(err, "Kustomization "+target.Namespace+"/"+target.Name+" to apply "+short(commit))
+		return out, waitErr(err, "Kustomization "+target.Namespace+"/"+target.Name+" to apply "+gitrepo.ShortSHA(flux.RevisionCommit(commit)))
 	}
 	out.Ready = true
 	o.Progress.Done("Kustomization %s/%s applied revision %s", target.Namespace, target.Name, target.Status.LastAppliedRevision)
@@ -240,12 +241,4 @@ type TimeoutError struct{ What string }
 
 func (e *TimeoutError) Error() string {
 	return "timed out waiting for " + e.What + "; raise --timeout or check \"flux get kustomizations\""
-}
-
-func short(sha string) string {
-	sha = flux.RevisionCommit(sha)
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }

@@ -68,11 +68,11 @@ type ConflictError struct {
 }
 
 func (e *ConflictError) Error() string {
-	msg := fmt.Sprintf("cannot revert %s: %s changed since", short(e.Commit), strings.Join(e.Files, ", "))
+	msg := fmt.Sprintf("cannot revert %s: %s changed since", ShortSHA(e.Commit), strings.Join(e.Files, ", "))
 	if len(e.Since) > 0 {
 		s := make([]string, len(e.Since))
 		for i, c := range e.Since {
-			s[i] = short(c)
+			s[i] = ShortSHA(c)
 		}
 		msg += " in " + strings.Join(s, ", ")
 	}
@@ -93,7 +93,8 @@ type classified struct {
 func (e *classified) Error() string   { return e.msg }
 func (e *classified) Unwrap() []error { return e.kinds }
 
-func short(sha string) string {
+// ShortSHA abbreviates a commit SHA to 12 hex digits for messages.
+func ShortSHA(sha string) string {
 	if len(sha) > 12 {
 		return sha[:12]
 	}

@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +15,8 @@ import (
 // LogOptions narrows Log.
 type LogOptions struct {
 	// Path keeps only commits that change files at or under this slash-separated
-	// path relative to the repository root ("" or "." for all).
+	// path relative to the repository root ("" or "." for all; a Flux spec.path
+	// such as "./apps/production" works as it is).
 	Path string
 	// Limit is the maximum number of commits to return; 0 means no limit.
 	Limit int
@@ -60,10 +62,8 @@ func (r *Repo) Log(ctx context.Context, branch string, opts LogOptions) ([]Commi
 			return nil, fmt.Errorf("invalid --since %q: give a commit SHA, a Flux revision, an RFC 3339 time or an age like 7d", opts.Since)
 		}
 	}
-	prefix := strings.Trim(opts.Path, "/")
-	if prefix == "." {
-		prefix = ""
-	}
+	// Flux writes paths like "./apps/production": clean them to a repository prefix.
+	prefix := strings.TrimPrefix(path.Clean("/"+opts.Path), "/")
 	c, err := r.commitObject(start)
 	if err != nil {
 		return nil, err

@@ -46,6 +46,10 @@ func TestLog(t *testing.T) {
 	require.Len(t, prod, 3)
 	assert.Equal(t, p2.Commit, prod[0].SHA)
 	assert.Equal(t, other, prod[0].Parent)
+	// A Kustomization's spec.path, as Flux users write it, selects the same commits.
+	fluxPath, err := r.Log(t.Context(), "main", LogOptions{Path: "./clusters/production/"})
+	require.NoError(t, err)
+	assert.Equal(t, prod, fluxPath)
 	assert.Equal(t, "promote(production): my-app 1.2.0 from staging", prod[0].Subject)
 	assert.Equal(t, []string{"ghcr.io/example/my-app:1.2.0", "ghcr.io/example/side:1.2.0"}, TrailerValues(prod[0].Trailers, "Promoted-Image"))
 	assert.Equal(t, testAuthor, prod[0].Author)

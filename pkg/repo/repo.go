@@ -309,7 +309,7 @@ func (r *Repo) commitObject(sha string) (*object.Commit, error) {
 	}
 	c, err := r.git.CommitObject(plumbing.NewHash(sha))
 	if err != nil {
-		return nil, fmt.Errorf("%w: commit %s is not in %s (was it pushed? run a fetch)", ErrNotFound, short(sha), r.url)
+		return nil, fmt.Errorf("%w: commit %s is not in %s (was it pushed? run a fetch)", ErrNotFound, ShortSHA(sha), r.url)
 	}
 	return c, nil
 }
@@ -337,7 +337,7 @@ func (r *Repo) checkout(ctx context.Context, sha, dir string) error {
 	}
 	defer root.Close()
 	if err := writeTree(ctx, root, ".", tree); err != nil {
-		return fmt.Errorf("checking out %s: %w", short(sha), err)
+		return fmt.Errorf("checking out %s: %w", ShortSHA(sha), err)
 	}
 	r.heads[absDir(dir)] = c.Hash.String()
 	return nil

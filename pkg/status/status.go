@@ -178,7 +178,7 @@ func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flu
 	if branch != "" {
 		// The last promotion is among the newest commits to the path; a bound keeps
 		// a long history from making status slow.
-		commits, err := r.Log(ctx, sha, repo.LogOptions{Path: cleanPath(ks.Spec.Path), Limit: lastPromotionDepth})
+		commits, err := r.Log(ctx, sha, repo.LogOptions{Path: ks.Spec.Path, Limit: lastPromotionDepth})
 		if err == nil {
 			if entries := history.Build(commits); len(entries) > 0 {
 				e.LastPromotion = &entries[0]
@@ -191,14 +191,6 @@ func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flu
 // lastPromotionDepth is how many commits to an environment's path status looks
 // through for its last promotion.
 const lastPromotionDepth = 200
-
-func cleanPath(p string) string {
-	p = filepath.ToSlash(filepath.Clean("/" + p))[1:]
-	if p == "" {
-		return "."
-	}
-	return p
-}
 
 // drift lists the app images whose versions differ between prev and cur.
 func drift(prev, cur []plan.Running) []Drift {

@@ -147,6 +147,16 @@ func parseRollback(t *testing.T, r result) rollbackDoc {
 
 // decodeLoose decodes stdout as one JSON document of kind, ignoring fields the suite
 // does not assert.
+// productionHistory is `kubectl promote history production --kustomization apps -o json`.
+func productionHistory(t *testing.T, f *fleet.Fleet) historyDoc {
+	t.Helper()
+	r := promote(t, f, "history", prod, "--kustomization", "apps", "-o", "json")
+	require.Equal(t, 0, r.Code, r.String())
+	var h historyDoc
+	decodeLoose(t, r, "History", &h)
+	return h
+}
+
 func decodeLoose(t *testing.T, r result, kind string, v any) {
 	t.Helper()
 	dec := json.NewDecoder(strings.NewReader(r.Stdout))
@@ -438,10 +448,7 @@ func TestRollbackToRevision(t *testing.T) {
 
 	// History agrees: the two later promotions are rolled back by the one revert, the
 	// first is what production runs.
-	r = promote(t, f, "history", prod, "--kustomization", "apps", "-o", "json")
-	require.Equal(t, 0, r.Code, r.String())
-	var h historyDoc
-	decodeLoose(t, r, "History", &h)
+	h := productionHistory(t, f)
 	var states []string
 	for _, e := range h.Entries {
 		states = append(states, e.Commit[:7]+" "+e.Kind+" "+e.State+" "+e.RolledBackBy)
@@ -556,17 +563,14 @@ func TestHistoryListsPromotionsAndRollbacks(t *testing.T) {
 	requireDeployment(t, f, prod, "my-app", myApp12, true)
 	requireDeployment(t, f, prod, "redis", redis724, true)
 
-	r = promote(t, f, "history", prod, "--kustomization", "apps", "-o", "json")
-	require.Equal(t, 0, r.Code, r.String())
-	var h historyDoc
-	decodeLoose(t, r, "History", &h)
+	h := productionHistory(t, f)
 	require.Equal(t, "apps", h.Environment.Kustomization)
 	require.Equal(t, fleet.Branch, h.Environment.Branch)
 	var commits []string
 	for _, e := range h.Entries {
 		commits = append(commits, e.Commit)
 	}
-	require.Equal(t, []string{rb, p3, p2, p1}, commits, "newest first, only promotions and rollbacks:\n%s", r.Stdout)
+	require.Equal(t, []string{rb, p3, p2, p1}, commits, "newest first, only promotions and rollbacks: %+v", h.Entries)
 	// Every entry agrees with the commit on the branch, as git reads it.
 	for _, e := range h.Entries {
 		tr := trailers(t, f, e.Commit)

@@ -185,13 +185,7 @@ func TestBlockedWhenTargetDependencyNotReady(t *testing.T) {
 	}), "production apps never waited for its dependency: %s", st)
 
 	before := head(t, f)
-	r := promote(t, f, "apps", "--from", staging, "--to", prod, "--wait", "--yes", "-o", "json")
-	require.Equal(t, 3, r.Code, r.String())
-	d := parseDoc(t, r)
-	require.Equal(t, "blocked", d.Outcome)
-	require.Nil(t, d.Commit)
-	failed := failedGates(d)
-	require.NotEmpty(t, failed, r.String())
+	failed := requireBlocked(t, f)
 	require.Contains(t, strings.Join(failed, "\n"), "infrastructure", "the failed gate names the dependency")
 	require.Equal(t, before, head(t, f), "nothing pushed")
 	requireNoReconcileRequest(t, f, prod)
@@ -221,13 +215,7 @@ func TestBlockedWhenSourceUnhealthy(t *testing.T) {
 	require.Equal(t, metav1.ConditionFalse, st.Ready, "staging's broken version failed its health check: %s", st)
 
 	before := head(t, f)
-	r := promote(t, f, "apps", "--from", staging, "--to", prod, "--wait", "--yes", "-o", "json")
-	require.Equal(t, 3, r.Code, r.String())
-	d := parseDoc(t, r)
-	require.Equal(t, "blocked", d.Outcome)
-	require.Nil(t, d.Commit)
-	failed := failedGates(d)
-	require.NotEmpty(t, failed, r.String())
+	failed := requireBlocked(t, f)
 	require.Contains(t, strings.Join(failed, "\n"), staging)
 	require.Equal(t, before, head(t, f), "nothing pushed")
 	requireNoReconcileRequest(t, f, prod)
@@ -414,4 +402,18 @@ func TestGitBasicAuth(t *testing.T) {
 	requirePromoted(t, f, r, before)
 	require.NotContains(t, r.Stdout+r.Stderr, password)
 	require.NotContains(t, gitLog(t, f, "-1", "--format=%B"), password)
+}
+
+// requireBlocked promotes staging to production and requires it blocked by gates
+// (exit 3, outcome blocked, no commit), returning the failed gates.
+func requireBlocked(t *testing.T, f *fleet.Fleet) []string {
+	t.Helper()
+	r := promote(t, f, "apps", "--from", staging, "--to", prod, "--wait", "--yes", "-o", "json")
+	require.Equal(t, 3, r.Code, r.String())
+	d := parseDoc(t, r)
+	require.Equal(t, "blocked", d.Outcome)
+	require.Nil(t, d.Commit)
+	failed := failedGates(d)
+	require.NotEmpty(t, failed, r.String())
+	return failed
 }

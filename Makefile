@@ -15,7 +15,7 @@ LDFLAGS := -s -w \
 # build.sh prints that directory on stdout and fails loudly when a build fails.
 WITH_PLANE = dir=$$(bash test/tools/build.sh) && export KUBECTL_PROMOTE_PLANE=$$dir &&
 
-.PHONY: all build install test unit e2e demo lint bench bench-e2e bench-status release-check plane clean
+.PHONY: all build install test unit e2e demo lint generate bench bench-e2e bench-status release-check plane clean
 
 all: build
 
@@ -60,6 +60,10 @@ lint: ## gofmt and go vet on every module
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	cd test && go vet ./... && go vet -tags release ./release/
+
+generate: ## Regenerate the deepcopy functions of pkg/apis with controller-gen (built from the Go module proxy)
+	cd test/tools/codegen && go build -o ../../../bin/controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen
+	bin/controller-gen object paths=./pkg/apis/...
 
 clean:
 	rm -rf bin dist

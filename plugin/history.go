@@ -10,6 +10,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
@@ -35,14 +36,6 @@ type HistoryOptions struct {
 	env   string
 
 	genericiooptions.IOStreams
-}
-
-// HistoryDocument is what -o json|yaml prints.
-type HistoryDocument struct {
-	APIVersion  string              `json:"apiVersion"`
-	Kind        string              `json:"kind"`
-	Environment promote.Environment `json:"environment"`
-	Entries     []history.Entry     `json:"entries"`
 }
 
 // NewCmdHistory returns the history command.
@@ -99,7 +92,7 @@ func (o *HistoryOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if o.Output != "" {
-		return printDocument(o.Out, o.Output, HistoryDocument{APIVersion: "kubectl-promote.dev/v1alpha1", Kind: "History", Environment: env, Entries: entries})
+		return printDocument(o.Out, o.Output, v1alpha1.NewHistory(o.env, env, entries))
 	}
 	if len(entries) == 0 {
 		fmt.Fprintf(o.ErrOut, "No promotions to %s found on branch %s under %s\n", env.Name, env.Branch, env.Path)

@@ -9,7 +9,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
@@ -46,7 +46,7 @@ func (p *printer) Waiting(format string, args ...any) { p.line("◎", yellow, fo
 func (p *printer) Failed(format string, args ...any)  { p.line("✗", red, format, args...) }
 
 // plan prints the preview: the image changes, the file diff, the rendered diff and the gates.
-func (p *printer) plan(r *promote.Result) {
+func (p *printer) plan(r *v1alpha1.Promotion) {
 	if len(r.Changes) > 0 {
 		fmt.Fprintf(p.w, "Images to promote from %s to %s:\n", r.Source.Name, r.Target.Name)
 		tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
@@ -91,7 +91,7 @@ func (p *printer) diff(d string) {
 }
 
 // summary prints the result's last word on stdout: what was pushed and applied.
-func (p *printer) summary(r *promote.Result) {
+func (p *printer) summary(r *v1alpha1.Promotion) {
 	if r == nil {
 		return
 	}
@@ -125,7 +125,7 @@ func printDocument(w io.Writer, format string, v any) error {
 }
 
 // rollbackPlan prints what a rollback will revert and the files it changes.
-func (p *printer) rollbackPlan(r *promote.RollbackResult) {
+func (p *printer) rollbackPlan(r *v1alpha1.Rollback) {
 	fmt.Fprintf(p.w, "Promotions to revert on %s (branch %s):\n", r.Target.Name, r.Target.Branch)
 	for _, e := range r.Reverted {
 		fmt.Fprintf(p.w, "  %s  %s  by %s\n", repo.ShortSHA(e.Commit), e.Subject, e.By)

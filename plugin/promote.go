@@ -13,6 +13,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
@@ -194,7 +195,7 @@ func (o *PromoteOptions) Run(ctx context.Context) error {
 	out := newPrinter(o.Out, o.Color.Enabled(o.Out))
 	o.opts.Progress = pr
 	if o.Output == "" {
-		o.opts.Preview = func(r *promote.Result) { out.plan(r) }
+		o.opts.Preview = func(r *v1alpha1.Promotion) { out.plan(r) }
 	}
 	if !o.Yes && !o.DryRun {
 		o.opts.Confirm = o.confirm
@@ -211,7 +212,7 @@ func (o *PromoteOptions) Run(ctx context.Context) error {
 }
 
 // confirm asks on the terminal before pushing.
-func (o *PromoteOptions) confirm(r *promote.Result) (bool, error) {
+func (o *PromoteOptions) confirm(r *v1alpha1.Promotion) (bool, error) {
 	return askYesNo(o.IOStreams, fmt.Sprintf("Promote %d image(s) to %s by pushing to branch %s?", len(r.Changes), r.Target.Name, r.Target.Branch))
 }
 

@@ -8,6 +8,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
 )
@@ -113,7 +114,7 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 		o.opts.Preview = out.rollbackPlan
 	}
 	if !o.Yes && !o.DryRun {
-		o.opts.Confirm = func(r *promote.RollbackResult) (bool, error) {
+		o.opts.Confirm = func(r *v1alpha1.Rollback) (bool, error) {
 			return askYesNo(o.IOStreams, fmt.Sprintf("Revert %d promotion(s) to %s by pushing to branch %s?", len(r.Reverted), r.Target.Name, r.Target.Branch))
 		}
 	}

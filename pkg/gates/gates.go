@@ -18,43 +18,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 )
-
-// Gate is one check and its outcome.
-type Gate struct {
-	// Name is stable, for scripts: source-ready, source-suspended, source-applied,
-	// source-health, source-soak, target-suspended, target-dependencies.
-	Name string `json:"name"`
-	// Environment is the environment the gate looked at.
-	Environment string `json:"environment"`
-	Passed      bool   `json:"passed"`
-	Message     string `json:"message"`
-}
-
-// Set is the gates of one promotion, in the order they were checked.
-type Set []Gate
-
-// Passed says whether every gate passed.
-func (s Set) Passed() bool {
-	for _, g := range s {
-		if !g.Passed {
-			return false
-		}
-	}
-	return true
-}
-
-// Failed lists the names of the gates that failed.
-func (s Set) Failed() []string {
-	var names []string
-	for _, g := range s {
-		if !g.Passed {
-			names = append(names, g.Name)
-		}
-	}
-	return names
-}
 
 // SourceOptions tunes the source gates.
 type SourceOptions struct {
@@ -67,10 +33,10 @@ type SourceOptions struct {
 // Source checks the source environment: Ready for its generation, not suspended,
 // an applied revision (the one promoted), its health checks (and with spec.wait its
 // applied workloads) Current by kstatus, and optionally a minimum soak time.
-func Source(ctx context.Context, env *flux.Environment, o SourceOptions) Set {
+func Source(ctx context.Context, env *flux.Environment, o SourceOptions) v1alpha1.Gates {
 	ks := env.Kustomization
 	name := env.Name
-	var set Set
+	var set v1alpha1.Gates
 	ready, why := flux.Ready(ks)
 	set = append(set, gate("source-ready", name, ready, why, "Ready=True"))
 	set = append(set, gate("source-suspended", name, !ks.Spec.Suspend,
@@ -78,12 +44,12 @@ func Source(ctx context.Context, env *flux.Environment, o SourceOptions) Set {
 	applied := ks.Status.LastAppliedRevision
 	switch {
 	case applied == "":
-		set = append(set, Gate{Name: "source-applied", Environment: name, Message: "Flux has never applied this Kustomization"})
+		set = append(set, v1alpha1.Gate{Name: "source-applied", Environment: name, Message: "Flux has never applied this Kustomization"})
 	case ks.Status.LastAttemptedRevision != "" && !flux.SameRevision(ks.Status.LastAttemptedRevision, applied):
-		set = append(set, Gate{Name: "source-applied", Environment: name,
+		set = append(set, v1alpha1.Gate{Name: "source-applied", Environment: name,
 			Message: fmt.Sprintf("Flux last attempted %s but has applied only %s", ks.Status.LastAttemptedRevision, applied)})
 	default:
-		set = append(set, Gate{Name: "source-applied", Environment: name, Passed: true, Message: "applied " + applied})
+		set = append(set, v1alpha1.Gate{Name: "source-applied", Environment: name, Passed: true, Message: "applied " + applied})
 	}
 	set = append(set, Health(ctx, env, "source-health"))
 	if o.MinSoak > 0 {
@@ -94,12 +60,12 @@ func Source(ctx context.Context, env *flux.Environment, o SourceOptions) Set {
 		since, ok := readySince(ks)
 		switch {
 		case !ok:
-			set = append(set, Gate{Name: "source-soak", Environment: name, Message: "cannot tell since when " + applied + " is Ready"})
+			set = append(set, v1alpha1.Gate{Name: "source-soak", Environment: name, Message: "cannot tell since when " + applied + " is Ready"})
 		case now.Sub(since) < o.MinSoak:
-			set = append(set, Gate{Name: "source-soak", Environment: name,
+			set = append(set, v1alpha1.Gate{Name: "source-soak", Environment: name,
 				Message: fmt.Sprintf("Ready on %s for %s, less than --min-soak %s", applied, now.Sub(since).Round(time.Second), o.MinSoak)})
 		default:
-			set = append(set, Gate{Name: "source-soak", Environment: name, Passed: true,
+			set = append(set, v1alpha1.Gate{Name: "source-soak", Environment: name, Passed: true,
 				Message: fmt.Sprintf("Ready on %s for %s (≥ %s)", applied, now.Sub(since).Round(time.Second), o.MinSoak)})
 		}
 	}
@@ -142,17 +108,17 @@ func readySince(ks *kustomizev1.Kustomization) (time.Time, bool) {
 
 // Target checks the target environment: not suspended, and every Kustomization in its
 // dependsOn chain ready by kustomize-controller's rule.
-func Target(ctx context.Context, env *flux.Environment) Set {
+func Target(ctx context.Context, env *flux.Environment) v1alpha1.Gates {
 	ks := env.Kustomization
 	name := env.Name
-	set := Set{gate("target-suspended", name, !ks.Spec.Suspend,
+	set := v1alpha1.Gates{gate("target-suspended", name, !ks.Spec.Suspend,
 		"reconciliation is suspended: resume it with \"flux resume kustomization "+ks.Name+" -n "+ks.Namespace+"\"", "not suspended")}
 	chain, err := flux.DependsOnChain(ctx, env.Cluster, ks)
 	if err != nil {
-		return append(set, Gate{Name: "target-dependencies", Environment: name, Message: err.Error()})
+		return append(set, v1alpha1.Gate{Name: "target-dependencies", Environment: name, Message: err.Error()})
 	}
 	if len(chain) == 0 {
-		return append(set, Gate{Name: "target-dependencies", Environment: name, Passed: true, Message: "no dependsOn"})
+		return append(set, v1alpha1.Gate{Name: "target-dependencies", Environment: name, Passed: true, Message: "no dependsOn"})
 	}
 	var problems, names []string
 	for _, dep := range chain {
@@ -169,17 +135,17 @@ func Target(ctx context.Context, env *flux.Environment) Set {
 		}
 	}
 	if len(problems) > 0 {
-		return append(set, Gate{Name: "target-dependencies", Environment: name, Message: strings.Join(problems, "; ")})
+		return append(set, v1alpha1.Gate{Name: "target-dependencies", Environment: name, Message: strings.Join(problems, "; ")})
 	}
-	return append(set, Gate{Name: "target-dependencies", Environment: name, Passed: true, Message: "ready: " + strings.Join(names, ", ")})
+	return append(set, v1alpha1.Gate{Name: "target-dependencies", Environment: name, Passed: true, Message: "ready: " + strings.Join(names, ", ")})
 }
 
 // Health computes kstatus for the Kustomization's health checks and, when spec.wait
 // is set, for the workloads it applied (its inventory), in the environment's cluster.
-func Health(ctx context.Context, env *flux.Environment, gateName string) Gate {
+func Health(ctx context.Context, env *flux.Environment, gateName string) v1alpha1.Gate {
 	objs := HealthObjects(env.Kustomization)
 	if len(objs) == 0 {
-		return Gate{Name: gateName, Environment: env.Name, Passed: true, Message: "no health checks"}
+		return v1alpha1.Gate{Name: gateName, Environment: env.Name, Passed: true, Message: "no health checks"}
 	}
 	var bad []string
 	for _, o := range objs {
@@ -193,9 +159,9 @@ func Health(ctx context.Context, env *flux.Environment, gateName string) Gate {
 		}
 	}
 	if len(bad) > 0 {
-		return Gate{Name: gateName, Environment: env.Name, Message: strings.Join(bad, "; ")}
+		return v1alpha1.Gate{Name: gateName, Environment: env.Name, Message: strings.Join(bad, "; ")}
 	}
-	return Gate{Name: gateName, Environment: env.Name, Passed: true, Message: fmt.Sprintf("%d objects Current", len(objs))}
+	return v1alpha1.Gate{Name: gateName, Environment: env.Name, Passed: true, Message: fmt.Sprintf("%d objects Current", len(objs))}
 }
 
 // workloadKinds are the applied kinds whose health kstatus can judge and that matter
@@ -260,9 +226,9 @@ func describe(o Object) string {
 	return fmt.Sprintf("%s/%s/%s", o.GroupKind.Kind, o.Namespace, o.Name)
 }
 
-func gate(name, env string, passed bool, failMsg, passMsg string) Gate {
+func gate(name, env string, passed bool, failMsg, passMsg string) v1alpha1.Gate {
 	if passed {
-		return Gate{Name: name, Environment: env, Passed: true, Message: passMsg}
+		return v1alpha1.Gate{Name: name, Environment: env, Passed: true, Message: passMsg}
 	}
-	return Gate{Name: name, Environment: env, Message: failMsg}
+	return v1alpha1.Gate{Name: name, Environment: env, Message: failMsg}
 }

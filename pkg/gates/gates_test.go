@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 )
 
@@ -51,8 +52,8 @@ func env(name string, ks *kustomizev1.Kustomization, objs ...client.Object) *flu
 	return &flux.Environment{Name: name, Kustomization: ks, Cluster: &flux.Cluster{Context: name, Client: c}}
 }
 
-func byName(s Set) map[string]Gate {
-	m := map[string]Gate{}
+func byName(s v1alpha1.Gates) map[string]v1alpha1.Gate {
+	m := map[string]v1alpha1.Gate{}
 	for _, g := range s {
 		m[g.Name] = g
 	}

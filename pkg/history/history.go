@@ -5,8 +5,10 @@ package history
 
 import (
 	"strings"
-	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
@@ -39,39 +41,6 @@ const (
 	StateRolledBack = "rolled-back"
 )
 
-// Image is one image change of a promotion, as its Promoted-Image trailer says.
-type Image struct {
-	Repository string `json:"repository"`
-	From       string `json:"from"`
-	To         string `json:"to"`
-}
-
-// Entry is one promotion or rollback to the environment.
-type Entry struct {
-	Kind    string    `json:"kind"`
-	Commit  string    `json:"commit"`
-	Subject string    `json:"subject"`
-	When    time.Time `json:"when"`
-	// By is who the API server said promoted (Promoted-By), else the commit author.
-	By     string `json:"by"`
-	Author string `json:"author"`
-	// From and FromRevision are the source environment and the revision it had applied.
-	From         string  `json:"from,omitempty"`
-	FromRevision string  `json:"fromRevision,omitempty"`
-	To           string  `json:"to,omitempty"`
-	Images       []Image `json:"images,omitempty"`
-	// Gates is "passed" or "forced (failed: ...)".
-	Gates string `json:"gates,omitempty"`
-	// RolledBack lists the promotions a rollback reverted.
-	RolledBack []string `json:"rolledBack,omitempty"`
-	Reason     string   `json:"reason,omitempty"`
-	// State of a promotion: current, superseded or rolled-back; of a rollback: the
-	// same words about the rollback itself (current until a later promotion supersedes it).
-	State string `json:"state"`
-	// RolledBackBy is the rollback commit that reverted this promotion.
-	RolledBackBy string `json:"rolledBackBy,omitempty"`
-}
-
 // IsPromotion says whether a commit is a kubectl-promote promotion or rollback.
 func IsPromotion(c repo.Commit) bool {
 	return len(repo.TrailerValues(c.Trailers, TrailerFrom)) > 0 || len(repo.TrailerValues(c.Trailers, TrailerRolledBack)) > 0
@@ -79,13 +48,13 @@ func IsPromotion(c repo.Commit) bool {
 
 // Build turns a branch's log restricted to the environment's path (newest first)
 // into its promotions and rollbacks, newest first, each with its state.
-func Build(commits []repo.Commit) []Entry {
-	var entries []Entry
+func Build(commits []repo.Commit) []v1alpha1.HistoryEntry {
+	var entries []v1alpha1.HistoryEntry
 	for _, c := range commits {
 		if !IsPromotion(c) {
 			continue
 		}
-		e := Entry{Commit: c.SHA, Subject: c.Subject, When: c.When, Author: c.Author.String(), By: first(c.Trailers, TrailerBy)}
+		e := v1alpha1.HistoryEntry{Commit: c.SHA, Subject: c.Subject, When: metav1.NewTime(c.When), Author: c.Author.String(), By: first(c.Trailers, TrailerBy)}
 		if e.By == "" {
 			e.By = c.Author.String()
 		}
@@ -112,7 +81,7 @@ func Build(commits []repo.Commit) []Entry {
 // assignStates walks from newest to oldest: a promotion reverted by a rollback is
 // rolled-back; otherwise it is current while some image it changed has not been
 // changed by a newer live promotion, and superseded after.
-func assignStates(entries []Entry) {
+func assignStates(entries []v1alpha1.HistoryEntry) {
 	revertedBy := map[string]string{}
 	for _, e := range entries {
 		for _, sha := range e.RolledBack {
@@ -161,13 +130,13 @@ func FormatImage(to, fromVersion string) string {
 }
 
 // ParseImage reads a Promoted-Image trailer written by FormatImage.
-func ParseImage(v string) Image {
+func ParseImage(v string) v1alpha1.PromotedImage {
 	ref, from := strings.TrimSpace(v), ""
 	if i := strings.LastIndex(ref, " (from "); i >= 0 && strings.HasSuffix(ref, ")") {
 		ref, from = ref[:i], ref[i+len(" (from "):len(ref)-1]
 	}
 	img := plan.ParseImage(ref)
-	return Image{Repository: img.Repository, From: from, To: img.Version()}
+	return v1alpha1.PromotedImage{Repository: img.Repository, From: from, To: img.Version()}
 }
 
 func first(trailers []repo.Trailer, key string) string {

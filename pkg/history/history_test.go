@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
@@ -27,7 +28,7 @@ func rollback(sha string, reverted ...string) repo.Commit {
 	return repo.Commit{SHA: sha, Subject: "rollback(production): ...", Trailers: tr, Author: repo.Signature{Name: "B", Email: "b@x"}}
 }
 
-func states(entries []Entry) []string {
+func states(entries []v1alpha1.HistoryEntry) []string {
 	var s []string
 	for _, e := range entries {
 		s = append(s, e.Commit+":"+e.Kind+":"+e.State)
@@ -54,7 +55,7 @@ func TestBuildStates(t *testing.T) {
 		"p0:promotion:superseded",
 	}, states(got))
 	require.Equal(t, "r1", got[1].RolledBackBy)
-	require.Equal(t, []Image{{Repository: "ghcr.io/my-org/my-app", From: "1.0.0", To: "1.1.0"}}, got[2].Images)
+	require.Equal(t, []v1alpha1.PromotedImage{{Repository: "ghcr.io/my-org/my-app", From: "1.0.0", To: "1.1.0"}}, got[2].Images)
 	require.Equal(t, "alice", got[2].By)
 	require.Equal(t, "staging/flux-system/apps", got[2].From)
 	require.Equal(t, []string{"p3"}, got[0].RolledBack)
@@ -71,7 +72,7 @@ func TestBuildRollbackSupersededByLaterPromotion(t *testing.T) {
 }
 
 func TestParseImage(t *testing.T) {
-	require.Equal(t, Image{Repository: "ghcr.io/o/r", From: "1@sha256:a", To: "2"}, ParseImage(FormatImage("ghcr.io/o/r:2", "1@sha256:a")))
-	require.Equal(t, Image{Repository: "localhost:5000/r", From: "1", To: "sha256:b"}, ParseImage("localhost:5000/r@sha256:b (from 1)"))
-	require.Equal(t, Image{Repository: "r", To: "latest"}, ParseImage("r"))
+	require.Equal(t, v1alpha1.PromotedImage{Repository: "ghcr.io/o/r", From: "1@sha256:a", To: "2"}, ParseImage(FormatImage("ghcr.io/o/r:2", "1@sha256:a")))
+	require.Equal(t, v1alpha1.PromotedImage{Repository: "localhost:5000/r", From: "1", To: "sha256:b"}, ParseImage("localhost:5000/r@sha256:b (from 1)"))
+	require.Equal(t, v1alpha1.PromotedImage{Repository: "r", To: "latest"}, ParseImage("r"))
 }

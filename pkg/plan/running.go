@@ -3,28 +3,19 @@ package plan
 import (
 	"sort"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/render"
 )
 
-// Running is one image an app runs in a render, for `kubectl promote status`.
-type Running struct {
-	App        string `json:"app"`
-	Repository string `json:"repository"`
-	// Version is the tag and/or digest.
-	Version string `json:"version"`
-	// Workloads are the workloads running it, as Kind/namespace/name.
-	Workloads []string `json:"workloads"`
-}
-
 // RunningImages lists the images of every workload's containers and init containers
 // in a render, one entry per app and repository, sorted.
-func RunningImages(out *render.Output) []Running {
-	byKey := map[string]*Running{}
+func RunningImages(out *render.Output) []v1alpha1.RunningImage {
+	byKey := map[string]*v1alpha1.RunningImage{}
 	for _, c := range containers(out, affixes{}) {
 		key := c.app + "\x00" + c.image.Repository + "\x00" + c.image.Version()
 		r := byKey[key]
 		if r == nil {
-			r = &Running{App: c.app, Repository: c.image.Repository, Version: c.image.Version()}
+			r = &v1alpha1.RunningImage{App: c.app, Repository: c.image.Repository, Version: c.image.Version()}
 			byKey[key] = r
 		}
 		w := c.workload()
@@ -32,7 +23,7 @@ func RunningImages(out *render.Output) []Running {
 			r.Workloads = append(r.Workloads, w)
 		}
 	}
-	list := make([]Running, 0, len(byKey))
+	list := make([]v1alpha1.RunningImage, 0, len(byKey))
 	for _, r := range byKey {
 		list = append(list, *r)
 	}

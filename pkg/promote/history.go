@@ -3,8 +3,8 @@ package promote
 import (
 	"context"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
-	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
@@ -17,14 +17,14 @@ type HistoryOptions struct {
 
 // History reads the promotions and rollbacks to an environment from the branch its
 // GitRepository tracks, restricted to its Kustomization's path.
-func History(ctx context.Context, clients *flux.Clients, spec flux.RefSpec, o HistoryOptions) (Environment, []history.Entry, error) {
+func History(ctx context.Context, clients *flux.Clients, spec flux.RefSpec, o HistoryOptions) (v1alpha1.Environment, []v1alpha1.HistoryEntry, error) {
 	env, err := flux.Load(ctx, clients, spec)
 	if err != nil {
-		return Environment{}, nil, err
+		return v1alpha1.Environment{}, nil, err
 	}
 	branch, err := trackedBranch(env)
 	if err != nil {
-		return Environment{}, nil, err
+		return v1alpha1.Environment{}, nil, err
 	}
 	desc := describeEnv(env, branch, env.Kustomization.Status.LastAppliedRevision)
 	r, err := repo.Open(ctx, repo.Options{URL: env.Source.Spec.URL, Auth: o.Auth, RepoDir: o.RepoDir})
@@ -34,7 +34,7 @@ func History(ctx context.Context, clients *flux.Clients, spec flux.RefSpec, o Hi
 	defer r.Close()
 	entries, err := Entries(ctx, r, branch, env.Kustomization.Spec.Path, o.Limit)
 	if entries == nil {
-		entries = []history.Entry{}
+		entries = []v1alpha1.HistoryEntry{}
 	}
 	return desc, entries, err
 }

@@ -1,7 +1,7 @@
 // Package promote ties kubectl-promote together: it reads the source and target
 // environments, plans the image changes, checks the gates, commits and pushes the
 // change with provenance, asks Flux to reconcile now and follows the target. It
-// returns one Result value that the command prints as text or JSON.
+// returns one v1alpha1.Promotion document that the command prints as text or JSON.
 package promote
 
 import (
@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/gates"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
@@ -47,9 +48,9 @@ type Options struct {
 	RollbackOnFailure bool
 	// Confirm is asked before anything is written, with the plan and gates in the
 	// result; nil means yes.
-	Confirm func(*Result) (bool, error)
+	Confirm func(*v1alpha1.Promotion) (bool, error)
 	// Preview is called once the plan and gates are known, before Confirm.
-	Preview      func(*Result)
+	Preview      func(*v1alpha1.Promotion)
 	Progress     Progress
 	PushAttempts int
 }
@@ -77,10 +78,11 @@ func (e *UnhealthyError) Unwrap() error { return e.Err }
 // DeclinedError is a promotion the user said no to at the prompt.
 var ErrDeclined = errors.New("promotion declined; nothing was pushed")
 
-// Run performs one promotion. It always returns a Result describing how far it got,
+// Run performs one promotion. It always returns a Promotion describing how far it got,
 // with an error when it did not end promoted, nothing-to-promote or dry-run.
-func Run(ctx context.Context, clients *flux.Clients, o Options) (*Result, error) {
-	res := &Result{APIVersion: "kubectl-promote.dev/v1alpha1", Kind: "Promotion", Outcome: OutcomeFailed}
+func Run(ctx context.Context, clients *flux.Clients, o Options) (*v1alpha1.Promotion, error) {
+	res := v1alpha1.NewPromotion(o.To.Raw)
+	res.Outcome = OutcomeFailed
 	err := run(ctx, clients, o, res)
 	if err != nil {
 		res.Error = err.Error()
@@ -100,7 +102,7 @@ func Run(ctx context.Context, clients *flux.Clients, o Options) (*Result, error)
 	return res, err
 }
 
-func run(ctx context.Context, clients *flux.Clients, o Options, res *Result) error {
+func run(ctx context.Context, clients *flux.Clients, o Options, res *v1alpha1.Promotion) error {
 	p := o.Progress
 	src, dst, err := loadBoth(ctx, clients, o.From, o.To)
 	if err != nil {
@@ -130,9 +132,9 @@ func run(ctx context.Context, clients *flux.Clients, o Options, res *Result) err
 	p.Done("target %s: Kustomization %s/%s tracks %s branch %s path %s", dst.Name, dst.Ref.Namespace, dst.Ref.Name, repo.RedactURL(dst.Source.Spec.URL), dstBranch, dst.Kustomization.Spec.Path)
 
 	// Gates are read before the plan so a blocked promotion still shows its plan.
-	var set gates.Set
+	var set v1alpha1.Gates
 	var wg sync.WaitGroup
-	var srcGates, dstGates gates.Set
+	var srcGates, dstGates v1alpha1.Gates
 	wg.Add(2)
 	go func() { defer wg.Done(); srcGates = gates.Source(ctx, src, gates.SourceOptions{MinSoak: o.MinSoak}) }()
 	go func() { defer wg.Done(); dstGates = gates.Target(ctx, dst) }()
@@ -272,7 +274,7 @@ func run(ctx context.Context, clients *flux.Clients, o Options, res *Result) err
 	return nil
 }
 
-func reconcileAndWait(ctx context.Context, dst *flux.Environment, commit string, o Options, res *Result) error {
+func reconcileAndWait(ctx context.Context, dst *flux.Environment, commit string, o Options, res *v1alpha1.Promotion) error {
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
@@ -317,33 +319,33 @@ func trackedBranch(env *flux.Environment) (string, error) {
 	return ref.Branch, nil
 }
 
-func describeEnv(env *flux.Environment, branch, revision string) Environment {
-	return Environment{
+func describeEnv(env *flux.Environment, branch, revision string) v1alpha1.Environment {
+	return v1alpha1.Environment{
 		Name: env.Name, Context: env.Ref.Context, Namespace: env.Ref.Namespace, Kustomization: env.Ref.Name,
 		GitRepository: env.Source.Namespace + "/" + env.Source.Name, URL: repo.RedactURL(env.Source.Spec.URL),
 		Branch: branch, Path: env.Kustomization.Spec.Path, Revision: revision,
 	}
 }
 
-func fillPlan(res *Result, pl *plan.Plan) {
-	res.Changes = []Change{}
+func fillPlan(res *v1alpha1.Promotion, pl *plan.Plan) {
+	res.Changes = []v1alpha1.Change{}
 	for _, c := range pl.Changes {
-		res.Changes = append(res.Changes, Change{Image: c.Repository, From: c.From.Version(), To: c.To.Version(),
+		res.Changes = append(res.Changes, v1alpha1.Change{Image: c.Repository, From: c.From.Version(), To: c.To.Version(),
 			FromRef: c.From.String(), ToRef: c.To.String(), Apps: c.Apps, Workloads: c.Workloads})
 	}
-	res.Files = []File{}
+	res.Files = []v1alpha1.File{}
 	for _, f := range pl.Files {
-		res.Files = append(res.Files, File{Path: f.Path, Diff: f.UnifiedDiff()})
+		res.Files = append(res.Files, v1alpha1.File{Path: f.Path, Diff: f.UnifiedDiff()})
 	}
 	res.RenderedDiff = pl.RenderedDiff
 }
 
-func commitOf(p *repo.PushResult, spec *repo.CommitSpec, branch string) *Commit {
-	c := &Commit{SHA: p.Commit, Parent: p.Parent, Branch: branch, Attempts: p.Attempts, Revision: branch + "@sha1:" + p.Commit}
+func commitOf(p *repo.PushResult, spec *repo.CommitSpec, branch string) *v1alpha1.Commit {
+	c := &v1alpha1.Commit{SHA: p.Commit, Parent: p.Parent, Branch: branch, Attempts: p.Attempts, Revision: branch + "@sha1:" + p.Commit}
 	if spec != nil {
 		c.Subject = spec.Message
 		for _, t := range spec.Trailers {
-			c.Trailers = append(c.Trailers, Trailer{Key: t.Key, Value: t.Value})
+			c.Trailers = append(c.Trailers, v1alpha1.Trailer{Key: t.Key, Value: t.Value})
 		}
 	}
 	return c

@@ -8,6 +8,7 @@ import (
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
@@ -54,7 +55,7 @@ func TestTrackedBranch(t *testing.T) {
 }
 
 func TestPickReverts(t *testing.T) {
-	entries := []history.Entry{
+	entries := []v1alpha1.HistoryEntry{
 		{Kind: history.KindPromotion, Commit: "cccccccccc", State: history.StateCurrent},
 		{Kind: history.KindRollback, Commit: "rrrrrrrrrr", State: history.StateSuperseded},
 		{Kind: history.KindPromotion, Commit: "bbbbbbbbbb", State: history.StateRolledBack},

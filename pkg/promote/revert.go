@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
@@ -28,10 +29,10 @@ func revert(ctx context.Context, r *repo.Repo, branch string, shas []string, sub
 
 // rollbackFailed reverts a promotion whose target failed health, pushes, asks Flux to
 // reconcile and waits for the target to be Ready on the revert.
-func rollbackFailed(ctx context.Context, r *repo.Repo, dst *flux.Environment, branch, promoted string, author repo.Signature, by string, o Options) *Rollback {
+func rollbackFailed(ctx context.Context, r *repo.Repo, dst *flux.Environment, branch, promoted string, author repo.Signature, by string, o Options) *v1alpha1.AutoRollback {
 	p := o.Progress
 	p.Doing("rolling back %s on branch %s", repo.ShortSHA(promoted), branch)
-	out := &Rollback{}
+	out := &v1alpha1.AutoRollback{}
 	subject := fmt.Sprintf("rollback(%s): revert %s, the target failed health", dst.Name, repo.ShortSHA(promoted))
 	trailers := []repo.Trailer{
 		{Key: history.TrailerRolledBack, Value: promoted},

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
@@ -34,25 +35,11 @@ type RollbackOptions struct {
 	DryRun  bool
 	Wait    bool
 	Timeout time.Duration
-	Confirm func(*RollbackResult) (bool, error)
+	Confirm func(*v1alpha1.Rollback) (bool, error)
 	// Preview is called with the plan before Confirm.
-	Preview      func(*RollbackResult)
+	Preview      func(*v1alpha1.Rollback)
 	Progress     Progress
 	PushAttempts int
-}
-
-// RollbackResult is everything a rollback did, printed with -o json|yaml.
-type RollbackResult struct {
-	APIVersion string      `json:"apiVersion"`
-	Kind       string      `json:"kind"`
-	Outcome    string      `json:"outcome"`
-	Target     Environment `json:"target"`
-	// Reverted are the promotions reverted, newest first.
-	Reverted  []history.Entry    `json:"reverted"`
-	Files     []File             `json:"files"`
-	Commit    *Commit            `json:"commit,omitempty"`
-	Reconcile *reconcile.Outcome `json:"reconcile,omitempty"`
-	Error     string             `json:"error,omitempty"`
 }
 
 // ErrNothingToRollBack says the environment has no live promotion to revert.
@@ -61,8 +48,9 @@ var ErrNothingToRollBack = errors.New("nothing to roll back")
 // RunRollback reverts the last promotion to an environment (or every promotion after
 // --to), as one commit pushed to the branch it tracks, then reconciles and waits
 // like a promotion.
-func RunRollback(ctx context.Context, clients *flux.Clients, o RollbackOptions) (*RollbackResult, error) {
-	res := &RollbackResult{APIVersion: "kubectl-promote.dev/v1alpha1", Kind: "Rollback", Outcome: OutcomeFailed, Reverted: []history.Entry{}, Files: []File{}}
+func RunRollback(ctx context.Context, clients *flux.Clients, o RollbackOptions) (*v1alpha1.Rollback, error) {
+	res := v1alpha1.NewRollback(o.Env.Raw)
+	res.Outcome = OutcomeFailed
 	err := runRollback(ctx, clients, o, res)
 	if err != nil {
 		res.Error = err.Error()
@@ -77,7 +65,7 @@ func RunRollback(ctx context.Context, clients *flux.Clients, o RollbackOptions) 
 	return res, err
 }
 
-func runRollback(ctx context.Context, clients *flux.Clients, o RollbackOptions, res *RollbackResult) error {
+func runRollback(ctx context.Context, clients *flux.Clients, o RollbackOptions, res *v1alpha1.Rollback) error {
 	p := o.Progress
 	env, err := flux.Load(ctx, clients, o.Env)
 	if err != nil {
@@ -169,7 +157,7 @@ func runRollback(ctx context.Context, clients *flux.Clients, o RollbackOptions, 
 }
 
 // Entries reads the promotions and rollbacks to the Kustomization path on branch.
-func Entries(ctx context.Context, r *repo.Repo, branch, path string, limit int) ([]history.Entry, error) {
+func Entries(ctx context.Context, r *repo.Repo, branch, path string, limit int) ([]v1alpha1.HistoryEntry, error) {
 	commits, err := r.Log(ctx, branch, repo.LogOptions{Path: path})
 	if err != nil {
 		return nil, err
@@ -183,8 +171,8 @@ func Entries(ctx context.Context, r *repo.Repo, branch, path string, limit int) 
 
 // pickReverts chooses the promotions to revert, newest first: the last live one, or
 // every live one newer than the promotion named by to.
-func pickReverts(entries []history.Entry, to, env string) ([]history.Entry, error) {
-	var live []history.Entry
+func pickReverts(entries []v1alpha1.HistoryEntry, to, env string) ([]v1alpha1.HistoryEntry, error) {
+	var live []v1alpha1.HistoryEntry
 	for _, e := range entries {
 		if e.Kind == history.KindPromotion && e.State != history.StateRolledBack {
 			live = append(live, e)
@@ -213,7 +201,7 @@ func pickReverts(entries []history.Entry, to, env string) ([]history.Entry, erro
 
 // previewRevert applies the reverts to a scratch checkout of head and diffs the result
 // against head, which also refuses a conflicting revert before anything is written.
-func previewRevert(ctx context.Context, r *repo.Repo, head string, shas []string) ([]File, error) {
+func previewRevert(ctx context.Context, r *repo.Repo, head string, shas []string) ([]v1alpha1.File, error) {
 	dir, err := os.MkdirTemp("", "kubectl-promote-rollback-")
 	if err != nil {
 		return nil, err
@@ -226,7 +214,7 @@ func previewRevert(ctx context.Context, r *repo.Repo, head string, shas []string
 		}
 	}
 	seen := map[string]bool{}
-	var out []File
+	var out []v1alpha1.File
 	for _, sha := range shas {
 		files, err := r.RevertInto(ctx, sha, tree)
 		if err != nil {
@@ -239,13 +227,13 @@ func previewRevert(ctx context.Context, r *repo.Repo, head string, shas []string
 	for f := range seen {
 		before, _ := os.ReadFile(filepath.Join(orig, filepath.FromSlash(f)))
 		after, _ := os.ReadFile(filepath.Join(tree, filepath.FromSlash(f)))
-		out = append(out, File{Path: f, Diff: plan.FileChange{Path: f, Before: before, After: after}.UnifiedDiff()})
+		out = append(out, v1alpha1.File{Path: f, Diff: plan.FileChange{Path: f, Before: before, After: after}.UnifiedDiff()})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, nil
 }
 
-func rollbackSubject(env string, reverted []history.Entry) string {
+func rollbackSubject(env string, reverted []v1alpha1.HistoryEntry) string {
 	if len(reverted) == 1 {
 		return fmt.Sprintf("rollback(%s): revert %s (%s)", env, repo.ShortSHA(reverted[0].Commit), reverted[0].Subject)
 	}

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	gitrepo "github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
@@ -35,23 +36,6 @@ type Options struct {
 	// and Flux's own requeue does the rest.
 	Wait     bool
 	Progress Progress
-}
-
-// Outcome is what Flux did with the commit, for human and JSON output.
-type Outcome struct {
-	// RequestedAt is the reconcile.fluxcd.io/requestedAt token written.
-	RequestedAt string `json:"requestedAt"`
-	// Annotated lists the objects asked to reconcile, in order (Kind/namespace/name).
-	Annotated []string `json:"annotated"`
-	// SourceRevision is the GitRepository's artifact revision once it reached the commit.
-	SourceRevision string `json:"sourceRevision,omitempty"`
-	// AppliedRevision is the target's lastAppliedRevision when the wait ended.
-	AppliedRevision string `json:"appliedRevision,omitempty"`
-	Ready           bool   `json:"ready"`
-	// Message is Flux's Ready message (or its failure reason).
-	Message string `json:"message,omitempty"`
-	// Seconds from the first annotation to the end of the wait.
-	Seconds float64 `json:"seconds"`
 }
 
 // FailedError says Flux reported failure for the commit (the exit-4 path).
@@ -86,10 +70,10 @@ func Annotate(ctx context.Context, cluster *flux.Cluster, obj client.Object, tok
 
 // Run asks Flux to fetch the commit and apply it to env, and with Options.Wait follows
 // it. ctx bounds the whole wait (the caller's --timeout).
-func Run(ctx context.Context, env *flux.Environment, commit string, o Options) (*Outcome, error) {
+func Run(ctx context.Context, env *flux.Environment, commit string, o Options) (*v1alpha1.ReconcileOutcome, error) {
 	start := time.Now()
 	token := start.UTC().Format(time.RFC3339Nano)
-	out := &Outcome{RequestedAt: token}
+	out := &v1alpha1.ReconcileOutcome{RequestedAt: token}
 	defer func() { out.Seconds = time.Since(start).Seconds() }()
 	cl := env.Cluster
 	repo := env.Source.DeepCopy()

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
@@ -25,73 +27,9 @@ type Options struct {
 	RepoDir string
 }
 
-// Report is the status of every environment asked for, printed with -o json|yaml.
-type Report struct {
-	APIVersion   string        `json:"apiVersion"`
-	Kind         string        `json:"kind"`
-	Environments []Environment `json:"environments"`
-}
-
-// Ready says whether every environment is Ready.
-func (r *Report) Ready() bool {
-	for _, e := range r.Environments {
-		if !e.Ready {
-			return false
-		}
-	}
-	return len(r.Environments) > 0
-}
-
-// Environment is one environment's status.
-type Environment struct {
-	Name            string `json:"name"`
-	Context         string `json:"context"`
-	Namespace       string `json:"namespace"`
-	Kustomization   string `json:"kustomization"`
-	GitRepository   string `json:"gitRepository,omitempty"`
-	URL             string `json:"url,omitempty"`
-	Ref             string `json:"ref,omitempty"`
-	Path            string `json:"path,omitempty"`
-	AppliedRevision string `json:"appliedRevision,omitempty"`
-	Ready           bool   `json:"ready"`
-	// Message is Flux's Ready message (why it is not Ready, when it is not).
-	Message   string         `json:"message,omitempty"`
-	Suspended bool           `json:"suspended"`
-	Images    []plan.Running `json:"images"`
-	// LastPromotion is the newest promotion or rollback to the environment.
-	LastPromotion *history.Entry `json:"lastPromotion,omitempty"`
-	// Behind lists what differs from the environment before it in the list.
-	Behind []Drift `json:"behind"`
-	// BehindOf names the environment it is compared with.
-	BehindOf string `json:"behindOf,omitempty"`
-	// Error is what could not be read; the other fields hold what could.
-	Error string `json:"error,omitempty"`
-}
-
-// Drift is one image whose version differs from the previous environment's.
-type Drift struct {
-	App        string `json:"app"`
-	Repository string `json:"repository"`
-	// Version runs here, Previous in the environment before.
-	Version  string `json:"version"`
-	Previous string `json:"previous"`
-}
-
-// String reads like "my-app 1.0.0 → 1.1.0 behind staging" without the environment.
-func (d Drift) String() string {
-	return fmt.Sprintf("%s %s → %s", d.App, orNone(d.Version), orNone(d.Previous))
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(absent)"
-	}
-	return s
-}
-
 // Run reads every environment in parallel and compares each with the one before it.
-func Run(ctx context.Context, clients *flux.Clients, o Options) (*Report, error) {
-	rep := &Report{APIVersion: "kubectl-promote.dev/v1alpha1", Kind: "Status", Environments: make([]Environment, len(o.Envs))}
+func Run(ctx context.Context, clients *flux.Clients, o Options) (*v1alpha1.Status, error) {
+	rep := v1alpha1.NewStatus(statusName(o.Envs), len(o.Envs))
 	repos := &repoCache{opts: o, repos: map[string]*repoEntry{}}
 	defer repos.close()
 	var wg sync.WaitGroup
@@ -111,8 +49,8 @@ func Run(ctx context.Context, clients *flux.Clients, o Options) (*Report, error)
 	return rep, nil
 }
 
-func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flux.RefSpec) Environment {
-	e := Environment{Name: spec.Raw, Context: spec.Ref.Context, Namespace: spec.Ref.Namespace, Kustomization: spec.Ref.Name, Images: []plan.Running{}, Behind: []Drift{}}
+func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flux.RefSpec) v1alpha1.EnvironmentStatus {
+	e := v1alpha1.EnvironmentStatus{Name: spec.Raw, Context: spec.Ref.Context, Namespace: spec.Ref.Namespace, Kustomization: spec.Ref.Name, Images: []v1alpha1.RunningImage{}, Behind: []v1alpha1.Drift{}}
 	env, err := flux.Load(ctx, clients, spec)
 	if err != nil {
 		e.Error = err.Error()
@@ -193,16 +131,16 @@ func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flu
 const lastPromotionDepth = 200
 
 // drift lists the app images whose versions differ between prev and cur.
-func drift(prev, cur []plan.Running) []Drift {
-	key := func(r plan.Running) string { return r.App + "\x00" + r.Repository }
+func drift(prev, cur []v1alpha1.RunningImage) []v1alpha1.Drift {
+	key := func(r v1alpha1.RunningImage) string { return r.App + "\x00" + r.Repository }
 	here := map[string]string{}
 	for _, r := range cur {
 		here[key(r)] = r.Version
 	}
-	out := []Drift{}
+	out := []v1alpha1.Drift{}
 	for _, p := range prev {
 		if v := here[key(p)]; v != p.Version {
-			out = append(out, Drift{App: p.App, Repository: p.Repository, Version: v, Previous: p.Version})
+			out = append(out, v1alpha1.Drift{App: p.App, Repository: p.Repository, Version: v, Previous: p.Version})
 		}
 	}
 	return out
@@ -279,4 +217,13 @@ func (c *repoCache) close() {
 	if c.dir != "" {
 		os.RemoveAll(c.dir)
 	}
+}
+
+// statusName is the Status document's name: the environments as given, joined by commas.
+func statusName(envs []flux.RefSpec) string {
+	names := make([]string, len(envs))
+	for i, e := range envs {
+		names[i] = e.Raw
+	}
+	return strings.Join(names, ",")
 }

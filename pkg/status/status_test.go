@@ -5,22 +5,22 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 )
 
 func TestDrift(t *testing.T) {
-	staging := []plan.Running{
+	staging := []v1alpha1.RunningImage{
 		{App: "my-app", Repository: "ghcr.io/my-org/my-app", Version: "1.1.0"},
 		{App: "redis", Repository: "docker.io/library/redis", Version: "7.2.5"},
 		{App: "new-app", Repository: "ghcr.io/my-org/new-app", Version: "0.1.0"},
 	}
-	production := []plan.Running{
+	production := []v1alpha1.RunningImage{
 		{App: "my-app", Repository: "ghcr.io/my-org/my-app", Version: "1.0.0"},
 		{App: "redis", Repository: "docker.io/library/redis", Version: "7.2.5"},
 		{App: "old-app", Repository: "ghcr.io/my-org/old-app", Version: "3"},
 	}
 	got := drift(staging, production)
-	require.Equal(t, []Drift{
+	require.Equal(t, []v1alpha1.Drift{
 		{App: "my-app", Repository: "ghcr.io/my-org/my-app", Version: "1.0.0", Previous: "1.1.0"},
 		{App: "new-app", Repository: "ghcr.io/my-org/new-app", Version: "", Previous: "0.1.0"},
 	}, got)
@@ -30,7 +30,7 @@ func TestDrift(t *testing.T) {
 }
 
 func TestReportReady(t *testing.T) {
-	require.False(t, (&Report{}).Ready(), "no environment is not a pass")
-	require.True(t, (&Report{Environments: []Environment{{Ready: true}, {Ready: true}}}).Ready())
-	require.False(t, (&Report{Environments: []Environment{{Ready: true}, {Ready: false}}}).Ready())
+	require.False(t, (&v1alpha1.Status{}).Ready(), "no environment is not a pass")
+	require.True(t, (&v1alpha1.Status{Environments: []v1alpha1.EnvironmentStatus{{Ready: true}, {Ready: true}}}).Ready())
+	require.False(t, (&v1alpha1.Status{Environments: []v1alpha1.EnvironmentStatus{{Ready: true}, {Ready: false}}}).Ready())
 }

@@ -1,0 +1,417 @@
+package v1alpha1
+
+import (
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// +kubebuilder:object:root=true
+
+// Promotion is everything one `kubectl promote` did: what it planned, which gates it
+// checked, what it pushed and what Flux did with it. metadata.name is the target
+// environment as given with --to.
+type Promotion struct {
+	metav1.TypeMeta `json:",inline"`
+	// Standard object metadata; only name is set.
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Outcome is one of promoted, nothing-to-promote, dry-run, blocked, declined,
+	// unhealthy (pushed, but the target did not become healthy) or failed.
+	Outcome string `json:"outcome"`
+	// Source is the environment promoted from.
+	Source Environment `json:"source"`
+	// Target is the environment promoted to.
+	Target Environment `json:"target"`
+	// Changes are the image changes planned (empty when there is nothing to promote).
+	Changes []Change `json:"changes"`
+	// Files are the repository files changed, each with a unified diff.
+	Files []File `json:"files"`
+	// RenderedDiff is the diff of the target's rendered manifests (Secrets masked).
+	RenderedDiff string `json:"renderedDiff,omitempty"`
+	// Gates are the checks made before pushing, pass or fail, in the order checked.
+	Gates Gates `json:"gates"`
+	// Forced is true when --force pushed past failed gates.
+	Forced bool `json:"forced"`
+	// Commit is the pushed promotion commit, when one was pushed.
+	Commit *Commit `json:"commit,omitempty"`
+	// Reconcile is what Flux did with the commit, when it was asked to reconcile.
+	Reconcile *ReconcileOutcome `json:"reconcile,omitempty"`
+	// Rollback is the automatic revert's outcome (--rollback-on-failure), when it ran.
+	Rollback *AutoRollback `json:"rollback,omitempty"`
+	// Error is the failure, when Outcome is blocked, declined, unhealthy or failed.
+	Error string `json:"error,omitempty"`
+}
+
+// NewPromotion is an empty Promotion document about the target environment name.
+func NewPromotion(name string) *Promotion {
+	return &Promotion{TypeMeta: typeMeta("Promotion"), ObjectMeta: metav1.ObjectMeta{Name: name}}
+}
+
+// Environment describes one side of a promotion, or the environment of a rollback
+// or a history.
+type Environment struct {
+	// Name is how messages and commit subjects call the environment: the context, or
+	// NAMESPACE/NAME.
+	Name string `json:"name"`
+	// Context is the kubeconfig context of the environment's cluster.
+	Context string `json:"context"`
+	// Namespace is the Flux Kustomization's namespace.
+	Namespace string `json:"namespace"`
+	// Kustomization is the Flux Kustomization's name.
+	Kustomization string `json:"kustomization"`
+	// GitRepository is the Kustomization's source, as namespace/name.
+	GitRepository string `json:"gitRepository"`
+	// URL is the GitRepository's URL, credentials removed.
+	URL string `json:"url"`
+	// Branch is the branch the GitRepository tracks.
+	Branch string `json:"branch"`
+	// Path is the Kustomization's path in the repository.
+	Path string `json:"path"`
+	// Revision is the source's applied revision (promoted), or the target branch head
+	// the plan was made on.
+	Revision string `json:"revision"`
+}
+
+// Change is one image the promotion changes in the target.
+type Change struct {
+	// Image is the image name (repository) as the target renders it, e.g. ghcr.io/my-org/my-app.
+	Image string `json:"image"`
+	// From is the version (tag and/or digest) the target runs.
+	From string `json:"from"`
+	// To is the version (tag and/or digest) the source runs.
+	To string `json:"to"`
+	// FromRef is the full image reference the target runs.
+	FromRef string `json:"fromRef"`
+	// ToRef is the full image reference the source runs.
+	ToRef string `json:"toRef"`
+	// Apps are the apps whose workloads change.
+	Apps []string `json:"apps"`
+	// Workloads are the workloads that change, as Kind/namespace/name.
+	Workloads []string `json:"workloads"`
+}
+
+// File is one repository file a promotion or a rollback changes.
+type File struct {
+	// Path is the file's path in the repository.
+	Path string `json:"path"`
+	// Diff is the change as a unified diff.
+	Diff string `json:"diff"`
+}
+
+// Commit is a pushed promotion or rollback commit.
+type Commit struct {
+	// SHA is the commit's hash.
+	SHA string `json:"sha"`
+	// Parent is the hash of the commit it was made on.
+	Parent string `json:"parent"`
+	// Branch is the branch it was pushed to.
+	Branch string `json:"branch"`
+	// Subject is the first line of the commit message.
+	Subject string `json:"subject"`
+	// Trailers are the commit's git trailers, in order (Promoted-From, Promoted-Image, ...).
+	Trailers []Trailer `json:"trailers"`
+	// Attempts is how many pushes it took (more than one when another push raced ours).
+	Attempts int `json:"attempts"`
+	// Revision is the commit in Flux's notation, branch@sha1:SHA.
+	Revision string `json:"revision"`
+}
+
+// Trailer is one git trailer of a commit.
+type Trailer struct {
+	// Key is the trailer's key, e.g. Promoted-From.
+	Key string `json:"key"`
+	// Value is the trailer's value.
+	Value string `json:"value"`
+}
+
+// ReconcileOutcome is what Flux did with a pushed commit.
+type ReconcileOutcome struct {
+	// RequestedAt is the reconcile.fluxcd.io/requestedAt token written.
+	RequestedAt string `json:"requestedAt"`
+	// Annotated lists the objects asked to reconcile, in order (Kind/namespace/name).
+	Annotated []string `json:"annotated"`
+	// SourceRevision is the GitRepository's artifact revision once it reached the commit.
+	SourceRevision string `json:"sourceRevision,omitempty"`
+	// AppliedRevision is the target's lastAppliedRevision when the wait ended.
+	AppliedRevision string `json:"appliedRevision,omitempty"`
+	// Ready is whether the target was Ready on the commit when the wait ended.
+	Ready bool `json:"ready"`
+	// Message is Flux's Ready message (or its failure reason).
+	Message string `json:"message,omitempty"`
+	// Seconds from the first annotation to the end of the wait.
+	Seconds float64 `json:"seconds"`
+}
+
+// AutoRollback is the outcome of reverting a promotion that failed health
+// (--rollback-on-failure).
+type AutoRollback struct {
+	// Commit is the pushed revert commit.
+	Commit *Commit `json:"commit,omitempty"`
+	// Reconcile is what Flux did with the revert.
+	Reconcile *ReconcileOutcome `json:"reconcile,omitempty"`
+	// Error is why the revert failed, when it did.
+	Error string `json:"error,omitempty"`
+}
+
+// Gate is one check made before a promotion, and its outcome.
+type Gate struct {
+	// Name is stable, for scripts: source-ready, source-suspended, source-applied,
+	// source-health, source-soak, target-suspended, target-dependencies.
+	Name string `json:"name"`
+	// Environment is the environment the gate looked at.
+	Environment string `json:"environment"`
+	// Passed is whether the check passed.
+	Passed bool `json:"passed"`
+	// Message says what was found, and what to do when the gate failed.
+	Message string `json:"message"`
+}
+
+// Gates are the gates of one promotion, in the order they were checked.
+type Gates []Gate
+
+// Passed says whether every gate passed.
+func (s Gates) Passed() bool {
+	for _, g := range s {
+		if !g.Passed {
+			return false
+		}
+	}
+	return true
+}
+
+// Failed lists the names of the gates that failed.
+func (s Gates) Failed() []string {
+	var names []string
+	for _, g := range s {
+		if !g.Passed {
+			names = append(names, g.Name)
+		}
+	}
+	return names
+}
+
+// +kubebuilder:object:root=true
+
+// Rollback is everything one `kubectl promote rollback` did. metadata.name is the
+// environment as given on the command line.
+type Rollback struct {
+	metav1.TypeMeta `json:",inline"`
+	// Standard object metadata; only name is set.
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Outcome is one of rolled-back, dry-run, declined, unhealthy or failed.
+	Outcome string `json:"outcome"`
+	// Target is the environment rolled back.
+	Target Environment `json:"target"`
+	// Reverted are the promotions reverted, newest first.
+	Reverted []HistoryEntry `json:"reverted"`
+	// Files are the repository files the revert changes, each with a unified diff.
+	Files []File `json:"files"`
+	// Commit is the pushed revert commit, when one was pushed.
+	Commit *Commit `json:"commit,omitempty"`
+	// Reconcile is what Flux did with the revert, when it was asked to reconcile.
+	Reconcile *ReconcileOutcome `json:"reconcile,omitempty"`
+	// Error is the failure, when Outcome is declined, unhealthy or failed.
+	Error string `json:"error,omitempty"`
+}
+
+// NewRollback is an empty Rollback document about the environment name.
+func NewRollback(name string) *Rollback {
+	return &Rollback{TypeMeta: typeMeta("Rollback"), ObjectMeta: metav1.ObjectMeta{Name: name}, Reverted: []HistoryEntry{}, Files: []File{}}
+}
+
+// +kubebuilder:object:root=true
+
+// History is the promotions and rollbacks to one environment, from `kubectl promote
+// history`. metadata.name is the environment as given on the command line.
+type History struct {
+	metav1.TypeMeta `json:",inline"`
+	// Standard object metadata; only name is set.
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Environment is the environment whose history this is.
+	Environment Environment `json:"environment"`
+	// Entries are the promotions and rollbacks, newest first.
+	Entries []HistoryEntry `json:"entries"`
+}
+
+// NewHistory is a History document about the environment name.
+func NewHistory(name string, env Environment, entries []HistoryEntry) *History {
+	if entries == nil {
+		entries = []HistoryEntry{}
+	}
+	return &History{TypeMeta: typeMeta("History"), ObjectMeta: metav1.ObjectMeta{Name: name}, Environment: env, Entries: entries}
+}
+
+// HistoryEntry is one promotion or rollback to an environment, read back from the
+// trailers of its commit.
+type HistoryEntry struct {
+	// Kind is promotion or rollback.
+	Kind string `json:"kind"`
+	// Commit is the promotion or rollback commit's hash.
+	Commit string `json:"commit"`
+	// Subject is the first line of its commit message.
+	Subject string `json:"subject"`
+	// When is the commit's author date.
+	When metav1.Time `json:"when"`
+	// By is who the API server said promoted (Promoted-By), else the commit author.
+	By string `json:"by"`
+	// Author is the commit author, as "Name <email>".
+	Author string `json:"author"`
+	// From is the source environment of a promotion.
+	From string `json:"from,omitempty"`
+	// FromRevision is the revision the source had applied when it was promoted.
+	FromRevision string `json:"fromRevision,omitempty"`
+	// To is the environment promoted or rolled back.
+	To string `json:"to,omitempty"`
+	// Images are the image changes of a promotion.
+	Images []PromotedImage `json:"images,omitempty"`
+	// Gates is "passed" or "forced (failed: ...)".
+	Gates string `json:"gates,omitempty"`
+	// RolledBack lists the promotions a rollback reverted.
+	RolledBack []string `json:"rolledBack,omitempty"`
+	// Reason is why a rollback was made (--reason).
+	Reason string `json:"reason,omitempty"`
+	// State of a promotion: current, superseded or rolled-back; of a rollback: the
+	// same words about the rollback itself (current until a later promotion supersedes it).
+	State string `json:"state"`
+	// RolledBackBy is the rollback commit that reverted this promotion.
+	RolledBackBy string `json:"rolledBackBy,omitempty"`
+}
+
+// PromotedImage is one image change of a promotion, as its Promoted-Image trailer says.
+type PromotedImage struct {
+	// Repository is the image name, e.g. ghcr.io/my-org/my-app.
+	Repository string `json:"repository"`
+	// From is the version replaced.
+	From string `json:"from"`
+	// To is the version promoted.
+	To string `json:"to"`
+}
+
+// +kubebuilder:object:root=true
+
+// Status is what every environment asked for runs, from `kubectl promote status`.
+// metadata.name is the environments as given on the command line, joined by commas.
+type Status struct {
+	metav1.TypeMeta `json:",inline"`
+	// Standard object metadata; only name is set.
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Environments are the environments, in the order given.
+	Environments []EnvironmentStatus `json:"environments"`
+}
+
+// NewStatus is a Status document named name, with room for n environments.
+func NewStatus(name string, n int) *Status {
+	return &Status{TypeMeta: typeMeta("Status"), ObjectMeta: metav1.ObjectMeta{Name: name}, Environments: make([]EnvironmentStatus, n)}
+}
+
+// Ready says whether every environment is Ready.
+func (s *Status) Ready() bool {
+	for _, e := range s.Environments {
+		if !e.Ready {
+			return false
+		}
+	}
+	return len(s.Environments) > 0
+}
+
+// EnvironmentStatus is one environment's status.
+type EnvironmentStatus struct {
+	// Name is the environment as given on the command line.
+	Name string `json:"name"`
+	// Context is the kubeconfig context of the environment's cluster.
+	Context string `json:"context"`
+	// Namespace is the Flux Kustomization's namespace.
+	Namespace string `json:"namespace"`
+	// Kustomization is the Flux Kustomization's name.
+	Kustomization string `json:"kustomization"`
+	// GitRepository is the Kustomization's source, as namespace/name.
+	GitRepository string `json:"gitRepository,omitempty"`
+	// URL is the GitRepository's URL, credentials removed.
+	URL string `json:"url,omitempty"`
+	// Ref is what the GitRepository tracks: "branch main", "tag v1", "semver >=1" or "commit ...".
+	Ref string `json:"ref,omitempty"`
+	// Path is the Kustomization's path in the repository.
+	Path string `json:"path,omitempty"`
+	// AppliedRevision is the Kustomization's lastAppliedRevision.
+	AppliedRevision string `json:"appliedRevision,omitempty"`
+	// Ready is whether the Kustomization is Ready and not suspended.
+	Ready bool `json:"ready"`
+	// Message is Flux's Ready message (why it is not Ready, when it is not).
+	Message string `json:"message,omitempty"`
+	// Suspended is whether the Kustomization's reconciliation is suspended.
+	Suspended bool `json:"suspended"`
+	// Images are the images each app runs, rendered at the applied revision.
+	Images []RunningImage `json:"images"`
+	// LastPromotion is the newest promotion or rollback to the environment.
+	LastPromotion *HistoryEntry `json:"lastPromotion,omitempty"`
+	// Behind lists what differs from the environment before it in the list.
+	Behind []Drift `json:"behind"`
+	// BehindOf names the environment it is compared with.
+	BehindOf string `json:"behindOf,omitempty"`
+	// Error is what could not be read; the other fields hold what could.
+	Error string `json:"error,omitempty"`
+}
+
+// RunningImage is one image an app runs in an environment.
+type RunningImage struct {
+	// App is the app (app.kubernetes.io/name, else the workload's name).
+	App string `json:"app"`
+	// Repository is the image name, e.g. ghcr.io/my-org/my-app.
+	Repository string `json:"repository"`
+	// Version is the tag and/or digest.
+	Version string `json:"version"`
+	// Workloads are the workloads running it, as Kind/namespace/name.
+	Workloads []string `json:"workloads"`
+}
+
+// Drift is one image whose version differs from the previous environment's.
+type Drift struct {
+	// App is the app running the image.
+	App string `json:"app"`
+	// Repository is the image name.
+	Repository string `json:"repository"`
+	// Version runs here ("" when the app does not run here).
+	Version string `json:"version"`
+	// Previous runs in the environment before ("" when the app does not run there).
+	Previous string `json:"previous"`
+}
+
+// String reads like "my-app 1.0.0 → 1.1.0" (here → before).
+func (d Drift) String() string {
+	return fmt.Sprintf("%s %s → %s", d.App, orNone(d.Version), orNone(d.Previous))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(absent)"
+	}
+	return s
+}
+
+// +kubebuilder:object:root=true
+
+// Version is the build's identity, from `kubectl promote version`. metadata.name is
+// the version.
+type Version struct {
+	metav1.TypeMeta `json:",inline"`
+	// Standard object metadata; only name is set.
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Version is the release, e.g. v0.1.0 ("dev" for a build outside a release).
+	Version string `json:"version"`
+	// Commit is the Git commit it was built from.
+	Commit string `json:"commit,omitempty"`
+	// Date is when it was built, RFC 3339.
+	Date string `json:"date,omitempty"`
+	// GoVersion is the Go toolchain that built it.
+	GoVersion string `json:"goVersion"`
+}
+
+// NewVersion is a Version document.
+func NewVersion(version, commit, date, goVersion string) *Version {
+	return &Version{TypeMeta: typeMeta("Version"), ObjectMeta: metav1.ObjectMeta{Name: version}, Version: version, Commit: commit, Date: date, GoVersion: goVersion}
+}

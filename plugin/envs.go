@@ -22,8 +22,13 @@ type envFlags struct {
 	GitUsername   string
 	GitSSHKey     string
 	GitKnownHosts string
-	Output        string
 	Color         ColorMode
+
+	outputFlags
+}
+
+func newEnvFlags(config *genericclioptions.ConfigFlags) envFlags {
+	return envFlags{config: config, Color: ColorAuto, outputFlags: newOutputFlags()}
 }
 
 func (e *envFlags) addGitFlags(cmd *cobra.Command) {
@@ -35,9 +40,8 @@ func (e *envFlags) addGitFlags(cmd *cobra.Command) {
 }
 
 func (e *envFlags) addOutputFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&e.Output, "output", "o", "", "Output format, one of: json, yaml")
+	e.outputFlags.addFlags(cmd)
 	cmd.Flags().Var(&e.Color, "color", ColorUsage)
-	_ = cmd.RegisterFlagCompletionFunc("output", CompleteOutput)
 	_ = cmd.RegisterFlagCompletionFunc("color", CompleteColor)
 }
 
@@ -53,14 +57,6 @@ func (e *envFlags) validateRepoDir() error {
 		}
 	}
 	return nil
-}
-
-func (e *envFlags) validateOutput() error {
-	switch e.Output {
-	case "", "json", "yaml":
-		return nil
-	}
-	return fmt.Errorf("unknown output format %q: use -o json or -o yaml", e.Output)
 }
 
 // auth is the Git credentials from the environment, with the flags on top.
@@ -123,12 +119,12 @@ func (w *writeFlags) addWriteFlags(cmd *cobra.Command, dryRunUsage, waitUsage st
 }
 
 // validateWrite rejects what no push can work with.
-func (w *writeFlags) validateWrite(output string) error {
+func (w *writeFlags) validateWrite(out *outputFlags) error {
 	if w.Timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive, e.g. --timeout 5m")
 	}
-	if output != "" && !w.Yes && !w.DryRun {
-		return fmt.Errorf("-o %s is for scripts, which cannot answer a prompt: add --yes (or --dry-run)", output)
+	if out.machine() && !w.Yes && !w.DryRun {
+		return fmt.Errorf("-o %s is for scripts, which cannot answer a prompt: add --yes (or --dry-run)", out.formatName())
 	}
 	return nil
 }

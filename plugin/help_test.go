@@ -119,6 +119,9 @@ func TestHelpStyle(t *testing.T) {
 	kubeFlags := pflag.NewFlagSet("kube", pflag.ContinueOnError)
 	genericclioptions.NewConfigFlags(true).AddFlags(kubeFlags)
 	kubeFlags.VisitAll(func(f *pflag.Flag) { foreign[f.Name] = true })
+	printCmd := &cobra.Command{}
+	genericclioptions.NewPrintFlags("").AddFlags(printCmd)
+	printCmd.Flags().VisitAll(func(f *pflag.Flag) { foreign[f.Name] = true })
 
 	for _, c := range visibleCommands(newHelpRoot()) {
 		if isCobraCommand(c) {

@@ -40,7 +40,7 @@ type HistoryOptions struct {
 
 // NewCmdHistory returns the history command.
 func NewCmdHistory(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &HistoryOptions{envFlags: envFlags{config: flags, Color: ColorAuto}, IOStreams: streams, Limit: 20}
+	o := &HistoryOptions{envFlags: newEnvFlags(flags), IOStreams: streams, Limit: 20}
 	cmd := &cobra.Command{
 		Use:               "history ENV",
 		Short:             "List the promotions and rollbacks to an environment",
@@ -71,7 +71,7 @@ func (o *HistoryOptions) Validate() error {
 	if err := o.validateRepoDir(); err != nil {
 		return err
 	}
-	return o.validateOutput()
+	return o.completePrinter()
 }
 
 // Run reads the history and prints it.
@@ -91,8 +91,8 @@ func (o *HistoryOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.Output != "" {
-		return printDocument(o.Out, o.Output, v1alpha1.NewHistory(o.env, env, entries))
+	if o.machine() {
+		return o.printObject(v1alpha1.NewHistory(o.env, env, entries), o.Out)
 	}
 	if len(entries) == 0 {
 		fmt.Fprintf(o.ErrOut, "No promotions to %s found on branch %s under %s\n", env.Name, env.Branch, env.Path)

@@ -1,17 +1,80 @@
 package plugin
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 
-	"sigs.k8s.io/yaml"
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/printers"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
+
+// outputFlags is -o/--output with its template flags: cli-runtime's PrintFlags, so
+// every command prints its document in any of kubectl's formats (json, yaml, name,
+// jsonpath=..., jsonpath-as-json=..., go-template=..., and the -file variants). Without
+// -o a command prints its own text for people instead.
+type outputFlags struct {
+	PrintFlags *genericclioptions.PrintFlags
+	// printer prints the document; nil for text output. Set by completePrinter.
+	printer printers.ResourcePrinter
+}
+
+func newOutputFlags() outputFlags {
+	return outputFlags{PrintFlags: genericclioptions.NewPrintFlags("").WithTypeSetter(v1alpha1.Scheme)}
+}
+
+// addFlags adds -o, --template and --allow-missing-template-keys, and completes -o
+// with the printer's formats.
+func (f *outputFlags) addFlags(cmd *cobra.Command) {
+	f.PrintFlags.AddFlags(cmd)
+	// The documents are never stored in a cluster, so they have no managedFields.
+	_ = cmd.Flags().MarkHidden("show-managed-fields")
+	_ = cmd.RegisterFlagCompletionFunc("output", f.completeOutput)
+}
+
+// completeOutput completes -o with the formats the printer knows.
+func (f *outputFlags) completeOutput(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	return withPrefix(toComplete, f.PrintFlags.AllowedFormats()), cobra.ShellCompDirectiveNoFileComp
+}
+
+// machine says whether -o (or --template) asks for a document rather than text.
+func (f *outputFlags) machine() bool {
+	tmpl := f.PrintFlags.TemplatePrinterFlags.TemplateArgument
+	return *f.PrintFlags.OutputFormat != "" || (tmpl != nil && *tmpl != "")
+}
+
+// completePrinter makes the printer -o asks for; an unknown format is an error that
+// lists the known ones.
+func (f *outputFlags) completePrinter() error {
+	if !f.machine() {
+		return nil
+	}
+	p, err := f.PrintFlags.ToPrinter()
+	if err != nil {
+		return err
+	}
+	f.printer = p
+	return nil
+}
+
+// printObject prints a document with the printer of -o.
+func (f *outputFlags) printObject(obj runtime.Object, w io.Writer) error {
+	return f.printer.PrintObj(obj, w)
+}
+
+// formatName is -o as given, for messages.
+func (f *outputFlags) formatName() string {
+	if *f.PrintFlags.OutputFormat == "" {
+		return "go-template"
+	}
+	return *f.PrintFlags.OutputFormat
+}
 
 // printer writes Flux-CLI-style lines: ► doing, ✔ done, ◎ waiting, ✗ failed.
 type printer struct {
@@ -104,24 +167,6 @@ func (p *printer) summary(r *v1alpha1.Promotion) {
 	if r.Rollback != nil && r.Rollback.Commit != nil {
 		fmt.Fprintf(p.w, "commit/%s rolled back on %s\n", r.Rollback.Commit.SHA, r.Rollback.Commit.Branch)
 	}
-}
-
-// printDocument prints v as one JSON or YAML document.
-func printDocument(w io.Writer, format string, v any) error {
-	switch format {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
-	case "yaml":
-		b, err := yaml.Marshal(v)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(b)
-		return err
-	}
-	return fmt.Errorf("unknown output format %q", format)
 }
 
 // rollbackPlan prints what a rollback will revert and the files it changes.

@@ -69,7 +69,7 @@ type PromoteOptions struct {
 }
 
 func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &PromoteOptions{envFlags: envFlags{config: flags, Color: ColorAuto}, IOStreams: streams}
+	o := &PromoteOptions{envFlags: newEnvFlags(flags), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:          "kubectl-promote [KUSTOMIZATION] --from ENV --to ENV",
 		Short:        "Promote image versions from one Flux environment to the next through Git",
@@ -134,8 +134,10 @@ func (o *PromoteOptions) Complete(cmd *cobra.Command, args []string) error {
 		MinSoak: o.MinSoak, Force: o.Force, DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout,
 		RollbackOnFailure: o.RollbackOnFailure, PushAttempts: 5,
 	}
-	o.opts.Author, err = o.author()
-	return err
+	if o.opts.Author, err = o.author(); err != nil {
+		return err
+	}
+	return o.completePrinter()
 }
 
 // listApps lists the apps the --from environment runs, for completing --app.
@@ -161,9 +163,6 @@ func (o *PromoteOptions) listApps(cmd *cobra.Command, args []string) ([]string, 
 
 // Validate rejects flag combinations that cannot work, saying what to do instead.
 func (o *PromoteOptions) Validate() error {
-	if err := o.validateOutput(); err != nil {
-		return err
-	}
 	if o.RollbackOnFailure && !o.Wait {
 		return fmt.Errorf("--rollback-on-failure needs --wait: without waiting there is no failure to roll back")
 	}
@@ -176,7 +175,7 @@ func (o *PromoteOptions) Validate() error {
 	if err := o.validateRepoDir(); err != nil {
 		return err
 	}
-	if err := o.validateWrite(o.Output); err != nil {
+	if err := o.validateWrite(&o.outputFlags); err != nil {
 		return err
 	}
 	for _, a := range append(append([]string{}, o.Apps...), o.Images...) {
@@ -194,15 +193,15 @@ func (o *PromoteOptions) Run(ctx context.Context) error {
 	pr := newPrinter(o.ErrOut, o.Color.Enabled(o.ErrOut))
 	out := newPrinter(o.Out, o.Color.Enabled(o.Out))
 	o.opts.Progress = pr
-	if o.Output == "" {
+	if !o.machine() {
 		o.opts.Preview = func(r *v1alpha1.Promotion) { out.plan(r) }
 	}
 	if !o.Yes && !o.DryRun {
 		o.opts.Confirm = o.confirm
 	}
 	res, err := promote.Run(ctx, o.clients, o.opts)
-	if o.Output != "" {
-		if perr := printDocument(o.Out, o.Output, res); perr != nil && err == nil {
+	if o.machine() {
+		if perr := o.printObject(res, o.Out); perr != nil && err == nil {
 			err = perr
 		}
 	} else {

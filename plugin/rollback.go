@@ -48,7 +48,7 @@ type RollbackOptions struct {
 
 // NewCmdRollback returns the rollback command.
 func NewCmdRollback(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &RollbackOptions{envFlags: envFlags{config: flags, Color: ColorAuto}, IOStreams: streams}
+	o := &RollbackOptions{envFlags: newEnvFlags(flags), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:               "rollback ENV",
 		Short:             "Revert the last promotion to an environment",
@@ -89,19 +89,18 @@ func (o *RollbackOptions) Complete(args []string) error {
 	}
 	o.opts = promote.RollbackOptions{Env: env, To: o.To, Reason: o.Reason, RepoDir: o.RepoDir, Auth: o.auth(),
 		DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout, PushAttempts: 5}
-	o.opts.Author, err = o.author()
-	return err
+	if o.opts.Author, err = o.author(); err != nil {
+		return err
+	}
+	return o.completePrinter()
 }
 
 // Validate rejects flags that cannot work together.
 func (o *RollbackOptions) Validate() error {
-	if err := o.validateOutput(); err != nil {
-		return err
-	}
 	if err := o.validateRepoDir(); err != nil {
 		return err
 	}
-	return o.validateWrite(o.Output)
+	return o.validateWrite(&o.outputFlags)
 }
 
 // Run reverts and prints the result.
@@ -110,7 +109,7 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 	defer stop()
 	out := newPrinter(o.Out, o.Color.Enabled(o.Out))
 	o.opts.Progress = newPrinter(o.ErrOut, o.Color.Enabled(o.ErrOut))
-	if o.Output == "" {
+	if !o.machine() {
 		o.opts.Preview = out.rollbackPlan
 	}
 	if !o.Yes && !o.DryRun {
@@ -119,8 +118,8 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 		}
 	}
 	res, err := promote.RunRollback(ctx, o.clients, o.opts)
-	if o.Output != "" {
-		if perr := printDocument(o.Out, o.Output, res); perr != nil && err == nil {
+	if o.machine() {
+		if perr := o.printObject(res, o.Out); perr != nil && err == nil {
 			err = perr
 		}
 	} else if res.Commit != nil {

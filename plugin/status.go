@@ -46,7 +46,7 @@ var ErrNotReady = errors.New("not every environment is Ready")
 
 // NewCmdStatus returns the status command.
 func NewCmdStatus(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &StatusOptions{envFlags: envFlags{config: flags, Color: ColorAuto}, IOStreams: streams}
+	o := &StatusOptions{envFlags: newEnvFlags(flags), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:               "status [ENV...]",
 		Short:             "Show what every environment runs, and how far each is behind the one before",
@@ -55,7 +55,7 @@ func NewCmdStatus(streams genericiooptions.IOStreams, flags *genericclioptions.C
 		ValidArgsFunction: CompleteContexts(flags),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.envs = args
-			if err := o.validateOutput(); err != nil {
+			if err := o.completePrinter(); err != nil {
 				return err
 			}
 			if err := o.validateRepoDir(); err != nil {
@@ -99,8 +99,8 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.Output != "" {
-		err = printDocument(o.Out, o.Output, rep)
+	if o.machine() {
+		err = o.printObject(rep, o.Out)
 	} else {
 		err = o.table(rep)
 	}

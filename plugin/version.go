@@ -1,40 +1,47 @@
 package plugin
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/yaml"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/version"
 )
 
 const (
 	versionLong = `Print the version of kubectl-promote, the commit it was built from and when.
 
-The short form is one line for people; -o json or -o yaml print one document with
-stable field names for bug reports and scripts.`
+The short form is one line for people; -o prints one Version document with stable
+field names for bug reports and scripts, in any of kubectl's output formats.`
 
 	versionExample = `  # Print the version
   kubectl promote version
 
   # Print the version, commit, build date and Go version as JSON
-  kubectl promote version -o json`
+  kubectl promote version -o json
+
+  # Print only the version, for a script
+  kubectl promote version -o jsonpath='{.version}'`
 )
 
 // VersionOptions holds the flags of `kubectl promote version`.
 type VersionOptions struct {
-	Output string
+	outputFlags
 
 	genericiooptions.IOStreams
 }
 
+// NewVersionOptions returns the options of `kubectl promote version` with their defaults.
+func NewVersionOptions(streams genericiooptions.IOStreams) *VersionOptions {
+	return &VersionOptions{outputFlags: newOutputFlags(), IOStreams: streams}
+}
+
 // NewCmdVersion returns the version command.
 func NewCmdVersion(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &VersionOptions{IOStreams: streams}
+	o := NewVersionOptions(streams)
 	cmd := &cobra.Command{
 		Use:               "version",
 		Short:             "Print the version of kubectl-promote",
@@ -43,51 +50,37 @@ func NewCmdVersion(streams genericiooptions.IOStreams) *cobra.Command {
 		Args:              cobra.NoArgs,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(_ *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
 			if err := o.Validate(); err != nil {
 				return err
 			}
 			return o.Run()
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format, one of: json, yaml")
-	_ = cmd.RegisterFlagCompletionFunc("output", CompleteOutput)
+	o.addFlags(cmd)
 	return cmd
 }
 
-// Validate rejects an output format other than json or yaml.
-func (o *VersionOptions) Validate() error {
-	switch o.Output {
-	case "", "json", "yaml":
-		return nil
-	}
-	return fmt.Errorf("unable to match a printer suitable for the output format %q, allowed formats are: json, yaml", o.Output)
-}
+// Complete makes the printer -o asks for.
+func (o *VersionOptions) Complete() error { return o.completePrinter() }
+
+// Validate has nothing to check: version takes no arguments and -o is checked by Complete.
+func (o *VersionOptions) Validate() error { return nil }
 
 // Run prints the build's version.
 func (o *VersionOptions) Run() error {
 	info := version.Get()
-	switch o.Output {
-	case "json":
-		b, err := json.MarshalIndent(info, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(o.Out, "%s\n", b)
-		return err
-	case "yaml":
-		b, err := yaml.Marshal(info)
-		if err != nil {
-			return err
-		}
-		_, err = o.Out.Write(b)
-		return err
+	if o.machine() {
+		return o.printObject(info, o.Out)
 	}
 	_, err := fmt.Fprintln(o.Out, shortVersion(info))
 	return err
 }
 
 // shortVersion is the one-line form: kubectl-promote v0.1.0 (commit 1a2b3c4, built 2026-01-02T03:04:05Z).
-func shortVersion(info version.Info) string {
+func shortVersion(info *v1alpha1.Version) string {
 	var details []string
 	if info.Commit != "" {
 		commit := info.Commit

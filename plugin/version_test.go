@@ -9,6 +9,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/version"
 )
 
@@ -40,7 +41,7 @@ func TestVersion(t *testing.T) {
 
 	out, err = runVersion(t, "-o", "json")
 	require.NoError(t, err)
-	var info version.Info
+	var info v1alpha1.Version
 	require.NoError(t, json.Unmarshal([]byte(out), &info))
 	assert.Equal(t, "v0.1.0", info.Version)
 	assert.Equal(t, "abc1234def5678abc1234def5678abc1234def56", info.Commit)
@@ -49,12 +50,20 @@ func TestVersion(t *testing.T) {
 
 	out, err = runVersion(t, "-o", "yaml")
 	require.NoError(t, err)
-	info = version.Info{}
+	info = v1alpha1.Version{}
 	require.NoError(t, yaml.UnmarshalStrict([]byte(out), &info))
 	assert.Equal(t, "v0.1.0", info.Version)
 
 	_, err = runVersion(t, "-o", "wide")
-	require.EqualError(t, err, `unable to match a printer suitable for the output format "wide", allowed formats are: json, yaml`)
+	require.EqualError(t, err, `unable to match a printer suitable for the output format "wide", allowed formats are: go-template,go-template-file,json,jsonpath,jsonpath-as-json,jsonpath-file,kyaml,name,template,templatefile,yaml`)
+
+	out, err = runVersion(t, "-o", "jsonpath={.version}")
+	require.NoError(t, err)
+	assert.Equal(t, "v0.1.0", out)
+
+	out, err = runVersion(t, "-o", "name")
+	require.NoError(t, err)
+	assert.Equal(t, "version.kubectl-promote.dev/v0.1.0\n", out)
 
 	_, err = runVersion(t, "extra")
 	require.Error(t, err)

@@ -3,7 +3,11 @@
 // which kubectl-promote did what.
 package version
 
-import "runtime/debug"
+import (
+	"runtime/debug"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
+)
 
 // Set with -ldflags "-X github.com/kubectl-promote/kubectl-promote/pkg/version.Version=v1.2.3 ...".
 var (
@@ -12,25 +16,17 @@ var (
 	Date    = ""
 )
 
-// Info is the build's identity, printed by `kubectl promote version`.
-type Info struct {
-	Version   string `json:"version"`
-	Commit    string `json:"commit,omitempty"`
-	Date      string `json:"date,omitempty"`
-	GoVersion string `json:"goVersion"`
-}
-
-// Get returns the build's identity; a `go install`ed binary falls back to the module
+// Get returns the build's identity, the document `kubectl promote version -o` prints; a `go install`ed binary falls back to the module
 // version recorded in its build info.
-func Get() Info {
-	info := Info{Version: Version, Commit: Commit, Date: Date}
+func Get() *v1alpha1.Version {
+	v, goVersion := Version, ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		info.GoVersion = bi.GoVersion
-		if info.Version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			info.Version = bi.Main.Version
+		goVersion = bi.GoVersion
+		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
 		}
 	}
-	return info
+	return v1alpha1.NewVersion(v, Commit, Date, goVersion)
 }
 
 // UserAgent is sent on every API request, so audit logs name the tool and its version.

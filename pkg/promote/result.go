@@ -5,14 +5,25 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
 )
 
+// APIVersion is the group and version of every document kubectl-promote prints.
+const APIVersion = "kubectl-promote.dev/v1alpha1"
+
 // Outcomes of a promotion, stable for scripts (the JSON "outcome" field).
 const (
 	OutcomePromoted    = "promoted"
 	OutcomeNothingToDo = "nothing-to-promote"
-	OutcomeDryRun      = "dry-run"
-	OutcomeBlocked     = "blocked"
-	OutcomeDeclined    = "declined"
-	OutcomeUnhealthy   = "unhealthy"
+	// OutcomeResumed: an earlier run pushed the promotion but Flux never got the
+	// announcement; this run announced it (and followed it with --wait).
+	OutcomeResumed  = "resumed"
+	OutcomeDryRun   = "dry-run"
+	OutcomeBlocked  = "blocked"
+	OutcomeDeclined = "declined"
+	// OutcomeUnhealthy: pushed and announced, but the target did not become healthy.
+	OutcomeUnhealthy = "unhealthy"
+	// OutcomeUnannounced: pushed, but Flux could not be asked to reconcile it.
+	OutcomeUnannounced = "unannounced"
+	// OutcomeInterrupted: pushed and announced; the wait was cut short by a signal.
+	OutcomeInterrupted = "interrupted"
 	OutcomeFailed      = "failed"
 )
 
@@ -21,11 +32,14 @@ const (
 type Result struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
-	// Outcome is one of promoted, nothing-to-promote, dry-run, blocked, declined,
-	// unhealthy (pushed, but the target did not become healthy) or failed.
-	Outcome string      `json:"outcome"`
-	Source  Environment `json:"source"`
-	Target  Environment `json:"target"`
+	// Outcome is one of promoted, nothing-to-promote, resumed, dry-run, blocked,
+	// declined, unhealthy, unannounced, interrupted or failed.
+	Outcome string `json:"outcome"`
+	// Strategy is how the change reaches the target's Git ref: images (an image edit
+	// in the target's overlay on the branch it tracks).
+	Strategy string      `json:"strategy,omitempty"`
+	Source   Environment `json:"source"`
+	Target   Environment `json:"target"`
 	// Changes are the image changes planned (empty when there is nothing to promote).
 	Changes []Change `json:"changes"`
 	// Files are the repository files changed, each with a unified diff.
@@ -38,7 +52,7 @@ type Result struct {
 	Commit    *Commit            `json:"commit,omitempty"`
 	Reconcile *reconcile.Outcome `json:"reconcile,omitempty"`
 	// Rollback is the automatic revert's outcome (--rollback-on-failure).
-	Rollback *Rollback `json:"rollback,omitempty"`
+	Rollback *AutoRollback `json:"rollback,omitempty"`
 	// Error is the failure, when Outcome is blocked, unhealthy or failed.
 	Error string `json:"error,omitempty"`
 }
@@ -98,8 +112,8 @@ type Trailer struct {
 	Value string `json:"value"`
 }
 
-// Rollback is the outcome of reverting a promotion that failed health.
-type Rollback struct {
+// AutoRollback is the outcome of reverting a promotion that failed health.
+type AutoRollback struct {
 	Commit    *Commit            `json:"commit,omitempty"`
 	Reconcile *reconcile.Outcome `json:"reconcile,omitempty"`
 	Error     string             `json:"error,omitempty"`

@@ -21,4 +21,3 @@ func revert(ctx context.Context, r *repo.Repo, branch string, shas []string, sub
 	}, repo.PushOptions{MaxAttempts: attempts})
 	return pushed, spec, err
 }
-

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
 	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
 )
@@ -77,7 +78,7 @@ func TestPromoteRejectsBadInputBeforeTouchingAnything(t *testing.T) {
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			stdout, stderr, code := run(t, tc.args...)
-			require.Equal(t, ExitError, code, stderr)
+			require.Equal(t, promote.ExitError, code, stderr)
 			require.Contains(t, stderr, tc.want)
 			require.Empty(t, stdout)
 			require.NotContains(t, stderr, "secret-token")
@@ -87,15 +88,20 @@ func TestPromoteRejectsBadInputBeforeTouchingAnything(t *testing.T) {
 
 func TestUnreachableClusterIsAnErrorWithExitOne(t *testing.T) {
 	_, stderr, code := run(t, "apps", "--from", "staging", "--to", "production", "--dry-run", "--request-timeout", "2s")
-	require.Equal(t, ExitError, code)
+	require.Equal(t, promote.ExitError, code)
 	require.Contains(t, stderr, "error: source staging")
 	require.NotContains(t, stderr, "secret-token")
 }
 
 func TestExitCode(t *testing.T) {
-	require.Equal(t, ExitOK, ExitCode(nil))
-	require.Equal(t, ExitBlocked, ExitCode(fmt.Errorf("x: %w", &promote.BlockedError{Failed: []string{"source-ready"}})))
-	require.Equal(t, ExitUnhealthy, ExitCode(&promote.UnhealthyError{Commit: "abc", Err: &reconcile.FailedError{}}))
-	require.Equal(t, ExitError, ExitCode(errors.New("anything else")))
-	require.Equal(t, ExitError, ExitCode(ErrNotReady))
+	require.Equal(t, promote.ExitOK, ExitCode(nil))
+	require.Equal(t, promote.ExitBlocked, ExitCode(fmt.Errorf("x: %w", &promote.BlockedError{Failed: []string{"source-ready"}})))
+	require.Equal(t, promote.ExitUnhealthy, ExitCode(&promote.UnhealthyError{Commit: "abc", Err: &reconcile.FailedError{}}))
+	require.Equal(t, promote.ExitError, ExitCode(errors.New("anything else")))
+	require.Equal(t, promote.ExitError, ExitCode(ErrNotReady))
+}
+
+func TestExitCodeAfterPush(t *testing.T) {
+	require.Equal(t, promote.ExitUnannounced, ExitCode(&promote.UnannouncedError{Commit: "abc", Env: &flux.Environment{}, Err: errors.New("refused")}))
+	require.Equal(t, promote.ExitInterrupted, ExitCode(fmt.Errorf("x: %w", &promote.InterruptedError{Commit: "abc", Env: &flux.Environment{}})))
 }

@@ -4,7 +4,6 @@
 package plugin
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -12,33 +11,12 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
-	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
 )
 
-// Exit codes, as the README documents them.
-const (
-	ExitOK        = 0
-	ExitError     = 1
-	ExitBlocked   = 3
-	ExitUnhealthy = 4
-)
-
-// ExitCode maps a command's error to the process exit code.
-func ExitCode(err error) int {
-	var blocked *promote.BlockedError
-	var unhealthy *promote.UnhealthyError
-	var failed *reconcile.FailedError
-	switch {
-	case err == nil:
-		return ExitOK
-	case errors.As(err, &blocked):
-		return ExitBlocked
-	case errors.As(err, &unhealthy), errors.As(err, &failed):
-		return ExitUnhealthy
-	}
-	// ErrNotReady (status) and every other error: 1.
-	return ExitError
-}
+// ExitCode maps a command's error to the process exit code (README's table):
+// promote's and rollback's outcomes, and 1 for every other error (status's
+// ErrNotReady included).
+func ExitCode(err error) int { return promote.ExitCode(err) }
 
 // NewCmdPromote returns the kubectl-promote root command: `kubectl promote` itself
 // promotes, and the subcommands inspect and undo.

@@ -20,6 +20,9 @@ type Change struct {
 	// An images: entry applies to every workload of the overlay, so this can list
 	// workloads outside an --app filter that share the repository.
 	Workloads []string
+	// Sidecar is true when a workload running this image runs other images too (an
+	// envoy beside the app): the image then names the change, not the workload.
+	Sidecar bool
 }
 
 // AmbiguousError reports a repository that runs more than one version in one render,
@@ -81,7 +84,12 @@ func diffImages(src, tgt []container, f Filter) ([]Change, error) {
 	// Target: every version of every repository, since an images: entry changes all.
 	tgtVersions := map[string]map[string][]string{}
 	tgtByRepo := map[string][]container{}
+	reposOf := map[string]map[string]bool{} // workload -> repositories it runs
 	for _, c := range tgt {
+		if reposOf[c.workload()] == nil {
+			reposOf[c.workload()] = map[string]bool{}
+		}
+		reposOf[c.workload()][c.image.Repository] = true
 		add(tgtVersions, c.image.Repository, c.image.String(), c.workload())
 		tgtByRepo[c.image.Repository] = append(tgtByRepo[c.image.Repository], c)
 	}
@@ -148,6 +156,7 @@ func diffImages(src, tgt []container, f Filter) ([]Change, error) {
 		for _, c := range tgtByRepo[repo] {
 			apps[c.app] = true
 			workloads[c.workload()] = true
+			ch.Sidecar = ch.Sidecar || len(reposOf[c.workload()]) > 1
 		}
 		ch.Apps, ch.Workloads = sortedKeys(apps), sortedKeys(workloads)
 		changes = append(changes, ch)

@@ -2,8 +2,9 @@ package promote
 
 import (
 	"context"
-
+	"fmt"
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
+
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
@@ -22,11 +23,12 @@ func History(ctx context.Context, clients *flux.Clients, spec flux.RefSpec, o Hi
 	if err != nil {
 		return v1alpha1.Environment{}, nil, err
 	}
-	branch, err := trackedBranch(env)
-	if err != nil {
-		return v1alpha1.Environment{}, nil, err
+	ref := flux.RefOf(env.Source)
+	if ref.Branch == "" {
+		return v1alpha1.Environment{}, nil, fmt.Errorf("GitRepository %s/%s of %s tracks %s: only branches are supported yet", env.Source.Namespace, env.Source.Name, env.Name, ref)
 	}
-	desc := describeEnv(env, branch, env.Kustomization.Status.LastAppliedRevision)
+	branch := ref.Branch
+	desc := describeEnv(env, ref, env.Kustomization.Status.LastAppliedRevision)
 	r, err := repo.Open(ctx, repo.Options{URL: env.Source.Spec.URL, Auth: o.Auth, RepoDir: o.RepoDir})
 	if err != nil {
 		return desc, nil, err

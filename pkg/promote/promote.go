@@ -1,20 +1,24 @@
 // Package promote ties kubectl-promote together: it reads the source and target
-// environments, plans the image changes, checks the gates, commits and pushes the
-// change with provenance, asks Flux to reconcile now and follows the target. It
-// returns one v1alpha1.Promotion document that the command prints as text or JSON.
+// environments, plans the change with the Strategy their Git refs call for, checks
+// the gates, delivers the change with provenance, asks Flux to reconcile now and
+// follows the target. It returns one Result value that the command prints as text or
+// as a machine-readable document.
+//
+// A promotion runs in phases, each a method of promotion: load, gate, fetch, plan,
+// decide, write, and announce-and-follow (follow.go, shared with rollback). Only plan
+// and write differ between Git layouts; they are the Strategy's.
 package promote
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/gates"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
@@ -29,10 +33,22 @@ type Progress interface {
 	Failed(format string, args ...any)
 }
 
+// Defaults of the options, for the commands' flags.
+const (
+	// DefaultPushAttempts is how many times a push is re-made on a new head after
+	// losing a race before giving up.
+	DefaultPushAttempts = 5
+	// DefaultTimeout bounds a promotion or a rollback: the reading and planning
+	// before the confirmation, and again the write, the reconcile and the wait after it.
+	DefaultTimeout = 5 * time.Minute
+)
+
 // Options is one promotion, as the command's flags describe it.
 type Options struct {
 	From, To flux.RefSpec
 	Filter   plan.Filter
+	// Strategy is --strategy: "auto" (or empty) picks the one the Git refs call for.
+	Strategy string
 	// RepoDir is a local checkout to use instead of a temporary clone.
 	RepoDir string
 	Auth    repo.Auth
@@ -42,7 +58,8 @@ type Options struct {
 	Force   bool
 	DryRun  bool
 	Wait    bool
-	// Timeout bounds the reconcile and the wait.
+	// Timeout bounds everything before the confirmation, and again everything after
+	// it (write, announce, wait); 0 means DefaultTimeout.
 	Timeout time.Duration
 	// RollbackOnFailure reverts the promotion when the target fails health.
 	RollbackOnFailure bool
@@ -50,280 +67,383 @@ type Options struct {
 	// result; nil means yes.
 	Confirm func(*v1alpha1.Promotion) (bool, error)
 	// Preview is called once the plan and gates are known, before Confirm.
-	Preview      func(*v1alpha1.Promotion)
-	Progress     Progress
+	Preview  func(*v1alpha1.Promotion)
+	Progress Progress
+	// PushAttempts bounds the race retries; 0 means DefaultPushAttempts.
 	PushAttempts int
 }
 
-// BlockedError is a promotion stopped by failed gates (exit code 3).
-type BlockedError struct{ Failed []string }
-
-func (e *BlockedError) Error() string {
-	return fmt.Sprintf("blocked by gates: %s; nothing was pushed (fix them, or use --force to promote anyway; the commit records it)", strings.Join(e.Failed, ", "))
-}
-
-// UnhealthyError is a promotion that was pushed but the target did not become
-// healthy (exit code 4).
-type UnhealthyError struct {
-	Commit string
-	Err    error
-}
-
-func (e *UnhealthyError) Error() string {
-	return fmt.Sprintf("promotion %s was pushed but the target did not become healthy: %v", repo.ShortSHA(e.Commit), e.Err)
-}
-
-func (e *UnhealthyError) Unwrap() error { return e.Err }
-
-// DeclinedError is a promotion the user said no to at the prompt.
-var ErrDeclined = errors.New("promotion declined; nothing was pushed")
-
 // Run performs one promotion. It always returns a Promotion describing how far it got,
-// with an error when it did not end promoted, nothing-to-promote or dry-run.
+// with an error when it did not end promoted, nothing-to-promote, resumed or dry-run.
 func Run(ctx context.Context, clients *flux.Clients, o Options) (*v1alpha1.Promotion, error) {
-	res := v1alpha1.NewPromotion(o.To.Raw)
-	res.Outcome = OutcomeFailed
-	err := run(ctx, clients, o, res)
-	if err != nil {
-		res.Error = err.Error()
-		var blocked *BlockedError
-		var unhealthy *UnhealthyError
-		switch {
-		case errors.As(err, &blocked):
-			res.Outcome = OutcomeBlocked
-		case errors.As(err, &unhealthy):
-			res.Outcome = OutcomeUnhealthy
-		case errors.Is(err, ErrDeclined):
-			res.Outcome = OutcomeDeclined
-		default:
-			res.Outcome = OutcomeFailed
-		}
+	if o.PushAttempts <= 0 {
+		o.PushAttempts = DefaultPushAttempts
 	}
-	return res, err
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	p := &promotion{o: o, clients: clients, res: v1alpha1.NewPromotion(o.To.Raw)}
+	p.res.Outcome = OutcomeFailed
+	defer p.close()
+	err := p.run(ctx)
+	if err != nil {
+		p.res.Error = err.Error()
+		p.res.Outcome = outcomeOf(err)
+	}
+	return p.res, err
 }
 
-func run(ctx context.Context, clients *flux.Clients, o Options, res *v1alpha1.Promotion) error {
-	p := o.Progress
-	src, dst, err := loadBoth(ctx, clients, o.From, o.To)
-	if err != nil {
-		return err
-	}
-	srcBranch, err := trackedBranch(src)
-	if err != nil {
-		return err
-	}
-	dstBranch, err := trackedBranch(dst)
-	if err != nil {
-		return err
-	}
-	res.Source = describeEnv(src, srcBranch, src.Kustomization.Status.LastAppliedRevision)
-	res.Target = describeEnv(dst, dstBranch, "")
-	if !sameRepository(src.Source.Spec.URL, dst.Source.Spec.URL) {
-		return fmt.Errorf("the source reads %s and the target %s: promoting between repositories is not supported yet",
-			repo.RedactURL(src.Source.Spec.URL), repo.RedactURL(dst.Source.Spec.URL))
-	}
-	if srcBranch != dstBranch {
-		return fmt.Errorf("the source tracks branch %q and the target branch %q: a branch per environment is not supported yet", srcBranch, dstBranch)
-	}
-	if src.Ref == dst.Ref {
-		return fmt.Errorf("--from and --to name the same Kustomization %s", src.Ref)
-	}
-	p.Done("source %s: Kustomization %s/%s applied %s", src.Name, src.Ref.Namespace, src.Ref.Name, orNone(src.Kustomization.Status.LastAppliedRevision))
-	p.Done("target %s: Kustomization %s/%s tracks %s branch %s path %s", dst.Name, dst.Ref.Namespace, dst.Ref.Name, repo.RedactURL(dst.Source.Spec.URL), dstBranch, dst.Kustomization.Spec.Path)
-
-	// Gates are read before the plan so a blocked promotion still shows its plan.
-	var set v1alpha1.Gates
-	var wg sync.WaitGroup
-	var srcGates, dstGates v1alpha1.Gates
-	wg.Add(2)
-	go func() { defer wg.Done(); srcGates = gates.Source(ctx, src, gates.SourceOptions{MinSoak: o.MinSoak}) }()
-	go func() { defer wg.Done(); dstGates = gates.Target(ctx, dst) }()
-	wg.Wait()
-	set = append(append(set, srcGates...), dstGates...)
-	res.Gates = set
-
-	appliedRev := src.Kustomization.Status.LastAppliedRevision
-	if appliedRev == "" {
-		// Nothing to render or promote; the gates say why.
-		if o.Preview != nil {
-			o.Preview(res)
-		}
-		return &BlockedError{Failed: set.Failed()}
-	}
-	_, srcSHA, err := repo.ParseRevision(appliedRev)
-	if err != nil {
-		return fmt.Errorf("source %s: lastAppliedRevision %q: %w", src.Name, appliedRev, err)
-	}
-
-	p.Doing("fetching %s", repo.RedactURL(dst.Source.Spec.URL))
-	r, err := repo.Open(ctx, repo.Options{URL: dst.Source.Spec.URL, Auth: o.Auth, RepoDir: o.RepoDir})
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	work, err := os.MkdirTemp("", "kubectl-promote-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(work)
-	srcDir := filepath.Join(work, "source")
-	if err := r.Checkout(ctx, srcSHA, srcDir); err != nil {
-		return fmt.Errorf("checking out the source's applied revision %s: %w", appliedRev, err)
-	}
-	head, err := r.BranchHead(ctx, dstBranch)
-	if err != nil {
-		return err
-	}
-	res.Target.Revision = dstBranch + "@sha1:" + head
-	dstDir := filepath.Join(work, "target")
-	if err := r.Checkout(ctx, head, dstDir); err != nil {
-		return err
-	}
-	in := plan.Input{SourceDir: srcDir, TargetDir: dstDir, Source: src.Kustomization, Target: dst.Kustomization,
-		SourceClient: src.Cluster.Client, TargetClient: dst.Cluster.Client, Filter: o.Filter}
-	pl, err := plan.Compute(ctx, in)
-	if err != nil {
-		return err
-	}
-	fillPlan(res, pl)
-	if o.Preview != nil {
-		o.Preview(res)
-	}
-	if len(pl.Changes) == 0 {
-		res.Outcome = OutcomeNothingToDo
-		p.Done("nothing to promote: %s already runs what %s runs", dst.Name, src.Name)
-		return nil
-	}
-	if !set.Passed() {
-		if !o.Force {
-			return &BlockedError{Failed: set.Failed()}
-		}
-		res.Forced = true
-		p.Failed("gates failed (%s): promoting anyway because of --force", strings.Join(set.Failed(), ", "))
-	}
-	if o.DryRun {
-		res.Outcome = OutcomeDryRun
-		p.Done("dry run: nothing was committed, pushed or annotated")
-		return nil
-	}
-	author, err := readyToWrite(ctx, dst, r, o.Author, func() (bool, error) { return confirm(o.Confirm, res) })
-	if err != nil {
-		return err
-	}
-	by := whoAmI(ctx, dst.Cluster)
-	gatesTrailer := "passed"
-	if res.Forced {
-		gatesTrailer = "forced (failed: " + strings.Join(set.Failed(), ", ") + ")"
-	}
-
-	p.Doing("committing to branch %s", dstBranch)
-	var final *plan.Plan
-	var spec *repo.CommitSpec
-	pushed, err := r.CommitAndPush(ctx, dstBranch, func(ctx context.Context, head, dir string) (*repo.CommitSpec, error) {
-		in := in
-		in.TargetDir = dir
-		pl, err := plan.Compute(ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		final = pl
-		if len(pl.Changes) == 0 {
-			return nil, nil
-		}
-		trailers := []repo.Trailer{
-			{Key: history.TrailerFrom, Value: src.Ref.String()},
-			{Key: history.TrailerFromRevision, Value: appliedRev},
-			{Key: history.TrailerTo, Value: dst.Ref.String()},
-		}
-		for _, c := range pl.Changes {
-			trailers = append(trailers, repo.Trailer{Key: history.TrailerImage, Value: history.FormatImage(c.To.String(), c.From.Version())})
-		}
-		trailers = append(trailers, repo.Trailer{Key: history.TrailerBy, Value: by}, repo.Trailer{Key: history.TrailerGates, Value: gatesTrailer})
-		spec = &repo.CommitSpec{Message: Subject(dst.Name, src.Name, pl.Changes), Trailers: trailers, Author: author}
-		return spec, nil
-	}, repo.PushOptions{MaxAttempts: o.PushAttempts})
-	if err != nil {
-		return err
-	}
-	if final != nil {
-		fillPlan(res, final)
-	}
-	if pushed.NoOp {
-		res.Outcome = OutcomeNothingToDo
-		p.Done("nothing to promote: branch %s already has these versions", dstBranch)
-		return nil
-	}
-	res.Commit = commitOf(pushed, spec, dstBranch)
-	p.Done("pushed %s to branch %s (%s)", repo.ShortSHA(pushed.Commit), dstBranch, res.Commit.Subject)
-	res.Outcome = OutcomePromoted
-
-	if err := reconcileAndWait(ctx, dst, pushed.Commit, o, res); err != nil {
-		var failed *reconcile.FailedError
-		var timeout *reconcile.TimeoutError
-		if o.Wait && (errors.As(err, &failed) || errors.As(err, &timeout)) {
-			uerr := &UnhealthyError{Commit: pushed.Commit, Err: err}
-			p.Failed("%v", uerr)
-			if o.RollbackOnFailure {
-				res.Rollback = rollbackFailed(ctx, r, dst, dstBranch, pushed.Commit, author, by, o)
-			}
-			return uerr
-		}
-		return fmt.Errorf("pushed %s but could not ask Flux to reconcile: %w; run \"flux reconcile kustomization %s -n %s --with-source\"",
-			repo.ShortSHA(pushed.Commit), err, dst.Ref.Name, dst.Ref.Namespace)
-	}
-	return nil
+// promotion is one Run: the options, what each phase found, and the result.
+type promotion struct {
+	o        Options
+	clients  *flux.Clients
+	res      *v1alpha1.Promotion
+	w        *Workspace
+	strategy Strategy
+	gates    v1alpha1.Gates
+	change   *Proposal
 }
 
-func reconcileAndWait(ctx context.Context, dst *flux.Environment, commit string, o Options, res *v1alpha1.Promotion) error {
-	if o.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
-		defer cancel()
+func (p *promotion) run(ctx context.Context) error {
+	before, cancel := context.WithTimeout(ctx, p.o.Timeout)
+	defer cancel()
+	if err := p.load(before); err != nil {
+		return err
 	}
-	out, err := reconcile.Run(ctx, dst, commit, reconcile.Options{Wait: o.Wait, Progress: o.Progress})
-	res.Reconcile = out
-	return err
+	p.gate(before)
+	if err := p.fetch(before); err != nil {
+		return err
+	}
+	if err := p.plan(before); err != nil {
+		return err
+	}
+	prov, done, err := p.decide(before)
+	if done || err != nil {
+		return err
+	}
+	// The timeout starts again after the confirmation: a person may take their time.
+	after, cancel := context.WithTimeout(ctx, p.o.Timeout)
+	defer cancel()
+	d, err := p.write(after, prov)
+	if err != nil || d.Push.NoOp {
+		return err
+	}
+	return p.follow(after, d, prov)
 }
 
-func loadBoth(ctx context.Context, clients *flux.Clients, from, to flux.RefSpec) (*flux.Environment, *flux.Environment, error) {
+// load reads both environments in parallel and chooses the strategy.
+func (p *promotion) load(ctx context.Context) error {
 	var src, dst *flux.Environment
 	var srcErr, dstErr error
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); src, srcErr = flux.Load(ctx, clients, from) }()
-	go func() { defer wg.Done(); dst, dstErr = flux.Load(ctx, clients, to) }()
+	go func() { defer wg.Done(); src, srcErr = flux.Load(ctx, p.clients, p.o.From) }()
+	go func() { defer wg.Done(); dst, dstErr = flux.Load(ctx, p.clients, p.o.To) }()
 	wg.Wait()
 	if srcErr != nil {
-		return nil, nil, fmt.Errorf("source %s: %w", from.Raw, srcErr)
+		return fmt.Errorf("source %s: %w", p.o.From.Raw, srcErr)
 	}
 	if dstErr != nil {
-		return nil, nil, fmt.Errorf("target %s: %w", to.Raw, dstErr)
+		return fmt.Errorf("target %s: %w", p.o.To.Raw, dstErr)
 	}
-	return src, dst, nil
+	p.w = &Workspace{Source: src, Target: dst, SourceRef: flux.RefOf(src.Source), TargetRef: flux.RefOf(dst.Source),
+		Filter: p.o.Filter, SourceRevision: src.Kustomization.Status.LastAppliedRevision, pushAttempts: p.o.PushAttempts}
+	p.res.Source = describeEnv(src, p.w.SourceRef, p.w.SourceRevision)
+	p.res.Target = describeEnv(dst, p.w.TargetRef, "")
+	s, err := chooseStrategy(p.w, p.o.Strategy)
+	if err != nil {
+		return err
+	}
+	p.strategy = s
+	p.res.Strategy = s.Name()
+	pr := p.o.Progress
+	pr.Done("source %s: Kustomization %s/%s applied %s", src.Name, src.Ref.Namespace, src.Ref.Name, orNone(p.w.SourceRevision))
+	pr.Done("target %s: Kustomization %s/%s tracks %s %s path %s", dst.Name, dst.Ref.Namespace, dst.Ref.Name,
+		repo.RedactURL(dst.Source.Spec.URL), p.w.TargetRef, dst.Kustomization.Spec.Path)
+	return nil
 }
 
-// trackedBranch is the branch an environment's GitRepository follows; tags, semver
-// ranges and pinned commits are refused for now.
-func trackedBranch(env *flux.Environment) (string, error) {
-	ref := env.Source.Spec.Reference
-	if ref == nil {
-		return "master", nil // source-controller's default
-	}
-	switch {
-	case ref.Name != "" || ref.Tag != "" || ref.SemVer != "" || ref.Commit != "":
-		what := map[bool]string{ref.Tag != "": "tag " + ref.Tag, ref.SemVer != "": "semver range " + ref.SemVer, ref.Commit != "": "commit " + ref.Commit, ref.Name != "": "ref " + ref.Name}[true]
-		return "", fmt.Errorf("GitRepository %s/%s of %s tracks %s: only branches are supported yet", env.Source.Namespace, env.Source.Name, env.Name, what)
-	case ref.Branch == "":
-		return "master", nil
-	}
-	return ref.Branch, nil
+// gate reads both environments' gates in parallel. They are read before the plan so
+// that a blocked promotion still shows its plan.
+func (p *promotion) gate(ctx context.Context) {
+	var srcGates, dstGates v1alpha1.Gates
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		srcGates = gates.Source(ctx, p.w.Source, gates.SourceOptions{MinSoak: p.o.MinSoak})
+	}()
+	go func() { defer wg.Done(); dstGates = gates.Target(ctx, p.w.Target) }()
+	wg.Wait()
+	p.gates = append(append(v1alpha1.Gates{}, srcGates...), dstGates...)
+	p.res.Gates = p.gates
 }
 
-func describeEnv(env *flux.Environment, branch, revision string) v1alpha1.Environment {
+// fetch opens the repository and checks out the source's applied revision.
+func (p *promotion) fetch(ctx context.Context) error {
+	w := p.w
+	if w.SourceRevision == "" {
+		// Nothing to render or promote; the gates say why.
+		p.preview()
+		return &BlockedError{Failed: p.gates.Failed()}
+	}
+	sha, err := flux.CommitOf(w.SourceRevision)
+	if err != nil {
+		return fmt.Errorf("source %s: lastAppliedRevision %q: %w", w.Source.Name, w.SourceRevision, err)
+	}
+	w.SourceCommit = sha
+	return w.open(ctx, p.o.Progress, p.o.Auth, p.o.RepoDir)
+}
+
+// plan is the strategy's plan, shown in the result.
+func (p *promotion) plan(ctx context.Context) error {
+	c, err := p.strategy.Plan(ctx, p.w)
+	if err != nil {
+		return err
+	}
+	p.change = c
+	p.res.Target.Revision = c.Branch + "@sha1:" + c.Head
+	fillPlan(p.res, c.Plan)
+	p.preview()
+	return nil
+}
+
+func (p *promotion) preview() {
+	if p.o.Preview != nil {
+		p.o.Preview(p.res)
+	}
+}
+
+// decide stops the promotion before anything is written when there is nothing to do
+// (finishing an earlier run's announcement if Flux never got it), when a gate failed
+// without --force, on a dry run, or when the user says no; and checks that the
+// commit, once pushed, may be announced.
+func (p *promotion) decide(ctx context.Context) (Provenance, bool, error) {
+	pr := p.o.Progress
+	if len(p.change.Plan.Changes) == 0 {
+		return Provenance{}, true, p.nothingToDo(ctx)
+	}
+	if !p.gates.Passed() {
+		if !p.o.Force {
+			return Provenance{}, true, &BlockedError{Failed: p.gates.Failed()}
+		}
+		p.res.Forced = true
+		pr.Failed("gates failed (%s): promoting anyway because of --force", strings.Join(p.gates.Failed(), ", "))
+	}
+	if p.o.DryRun {
+		p.res.Outcome = OutcomeDryRun
+		pr.Done("dry run: nothing was committed, pushed or annotated")
+		return Provenance{}, true, nil
+	}
+	author, err := readyToWrite(ctx, p.w.Target, p.w.Repo, p.o.Author, func() (bool, error) { return confirm(p.o.Confirm, p.res) })
+	if err != nil {
+		return Provenance{}, true, err
+	}
+	gatesTrailer := "passed"
+	if p.res.Forced {
+		gatesTrailer = "forced (failed: " + strings.Join(p.gates.Failed(), ", ") + ")"
+	}
+	return Provenance{From: p.w.Source.Ref.String(), FromRevision: p.w.SourceRevision, To: p.w.Target.Ref.String(),
+		By: whoAmI(ctx, p.w.Target.Cluster), Gates: gatesTrailer, Author: author}, false, nil
+}
+
+// nothingToDo ends a promotion whose target already has the change on its branch.
+// If the last promotion to the target is on the branch but Flux has not applied it
+// (an earlier run pushed it and could not announce it), it announces it now, and
+// with --wait follows it: a re-run finishes what the first run left.
+func (p *promotion) nothingToDo(ctx context.Context) error {
+	pr := p.o.Progress
+	p.res.Outcome = OutcomeNothingToDo
+	pending, err := p.pendingPromotion(ctx)
+	if err != nil || pending == "" {
+		pr.Done("nothing to promote: %s already runs what %s runs", p.w.Target.Name, p.w.Source.Name)
+		return nil
+	}
+	pr.Failed("promotion %s is on branch %s but %s has not applied it: asking Flux to reconcile it", repo.ShortSHA(pending), p.change.Branch, p.w.Target.Name)
+	if p.o.DryRun {
+		pr.Done("dry run: nothing was annotated")
+		return nil
+	}
+	if err := checkPermissions(ctx, p.w.Target); err != nil {
+		return err
+	}
+	p.res.Outcome = OutcomeResumed
+	p.res.Commit = &v1alpha1.Commit{SHA: pending, Branch: p.change.Branch, Revision: p.change.Branch + "@sha1:" + pending}
+	out, err := followUp(ctx, p.w, pending, p.followOptions(nil))
+	p.res.Reconcile = out
+	return err
+}
+
+// pendingPromotion is the newest promotion or rollback to the target on its branch,
+// when the target has not applied a revision containing it; "" when it has.
+func (p *promotion) pendingPromotion(ctx context.Context) (string, error) {
+	entries, err := Entries(ctx, p.w.Repo, p.change.Branch, p.w.Target.Kustomization.Spec.Path, 0)
+	if err != nil {
+		return "", err
+	}
+	to := p.w.Target.Ref.String()
+	for _, e := range entries {
+		if e.To != to {
+			continue
+		}
+		applied := p.w.Target.Kustomization.Status.LastAppliedRevision
+		if applied != "" {
+			sha, err := flux.CommitOf(applied)
+			if err != nil {
+				return "", nil
+			}
+			if ok, err := p.w.Repo.IsAncestor(ctx, e.Commit, sha); err != nil || ok {
+				return "", err
+			}
+		}
+		return e.Commit, nil
+	}
+	return "", nil
+}
+
+// write delivers the change through the strategy.
+func (p *promotion) write(ctx context.Context, prov Provenance) (*Delivery, error) {
+	pr := p.o.Progress
+	pr.Doing("committing to branch %s", p.change.Branch)
+	d, err := p.strategy.Deliver(ctx, p.w, p.change, prov)
+	if d != nil && d.Plan != nil {
+		fillPlan(p.res, d.Plan)
+	}
+	if err != nil {
+		var unknown *repo.PushUnknownError
+		if errors.As(err, &unknown) {
+			p.res.Commit = &v1alpha1.Commit{SHA: unknown.Commit, Branch: unknown.Branch, Revision: unknown.Branch + "@sha1:" + unknown.Commit}
+			return nil, &UnannouncedError{Commit: unknown.Commit, Env: p.w.Target, Err: err}
+		}
+		return nil, err
+	}
+	if d.Push.NoOp {
+		p.res.Outcome = OutcomeNothingToDo
+		pr.Done("nothing to promote: branch %s already has these versions", p.change.Branch)
+		return d, nil
+	}
+	p.res.Commit = commitOf(d.Push, d.Spec)
+	p.res.Outcome = OutcomePromoted
+	pr.Done("pushed %s to branch %s (%s)", repo.ShortSHA(d.Push.Commit), d.Push.Branch, p.res.Commit.Subject)
+	return d, nil
+}
+
+// follow announces the pushed commit and, with --wait, follows it; a target that
+// fails health is rolled back with --rollback-on-failure.
+func (p *promotion) follow(ctx context.Context, d *Delivery, prov Provenance) error {
+	out, err := followUp(ctx, p.w, d.Push.Commit, p.followOptions(d))
+	p.res.Reconcile = out
+	var unhealthy *UnhealthyError
+	if errors.As(err, &unhealthy) {
+		p.o.Progress.Failed("%v", err)
+		if p.o.RollbackOnFailure {
+			p.res.Rollback = p.rollBack(ctx, d, prov)
+		}
+	}
+	return err
+}
+
+func (p *promotion) followOptions(d *Delivery) followOptions {
+	fo := followOptions{wait: p.o.Wait, progress: p.o.Progress}
+	if c, ok := p.strategy.(carrier); ok && d != nil {
+		fo.carries = func(ctx context.Context, sha string) (bool, error) { return c.Carries(ctx, p.w, d, sha) }
+	}
+	return fo
+}
+
+// rollBack reverts a promotion whose target failed health, pushes, announces and
+// waits for the target to be Ready on the revert.
+func (p *promotion) rollBack(ctx context.Context, d *Delivery, prov Provenance) *v1alpha1.AutoRollback {
+	pr := p.o.Progress
+	promoted, branch := d.Push.Commit, d.Push.Branch
+	pr.Doing("rolling back %s on branch %s", repo.ShortSHA(promoted), branch)
+	out := &v1alpha1.AutoRollback{}
+	subject := fmt.Sprintf("rollback(%s): revert %s, the target failed health", p.w.Target.Name, repo.ShortSHA(promoted))
+	trailers := []repo.Trailer{
+		{Key: history.TrailerRolledBack, Value: promoted},
+		{Key: history.TrailerTo, Value: p.w.Target.Ref.String()},
+		{Key: history.TrailerBy, Value: prov.By},
+		{Key: history.TrailerReason, Value: "--rollback-on-failure: the promoted revision failed health"},
+	}
+	pushed, spec, err := revert(ctx, p.w.Repo, branch, []string{promoted}, subject, trailers, prov.Author, p.o.PushAttempts)
+	if err != nil {
+		out.Error = err.Error()
+		pr.Failed("rollback failed: %v", err)
+		return out
+	}
+	out.Commit = commitOf(pushed, spec)
+	pr.Done("pushed rollback %s to branch %s", repo.ShortSHA(pushed.Commit), branch)
+	rout, err := followUp(ctx, p.w, pushed.Commit, followOptions{wait: true, progress: pr})
+	out.Reconcile = rout
+	if err != nil {
+		out.Error = err.Error()
+		pr.Failed("rollback pushed but the target did not become Ready: %v", err)
+	} else {
+		pr.Done("rolled back: %s is Ready on %s", p.w.Target.Name, rout.AppliedRevision)
+	}
+	return out
+}
+
+func (p *promotion) close() {
+	if p.w != nil {
+		p.w.close()
+	}
+}
+
+// open fetches the repository the target reads and checks out the source's applied
+// revision.
+func (w *Workspace) open(ctx context.Context, pr Progress, auth repo.Auth, repoDir string) error {
+	pr.Doing("fetching %s", repo.RedactURL(w.Target.Source.Spec.URL))
+	r, err := repo.Open(ctx, repo.Options{URL: w.Target.Source.Spec.URL, Auth: auth, RepoDir: repoDir})
+	if err != nil {
+		return err
+	}
+	w.Repo = r
+	if w.Scratch, err = os.MkdirTemp("", "kubectl-promote-"); err != nil {
+		return err
+	}
+	if w.SourceCommit != "" {
+		dir, err := w.checkout(ctx, w.SourceCommit, "source")
+		if err != nil {
+			return fmt.Errorf("checking out the source's applied revision %s: %w", w.SourceRevision, err)
+		}
+		w.SourceDir = dir
+	}
+	return nil
+}
+
+// checkout writes commit sha into a new directory of the scratch space named name.
+func (w *Workspace) checkout(ctx context.Context, sha, name string) (string, error) {
+	dir, err := os.MkdirTemp(w.Scratch, name+"-")
+	if err != nil {
+		return "", err
+	}
+	if err := os.Remove(dir); err != nil {
+		return "", err
+	}
+	return dir, w.Repo.Checkout(ctx, sha, dir)
+}
+
+// planInput is what plan.Compute needs to plan the images of targetDir.
+func (w *Workspace) planInput(targetDir string) plan.Input {
+	return plan.Input{SourceDir: w.SourceDir, TargetDir: targetDir, Source: w.Source.Kustomization, Target: w.Target.Kustomization,
+		SourceClient: w.Source.Cluster.Client, TargetClient: w.Target.Cluster.Client, Filter: w.Filter}
+}
+
+func (w *Workspace) close() {
+	if w.Repo != nil {
+		w.Repo.Close()
+	}
+	if w.Scratch != "" {
+		os.RemoveAll(w.Scratch)
+	}
+}
+
+func describeEnv(env *flux.Environment, ref flux.GitRef, revision string) v1alpha1.Environment {
 	return v1alpha1.Environment{
 		Name: env.Name, Context: env.Ref.Context, Namespace: env.Ref.Namespace, Kustomization: env.Ref.Name,
 		GitRepository: env.Source.Namespace + "/" + env.Source.Name, URL: repo.RedactURL(env.Source.Spec.URL),
-		Branch: branch, Path: env.Kustomization.Spec.Path, Revision: revision,
+		Branch: ref.Branch, Path: env.Kustomization.Spec.Path, Revision: revision,
 	}
 }
 
@@ -340,8 +460,8 @@ func fillPlan(res *v1alpha1.Promotion, pl *plan.Plan) {
 	res.RenderedDiff = pl.RenderedDiff
 }
 
-func commitOf(p *repo.PushResult, spec *repo.CommitSpec, branch string) *v1alpha1.Commit {
-	c := &v1alpha1.Commit{SHA: p.Commit, Parent: p.Parent, Branch: branch, Attempts: p.Attempts, Revision: branch + "@sha1:" + p.Commit}
+func commitOf(p *repo.PushResult, spec *repo.CommitSpec) *v1alpha1.Commit {
+	c := &v1alpha1.Commit{SHA: p.Commit, Parent: p.Parent, Branch: p.Branch, Attempts: p.Attempts, Revision: p.Branch + "@sha1:" + p.Commit}
 	if spec != nil {
 		c.Subject = spec.Message
 		for _, t := range spec.Trailers {
@@ -349,37 +469,6 @@ func commitOf(p *repo.PushResult, spec *repo.CommitSpec, branch string) *v1alpha
 		}
 	}
 	return c
-}
-
-// Subject is the commit subject: promote(<target>): <app> <old> → <new> from <source>.
-func Subject(target, source string, changes []plan.Change) string {
-	var parts []string
-	for _, c := range changes {
-		parts = append(parts, fmt.Sprintf("%s %s → %s", changeName(c), c.From.Version(), c.To.Version()))
-	}
-	what := strings.Join(parts, ", ")
-	if len(changes) > 3 {
-		what = fmt.Sprintf("%d images", len(changes))
-	}
-	return fmt.Sprintf("promote(%s): %s from %s", target, what, source)
-}
-
-// changeName is how a subject names a change: its app when it has exactly one,
-// else the repository's last path element.
-func changeName(c plan.Change) string {
-	if len(c.Apps) == 1 {
-		return c.Apps[0]
-	}
-	return c.Repository[strings.LastIndex(c.Repository, "/")+1:]
-}
-
-func sameRepository(a, b string) bool {
-	norm := func(u string) string {
-		u = strings.TrimSpace(repo.RedactURL(u))
-		u = strings.TrimSuffix(strings.TrimSuffix(u, "/"), ".git")
-		return strings.ToLower(u)
-	}
-	return norm(a) == norm(b)
 }
 
 // readyToWrite is what every push is preceded by: the permission to announce it to

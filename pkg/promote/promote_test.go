@@ -30,28 +30,20 @@ func TestSubject(t *testing.T) {
 	require.Equal(t, "promote(production): 5 images from staging", Subject("production", "staging", many))
 	shared := plan.Change{Repository: "ghcr.io/my-org/sidecar", Apps: []string{"a", "b"}, From: plan.Image{Tag: "1"}, To: plan.Image{Digest: "sha256:ab"}}
 	require.Equal(t, "promote(p): sidecar 1 → sha256:ab from s", Subject("p", "s", []plan.Change{shared}))
+	// An envoy sidecar of checkout is named by its image, not by the workload.
+	envoy := plan.Change{Repository: "docker.io/envoyproxy/envoy", Apps: []string{"checkout"}, Sidecar: true, From: plan.Image{Tag: "1.30.2"}, To: plan.Image{Tag: "1.31.0"}}
+	require.Equal(t, "promote(p): envoy 1.30.2 → 1.31.0 from s", Subject("p", "s", []plan.Change{envoy}))
 }
 
-func TestSameRepository(t *testing.T) {
-	require.True(t, sameRepository("https://git.example/fleet.git", "https://git.example/fleet/"))
-	require.True(t, sameRepository("https://user:secret@git.example/fleet", "https://git.example/fleet.git"))
-	require.False(t, sameRepository("https://git.example/fleet", "https://git.example/other"))
-}
-
-func TestTrackedBranch(t *testing.T) {
-	env := func(ref *sourcev1.GitRepositoryRef) *flux.Environment {
-		return &flux.Environment{Name: "production", Source: &sourcev1.GitRepository{Spec: sourcev1.GitRepositorySpec{Reference: ref}}}
+func TestGitRef(t *testing.T) {
+	repo := func(ref *sourcev1.GitRepositoryRef) *sourcev1.GitRepository {
+		return &sourcev1.GitRepository{Spec: sourcev1.GitRepositorySpec{Reference: ref}}
 	}
-	b, err := trackedBranch(env(&sourcev1.GitRepositoryRef{Branch: "main"}))
-	require.NoError(t, err)
-	require.Equal(t, "main", b)
-	b, err = trackedBranch(env(nil))
-	require.NoError(t, err)
-	require.Equal(t, "master", b)
-	_, err = trackedBranch(env(&sourcev1.GitRepositoryRef{SemVer: ">=1.0.0"}))
-	require.ErrorContains(t, err, "tracks semver range >=1.0.0: only branches are supported yet")
-	_, err = trackedBranch(env(&sourcev1.GitRepositoryRef{Tag: "v1"}))
-	require.ErrorContains(t, err, "tag v1")
+	require.Equal(t, flux.GitRef{Branch: "main"}, flux.RefOf(repo(&sourcev1.GitRepositoryRef{Branch: "main"})))
+	require.Equal(t, flux.GitRef{Branch: "master"}, flux.RefOf(repo(nil)))
+	require.Equal(t, "semver range >=1.0.0", flux.RefOf(repo(&sourcev1.GitRepositoryRef{SemVer: ">=1.0.0", Branch: "main"})).String())
+	// source-controller's precedence: a tag wins over a semver range.
+	require.Equal(t, "tag v1", flux.RefOf(repo(&sourcev1.GitRepositoryRef{Tag: "v1", SemVer: ">=1"})).String())
 }
 
 func TestPickReverts(t *testing.T) {

@@ -4,9 +4,17 @@ package promote
 const (
 	OutcomePromoted    = "promoted"
 	OutcomeNothingToDo = "nothing-to-promote"
-	OutcomeDryRun      = "dry-run"
-	OutcomeBlocked     = "blocked"
-	OutcomeDeclined    = "declined"
-	OutcomeUnhealthy   = "unhealthy"
+	// OutcomeResumed: an earlier run pushed the promotion but Flux never got the
+	// announcement; this run announced it (and followed it with --wait).
+	OutcomeResumed  = "resumed"
+	OutcomeDryRun   = "dry-run"
+	OutcomeBlocked  = "blocked"
+	OutcomeDeclined = "declined"
+	// OutcomeUnhealthy: pushed and announced, but the target did not become healthy.
+	OutcomeUnhealthy = "unhealthy"
+	// OutcomeUnannounced: pushed, but Flux could not be asked to reconcile it.
+	OutcomeUnannounced = "unannounced"
+	// OutcomeInterrupted: pushed and announced; the wait was cut short by a signal.
+	OutcomeInterrupted = "interrupted"
 	OutcomeFailed      = "failed"
 )

@@ -4,17 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
-	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
@@ -24,7 +23,7 @@ const OutcomeRolledBack = "rolled-back"
 // RollbackOptions is one rollback, as `kubectl promote rollback` describes it.
 type RollbackOptions struct {
 	Env flux.RefSpec
-	// To is a promotion commit (a SHA, a prefix of at least 7, or a Flux revision):
+	// To is --to-revision, a promotion commit (a SHA, a prefix of at least 7, or a Flux revision):
 	// every later promotion is reverted so the environment runs what it ran then.
 	// Empty reverts the last promotion.
 	To      string
@@ -46,114 +45,154 @@ type RollbackOptions struct {
 var ErrNothingToRollBack = errors.New("nothing to roll back")
 
 // RunRollback reverts the last promotion to an environment (or every promotion after
-// --to), as one commit pushed to the branch it tracks, then reconciles and waits
-// like a promotion.
+// --to-revision), as one commit pushed to the branch it tracks, then announces and
+// follows it like a promotion: the same phases (load, fetch, plan, decide, write,
+// follow) with a revert as the change.
 func RunRollback(ctx context.Context, clients *flux.Clients, o RollbackOptions) (*v1alpha1.Rollback, error) {
+	if o.PushAttempts <= 0 {
+		o.PushAttempts = DefaultPushAttempts
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
 	res := v1alpha1.NewRollback(o.Env.Raw)
 	res.Outcome = OutcomeFailed
-	err := runRollback(ctx, clients, o, res)
+	rb := &rollback{o: o, clients: clients, res: res}
+	defer rb.close()
+	err := rb.run(ctx)
 	if err != nil {
 		res.Error = err.Error()
-		var unhealthy *UnhealthyError
-		switch {
-		case errors.As(err, &unhealthy):
-			res.Outcome = OutcomeUnhealthy
-		case errors.Is(err, ErrDeclined):
-			res.Outcome = OutcomeDeclined
+		if out := outcomeOf(err); out != OutcomeBlocked {
+			res.Outcome = out
 		}
 	}
 	return res, err
 }
 
-func runRollback(ctx context.Context, clients *flux.Clients, o RollbackOptions, res *v1alpha1.Rollback) error {
-	p := o.Progress
-	env, err := flux.Load(ctx, clients, o.Env)
-	if err != nil {
+// rollback is one RunRollback.
+type rollback struct {
+	o       RollbackOptions
+	clients *flux.Clients
+	res     *v1alpha1.Rollback
+	w       *Workspace
+	branch  string
+	shas    []string
+}
+
+func (rb *rollback) run(ctx context.Context) error {
+	before, cancel := context.WithTimeout(ctx, rb.o.Timeout)
+	defer cancel()
+	if err := rb.load(before); err != nil {
 		return err
 	}
-	branch, err := trackedBranch(env)
-	if err != nil {
+	if err := rb.w.open(before, rb.o.Progress, rb.o.Auth, rb.o.RepoDir); err != nil {
 		return err
 	}
-	res.Target = describeEnv(env, branch, "")
-	p.Doing("fetching %s", repo.RedactURL(env.Source.Spec.URL))
-	r, err := repo.Open(ctx, repo.Options{URL: env.Source.Spec.URL, Auth: o.Auth, RepoDir: o.RepoDir})
-	if err != nil {
+	if err := rb.plan(before); err != nil {
 		return err
 	}
-	defer r.Close()
-	entries, err := Entries(ctx, r, branch, env.Kustomization.Spec.Path, 0)
-	if err != nil {
-		return err
-	}
-	toRevert, err := pickReverts(entries, o.To, env.Name)
-	if err != nil {
-		return err
-	}
-	res.Reverted = toRevert
-	shas := make([]string, len(toRevert))
-	for i, e := range toRevert {
-		shas[i] = e.Commit
-	}
-	head, err := r.BranchHead(ctx, branch)
-	if err != nil {
-		return err
-	}
-	res.Target.Revision = branch + "@sha1:" + head
-	files, err := previewRevert(ctx, r, head, shas)
-	if err != nil {
-		return err
-	}
-	res.Files = files
-	if o.Preview != nil {
-		o.Preview(res)
-	}
-	if o.DryRun {
-		res.Outcome = OutcomeDryRun
-		p.Done("dry run: nothing was committed, pushed or annotated")
+	if rb.o.DryRun {
+		rb.res.Outcome = OutcomeDryRun
+		rb.o.Progress.Done("dry run: nothing was committed, pushed or annotated")
 		return nil
 	}
-	author, err := readyToWrite(ctx, env, r, o.Author, func() (bool, error) { return confirm(o.Confirm, res) })
+	author, err := readyToWrite(before, rb.w.Target, rb.w.Repo, rb.o.Author, func() (bool, error) { return confirm(rb.o.Confirm, rb.res) })
 	if err != nil {
 		return err
 	}
+	after, cancel := context.WithTimeout(ctx, rb.o.Timeout)
+	defer cancel()
+	pushed, err := rb.write(after, author)
+	if err != nil {
+		return err
+	}
+	out, err := followUp(after, rb.w, pushed, followOptions{wait: rb.o.Wait, progress: rb.o.Progress})
+	rb.res.Reconcile = out
+	return err
+}
+
+// load reads the environment.
+func (rb *rollback) load(ctx context.Context) error {
+	env, err := flux.Load(ctx, rb.clients, rb.o.Env)
+	if err != nil {
+		return err
+	}
+	rb.w = &Workspace{Target: env, TargetRef: flux.RefOf(env.Source), pushAttempts: rb.o.PushAttempts}
+	if rb.w.TargetRef.Branch == "" {
+		return fmt.Errorf("GitRepository %s/%s of %s tracks %s: only branches are supported yet", env.Source.Namespace, env.Source.Name, env.Name, rb.w.TargetRef)
+	}
+	rb.branch = rb.w.TargetRef.Branch
+	rb.res.Target = describeEnv(env, rb.w.TargetRef, "")
+	return nil
+}
+
+// plan picks the promotions to revert and previews the revert, which also refuses a
+// conflicting one before anything is written.
+func (rb *rollback) plan(ctx context.Context) error {
+	env := rb.w.Target
+	entries, err := Entries(ctx, rb.w.Repo, rb.branch, env.Kustomization.Spec.Path, 0)
+	if err != nil {
+		return err
+	}
+	toRevert, err := pickReverts(entries, rb.o.To, env.Name)
+	if err != nil {
+		return err
+	}
+	rb.res.Reverted = toRevert
+	rb.shas = make([]string, len(toRevert))
+	for i, e := range toRevert {
+		rb.shas[i] = e.Commit
+	}
+	head, err := rb.w.Repo.BranchHead(ctx, rb.branch)
+	if err != nil {
+		return err
+	}
+	rb.res.Target.Revision = rb.branch + "@sha1:" + head
+	files, err := rb.w.previewRevert(ctx, head, rb.shas)
+	if err != nil {
+		return err
+	}
+	rb.res.Files = files
+	if rb.o.Preview != nil {
+		rb.o.Preview(rb.res)
+	}
+	return nil
+}
+
+// write pushes the revert, retrying a lost race on the new head.
+func (rb *rollback) write(ctx context.Context, author repo.Signature) (string, error) {
+	env, p := rb.w.Target, rb.o.Progress
 	trailers := []repo.Trailer{}
-	for _, sha := range shas {
+	for _, sha := range rb.shas {
 		trailers = append(trailers, repo.Trailer{Key: history.TrailerRolledBack, Value: sha})
 	}
 	trailers = append(trailers, repo.Trailer{Key: history.TrailerTo, Value: env.Ref.String()}, repo.Trailer{Key: history.TrailerBy, Value: whoAmI(ctx, env.Cluster)})
-	if o.Reason != "" {
-		trailers = append(trailers, repo.Trailer{Key: history.TrailerReason, Value: o.Reason})
+	if rb.o.Reason != "" {
+		trailers = append(trailers, repo.Trailer{Key: history.TrailerReason, Value: rb.o.Reason})
 	}
-	p.Doing("reverting %d promotion(s) on branch %s", len(shas), branch)
-	pushed, spec, err := revert(ctx, r, branch, shas, rollbackSubject(env.Name, toRevert), trailers, author, o.PushAttempts)
+	p.Doing("reverting %d promotion(s) on branch %s", len(rb.shas), rb.branch)
+	pushed, spec, err := revert(ctx, rb.w.Repo, rb.branch, rb.shas, rollbackSubject(env.Name, rb.res.Reverted), trailers, author, rb.o.PushAttempts)
 	if err != nil {
-		return err
+		var unknown *repo.PushUnknownError
+		if errors.As(err, &unknown) {
+			rb.res.Commit = &v1alpha1.Commit{SHA: unknown.Commit, Branch: unknown.Branch, Revision: unknown.Branch + "@sha1:" + unknown.Commit}
+			return "", &UnannouncedError{Commit: unknown.Commit, Env: env, Err: err}
+		}
+		return "", err
 	}
 	if pushed.NoOp {
-		return fmt.Errorf("%w: %s already rolled back on branch %s (another rollback landed first; see \"kubectl promote history\")", ErrNothingToRollBack, strings.Join(shortAll(shas), ", "), branch)
+		return "", fmt.Errorf("%w: %s already rolled back on branch %s (another rollback landed first; see \"kubectl promote history\")", ErrNothingToRollBack, strings.Join(shortAll(rb.shas), ", "), rb.branch)
 	}
-	res.Commit = commitOf(pushed, spec, branch)
-	res.Outcome = OutcomeRolledBack
-	p.Done("pushed %s to branch %s (%s)", repo.ShortSHA(pushed.Commit), branch, spec.Message)
-	rctx := ctx
-	if o.Timeout > 0 {
-		var cancel context.CancelFunc
-		rctx, cancel = context.WithTimeout(ctx, o.Timeout)
-		defer cancel()
+	rb.res.Commit = commitOf(pushed, spec)
+	rb.res.Outcome = OutcomeRolledBack
+	p.Done("pushed %s to branch %s (%s)", repo.ShortSHA(pushed.Commit), rb.branch, spec.Message)
+	return pushed.Commit, nil
+}
+
+func (rb *rollback) close() {
+	if rb.w != nil {
+		rb.w.close()
 	}
-	out, err := reconcile.Run(rctx, env, pushed.Commit, reconcile.Options{Wait: o.Wait, Progress: p})
-	res.Reconcile = out
-	if err != nil {
-		var failed *reconcile.FailedError
-		var timeout *reconcile.TimeoutError
-		if o.Wait && (errors.As(err, &failed) || errors.As(err, &timeout)) {
-			return &UnhealthyError{Commit: pushed.Commit, Err: err}
-		}
-		return fmt.Errorf("pushed %s but could not ask Flux to reconcile: %w; run \"flux reconcile kustomization %s -n %s --with-source\"",
-			repo.ShortSHA(pushed.Commit), err, env.Ref.Name, env.Ref.Namespace)
-	}
-	return nil
 }
 
 // Entries reads the promotions and rollbacks to the Kustomization path on branch.
@@ -201,17 +240,15 @@ func pickReverts(entries []v1alpha1.HistoryEntry, to, env string) ([]v1alpha1.Hi
 
 // previewRevert applies the reverts to a scratch checkout of head and diffs the result
 // against head, which also refuses a conflicting revert before anything is written.
-func previewRevert(ctx context.Context, r *repo.Repo, head string, shas []string) ([]v1alpha1.File, error) {
-	dir, err := os.MkdirTemp("", "kubectl-promote-rollback-")
+func (w *Workspace) previewRevert(ctx context.Context, head string, shas []string) ([]v1alpha1.File, error) {
+	r := w.Repo
+	orig, err := w.checkout(ctx, head, "head")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	orig, tree := filepath.Join(dir, "head"), filepath.Join(dir, "tree")
-	for _, d := range []string{orig, tree} {
-		if err := r.Checkout(ctx, head, d); err != nil {
-			return nil, err
-		}
+	tree, err := w.checkout(ctx, head, "revert")
+	if err != nil {
+		return nil, err
 	}
 	seen := map[string]bool{}
 	var out []v1alpha1.File

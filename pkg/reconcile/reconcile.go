@@ -29,15 +29,6 @@ type Progress interface {
 	Waiting(format string, args ...any)
 }
 
-// Options says how far to follow the target.
-type Options struct {
-	// Wait follows the target until it applied the commit and is Ready, walking the
-	// dependsOn chain. Without it, the GitRepository and the target are annotated
-	// and Flux's own requeue does the rest.
-	Wait     bool
-	Progress Progress
-}
-
 // FailedError says Flux reported failure for the commit (the exit-4 path).
 type FailedError struct {
 	Object, Reason, Message string
@@ -57,116 +48,266 @@ func Annotate(ctx context.Context, cluster *flux.Cluster, obj client.Object, tok
 	ann[meta.ReconcileRequestAnnotation] = token
 	obj.SetAnnotations(ann)
 	if err := cluster.Client.Patch(ctx, obj, patch); err != nil {
-		kind := obj.GetObjectKind().GroupVersionKind().Kind
 		res := "kustomizations.kustomize.toolkit.fluxcd.io"
 		if _, ok := obj.(*sourcev1.GitRepository); ok {
-			res, kind = "gitrepositories.source.toolkit.fluxcd.io", "GitRepository"
+			res = "gitrepositories.source.toolkit.fluxcd.io"
 		}
-		_ = kind
 		return flux.APIError(err, "patch", res, obj.GetNamespace()+"/"+obj.GetName(), cluster.Context)
 	}
 	return nil
 }
 
-// Run asks Flux to fetch the commit and apply it to env, and with Options.Wait follows
-// it. ctx bounds the whole wait (the caller's --timeout).
+// Options says how far to follow the target.
+type Options struct {
+	// Wait follows the target until it applied the commit and is Ready, walking the
+	// dependsOn chain. Without it, Follow returns at once: the annotations already
+	// made Flux act.
+	Wait     bool
+	Progress Progress
+	// Contains says whether a revision Flux reports (branch@sha1:SHA) contains the
+	// commit: another promotion may land on top of ours before Flux fetches, and Flux
+	// then applies both at once. nil accepts the commit itself only.
+	Contains func(ctx context.Context, revision string) (bool, error)
+	// StuckAfter is how long an object may leave a reconcile request unhandled before
+	// the wait says its controller may not be running; 0 means DefaultStuckAfter.
+	StuckAfter time.Duration
+}
+
+// DefaultStuckAfter is how long a Flux object may ignore a reconcile request before
+// the wait warns that its controller may not be running.
+const DefaultStuckAfter = 20 * time.Second
+
+// Announce asks Flux to act on a pushed commit now: it writes
+// reconcile.fluxcd.io/requestedAt on the target's GitRepository, then on its
+// Kustomization. Once it returns without error the promotion is announced: Flux
+// fetches and applies the commit even if nobody waits for it.
+func Announce(ctx context.Context, env *flux.Environment) (*v1alpha1.ReconcileOutcome, error) {
+	token := time.Now().UTC().Format(time.RFC3339Nano)
+	out := &v1alpha1.ReconcileOutcome{RequestedAt: token}
+	for _, obj := range []client.Object{env.Source.DeepCopy(), env.Kustomization.DeepCopy()} {
+		if err := Annotate(ctx, env.Cluster, obj, token); err != nil {
+			return out, err
+		}
+		out.Annotated = append(out.Annotated, kindOf(obj)+"/"+obj.GetNamespace()+"/"+obj.GetName())
+	}
+	return out, nil
+}
+
+func kindOf(obj client.Object) string {
+	if _, ok := obj.(*sourcev1.GitRepository); ok {
+		return sourcev1.GitRepositoryKind
+	}
+	return kustomizev1.KustomizationKind
+}
+
+// Run announces commit (Announce) and follows it (Follow): what a caller that has
+// nothing to do between the two uses. ctx bounds both.
 func Run(ctx context.Context, env *flux.Environment, commit string, o Options) (*v1alpha1.ReconcileOutcome, error) {
 	start := time.Now()
-	token := start.UTC().Format(time.RFC3339Nano)
-	out := &v1alpha1.ReconcileOutcome{RequestedAt: token}
-	defer func() { out.Seconds = time.Since(start).Seconds() }()
-	cl := env.Cluster
-	repo := env.Source.DeepCopy()
-	if err := Annotate(ctx, cl, repo, token); err != nil {
-		return out, err
+	out, err := Announce(ctx, env)
+	if err == nil {
+		err = Follow(ctx, env, commit, out, o)
 	}
-	out.Annotated = append(out.Annotated, "GitRepository/"+repo.Namespace+"/"+repo.Name)
-	o.Progress.Doing("annotating GitRepository %s/%s and waiting for revision %s", repo.Namespace, repo.Name, gitrepo.ShortSHA(flux.RevisionCommit(commit)))
+	out.Seconds = time.Since(start).Seconds()
+	return out, err
+}
 
-	w := watcher{cluster: cl}
-	if err := w.until(ctx, &sourcev1.GitRepositoryList{}, repo.Namespace, func() (bool, error) {
+// Follow waits, with Options.Wait, for the target's GitRepository to fetch a revision
+// that contains commit, walks the target's dependsOn chain asking each Kustomization
+// to reconcile as soon as its own dependencies are ready on that revision, and waits
+// for the target to apply it and become Ready. It records what it saw in out. ctx
+// bounds the wait (the caller's --timeout): on its deadline the error is a
+// *TimeoutError saying what was awaited and, when a controller ignored our request,
+// that it may not be running. Flux reporting failure is a *FailedError.
+func Follow(ctx context.Context, env *flux.Environment, commit string, out *v1alpha1.ReconcileOutcome, o Options) error {
+	if !o.Wait {
+		return nil
+	}
+	if o.StuckAfter <= 0 {
+		o.StuckAfter = DefaultStuckAfter
+	}
+	contains := o.Contains
+	if contains == nil {
+		contains = func(_ context.Context, rev string) (bool, error) { return flux.SameRevision(rev, commit), nil }
+	}
+	f := &follower{env: env, commit: commit, out: out, o: o, contains: contains, w: &watcher{cluster: env.Cluster}}
+	start := time.Now()
+	defer func() { out.Seconds += time.Since(start).Seconds() }()
+	if err := f.source(ctx); err != nil {
+		return err
+	}
+	if err := f.chain(ctx); err != nil {
+		return err
+	}
+	return f.target(ctx)
+}
+
+// follower is one Follow: the phases of the wait and what they share.
+type follower struct {
+	env      *flux.Environment
+	commit   string
+	out      *v1alpha1.ReconcileOutcome
+	o        Options
+	contains func(context.Context, string) (bool, error)
+	w        *watcher
+	repo     *sourcev1.GitRepository
+}
+
+func (f *follower) short() string { return gitrepo.ShortSHA(flux.RevisionCommit(f.commit)) }
+
+// stuck tells, once, that obj has not handled the request token after StuckAfter.
+type stuck struct {
+	since      time.Time
+	after      time.Duration
+	warned     bool
+	controller string
+}
+
+func (s *stuck) check(p Progress, what, handled, token string) {
+	if s.warned || handled == token || time.Since(s.since) < s.after {
+		return
+	}
+	s.warned = true
+	p.Waiting("%s has not handled the reconcile request after %s: is %s running?", what, s.after.Round(time.Second), s.controller)
+}
+
+func (s *stuck) hint() string {
+	if !s.warned {
+		return ""
+	}
+	return "; it never handled the reconcile request: is " + s.controller + " running?"
+}
+
+// source waits for the GitRepository's artifact to reach a revision containing the commit.
+func (f *follower) source(ctx context.Context) error {
+	cl := f.env.Cluster
+	f.repo = f.env.Source.DeepCopy()
+	repo := f.repo
+	what := "GitRepository " + repo.Namespace + "/" + repo.Name
+	f.o.Progress.Waiting("waiting for %s to fetch revision %s", what, f.short())
+	st := &stuck{since: time.Now(), after: f.o.StuckAfter, controller: "source-controller"}
+	err := f.w.until(ctx, &sourcev1.GitRepositoryList{}, &sourcev1.GitRepository{}, repo.Namespace, func(ctx context.Context) (bool, error) {
 		if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(repo), repo); err != nil {
 			return false, err
 		}
-		if repo.Status.Artifact != nil && flux.SameRevision(repo.Status.Artifact.Revision, commit) {
-			return true, nil
+		if repo.Status.Artifact != nil {
+			ok, err := f.contains(ctx, repo.Status.Artifact.Revision)
+			if err != nil || ok {
+				return ok, err
+			}
 		}
-		if repo.Status.LastHandledReconcileAt == token {
+		st.check(f.o.Progress, what, repo.Status.LastHandledReconcileAt, f.out.RequestedAt)
+		if repo.Status.LastHandledReconcileAt == f.out.RequestedAt {
 			if c := flux.Condition(repo.Status.Conditions, meta.ReadyCondition); c != nil && c.Status == metav1.ConditionFalse {
 				return false, &FailedError{Object: "GitRepository/" + repo.Namespace + "/" + repo.Name, Reason: c.Reason, Message: c.Message}
 			}
 		}
 		return false, nil
-	}); err != nil {
-		return out, waitErr(err, "GitRepository "+repo.Namespace+"/"+repo.Name+" to fetch "+gitrepo.ShortSHA(flux.RevisionCommit(commit)))
+	})
+	if err != nil {
+		return f.waitErr(err, what+" to fetch "+f.short(), st.hint())
 	}
-	out.SourceRevision = repo.Status.Artifact.Revision
-	o.Progress.Done("GitRepository %s/%s fetched %s", repo.Namespace, repo.Name, repo.Status.Artifact.Revision)
+	f.out.SourceRevision = repo.Status.Artifact.Revision
+	f.o.Progress.Done("%s fetched %s", what, repo.Status.Artifact.Revision)
+	return nil
+}
 
-	target := env.Kustomization.DeepCopy()
-	if !o.Wait {
-		if err := Annotate(ctx, cl, target, token); err != nil {
-			return out, err
-		}
-		out.Annotated = append(out.Annotated, "Kustomization/"+target.Namespace+"/"+target.Name)
-		o.Progress.Done("Kustomization %s/%s annotated", target.Namespace, target.Name)
-		return out, nil
-	}
-
+// chain asks each Kustomization of the target's dependsOn chain that has dependencies
+// of its own, and the target, to reconcile as soon as those dependencies are ready on
+// the new revision. A Kustomization without dependsOn reconciles by itself when its
+// source moves; asking it again would restart it and make its dependents see it not
+// Ready, and wait out kustomize-controller's 30 s dependency requeue.
+func (f *follower) chain(ctx context.Context) error {
+	cl := f.env.Cluster
+	target := f.env.Kustomization.DeepCopy()
 	chain, err := flux.DependsOnChain(ctx, cl, target)
 	if err != nil {
-		return out, err
+		return err
 	}
-	// A Kustomization without dependsOn reconciles by itself when its source moves;
-	// asking it again would restart it and make its dependents see it not Ready, and
-	// wait out kustomize-controller's 30 s dependency requeue. Those with dependsOn
-	// are asked as soon as their dependencies are ready on the new revision, and the
-	// target always is.
 	for _, ks := range append(chain, target) {
-		if len(ks.Spec.DependsOn) == 0 && ks != target {
+		if len(ks.Spec.DependsOn) == 0 {
 			continue
 		}
-		if len(ks.Spec.DependsOn) > 0 {
-			o.Progress.Waiting("waiting for the dependencies of Kustomization %s/%s", ks.Namespace, ks.Name)
-			if err := w.until(ctx, &kustomizev1.KustomizationList{}, ks.Namespace, func() (bool, error) {
-				return dependenciesReady(ctx, cl, ks, repo)
-			}); err != nil {
-				return out, waitErr(err, "the dependencies of Kustomization "+ks.Namespace+"/"+ks.Name)
-			}
+		f.o.Progress.Waiting("waiting for the dependencies of Kustomization %s/%s", ks.Namespace, ks.Name)
+		if err := f.w.until(ctx, &kustomizev1.KustomizationList{}, &kustomizev1.Kustomization{}, ks.Namespace, func(ctx context.Context) (bool, error) {
+			return dependenciesReady(ctx, cl, ks, f.repo)
+		}); err != nil {
+			return f.waitErr(err, "the dependencies of Kustomization "+ks.Namespace+"/"+ks.Name, "")
 		}
 		if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(ks), ks); err != nil {
-			return out, flux.APIError(err, "get", "kustomizations.kustomize.toolkit.fluxcd.io", ks.Namespace+"/"+ks.Name, cl.Context)
+			return flux.APIError(err, "get", "kustomizations.kustomize.toolkit.fluxcd.io", ks.Namespace+"/"+ks.Name, cl.Context)
 		}
+		token := time.Now().UTC().Format(time.RFC3339Nano)
 		if err := Annotate(ctx, cl, ks, token); err != nil {
-			return out, err
+			return err
 		}
-		out.Annotated = append(out.Annotated, "Kustomization/"+ks.Namespace+"/"+ks.Name)
-		o.Progress.Doing("Kustomization %s/%s asked to reconcile", ks.Namespace, ks.Name)
+		if ks.Name == target.Name && ks.Namespace == target.Namespace {
+			f.out.RequestedAt = token
+		}
+		f.out.Annotated = append(f.out.Annotated, "Kustomization/"+ks.Namespace+"/"+ks.Name)
+		f.o.Progress.Doing("Kustomization %s/%s asked to reconcile", ks.Namespace, ks.Name)
 	}
+	return nil
+}
 
-	o.Progress.Waiting("waiting for Kustomization %s/%s to apply %s and become Ready", target.Namespace, target.Name, gitrepo.ShortSHA(flux.RevisionCommit(commit)))
+// target waits for the target Kustomization to apply a revision containing the
+// commit and become Ready, failing as soon as Flux reports failure for it.
+func (f *follower) target(ctx context.Context) error {
+	cl := f.env.Cluster
+	target := f.env.Kustomization.DeepCopy()
+	what := "Kustomization " + target.Namespace + "/" + target.Name
+	f.o.Progress.Waiting("waiting for %s to apply %s and become Ready", what, f.short())
+	st := &stuck{since: time.Now(), after: f.o.StuckAfter, controller: "kustomize-controller"}
 	var last string
-	err = w.until(ctx, &kustomizev1.KustomizationList{}, target.Namespace, func() (bool, error) {
+	err := f.w.until(ctx, &kustomizev1.KustomizationList{}, &kustomizev1.Kustomization{}, target.Namespace, func(ctx context.Context) (bool, error) {
 		if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(target), target); err != nil {
 			return false, err
 		}
 		ready := flux.Condition(target.Status.Conditions, meta.ReadyCondition)
 		if ready != nil && ready.Message != last {
 			last = ready.Message
-			o.Progress.Waiting("%s: %s", ready.Reason, ready.Message)
+			f.o.Progress.Waiting("%s: %s", ready.Reason, ready.Message)
 		}
-		out.AppliedRevision = target.Status.LastAppliedRevision
+		f.out.AppliedRevision = target.Status.LastAppliedRevision
 		if ready != nil {
-			out.Message = ready.Message
+			f.out.Message = ready.Message
 		}
-		return Applied(target, commit)
+		st.check(f.o.Progress, what, target.Status.LastHandledReconcileAt, f.out.RequestedAt)
+		return appliedContaining(ctx, target, f.commit, f.contains)
 	})
 	if err != nil {
-		return out, waitErr(err, "Kustomization "+target.Namespace+"/"+target.Name+" to apply "+gitrepo.ShortSHA(flux.RevisionCommit(commit)))
+		return f.waitErr(err, what+" to apply "+f.short(), st.hint())
 	}
-	out.Ready = true
-	o.Progress.Done("Kustomization %s/%s applied revision %s", target.Namespace, target.Name, target.Status.LastAppliedRevision)
-	return out, nil
+	f.out.Ready = true
+	f.o.Progress.Done("%s applied revision %s", what, target.Status.LastAppliedRevision)
+	return nil
+}
+
+func (f *follower) waitErr(err error, what, hint string) error {
+	var failed *FailedError
+	if errors.As(err, &failed) {
+		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		te := &TimeoutError{What: what, Hint: hint}
+		if f.w.lastErr != nil {
+			te.LastError = f.w.lastErr.Error()
+		}
+		return te
+	}
+	return err
+}
+
+// appliedContaining is Applied for a commit that a later revision may contain.
+func appliedContaining(ctx context.Context, ks *kustomizev1.Kustomization, commit string, contains func(context.Context, string) (bool, error)) (bool, error) {
+	done, err := Applied(ks, commit)
+	if done || err != nil {
+		return done, err
+	}
+	if ok, _ := flux.Ready(ks); ok && ks.Status.LastAppliedRevision != "" && !flux.SameRevision(ks.Status.LastAppliedRevision, commit) {
+		return contains(ctx, ks.Status.LastAppliedRevision)
+	}
+	return false, nil
 }
 
 // Applied says whether a Kustomization has applied commit and is Ready, or fails
@@ -209,20 +350,19 @@ func dependenciesReady(ctx context.Context, cl *flux.Cluster, ks *kustomizev1.Ku
 	return true, nil
 }
 
-func waitErr(err error, what string) error {
-	var failed *FailedError
-	if errors.As(err, &failed) {
-		return err
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return &TimeoutError{What: what}
-	}
-	return err
+// TimeoutError says the wait ran out of --timeout.
+type TimeoutError struct {
+	What string
+	// Hint says why, when the wait could tell (a controller that never acted).
+	Hint string
+	// LastError is the last API error the wait retried, if the API server was unreachable.
+	LastError string
 }
 
-// TimeoutError says the wait ran out of --timeout.
-type TimeoutError struct{ What string }
-
 func (e *TimeoutError) Error() string {
-	return "timed out waiting for " + e.What + "; raise --timeout or check \"flux get kustomizations\""
+	msg := "timed out waiting for " + e.What + e.Hint
+	if e.LastError != "" {
+		msg += "; last API error: " + e.LastError
+	}
+	return msg + "; raise --timeout or check \"flux get kustomizations\""
 }

@@ -64,17 +64,17 @@ func TestApplied(t *testing.T) {
 func TestWatcherWakesOnChange(t *testing.T) {
 	obj := ks(metav1.ConditionUnknown, meta.ProgressingReason, "", "")
 	c := fake.NewClientBuilder().WithScheme(flux.Scheme).WithObjects(obj).Build()
-	w := watcher{cluster: &flux.Cluster{Context: "test", Client: c}}
+	w := &watcher{cluster: &flux.Cluster{Context: "test", Client: c}}
 	ctx, cancel := context.WithTimeout(context.Background(), resync/2)
 	defer cancel()
 	go func() {
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond) // after the informer synced: the fake lists without a resource version
 		cur := &kustomizev1.Kustomization{}
 		_ = c.Get(ctx, client.ObjectKeyFromObject(obj), cur)
 		cur.Status.LastAppliedRevision = "main@sha1:new"
 		_ = c.Update(ctx, cur)
 	}()
-	err := w.until(ctx, &kustomizev1.KustomizationList{}, "flux-system", func() (bool, error) {
+	err := w.until(ctx, &kustomizev1.KustomizationList{}, &kustomizev1.Kustomization{}, "flux-system", func(ctx context.Context) (bool, error) {
 		cur := &kustomizev1.Kustomization{}
 		if err := c.Get(ctx, client.ObjectKeyFromObject(obj), cur); err != nil {
 			return false, err

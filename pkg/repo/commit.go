@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	git "github.com/go-git/go-git/v5"
@@ -108,6 +109,22 @@ func (r *Repo) CommitAndPush(ctx context.Context, branch string, apply ApplyFunc
 			res.Commit = commit
 			res.LocalUpdated = r.updateLocal(branch, commit)
 			return res, nil
+		}
+		var rejected *PushRejectedError
+		if !errors.As(pushErr, &rejected) && !errors.Is(pushErr, ErrAuthentication) && !errors.Is(pushErr, ErrHostKey) &&
+			!errors.As(pushErr, new(*notSentError)) {
+			// The connection failed, or the deadline passed, while the server may
+			// already have had the pack: read the branch back to know.
+			ok, err := r.landed(ctx, branch, commit)
+			switch {
+			case err != nil:
+				return nil, &PushUnknownError{Commit: commit, Branch: branch, URL: r.url, Err: pushErr}
+			case ok:
+				res.Commit = commit
+				res.LocalUpdated = r.updateLocal(branch, commit)
+				return res, nil
+			}
+			return nil, pushErr
 		}
 		// Did someone else move the branch? Then it is a race: retry on the new head.
 		if ferr := r.fetch(ctx); ferr != nil {
@@ -405,6 +422,9 @@ func (r *Repo) push(ctx context.Context, commit, branch string) error {
 		return nil
 	}
 	c := r.classify("pushing to", err)
+	if errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(strings.ToLower(err.Error()), "connection refused") {
+		return &notSentError{c}
+	}
 	if errors.Is(c, ErrAuthentication) || errors.Is(c, ErrUnreachable) || errors.Is(c, ErrHostKey) ||
 		errors.Is(c, context.Canceled) || errors.Is(c, context.DeadlineExceeded) {
 		return c
@@ -418,6 +438,12 @@ func (r *Repo) push(ctx context.Context, commit, branch string) error {
 	}
 	return &PushRejectedError{URL: r.url, Branch: branch, Message: redact(msg, r.auth.secrets())}
 }
+
+// notSentError is a push that failed before anything reached the server (the
+// connection was refused).
+type notSentError struct{ error }
+
+func (e *notSentError) Unwrap() error { return e.error }
 
 // serverMessage extracts the lines a server sent on the side band, dropping progress
 // counters.

@@ -137,8 +137,8 @@ func TestRedactURL(t *testing.T) {
 }
 
 func TestSameRepoURL(t *testing.T) {
-	assert.True(t, sameRepoURL("git@github.com:org/fleet.git", "https://github.com/org/fleet"))
-	assert.True(t, sameRepoURL("ssh://git@GitHub.com/org/fleet/", "https://token@github.com/org/fleet.git"))
-	assert.False(t, sameRepoURL("https://github.com/org/fleet", "https://github.com/org/other"))
-	assert.False(t, sameRepoURL("https://github.com/org/fleet", "https://gitlab.com/org/fleet"))
+	assert.True(t, SameURL("git@github.com:org/fleet.git", "https://github.com/org/fleet"))
+	assert.True(t, SameURL("ssh://git@GitHub.com/org/fleet/", "https://token@github.com/org/fleet.git"))
+	assert.False(t, SameURL("https://github.com/org/fleet", "https://github.com/org/other"))
+	assert.False(t, SameURL("https://github.com/org/fleet", "https://gitlab.com/org/fleet"))
 }

@@ -144,12 +144,14 @@ func (r *Repo) openLocal(dir, rawURL string) error {
 	var names []string
 	for _, rm := range remotes {
 		c := rm.Config()
-		names = append(names, c.Name)
-		if rawURL != "" && len(c.URLs) > 0 && sameRepoURL(c.URLs[0], rawURL) && chosen == nil {
+		if len(c.URLs) > 0 {
+			names = append(names, c.Name+" "+RedactURL(c.URLs[0]))
+		}
+		if rawURL != "" && len(c.URLs) > 0 && SameURL(c.URLs[0], rawURL) && chosen == nil {
 			chosen = c
 		}
 	}
-	if chosen == nil {
+	if chosen == nil && rawURL == "" {
 		for _, rm := range remotes {
 			if rm.Config().Name == "origin" {
 				chosen = rm.Config()
@@ -157,9 +159,14 @@ func (r *Repo) openLocal(dir, rawURL string) error {
 		}
 	}
 	if chosen == nil || len(chosen.URLs) == 0 {
+		// Pushing to another remote (a fork with the same history) would announce to
+		// Flux a revision it never sees.
 		sort.Strings(names)
-		return fmt.Errorf("the checkout at %s has no remote for %s and no \"origin\" (remotes: %s): add one with \"git remote add origin URL\"",
-			dir, RedactURL(rawURL), strings.Join(names, ", "))
+		if len(names) == 0 {
+			names = []string{"none"}
+		}
+		return fmt.Errorf("the checkout at %s has no remote for %s, the repository Flux reads (remotes: %s): add one with \"git -C %s remote add flux %s\"",
+			dir, RedactURL(rawURL), strings.Join(names, ", "), dir, RedactURL(rawURL))
 	}
 	r.git, r.local, r.remote = g, true, chosen.Name
 	r.pushURL, _, _ = splitUserinfo(chosen.URLs[0])
@@ -218,10 +225,10 @@ func (r *Repo) dirtyFiles() ([]string, error) {
 	return dirty, nil
 }
 
-// sameRepoURL compares two remote URLs by host and path, ignoring scheme, user,
+// SameURL compares two remote URLs by host and path, ignoring scheme, user,
 // a trailing ".git" or "/" and the case of the host, so that
 // "git@github.com:org/fleet.git" and "https://github.com/org/fleet" match.
-func sameRepoURL(a, b string) bool {
+func SameURL(a, b string) bool {
 	ka, oka := repoKey(a)
 	kb, okb := repoKey(b)
 	return oka && okb && ka == kb

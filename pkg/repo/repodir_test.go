@@ -146,3 +146,18 @@ func TestRepoDirAuthor(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, Signature{"Global", "global@example.com"}, sig)
 }
+
+// A checkout whose remotes are all another repository (a fork with the same
+// history) is refused: pushing there would announce to Flux a revision it never sees.
+func TestRepoDirForkRefused(t *testing.T) {
+	f := newFixture(t, gitserver.Options{})
+	work := f.clone(t)
+	run(t, work, "remote", "set-url", "origin", "https://example.invalid/fork/fleet.git")
+	before := f.git(t, "rev-parse", "main")
+	_, err := Open(t.Context(), Options{URL: f.url, RepoDir: work})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "has no remote for "+f.url)
+	assert.Contains(t, err.Error(), "origin https://example.invalid/fork/fleet.git")
+	assert.Contains(t, err.Error(), "remote add flux "+f.url)
+	assert.Equal(t, before, f.git(t, "rev-parse", "main"), "nothing pushed")
+}

@@ -16,9 +16,15 @@ type Promotion struct {
 	// Standard object metadata; only name is set.
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	// Outcome is one of promoted, nothing-to-promote, dry-run, blocked, declined,
-	// unhealthy (pushed, but the target did not become healthy) or failed.
+	// Outcome is one of promoted, nothing-to-promote, resumed (an earlier run pushed
+	// the promotion and could not announce it; this run did), dry-run, blocked,
+	// declined, unhealthy (pushed, but the target did not become healthy),
+	// unannounced (pushed, but Flux could not be asked to reconcile it), interrupted
+	// (pushed and announced, the wait cut short by a signal) or failed.
 	Outcome string `json:"outcome"`
+	// Strategy is how the change reaches the target's Git ref: images (an image
+	// edit in the target's overlay on the branch it tracks).
+	Strategy string `json:"strategy,omitempty"`
 	// Source is the environment promoted from.
 	Source Environment `json:"source"`
 	// Target is the environment promoted to.
@@ -39,7 +45,8 @@ type Promotion struct {
 	Reconcile *ReconcileOutcome `json:"reconcile,omitempty"`
 	// Rollback is the automatic revert's outcome (--rollback-on-failure), when it ran.
 	Rollback *AutoRollback `json:"rollback,omitempty"`
-	// Error is the failure, when Outcome is blocked, declined, unhealthy or failed.
+	// Error is the failure, when Outcome is blocked, declined, unhealthy,
+	// unannounced, interrupted or failed.
 	Error string `json:"error,omitempty"`
 }
 

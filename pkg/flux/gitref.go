@@ -1,0 +1,63 @@
+package flux
+
+import (
+	"fmt"
+	"strings"
+
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+)
+
+// GitRef is what a GitRepository tracks. Exactly one field is set, read from
+// spec.ref with source-controller's precedence: commit, then name, then tag, then
+// semver, then branch (master when spec.ref names nothing).
+type GitRef struct {
+	Branch, Tag, SemVer, Name, Commit string
+}
+
+// DefaultBranch is the branch source-controller checks out when spec.ref is empty.
+const DefaultBranch = "master"
+
+// RefOf reads the ref a GitRepository tracks.
+func RefOf(repo *sourcev1.GitRepository) GitRef {
+	ref := repo.Spec.Reference
+	switch {
+	case ref == nil:
+		return GitRef{Branch: DefaultBranch}
+	case ref.Commit != "":
+		return GitRef{Commit: ref.Commit}
+	case ref.Name != "":
+		return GitRef{Name: ref.Name}
+	case ref.Tag != "":
+		return GitRef{Tag: ref.Tag}
+	case ref.SemVer != "":
+		return GitRef{SemVer: ref.SemVer}
+	case ref.Branch != "":
+		return GitRef{Branch: ref.Branch}
+	}
+	return GitRef{Branch: DefaultBranch}
+}
+
+// String names the ref as messages do: "branch main", "tag v1.2.0", "semver range >=1.0.0".
+func (r GitRef) String() string {
+	switch {
+	case r.Commit != "":
+		return "commit " + r.Commit
+	case r.Name != "":
+		return "ref " + r.Name
+	case r.Tag != "":
+		return "tag " + r.Tag
+	case r.SemVer != "":
+		return "semver range " + r.SemVer
+	}
+	return "branch " + r.Branch
+}
+
+// CommitOf is the commit SHA of a Flux revision (branch@sha1:SHA, sha1:SHA, a bare
+// SHA), or an error saying the revision names none.
+func CommitOf(revision string) (string, error) {
+	sha := RevisionCommit(revision)
+	if len(sha) != 40 && len(sha) != 64 || strings.Trim(sha, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("revision %q names no commit (want BRANCH@sha1:SHA)", revision)
+	}
+	return sha, nil
+}

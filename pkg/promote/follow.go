@@ -1,0 +1,224 @@
+package promote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
+	"time"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
+	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
+)
+
+// announceTimeout bounds the announcement of a pushed commit on its own: it runs
+// even when --timeout has run out or the user pressed Ctrl-C after the push, so a
+// pushed commit is announced whenever the API server answers at all.
+const announceTimeout = 30 * time.Second
+
+// followOptions says how far followUp goes.
+type followOptions struct {
+	wait     bool
+	progress Progress
+	// carries, when set, says whether a descendant commit still carries the change.
+	carries func(ctx context.Context, sha string) (bool, error)
+}
+
+// followUp is what every push ends with (promotion, rollback, automatic rollback):
+// announce the commit to Flux, then with wait follow the target until it has
+// applied a revision containing the commit and is Ready. It maps what happened to
+// the errors the exit codes are made of:
+//
+//   - the announcement failed: *UnannouncedError (the commit is pushed; the error
+//     says which `flux reconcile` command finishes the job);
+//   - Flux reported failure, or the wait ran out of time: *UnhealthyError;
+//   - the wait was interrupted (Ctrl-C, SIGTERM): *InterruptedError.
+func followUp(ctx context.Context, w *Workspace, commit string, o followOptions) (*v1alpha1.ReconcileOutcome, error) {
+	start := time.Now()
+	env := w.Target
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
+	defer cancel()
+	out, err := announce(actx, env)
+	if err != nil {
+		return out, &UnannouncedError{Commit: commit, Env: env, Err: err}
+	}
+	o.progress.Done("asked Flux to reconcile: %s", joinAnnotated(out.Annotated))
+	err = reconcile.Follow(ctx, env, commit, out, reconcile.Options{Wait: o.wait, Progress: o.progress,
+		Contains: func(ctx context.Context, revision string) (bool, error) {
+			return w.contains(ctx, commit, revision, o.carries)
+		}})
+	out.Seconds = time.Since(start).Seconds()
+	if err == nil {
+		return out, nil
+	}
+	var failed *reconcile.FailedError
+	var timeout *reconcile.TimeoutError
+	switch {
+	case errors.As(err, &failed) || errors.As(err, &timeout):
+		return out, &UnhealthyError{Commit: commit, Err: err}
+	case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return out, &InterruptedError{Commit: commit, Env: env}
+	case errors.Is(err, context.DeadlineExceeded):
+		return out, &UnhealthyError{Commit: commit, Err: &reconcile.TimeoutError{What: "Flux to apply " + repo.ShortSHA(commit)}}
+	}
+	return out, &UnhealthyError{Commit: commit, Err: err}
+}
+
+// announce is reconcile.Announce, retried while the API server is unreachable
+// (until ctx ends).
+func announce(ctx context.Context, env *flux.Environment) (*v1alpha1.ReconcileOutcome, error) {
+	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 4*time.Second) {
+		out, err := reconcile.Announce(ctx, env)
+		var forbidden *flux.ForbiddenError
+		if err == nil || errors.As(err, &forbidden) {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return out, err
+		case <-time.After(delay):
+		}
+	}
+}
+
+func joinAnnotated(objs []string) string {
+	s := ""
+	for i, o := range objs {
+		if i > 0 {
+			s += ", "
+		}
+		s += o
+	}
+	return s
+}
+
+// contains says whether a revision Flux reports contains commit: it is the commit,
+// or a descendant on the branch that, when the strategy can tell, still carries the
+// change (another promotion landed on top of ours, and Flux applied both).
+func (w *Workspace) contains(ctx context.Context, commit, revision string, carries func(context.Context, string) (bool, error)) (bool, error) {
+	sha, err := flux.CommitOf(revision)
+	if err != nil {
+		return false, nil
+	}
+	if sha == commit {
+		return true, nil
+	}
+	ok, err := w.Repo.IsAncestor(ctx, commit, sha)
+	if err != nil || !ok || carries == nil {
+		return ok, err
+	}
+	return carries(ctx, sha)
+}
+
+// BlockedError is a promotion stopped by failed gates (exit code 3).
+type BlockedError struct{ Failed []string }
+
+func (e *BlockedError) Error() string {
+	if len(e.Failed) == 0 {
+		return "blocked: the source has applied nothing yet; nothing was pushed"
+	}
+	return fmt.Sprintf("blocked by gates: %v; nothing was pushed (fix them, or use --force to promote anyway; the commit records it)", joinAnnotated(e.Failed))
+}
+
+// UnhealthyError is a change that was pushed and announced, but the target did not
+// become healthy on it (exit code 4).
+type UnhealthyError struct {
+	Commit string
+	Err    error
+}
+
+func (e *UnhealthyError) Error() string {
+	return fmt.Sprintf("%s was pushed but the target did not become healthy: %v", repo.ShortSHA(e.Commit), e.Err)
+}
+
+func (e *UnhealthyError) Unwrap() error { return e.Err }
+
+// UnannouncedError is a change that was pushed but Flux could not be asked to
+// reconcile it (exit code 6). Flux still applies it at its next interval; the error
+// names the command that applies it now. A re-run of the same promotion finishes
+// the announcement too.
+type UnannouncedError struct {
+	Commit string
+	Env    *flux.Environment
+	Err    error
+}
+
+func (e *UnannouncedError) Error() string {
+	return fmt.Sprintf("%s is pushed but Flux was not asked to reconcile it: %v; run %q, or run this promotion again", repo.ShortSHA(e.Commit), e.Err, ReconcileCommand(e.Env))
+}
+
+func (e *UnannouncedError) Unwrap() error { return e.Err }
+
+// InterruptedError is a wait cut short by a signal after the change was pushed and
+// announced (exit code 7): Flux goes on applying it.
+type InterruptedError struct {
+	Commit string
+	Env    *flux.Environment
+}
+
+func (e *InterruptedError) Error() string {
+	return fmt.Sprintf("interrupted while waiting: %s is pushed and Flux was asked to reconcile it; follow it with \"flux get kustomizations %s -n %s --context %s\"",
+		repo.ShortSHA(e.Commit), e.Env.Ref.Name, e.Env.Ref.Namespace, e.Env.Ref.Context)
+}
+
+// ReconcileCommand is the Flux CLI command that does what the announcement does.
+func ReconcileCommand(env *flux.Environment) string {
+	return fmt.Sprintf("flux reconcile kustomization %s -n %s --with-source --context %s", env.Ref.Name, env.Ref.Namespace, env.Ref.Context)
+}
+
+// ErrDeclined is a promotion the user said no to at the prompt.
+var ErrDeclined = errors.New("declined at the prompt; nothing was pushed")
+
+// outcomeOf maps a Run's error to the result's outcome.
+func outcomeOf(err error) string {
+	var blocked *BlockedError
+	var unhealthy *UnhealthyError
+	var unannounced *UnannouncedError
+	var interrupted *InterruptedError
+	switch {
+	case errors.As(err, &blocked):
+		return OutcomeBlocked
+	case errors.As(err, &unannounced):
+		return OutcomeUnannounced
+	case errors.As(err, &interrupted):
+		return OutcomeInterrupted
+	case errors.As(err, &unhealthy):
+		return OutcomeUnhealthy
+	case errors.Is(err, ErrDeclined):
+		return OutcomeDeclined
+	}
+	return OutcomeFailed
+}
+
+// Exit codes, as the README documents them.
+const (
+	ExitOK          = 0
+	ExitError       = 1
+	ExitBlocked     = 3
+	ExitUnhealthy   = 4
+	ExitUnannounced = 6
+	ExitInterrupted = 7
+)
+
+// ExitCode maps a promotion's or rollback's error to the process exit code.
+func ExitCode(err error) int {
+	switch outcomeOf(err) {
+	case OutcomeBlocked:
+		return ExitBlocked
+	case OutcomeUnhealthy:
+		return ExitUnhealthy
+	case OutcomeUnannounced:
+		return ExitUnannounced
+	case OutcomeInterrupted:
+		return ExitInterrupted
+	}
+	if err == nil {
+		return ExitOK
+	}
+	var failed *reconcile.FailedError
+	if errors.As(err, &failed) {
+		return ExitUnhealthy
+	}
+	return ExitError
+}

@@ -1,0 +1,221 @@
+package promote
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/history"
+	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/render"
+	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
+)
+
+// Strategy is how a promotion reaches the Git ref the target's GitRepository reads:
+// what the change is and how it is delivered. Everything around it (reading the
+// environments, the gates, the confirmation, announcing the commit to Flux and
+// following it) is the same for every strategy; see Run.
+type Strategy interface {
+	// Name is the strategy as the plan's "strategy:" line and the JSON field show it.
+	Name() string
+	// Plan works out the change on the fetched repository, writing nothing. A plan
+	// with no image changes and no commits is "nothing to promote".
+	Plan(ctx context.Context, w *Workspace) (*Proposal, error)
+	// Deliver lands the planned change with the provenance given, never forcing:
+	// when another push wins the race it re-plans on the new head and tries again.
+	// Push.NoOp says the branch already had the change when the write was made.
+	Deliver(ctx context.Context, w *Workspace, c *Proposal, p Provenance) (*Delivery, error)
+}
+
+// Workspace is what a strategy works on: both environments as read, the repository
+// fetched once, and the source's applied revision checked out.
+type Workspace struct {
+	Source, Target *flux.Environment
+	// SourceRef and TargetRef are what each GitRepository tracks.
+	SourceRef, TargetRef flux.GitRef
+	Repo                 *repo.Repo
+	// SourceRevision is the source's lastAppliedRevision, SourceCommit its SHA, and
+	// SourceDir a checkout of it.
+	SourceRevision, SourceCommit, SourceDir string
+	Filter                                  plan.Filter
+	// Scratch is a temporary directory the workspace removes when it closes.
+	Scratch string
+
+	pushAttempts int
+}
+
+// Proposal is a strategy's plan: the change it will deliver.
+type Proposal struct {
+	// Branch is the branch the change is committed to, Head the commit planned on.
+	Branch, Head string
+	// Plan is the image changes, the files and the rendered diff.
+	Plan *plan.Plan
+	// Subject is the commit subject.
+	Subject string
+}
+
+// Provenance is what every promotion commit records about itself.
+type Provenance struct {
+	From, FromRevision, To, By, Gates string
+	Author                            repo.Signature
+}
+
+// Trailers are the provenance trailers around the strategy's own, in their
+// documented order: Promoted-From, -From-Revision, -To, the strategy's, -By, Promote-Gates.
+func (p Provenance) Trailers(own ...repo.Trailer) []repo.Trailer {
+	t := []repo.Trailer{
+		{Key: history.TrailerFrom, Value: p.From},
+		{Key: history.TrailerFromRevision, Value: p.FromRevision},
+		{Key: history.TrailerTo, Value: p.To},
+	}
+	t = append(t, own...)
+	return append(t, repo.Trailer{Key: history.TrailerBy, Value: p.By}, repo.Trailer{Key: history.TrailerGates, Value: p.Gates})
+}
+
+// Delivery is what a strategy wrote.
+type Delivery struct {
+	Push *repo.PushResult
+	Spec *repo.CommitSpec
+	// Plan is the plan as finally committed (re-made on a newer head after a race).
+	Plan *plan.Plan
+}
+
+// Strategy names, for --strategy and the JSON "strategy" field.
+const (
+	StrategyAuto   = "auto"
+	StrategyImages = "images"
+)
+
+// chooseStrategy picks the strategy the two environments' Git refs call for, or the
+// one asked for with --strategy, and refuses layouts it cannot promote.
+func chooseStrategy(w *Workspace, want string) (Strategy, error) {
+	src, dst := w.Source, w.Target
+	if !repo.SameURL(src.Source.Spec.URL, dst.Source.Spec.URL) {
+		return nil, fmt.Errorf("the source reads %s and the target %s: promoting between repositories is not supported",
+			repo.RedactURL(src.Source.Spec.URL), repo.RedactURL(dst.Source.Spec.URL))
+	}
+	if src.Ref == dst.Ref {
+		return nil, fmt.Errorf("--from and --to name the same Kustomization %s", src.Ref)
+	}
+	if w.TargetRef.Branch == "" {
+		return nil, fmt.Errorf("GitRepository %s/%s of %s tracks %s: only branches are supported yet",
+			dst.Source.Namespace, dst.Source.Name, dst.Name, w.TargetRef)
+	}
+	if w.SourceRef.Branch != w.TargetRef.Branch {
+		return nil, fmt.Errorf("the source tracks branch %q and the target branch %q: a branch per environment is not supported yet", w.SourceRef.Branch, w.TargetRef.Branch)
+	}
+	if samePath(src.Kustomization.Spec.Path, dst.Kustomization.Spec.Path) {
+		return nil, fmt.Errorf("the source and the target both read path %q of branch %q: they already run the same files; promote between environments that read different overlays",
+			dst.Kustomization.Spec.Path, w.TargetRef.Branch)
+	}
+	switch want {
+	case "", StrategyAuto, StrategyImages:
+		return imagesStrategy{}, nil
+	}
+	return nil, fmt.Errorf("--strategy %q: use %s or %s", want, StrategyAuto, StrategyImages)
+}
+
+func samePath(a, b string) bool {
+	clean := func(p string) string { return strings.TrimPrefix(path.Clean("/"+strings.TrimPrefix(p, "./")), "/") }
+	return clean(a) == clean(b)
+}
+
+// imagesStrategy edits the images of the target's overlay on the branch it tracks:
+// the seed's layout, a directory per environment.
+type imagesStrategy struct{}
+
+func (imagesStrategy) Name() string { return StrategyImages }
+
+func (imagesStrategy) Plan(ctx context.Context, w *Workspace) (*Proposal, error) {
+	branch := w.TargetRef.Branch
+	head, err := w.Repo.BranchHead(ctx, branch)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := w.checkout(ctx, head, "target")
+	if err != nil {
+		return nil, err
+	}
+	pl, err := plan.Compute(ctx, w.planInput(dir))
+	if err != nil {
+		return nil, err
+	}
+	return &Proposal{Branch: branch, Head: head, Plan: pl, Subject: Subject(w.Target.Name, w.Source.Name, pl.Changes)}, nil
+}
+
+func (imagesStrategy) Deliver(ctx context.Context, w *Workspace, c *Proposal, p Provenance) (*Delivery, error) {
+	d := &Delivery{Plan: c.Plan}
+	pushed, err := w.Repo.CommitAndPush(ctx, c.Branch, func(ctx context.Context, head, dir string) (*repo.CommitSpec, error) {
+		pl, err := plan.Compute(ctx, w.planInput(dir))
+		if err != nil {
+			return nil, err
+		}
+		d.Plan = pl
+		if len(pl.Changes) == 0 {
+			return nil, nil
+		}
+		var own []repo.Trailer
+		for _, ch := range pl.Changes {
+			own = append(own, repo.Trailer{Key: history.TrailerImage, Value: history.FormatImage(ch.To.String(), ch.From.Version())})
+		}
+		d.Spec = &repo.CommitSpec{Message: Subject(w.Target.Name, w.Source.Name, pl.Changes), Trailers: p.Trailers(own...), Author: p.Author}
+		return d.Spec, nil
+	}, repo.PushOptions{MaxAttempts: w.pushAttempts})
+	d.Push = pushed
+	return d, err
+}
+
+// Carries says whether a later commit of the target's branch still runs the images
+// promoted: Flux may apply a descendant of our commit (another promotion landed on
+// top), which counts only if it did not change them again.
+func (imagesStrategy) Carries(ctx context.Context, w *Workspace, d *Delivery, sha string) (bool, error) {
+	dir, err := w.checkout(ctx, sha, "carries-"+repo.ShortSHA(sha))
+	if err != nil {
+		return false, err
+	}
+	out, err := render.Render(ctx, render.Input{Dir: dir, Kustomization: w.Target.Kustomization, Client: w.Target.Cluster.Client})
+	if err != nil {
+		return false, err
+	}
+	running := map[string]bool{}
+	for _, r := range plan.RunningImages(out) {
+		running[r.Repository+"\x00"+r.Version] = true
+	}
+	for _, ch := range d.Plan.Changes {
+		if !running[ch.Repository+"\x00"+ch.To.Version()] {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// carrier is a strategy that can tell whether a later commit still carries its
+// change; without it, any descendant of the promotion commit does.
+type carrier interface {
+	Carries(ctx context.Context, w *Workspace, d *Delivery, sha string) (bool, error)
+}
+
+// Subject is the commit subject: promote(<target>): <app> <old> → <new> from <source>.
+func Subject(target, source string, changes []plan.Change) string {
+	var parts []string
+	for _, c := range changes {
+		parts = append(parts, fmt.Sprintf("%s %s → %s", changeName(c), c.From.Version(), c.To.Version()))
+	}
+	what := strings.Join(parts, ", ")
+	if len(changes) > 3 {
+		what = fmt.Sprintf("%d images", len(changes))
+	}
+	return fmt.Sprintf("promote(%s): %s from %s", target, what, source)
+}
+
+// changeName is how a subject names a change: its app when it has exactly one app
+// and the image is that app's only one (a sidecar is named by its image, not by the
+// workload it rides in), else the repository's last path element.
+func changeName(c plan.Change) string {
+	if len(c.Apps) == 1 && !c.Sidecar {
+		return c.Apps[0]
+	}
+	return c.Repository[strings.LastIndex(c.Repository, "/")+1:]
+}

@@ -1,0 +1,74 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// IsAncestor says whether commit ancestor is descendant or one of its ancestors. A
+// descendant the repository does not have yet (a commit pushed by someone else since
+// the last fetch) is fetched first; one the remote does not have either is not a
+// descendant.
+func (r *Repo) IsAncestor(ctx context.Context, ancestor, descendant string) (bool, error) {
+	defer r.lock(ctx)()
+	if ancestor == descendant {
+		return true, nil
+	}
+	d, err := r.commitObject(descendant)
+	if err != nil {
+		if ferr := r.fetch(ctx); ferr != nil {
+			return false, ferr
+		}
+		if d, err = r.commitObject(descendant); err != nil {
+			return false, nil
+		}
+	}
+	a, err := r.commitObject(ancestor)
+	if err != nil {
+		return false, nil
+	}
+	return a.IsAncestor(d)
+}
+
+// PushUnknownError says a push may or may not have landed: the connection failed
+// (or the deadline passed) while the server had the pack, and the branch could not
+// be read back to tell. The commit is the one that may now be the branch head.
+type PushUnknownError struct {
+	Commit, Branch, URL string
+	Err                 error
+}
+
+func (e *PushUnknownError) Error() string {
+	return fmt.Sprintf("the push of %s to branch %q of %s may have landed but could not be confirmed (%v); check the branch with \"git ls-remote\"",
+		ShortSHA(e.Commit), e.Branch, e.URL, e.Err)
+}
+
+func (e *PushUnknownError) Unwrap() error { return e.Err }
+
+// confirmTimeout bounds reading a branch back after a push whose answer was lost.
+const confirmTimeout = 15 * time.Second
+
+// landed reads branch back from the remote after a push that failed without a clear
+// refusal, on its own deadline (the caller's may be what ended the push). It says
+// whether the branch is now commit; an error when it cannot tell.
+func (r *Repo) landed(ctx context.Context, branch, commit string) (bool, error) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmTimeout)
+	defer cancel()
+	var err error
+	for delay := 250 * time.Millisecond; cctx.Err() == nil; delay *= 2 {
+		if err = r.fetch(cctx); err == nil {
+			head, herr := r.branchHead(branch)
+			if errors.Is(herr, ErrNotFound) {
+				return false, nil
+			}
+			return herr == nil && head == commit, herr
+		}
+		select {
+		case <-cctx.Done():
+		case <-time.After(delay):
+		}
+	}
+	return false, err
+}

@@ -148,7 +148,7 @@ func run(ctx context.Context, clients *flux.Clients, o Options, res *Result) err
 		}
 		return &BlockedError{Failed: set.Failed()}
 	}
-	_, srcSHA, err := repo.ParseRevision(appliedRev)
+	srcSHA, err := flux.CommitSHA(appliedRev)
 	if err != nil {
 		return fmt.Errorf("source %s: lastAppliedRevision %q: %w", src.Name, appliedRev, err)
 	}

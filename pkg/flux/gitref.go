@@ -1,9 +1,6 @@
 package flux
 
 import (
-	"fmt"
-	"strings"
-
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 )
 
@@ -50,14 +47,4 @@ func (r GitRef) String() string {
 		return "semver range " + r.SemVer
 	}
 	return "branch " + r.Branch
-}
-
-// CommitOf is the commit SHA of a Flux revision (branch@sha1:SHA, sha1:SHA, a bare
-// SHA), or an error saying the revision names none.
-func CommitOf(revision string) (string, error) {
-	sha := RevisionCommit(revision)
-	if len(sha) != 40 && len(sha) != 64 || strings.Trim(sha, "0123456789abcdef") != "" {
-		return "", fmt.Errorf("revision %q names no commit (want BRANCH@sha1:SHA)", revision)
-	}
-	return sha, nil
 }

@@ -43,23 +43,6 @@ func Stalled(conds []metav1.Condition) (bool, string) {
 	return false, ""
 }
 
-// SameRevision compares two Flux revisions ("main@sha1:abc", "sha1:abc", "abc") by commit.
-func SameRevision(a, b string) bool {
-	ca, cb := RevisionCommit(a), RevisionCommit(b)
-	return ca != "" && ca == cb
-}
-
-// RevisionCommit extracts the commit SHA from a Flux revision string.
-func RevisionCommit(rev string) string {
-	if i := strings.LastIndex(rev, "@"); i >= 0 {
-		rev = rev[i+1:]
-	}
-	if i := strings.Index(rev, ":"); i >= 0 {
-		rev = rev[i+1:]
-	}
-	return rev
-}
-
 // Dependency is one Kustomization of a dependsOn chain.
 type Dependency struct {
 	Kustomization *kustomizev1.Kustomization

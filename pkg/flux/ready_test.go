@@ -77,12 +77,3 @@ func TestDependsOnChainOrdersAndDetectsCycles(t *testing.T) {
 	_, err = DependsOnChain(context.Background(), cluster, ks("apps", metav1.ConditionTrue, "", "missing"))
 	require.ErrorContains(t, err, "dependency flux-system/missing of Kustomization flux-system/apps not found")
 }
-
-func TestRevisionCommit(t *testing.T) {
-	require.Equal(t, "abc", RevisionCommit("main@sha1:abc"))
-	require.Equal(t, "abc", RevisionCommit("refs/heads/main@sha1:abc"))
-	require.Equal(t, "abc", RevisionCommit("sha1:abc"))
-	require.Equal(t, "abc", RevisionCommit("abc"))
-	require.True(t, SameRevision("main@sha1:abc", "abc"))
-	require.False(t, SameRevision("", ""))
-}

@@ -122,7 +122,12 @@ func diffImages(src, tgt []container, f Filter) ([]Change, error) {
 		}
 		feeds[t.image.Repository][srcRepo] = true
 	}
+	srcByRepo := map[string][]container{}
+	for _, c := range srcSel {
+		srcByRepo[c.image.Repository] = append(srcByRepo[c.image.Repository], c)
+	}
 	var changes []Change
+	var secret []string
 	for _, repo := range sortedKeys(setOf(feeds)) {
 		to := map[string][]string{}
 		for s := range feeds[repo] {
@@ -160,6 +165,22 @@ func diffImages(src, tgt []container, f Filter) ([]Change, error) {
 		}
 		ch.Apps, ch.Workloads = sortedKeys(apps), sortedKeys(workloads)
 		changes = append(changes, ch)
+		// An image field a Secret-sourced postBuild variable sets would be written to
+		// Git in the clear, and printed: refuse, without the value.
+		var involved []container
+		for s := range feeds[repo] {
+			involved = append(involved, srcByRepo[s]...)
+		}
+		for _, c := range append(involved, tgtByRepo[repo]...) {
+			if c.fromSecret() {
+				secret = append(secret, fmt.Sprintf("the image %s of %s is set from a Secret through postBuild substituteFrom (%q before substitution); promoting it would write the Secret's value to Git",
+					c.shown, c.workload(), c.raw))
+				break
+			}
+		}
+	}
+	if len(secret) > 0 {
+		return nil, &NotEffectiveError{Reasons: secret}
 	}
 	return changes, nil
 }

@@ -40,7 +40,7 @@ type Input struct {
 	Source, Target *kustomizev1.Kustomization
 	// SourceClient and TargetClient read postBuild.substituteFrom objects in each
 	// environment's cluster; nil when the Kustomization has none.
-	SourceClient, TargetClient client.Reader
+	SourceClient, TargetClient client.Client
 	// Filter narrows the promotion to some apps and images.
 	Filter Filter
 }
@@ -152,21 +152,6 @@ func Compute(ctx context.Context, in Input) (*Plan, error) {
 	if len(changes) == 0 {
 		return p, nil
 	}
-	// An image whose reference holds a value read from a Secret would be written to
-	// Git in the clear, and printed: refuse, saying so without the value.
-	var secret []string
-	for _, c := range changes {
-		for _, out := range []*render.Output{p.Source, p.Target} {
-			if ref := c.To.String() + " " + c.From.String(); out.Mask(ref) != ref {
-				secret = append(secret, fmt.Sprintf("the image %s is set from a Secret through postBuild substituteFrom; promoting it would write the Secret's value to Git",
-					p.Source.Mask(p.Target.Mask(c.To.String()))))
-				break
-			}
-		}
-	}
-	if len(secret) > 0 {
-		return nil, &NotEffectiveError{Reasons: secret}
-	}
 	p.Changes = changes
 
 	overlay, err := securejoin.SecureJoin(in.TargetDir, in.Target.Spec.Path)
@@ -187,7 +172,7 @@ func Compute(ctx context.Context, in Input) (*Plan, error) {
 	}
 	markers := tree.markers()
 	if reasons := notEffective(in.Target, changes, owners, tgtContainers, markers); len(reasons) > 0 {
-		return nil, &NotEffectiveError{Reasons: maskAll(reasons, p.Source, p.Target)}
+		return nil, &NotEffectiveError{Reasons: reasons}
 	}
 	if p.Files, err = writeEdits(tree, changes, owners); err != nil {
 		return nil, err
@@ -217,7 +202,7 @@ func Compute(ctx context.Context, in Input) (*Plan, error) {
 			moved, movedOwners = append(moved, changes[i]), append(movedOwners, owners[i])
 		}
 		if reasons := notEffective(in.Target, moved, movedOwners, tgtContainers, markers); len(reasons) > 0 {
-			return restore(&NotEffectiveError{Reasons: maskAll(reasons, p.Source, p.Target)})
+			return restore(&NotEffectiveError{Reasons: reasons})
 		}
 		if err := restoreFiles(tree, p.Files); err != nil {
 			return nil, err
@@ -325,7 +310,7 @@ func notEffective(ks *kustomizev1.Kustomization, changes []Change, owners [][]*o
 			if strings.Contains(t.raw, "${") || t.raw != t.ref {
 				seen[t.workload()] = true
 				reasons = append(reasons, fmt.Sprintf("%s container %s gets its image %q from a postBuild variable (%q before substitution); change the variable instead",
-					t.workload(), strings.TrimPrefix(t.container, "init:"), t.ref, t.raw))
+					t.workload(), strings.TrimPrefix(t.container, "init:"), t.shown, t.raw))
 			}
 		}
 		for _, e := range entries {
@@ -493,16 +478,4 @@ func withImages(objs []*unstructured.Unstructured, changes []Change) []*unstruct
 		out[i] = o
 	}
 	return out
-}
-
-// maskAll masks the Secret values of the renders in every message.
-func maskAll(msgs []string, outs ...*render.Output) []string {
-	masked := make([]string, len(msgs))
-	for i, m := range msgs {
-		for _, o := range outs {
-			m = o.Mask(m)
-		}
-		masked[i] = m
-	}
-	return masked
 }

@@ -53,3 +53,30 @@ func TestRefusesImageFromSecretWithoutPrintingIt(t *testing.T) {
 	require.Len(t, p.Changes, 1)
 	require.NotContains(t, p.RenderedDiff, secretTag)
 }
+
+// A Secret-sourced postBuild value that no image field is substituted from does not
+// block the promotion and is not masked inside image tags, however short it is
+// (issue 13, defect 6: a value "1" made every tag 1.1.0 read "***.***.0" and refused
+// "image ... is set from a Secret").
+func TestSecretValueInNoImageDoesNotBlock(t *testing.T) {
+	src, tgt := seedRepo(t, seed.Options{}), seedRepo(t, seed.Options{})
+	in := seedInput(t, src, tgt)
+	secret := func(ns string) *fake.ClientBuilder {
+		return fake.NewClientBuilder().WithScheme(flux.Scheme).WithObjects(&corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "vars", Namespace: ns},
+			Data:       map[string][]byte{"ONE": []byte("1"), "APP": []byte("my-app"), "PATCH": []byte("0")},
+		})
+	}
+	for _, ks := range []*kustomizev1.Kustomization{in.Source, in.Target} {
+		ks.Spec.PostBuild = &kustomizev1.PostBuild{SubstituteFrom: []kustomizev1.SubstituteReference{{Kind: "Secret", Name: "vars"}}}
+	}
+	in.SourceClient = secret(in.Source.Namespace).Build()
+	in.TargetClient = secret(in.Target.Namespace).Build()
+
+	p, err := Compute(context.Background(), in)
+	require.NoError(t, err)
+	require.Len(t, p.Changes, 2)
+	require.Contains(t, p.RenderedDiff, "+      - image: "+seed.MyAppImage+":1.1.0")
+	require.Contains(t, p.RenderedDiff, "-      - image: "+seed.MyAppImage+":1.0.0")
+	require.NotContains(t, p.RenderedDiff, "***")
+}

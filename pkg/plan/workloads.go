@@ -20,12 +20,19 @@ type container struct {
 	ref string
 	// raw is the image field before postBuild substitution.
 	raw string
+	// shown is the image field as messages may show it: ref, with what postBuild
+	// variables read from Secrets set in it masked.
+	shown string
 	// apps are the names the workload answers to in an app filter: its name, its
 	// base name and its app.kubernetes.io/name and app labels.
 	apps []string
 	// app is the one name shown for the workload: app.kubernetes.io/name, app, or base.
 	app string
 }
+
+// fromSecret says whether a postBuild variable read from a Secret set (part of) the
+// image field.
+func (c container) fromSecret() bool { return c.shown != c.ref }
 
 func (c container) workload() string { return c.kind + "/" + c.namespace + "/" + c.name }
 
@@ -99,6 +106,11 @@ func containers(out *render.Output, aff affixes) []container {
 				rawImages = append(rawImages, img)
 			})
 		}
+		var shownImages []string
+		eachContainer(out.Shown(i).Object, func(_ string, _ bool, c map[string]interface{}) {
+			img, _ := c["image"].(string)
+			shownImages = append(shownImages, img)
+		})
 		base := aff.strip(obj.GetName())
 		apps := []string{obj.GetName(), base}
 		app := base
@@ -117,10 +129,13 @@ func containers(out *render.Output, aff affixes) []container {
 			}
 			ct := container{
 				kind: obj.GetKind(), namespace: obj.GetNamespace(), name: obj.GetName(), base: base,
-				container: name, image: ParseImage(img), ref: img, raw: img, apps: apps, app: app,
+				container: name, image: ParseImage(img), ref: img, raw: img, shown: img, apps: apps, app: app,
 			}
 			if n < len(rawImages) {
 				ct.raw = rawImages[n]
+			}
+			if n < len(shownImages) {
+				ct.shown = shownImages[n]
 			}
 			n++
 			list = append(list, ct)

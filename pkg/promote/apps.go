@@ -18,7 +18,7 @@ func Apps(ctx context.Context, clients *flux.Clients, spec flux.RefSpec, auth re
 	if err != nil {
 		return nil, err
 	}
-	_, sha, err := repo.ParseRevision(env.Kustomization.Status.LastAppliedRevision)
+	sha, err := flux.CommitSHA(env.Kustomization.Status.LastAppliedRevision)
 	if err != nil {
 		return nil, err
 	}

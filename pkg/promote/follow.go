@@ -97,7 +97,7 @@ func joinAnnotated(objs []string) string {
 // or a descendant on the branch that, when the strategy can tell, still carries the
 // change (another promotion landed on top of ours, and Flux applied both).
 func (w *Workspace) contains(ctx context.Context, commit, revision string, carries func(context.Context, string) (bool, error)) (bool, error) {
-	sha, err := flux.CommitOf(revision)
+	sha, err := flux.CommitSHA(revision)
 	if err != nil {
 		return false, nil
 	}

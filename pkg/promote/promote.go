@@ -187,7 +187,7 @@ func (p *promotion) fetch(ctx context.Context) error {
 		p.preview()
 		return &BlockedError{Failed: p.gates.Failed()}
 	}
-	sha, err := flux.CommitOf(w.SourceRevision)
+	sha, err := flux.CommitSHA(w.SourceRevision)
 	if err != nil {
 		return fmt.Errorf("source %s: lastAppliedRevision %q: %w", w.Source.Name, w.SourceRevision, err)
 	}
@@ -288,7 +288,7 @@ func (p *promotion) pendingPromotion(ctx context.Context) (string, error) {
 		}
 		applied := p.w.Target.Kustomization.Status.LastAppliedRevision
 		if applied != "" {
-			sha, err := flux.CommitOf(applied)
+			sha, err := flux.CommitSHA(applied)
 			if err != nil {
 				return "", nil
 			}

@@ -16,6 +16,14 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 )
 
+// Flux revisions of three commits.
+const (
+	newSHA   = "1111111111111111111111111111111111111111"
+	newRev   = "main@sha1:" + newSHA
+	oldRev   = "main@sha1:2222222222222222222222222222222222222222"
+	olderRev = "main@sha1:3333333333333333333333333333333333333333"
+)
+
 func ks(ready metav1.ConditionStatus, reason, attempted, applied string) *kustomizev1.Kustomization {
 	return &kustomizev1.Kustomization{
 		ObjectMeta: metav1.ObjectMeta{Name: "apps", Namespace: "flux-system", Generation: 1},
@@ -25,20 +33,20 @@ func ks(ready metav1.ConditionStatus, reason, attempted, applied string) *kustom
 }
 
 func TestApplied(t *testing.T) {
-	const commit = "new"
+	const commit = newSHA
 	for _, tc := range []struct {
 		name    string
 		ks      *kustomizev1.Kustomization
 		done    bool
 		failure string
 	}{
-		{"applied and ready", ks(metav1.ConditionTrue, meta.ReconciliationSucceededReason, "main@sha1:new", "main@sha1:new"), true, ""},
-		{"ready on the old revision", ks(metav1.ConditionTrue, meta.ReconciliationSucceededReason, "main@sha1:old", "main@sha1:old"), false, ""},
-		{"in progress", ks(metav1.ConditionUnknown, meta.ProgressingReason, "main@sha1:new", "main@sha1:old"), false, ""},
-		{"waiting for dependencies", ks(metav1.ConditionFalse, meta.DependencyNotReadyReason, "main@sha1:new", "main@sha1:old"), false, ""},
-		{"an old failure, before our commit", ks(metav1.ConditionFalse, meta.HealthCheckFailedReason, "main@sha1:old", "main@sha1:older"), false, ""},
-		{"health check failed on our commit", ks(metav1.ConditionFalse, meta.HealthCheckFailedReason, "main@sha1:new", "main@sha1:old"), false, meta.HealthCheckFailedReason},
-		{"build failed on our commit", ks(metav1.ConditionFalse, "BuildFailed", "main@sha1:new", "main@sha1:old"), false, "BuildFailed"},
+		{"applied and ready", ks(metav1.ConditionTrue, meta.ReconciliationSucceededReason, newRev, newRev), true, ""},
+		{"ready on the old revision", ks(metav1.ConditionTrue, meta.ReconciliationSucceededReason, oldRev, oldRev), false, ""},
+		{"in progress", ks(metav1.ConditionUnknown, meta.ProgressingReason, newRev, oldRev), false, ""},
+		{"waiting for dependencies", ks(metav1.ConditionFalse, meta.DependencyNotReadyReason, newRev, oldRev), false, ""},
+		{"an old failure, before our commit", ks(metav1.ConditionFalse, meta.HealthCheckFailedReason, oldRev, olderRev), false, ""},
+		{"health check failed on our commit", ks(metav1.ConditionFalse, meta.HealthCheckFailedReason, newRev, oldRev), false, meta.HealthCheckFailedReason},
+		{"build failed on our commit", ks(metav1.ConditionFalse, "BuildFailed", newRev, oldRev), false, "BuildFailed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			done, err := Applied(tc.ks, commit)
@@ -53,7 +61,7 @@ func TestApplied(t *testing.T) {
 			require.Equal(t, "Kustomization/flux-system/apps", failed.Object)
 		})
 	}
-	stalled := ks(metav1.ConditionFalse, "X", "main@sha1:old", "")
+	stalled := ks(metav1.ConditionFalse, "X", oldRev, "")
 	stalled.Status.Conditions = append(stalled.Status.Conditions, metav1.Condition{Type: meta.StalledCondition, Status: metav1.ConditionTrue, Reason: "InvalidPath", Message: "path not found"})
 	_, err := Applied(stalled, commit)
 	require.ErrorContains(t, err, "Stalled: InvalidPath: path not found")
@@ -71,7 +79,7 @@ func TestWatcherWakesOnChange(t *testing.T) {
 		time.Sleep(500 * time.Millisecond) // after the informer synced: the fake lists without a resource version
 		cur := &kustomizev1.Kustomization{}
 		_ = c.Get(ctx, client.ObjectKeyFromObject(obj), cur)
-		cur.Status.LastAppliedRevision = "main@sha1:new"
+		cur.Status.LastAppliedRevision = newRev
 		_ = c.Update(ctx, cur)
 	}()
 	err := w.until(ctx, &kustomizev1.KustomizationList{}, &kustomizev1.Kustomization{}, "flux-system", func(ctx context.Context) (bool, error) {
@@ -79,7 +87,7 @@ func TestWatcherWakesOnChange(t *testing.T) {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(obj), cur); err != nil {
 			return false, err
 		}
-		return cur.Status.LastAppliedRevision == "main@sha1:new", nil
+		return cur.Status.LastAppliedRevision == newRev, nil
 	})
 	require.NoError(t, err, "the wait should end on the watch event, before the context's deadline (half the resync)")
 }

@@ -22,7 +22,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"sort"
 	"strings"
 
@@ -31,11 +30,8 @@ import (
 	generator "github.com/fluxcd/pkg/kustomize"
 	securefs "github.com/fluxcd/pkg/kustomize/filesys"
 	"github.com/pmezard/go-difflib/difflib"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/yaml"
@@ -52,8 +48,9 @@ type Input struct {
 	// Kustomization is the Flux Kustomization whose spec drives the build.
 	Kustomization *kustomizev1.Kustomization
 	// Client reads the ConfigMaps and Secrets named in spec.postBuild.substituteFrom,
-	// in the Kustomization's namespace. It may be nil when there are none.
-	Client client.Reader
+	// in the Kustomization's namespace, through Flux's own LoadVariables. It may be
+	// nil when there are none.
+	Client client.Client
 }
 
 // Output is a rendered Kustomization.
@@ -66,8 +63,9 @@ type Output struct {
 	// nil when the Kustomization has no spec.postBuild.
 	Unsubstituted []*unstructured.Unstructured
 
-	// secretValues are the values of variables read from Secrets, masked in YAML.
-	secretValues []string
+	// masks, index for index with Objects, hide the fields that Secret-sourced
+	// postBuild variables set (see secretFields); nil entries hide nothing.
+	masks [][]fieldMask
 }
 
 // PathError reports a spec.path that cannot be rendered: missing, not a directory, or
@@ -133,49 +131,91 @@ func Render(ctx context.Context, in Input) (*Output, error) {
 	}
 
 	out := &Output{}
-	var vars map[string]string
-	always := ks.GetSubstituteStrategy() == kustomizev1.SubstituteStrategyAlways
-	if ks.Spec.PostBuild != nil {
-		vars, out.secretValues, err = loadVariables(ctx, in.Client, ks)
-		if err != nil {
-			return nil, err
+	if ks.Spec.PostBuild == nil {
+		for _, res := range m.Resources() {
+			o, err := checkedObject(res)
+			if err != nil {
+				return nil, err
+			}
+			out.Objects = append(out.Objects, o)
 		}
+		return out, nil
+	}
+	vars, secret, err := loadVariables(ctx, in.Client, ks, obj)
+	if err != nil {
+		return nil, err
 	}
 	// Substitution through Flux's own function, with the variables loaded once above
-	// (the controller loads them again for every object) passed as the inline map.
-	subst := obj.DeepCopy()
-	if vars != nil {
+	// (the controller loads them again for every object) passed as the inline map;
+	// twice more with the Secret-sourced ones replaced by placeholders, to learn which
+	// fields they set (see secretFields).
+	always := ks.GetSubstituteStrategy() == kustomizev1.SubstituteStrategyAlways
+	substitute := func(res *resource.Resource, vars map[string]string) error {
+		withVars := obj.DeepCopy()
 		m := make(map[string]interface{}, len(vars))
 		for k, v := range vars {
 			m[k] = v
 		}
-		if err := unstructured.SetNestedField(subst.Object, m, "spec", "postBuild", "substitute"); err != nil {
-			return nil, err
+		if err := unstructured.SetNestedField(withVars.Object, m, "spec", "postBuild", "substitute"); err != nil {
+			return err
+		}
+		_, err := generator.SubstituteVariables(ctx, nil, *withVars, res,
+			generator.SubstituteWithDryRun(true), generator.SubstituteWithAlways(always))
+		return err
+	}
+	ps := probes(secret)
+	probeVars := [2]map[string]string{}
+	for j := range ps {
+		probeVars[j] = make(map[string]string, len(vars))
+		for k, v := range vars {
+			probeVars[j][k] = v
+		}
+		for k, v := range ps[j].vars {
+			probeVars[j][k] = v
 		}
 	}
 	for _, res := range m.Resources() {
-		if res.GetName() == "" || res.GetKind() == "" || res.GetApiVersion() == "" {
-			return nil, fmt.Errorf("failed to decode Kubernetes apiVersion, kind and name from: %v", res.String())
+		raw, err := checkedObject(res)
+		if err != nil {
+			return nil, err
 		}
-		if ks.Spec.PostBuild != nil {
-			raw, err := toUnstructured(res)
-			if err != nil {
-				return nil, err
+		out.Unsubstituted = append(out.Unsubstituted, raw)
+		var probed [2]*unstructured.Unstructured
+		var probeErr error
+		for j := 0; j < 2 && len(secret) > 0 && probeErr == nil; j++ {
+			pr := res.DeepCopy()
+			if probeErr = substitute(pr, probeVars[j]); probeErr == nil {
+				probed[j], probeErr = toUnstructured(pr)
 			}
-			out.Unsubstituted = append(out.Unsubstituted, raw)
-			if _, err := generator.SubstituteVariables(ctx, nil, *subst, res,
-				generator.SubstituteWithDryRun(true), generator.SubstituteWithAlways(always)); err != nil {
-				return nil, errors.New(maskString(fmt.Sprintf("post build failed for '%s/%s': %v",
-					res.GetGvk(), res.GetName(), err), out.secretValues))
-			}
+		}
+		if err := substitute(res, vars); err != nil {
+			return nil, fmt.Errorf("post build failed for '%s/%s': %w", res.GetGvk(), res.GetName(), hideError(err, probeErr, ps[0], len(secret) > 0))
+		}
+		if probeErr != nil {
+			return nil, fmt.Errorf("post build failed for '%s/%s' with placeholders for its Secret-sourced variables, so the fields they set cannot be masked: %s",
+				res.GetGvk(), res.GetName(), ps[0].hide(probeErr.Error()))
 		}
 		o, err := toUnstructured(res)
 		if err != nil {
 			return nil, err
 		}
+		var masks []fieldMask
+		if len(secret) > 0 {
+			masks = secretFields(o.Object, probed[0].Object, probed[1].Object, ps[0], ps[1])
+		}
 		out.Objects = append(out.Objects, o)
+		out.masks = append(out.masks, masks)
 	}
 	return out, nil
+}
+
+// checkedObject returns res as an object, refusing one without apiVersion, kind or
+// name as the controller does.
+func checkedObject(res *resource.Resource) (*unstructured.Unstructured, error) {
+	if res.GetName() == "" || res.GetKind() == "" || res.GetApiVersion() == "" {
+		return nil, fmt.Errorf("failed to decode Kubernetes apiVersion, kind and name from: %v", res.String())
+	}
+	return toUnstructured(res)
 }
 
 // resolvePath returns spec.path relative to root, refusing paths that are missing or
@@ -214,62 +254,37 @@ func resolvePath(root, path string) (string, error) {
 	return rel, nil
 }
 
-// loadVariables merges the substituteFrom ConfigMaps and Secrets (in order, later
-// ones winning) and then the inline substitute map, as Flux's LoadVariables and
-// SubstituteVariables do. It also returns the values that came from Secrets.
-func loadVariables(ctx context.Context, c client.Reader, ks *kustomizev1.Kustomization) (map[string]string, []string, error) {
-	vars := map[string]string{}
-	secret := map[string]string{}
-	for _, ref := range ks.Spec.PostBuild.SubstituteFrom {
-		if c == nil {
-			return nil, nil, fmt.Errorf("postBuild.substituteFrom %s/%s: no cluster client to read it with", ref.Kind, ref.Name)
+// loadVariables returns the postBuild variables as kustomize-controller substitutes
+// them: Flux's own LoadVariables reads the substituteFrom ConfigMaps and Secrets in
+// order (later ones winning, optional ones skipped when absent), and the inline
+// substitute map overrides them. secret lists, sorted, the variables whose final value
+// is a Secret's: one a later ConfigMap or the inline map overrides is not secret,
+// since its substituted value is not the Secret's.
+func loadVariables(ctx context.Context, c client.Client, ks *kustomizev1.Kustomization, obj unstructured.Unstructured) (vars map[string]string, secret []string, err error) {
+	if len(ks.Spec.PostBuild.SubstituteFrom) > 0 && c == nil {
+		ref := ks.Spec.PostBuild.SubstituteFrom[0]
+		return nil, nil, fmt.Errorf("postBuild.substituteFrom %s/%s: no cluster client to read it with", ref.Kind, ref.Name)
+	}
+	fromSecrets := map[string]string{}
+	collect := generator.ContextWithSecretVarsCollector(ctx, func(v map[string]string) {
+		for k, val := range v {
+			fromSecrets[k] = val
 		}
-		key := types.NamespacedName{Namespace: ks.GetNamespace(), Name: ref.Name}
-		switch ref.Kind {
-		case "ConfigMap":
-			cm := &corev1.ConfigMap{}
-			if err := c.Get(ctx, key, cm); err != nil {
-				if ref.Optional && apierrors.IsNotFound(err) {
-					continue
-				}
-				return nil, nil, fmt.Errorf("substitute from 'ConfigMap/%s' in namespace %s: %w", ref.Name, key.Namespace, err)
-			}
-			for k, v := range cm.Data {
-				vars[k] = strings.ReplaceAll(v, "\n", "")
-				delete(secret, k)
-			}
-		case "Secret":
-			s := &corev1.Secret{}
-			if err := c.Get(ctx, key, s); err != nil {
-				if ref.Optional && apierrors.IsNotFound(err) {
-					continue
-				}
-				return nil, nil, fmt.Errorf("substitute from 'Secret/%s' in namespace %s: %w", ref.Name, key.Namespace, err)
-			}
-			for k, v := range s.Data {
-				vars[k] = strings.ReplaceAll(string(v), "\n", "")
-				secret[k] = vars[k]
-			}
-		}
+	})
+	if vars, err = generator.LoadVariables(collect, c, obj); err != nil {
+		return nil, nil, fmt.Errorf("%w (namespace %s)", err, ks.GetNamespace())
 	}
 	for k, v := range ks.Spec.PostBuild.Substitute {
 		vars[k] = strings.ReplaceAll(v, "\n", "")
 	}
-	// Flux masks every Secret-sourced value, even one overridden by a later source.
-	values := make([]string, 0, len(secret))
-	for _, v := range secret {
-		if v != "" {
-			values = append(values, v)
+	for k, v := range fromSecrets {
+		// A later ConfigMap with the very same value leaves it masked: harmless.
+		if final, ok := vars[k]; ok && final == v && v != "" {
+			secret = append(secret, k)
 		}
 	}
-	// Longest first, so a value containing another is masked whole.
-	sort.Slice(values, func(i, j int) bool {
-		if len(values[i]) != len(values[j]) {
-			return len(values[i]) > len(values[j])
-		}
-		return values[i] < values[j]
-	})
-	return vars, values, nil
+	sort.Strings(secret)
+	return vars, secret, nil
 }
 
 // toUnstructured converts through JSON, so numbers are int64 or float64 as
@@ -287,8 +302,7 @@ func toUnstructured(res *resource.Resource) (*unstructured.Unstructured, error) 
 }
 
 // YAML returns the objects as one YAML stream, sorted by apiVersion, kind, namespace
-// and name, with every Secret's data and stringData values and every value
-// substituted from a Secret replaced by Mask.
+// and name, each as Shown shows it.
 func (o *Output) YAML() []byte {
 	if o == nil {
 		return nil
@@ -300,68 +314,55 @@ func (o *Output) YAML() []byte {
 	return b.Bytes()
 }
 
-// doc is one object's document in YAML's stream, "---\n" and its masked YAML.
-type doc struct {
-	obj  *unstructured.Unstructured
-	text string
+// Shown returns Objects[i] as kubectl-promote shows it: every Secret's data and
+// stringData values, and every field a variable read from a Secret
+// (postBuild.substituteFrom) was substituted into, replaced by Mask. Only the field's
+// substituted part is masked ("ghcr.io/acme/app:***") when the rest of its text is
+// the manifest's own; other occurrences of the value elsewhere are not masked. It is
+// Objects[i] itself when nothing is hidden, else a copy.
+func (o *Output) Shown(i int) *unstructured.Unstructured {
+	obj := o.Objects[i]
+	if i < len(o.masks) {
+		obj = applyMasks(obj, o.masks[i])
+	}
+	if obj.GetKind() == "Secret" && obj.GetAPIVersion() == "v1" {
+		obj = maskSecret(obj)
+	}
+	return obj
 }
 
-// docs returns the objects' documents in YAML's order. An object deeply equal to the
-// one reuse holds under its key takes that document instead of marshalling again:
-// equal objects marshal to the same text.
+// doc is one object's document in YAML's stream, "---\n" and its masked YAML.
+type doc struct {
+	shown *unstructured.Unstructured
+	text  string
+}
+
+// docs returns the objects' documents in YAML's order. An object shown deeply equal
+// to the one reuse holds under its key takes that document instead of marshalling
+// again: equal objects marshal to the same text.
 func (o *Output) docs(reuse map[string]doc) []doc {
 	if o == nil {
 		return nil
 	}
-	objs := make([]*unstructured.Unstructured, len(o.Objects))
-	copy(objs, o.Objects)
-	sort.SliceStable(objs, func(i, j int) bool { return objectKey(objs[i]) < objectKey(objs[j]) })
-	out := make([]doc, len(objs))
-	for i, obj := range objs {
-		if d, ok := reuse[objectKey(obj)]; ok && reflect.DeepEqual(d.obj.Object, obj.Object) {
-			out[i] = doc{obj: obj, text: d.text}
+	shown := make([]*unstructured.Unstructured, len(o.Objects))
+	for i := range o.Objects {
+		shown[i] = o.Shown(i)
+	}
+	sort.SliceStable(shown, func(i, j int) bool { return objectKey(shown[i]) < objectKey(shown[j]) })
+	out := make([]doc, len(shown))
+	for i, obj := range shown {
+		if d, ok := reuse[objectKey(obj)]; ok && reflect.DeepEqual(d.shown.Object, obj.Object) {
+			out[i] = doc{shown: obj, text: d.text}
 			continue
 		}
-		out[i] = doc{obj: obj, text: "---\n" + string(o.marshal(obj))}
+		data, err := yaml.Marshal(obj.Object)
+		if err != nil {
+			// Objects came from kustomize's own JSON-compatible maps.
+			data = []byte(fmt.Sprintf("# %s: %v\n", objectKey(obj), err))
+		}
+		out[i] = doc{shown: obj, text: "---\n" + string(data)}
 	}
 	return out
-}
-
-// marshal returns obj's YAML, masked.
-func (o *Output) marshal(obj *unstructured.Unstructured) []byte {
-	if obj.GetKind() == "Secret" && obj.GetAPIVersion() == "v1" {
-		obj = maskSecret(obj)
-	}
-	if len(o.secretValues) > 0 {
-		obj = &unstructured.Unstructured{Object: maskValues(obj.Object, o.secretValues).(map[string]interface{})}
-	}
-	data, err := yaml.Marshal(obj.Object)
-	if err != nil {
-		// Objects came from kustomize's own JSON-compatible maps.
-		data = []byte(fmt.Sprintf("# %s: %v\n", objectKey(obj), err))
-	}
-	return data
-}
-
-// maskValues returns v with every occurrence of a secret value in its strings masked.
-func maskValues(v interface{}, secrets []string) interface{} {
-	switch t := v.(type) {
-	case map[string]interface{}:
-		m := make(map[string]interface{}, len(t))
-		for k, e := range t {
-			m[k] = maskValues(e, secrets)
-		}
-		return m
-	case []interface{}:
-		s := make([]interface{}, len(t))
-		for i, e := range t {
-			s[i] = maskValues(e, secrets)
-		}
-		return s
-	case string:
-		return maskString(t, secrets)
-	}
-	return v
 }
 
 func objectKey(o *unstructured.Unstructured) string {
@@ -382,35 +383,16 @@ func maskSecret(obj *unstructured.Unstructured) *unstructured.Unstructured {
 	return obj
 }
 
-// Mask replaces in s every value the render took from a Secret (postBuild
-// substituteFrom), for messages that quote rendered content.
-func (o *Output) Mask(s string) string {
-	if o == nil {
-		return s
-	}
-	return maskString(s, o.secretValues)
-}
-
-func maskString(s string, values []string) string {
-	for _, v := range values {
-		s = strings.ReplaceAll(s, v, Mask)
-	}
-	return s
-}
-
 // Diff returns a unified diff from a's YAML to b's, headed aName and bName, with
 // Secret values masked; it is empty when the renders are equal.
 func Diff(a, b *Output, aName, bName string) string {
 	ad := a.docs(nil)
-	// b's objects that a has unchanged (most of them, for a promotion) reuse a's
-	// documents when both mask the same values.
-	var reuse map[string]doc
-	if a != nil && b != nil && slices.Equal(a.secretValues, b.secretValues) {
-		reuse = make(map[string]doc, len(ad))
-		for _, d := range ad {
-			if _, dup := reuse[objectKey(d.obj)]; !dup {
-				reuse[objectKey(d.obj)] = d
-			}
+	// b's objects that a shows unchanged (most of them, for a promotion) reuse a's
+	// documents.
+	reuse := make(map[string]doc, len(ad))
+	for _, d := range ad {
+		if _, dup := reuse[objectKey(d.shown)]; !dup {
+			reuse[objectKey(d.shown)] = d
 		}
 	}
 	bd := b.docs(reuse)
@@ -435,10 +417,24 @@ func Diff(a, b *Output, aName, bName string) string {
 	return s
 }
 
-// WithObjects returns an Output holding objs that masks the same Secret-sourced values
-// as o, for showing a computed expectation next to a real render.
+// WithObjects returns an Output holding objs, for showing a computed expectation next
+// to a real render: each object hides the fields o hides in the object of the same
+// apiVersion, kind, namespace and name, where it holds the same value.
 func (o *Output) WithObjects(objs []*unstructured.Unstructured) *Output {
-	return &Output{Objects: objs, secretValues: o.secretValues}
+	byKey := map[string][]fieldMask{}
+	for i, obj := range o.Objects {
+		if i < len(o.masks) && len(o.masks[i]) > 0 {
+			byKey[objectKey(obj)] = o.masks[i]
+		}
+	}
+	out := &Output{Objects: objs}
+	if len(byKey) > 0 {
+		out.masks = make([][]fieldMask, len(objs))
+		for i, obj := range objs {
+			out.masks[i] = byKey[objectKey(obj)]
+		}
+	}
+	return out
 }
 
 // lines splits s after each newline; unlike difflib.SplitLines it adds no empty last

@@ -295,7 +295,12 @@ func TestDiffIsTheDiffOfTheYAML(t *testing.T) {
 	objs = append(objs, added)
 	b := a.WithObjects(objs)
 	// Equal objects, masked differently: the documents differ.
-	masked := &Output{Objects: a.Objects, secretValues: []string{"my-app"}}
+	masked := &Output{Objects: a.Objects, masks: make([][]fieldMask, len(a.Objects))}
+	for i, o := range a.Objects {
+		if o.GetName() == "my-app" {
+			masked.masks[i] = []fieldMask{{path: []interface{}{"metadata", "name"}, value: "my-app", shown: Mask}}
+		}
+	}
 
 	want := func(x, y *Output) string {
 		s, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{

@@ -10,6 +10,8 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 )
 
 // LogOptions narrows Log.
@@ -54,7 +56,7 @@ func (r *Repo) Log(ctx context.Context, branch string, opts LogOptions) ([]Commi
 	var stopAt string
 	var notBefore time.Time
 	if opts.Since != "" {
-		if _, sha, err := ParseRevision(opts.Since); err == nil {
+		if sha, err := flux.CommitSHA(opts.Since); err == nil {
 			stopAt = sha
 		} else if t, err := parseSince(opts.Since, time.Now()); err == nil {
 			notBefore = t

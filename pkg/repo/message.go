@@ -152,45 +152,6 @@ func ParseSignature(s string) (Signature, error) {
 
 var hexRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
-// ParseRevision parses a revision as Flux reports it in lastAppliedRevision and
-// lastAttemptedRevision: "main@sha1:<sha>", "refs/heads/main@sha1:<sha>",
-// "v1.2.0@sha1:<sha>", "sha1:<sha>" or a bare 40-hex SHA. branch is the named
-// reference with any "refs/heads/" prefix removed (empty when absent); sha is the full
-// lowercase commit SHA. Only SHA-1 repositories are supported.
-func ParseRevision(fluxRev string) (branch, sha string, err error) {
-	rev := strings.TrimSpace(fluxRev)
-	if rev == "" {
-		return "", "", fmt.Errorf("empty revision")
-	}
-	name, digest := "", rev
-	if i := strings.LastIndex(rev, "@"); i >= 0 {
-		name, digest = rev[:i], rev[i+1:]
-		if name == "" {
-			return "", "", fmt.Errorf("invalid revision %q: empty reference before '@'", fluxRev)
-		}
-	}
-	if algo, h, ok := strings.Cut(digest, ":"); ok {
-		if algo != "sha1" {
-			return "", "", fmt.Errorf("unsupported revision %q: only sha1 repositories are supported", fluxRev)
-		}
-		digest = h
-	} else if name != "" {
-		// Flux before v2.1 wrote "main/<sha>"; with '@' an algorithm is required.
-		return "", "", fmt.Errorf("invalid revision %q: expected <ref>@sha1:<sha>", fluxRev)
-	}
-	if !strings.Contains(rev, "@") && !strings.Contains(rev, ":") {
-		// Legacy "main/<sha>" form.
-		if i := strings.LastIndex(rev, "/"); i > 0 {
-			name, digest = rev[:i], rev[i+1:]
-		}
-	}
-	digest = strings.ToLower(digest)
-	if !hexRE.MatchString(digest) {
-		return "", "", fmt.Errorf("invalid revision %q: expected a 40-character hex sha1", fluxRev)
-	}
-	return strings.TrimPrefix(name, "refs/heads/"), digest, nil
-}
-
 // Author returns the identity to commit as for this repository: with
 // Options.RepoDir, the checkout's own user.name and user.email win over the global
 // ones, as with "git commit"; otherwise it is DefaultAuthor.

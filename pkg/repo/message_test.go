@@ -3,7 +3,6 @@ package repo
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -11,41 +10,6 @@ import (
 )
 
 const sha = "0123456789abcdef0123456789abcdef01234567"
-
-func TestParseRevision(t *testing.T) {
-	tests := []struct {
-		in, branch, sha, err string
-	}{
-		{in: "main@sha1:" + sha, branch: "main", sha: sha},
-		{in: "refs/heads/main@sha1:" + sha, branch: "main", sha: sha},
-		{in: "feature/x@sha1:" + sha, branch: "feature/x", sha: sha},
-		{in: "v1.2.0@sha1:" + sha, branch: "v1.2.0", sha: sha},
-		{in: "refs/pull/4/head@sha1:" + sha, branch: "refs/pull/4/head", sha: sha},
-		{in: "sha1:" + sha, sha: sha},
-		{in: sha, sha: sha},
-		{in: " main@sha1:" + strings.ToUpper(sha) + "\n", branch: "main", sha: sha},
-		{in: "main/" + sha, branch: "main", sha: sha}, // Flux < 2.1
-		{in: "", err: "empty revision"},
-		{in: "main@sha256:" + sha + sha[:24], err: "only sha1"},
-		{in: "main@" + sha, err: "expected <ref>@sha1:<sha>"},
-		{in: "main@sha1:abc", err: "40-character"},
-		{in: "@sha1:" + sha, err: "empty reference"},
-		{in: "main", err: "40-character"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			branch, got, err := ParseRevision(tt.in)
-			if tt.err != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tt.err)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tt.branch, branch)
-			assert.Equal(t, tt.sha, got)
-		})
-	}
-}
 
 func TestFormatAndParseMessage(t *testing.T) {
 	trailers := []Trailer{

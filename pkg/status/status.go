@@ -95,7 +95,7 @@ func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flu
 		e.Error = err.Error()
 		return e
 	}
-	_, sha, err := repo.ParseRevision(e.AppliedRevision)
+	sha, err := flux.CommitSHA(e.AppliedRevision)
 	if err != nil {
 		e.Error = err.Error()
 		return e

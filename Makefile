@@ -15,7 +15,7 @@ LDFLAGS := -s -w \
 # build.sh prints that directory on stdout and fails loudly when a build fails.
 WITH_PLANE = dir=$$(bash test/tools/build.sh) && export KUBECTL_PROMOTE_PLANE=$$dir &&
 
-.PHONY: all build install test unit e2e demo lint generate bench bench-e2e bench-status release-check plane clean
+.PHONY: all build install test unit e2e demo lint lint-tools cover generate bench bench-e2e bench-status release-check plane clean
 
 all: build
 
@@ -56,10 +56,20 @@ release-check: ## goreleaser check + snapshot, krew manifest validation and inst
 	if ! command -v kubectl >/dev/null; then $(WITH_PLANE) true; fi; \
 	cd test && go test -tags release -count=1 -timeout 60m -v ./release/
 
-lint: ## gofmt and go vet on every module
+lint: lint-tools ## gofmt, go vet, staticcheck, deadcode on every module; deepcopy current; no tracked file over 1 MB outside testdata
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	cd test && go vet ./... && go vet -tags release ./release/
+	bash test/tools/lint/lint.sh
+	@before=$$(cat pkg/apis/v1alpha1/zz_generated.deepcopy.go); $(MAKE) --no-print-directory generate >/dev/null; \
+	if [ "$$before" != "$$(cat pkg/apis/v1alpha1/zz_generated.deepcopy.go)" ]; then echo "pkg/apis deepcopy was stale: make generate rewrote it, commit it"; exit 1; fi
+
+# staticcheck and deadcode, pinned in test/tools/lint/go.mod, built from the Go module proxy.
+lint-tools:
+	cd test/tools/lint && go build -o ../../../bin/staticcheck honnef.co/go/tools/cmd/staticcheck && go build -o ../../../bin/deadcode golang.org/x/tools/cmd/deadcode
+
+cover: ## Unit test coverage of every package under pkg/
+	go test -count=1 -cover ./pkg/...
 
 generate: ## Regenerate the deepcopy functions of pkg/apis with controller-gen (built from the Go module proxy)
 	cd test/tools/codegen && go build -o ../../../bin/controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen

@@ -7,13 +7,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/client-go/metadata"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
-	"github.com/kubectl-promote/kubectl-promote/pkg/version"
 )
 
 // Completion for flags and arguments that name things. The functions here only list
@@ -21,18 +17,9 @@ import (
 //
 //	_ = cmd.RegisterFlagCompletionFunc("from", plugin.CompleteContexts(configFlags))
 //	_ = cmd.RegisterFlagCompletionFunc("to", plugin.CompleteContexts(configFlags))
-//	_ = cmd.RegisterFlagCompletionFunc("output", plugin.CompleteOutput)
 //	_ = cmd.RegisterFlagCompletionFunc("color", plugin.CompleteColor)
 //	_ = cmd.RegisterFlagCompletionFunc("app", plugin.CompleteApps(listApps))
 //	cmd.ValidArgsFunction = plugin.CompleteKustomizations(configFlags, "from")
-
-// kustomizationsGVR is Flux's Kustomization resource.
-var kustomizationsGVR = schema.GroupVersionResource{
-	Group: "kustomize.toolkit.fluxcd.io", Version: "v1", Resource: "kustomizations",
-}
-
-// defaultNamespace is where Flux keeps its Kustomizations unless -n says otherwise.
-const defaultNamespace = "flux-system"
 
 // completionTimeout bounds every API call made while completing, so <TAB> on a laptop
 // without a reachable cluster returns in seconds.
@@ -52,22 +39,16 @@ type kustomizationLister func(ctx context.Context, kubeContext, namespace string
 // Kustomizations of that namespace in the current context, as NAMESPACE/NAME.
 func CompleteContexts(flags *genericclioptions.ConfigFlags) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		raw, err := flags.ToRawKubeConfigLoader().RawConfig()
+		clients := flux.NewClients(flags)
+		contexts, err := clients.Contexts()
 		if err != nil {
-			cobra.CompDebugln("reading kubeconfig: "+err.Error(), false)
+			cobra.CompDebugln(err.Error(), false)
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		contexts := make([]string, 0, len(raw.Contexts))
-		for name := range raw.Contexts {
-			contexts = append(contexts, name)
-		}
-		current := raw.CurrentContext
-		if flags.Context != nil && *flags.Context != "" {
-			current = *flags.Context
-		}
+		current, _ := clients.CurrentContext()
 		ctx, cancel := context.WithTimeout(commandContext(cmd), completionTimeout)
 		defer cancel()
-		return envRefCandidates(ctx, contexts, current, listKustomizations(flags), toComplete),
+		return envRefCandidates(ctx, contexts, current, listKustomizations(clients), toComplete),
 			cobra.ShellCompDirectiveNoFileComp
 	}
 }
@@ -85,13 +66,13 @@ func CompleteKustomizations(flags *genericclioptions.ConfigFlags, contextFlag st
 		if f := cmd.Flag(contextFlag); contextFlag != "" && f != nil && f.Value.String() != "" && !strings.Contains(f.Value.String(), "/") {
 			kubeContext = f.Value.String()
 		}
-		namespace := defaultNamespace
+		namespace := flux.DefaultNamespace
 		if flags.Namespace != nil && *flags.Namespace != "" {
 			namespace = *flags.Namespace
 		}
 		ctx, cancel := context.WithTimeout(commandContext(cmd), completionTimeout)
 		defer cancel()
-		refs, err := listKustomizations(flags)(ctx, kubeContext, namespace)
+		refs, err := listKustomizations(flux.NewClients(flags))(ctx, kubeContext, namespace)
 		if err != nil {
 			cobra.CompDebugln("listing Kustomizations: "+err.Error(), false)
 			return nil, cobra.ShellCompDirectiveNoFileComp
@@ -102,14 +83,6 @@ func CompleteKustomizations(flags *genericclioptions.ConfigFlags, contextFlag st
 		}
 		return withPrefix(toComplete, sortedUnique(names)), cobra.ShellCompDirectiveNoFileComp
 	}
-}
-
-// CompleteOutput completes the values of -o/--output.
-func CompleteOutput(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-	return withPrefix(toComplete, []cobra.Completion{
-		cobra.CompletionWithDesc("json", "One JSON document"),
-		cobra.CompletionWithDesc("yaml", "One YAML document"),
-	}), cobra.ShellCompDirectiveNoFileComp
 }
 
 // AppLister lists the apps a command's --app flag can name, given the command with its
@@ -155,7 +128,7 @@ func envRefCandidates(ctx context.Context, contexts []string, current string, li
 		found, err := list(ctx, kubeContext, namespace)
 		if err != nil && namespace == "" {
 			// Listing across namespaces may be forbidden where flux-system is not.
-			found, err = list(ctx, kubeContext, defaultNamespace)
+			found, err = list(ctx, kubeContext, flux.DefaultNamespace)
 		}
 		if err != nil {
 			cobra.CompDebugln("listing Kustomizations in context "+kubeContext+": "+err.Error(), false)
@@ -177,40 +150,20 @@ func envRefCandidates(ctx context.Context, contexts []string, current string, li
 	return append(out, withPrefix(toComplete, sortedUnique(refs))...)
 }
 
-// listKustomizations lists Kustomizations through the API server of a context, with
-// the credentials and overrides given on the command line, reading metadata only.
-func listKustomizations(flags *genericclioptions.ConfigFlags) kustomizationLister {
+// listKustomizations lists Kustomizations through pkg/flux, with the credentials and
+// overrides given on the command line, reading metadata only.
+func listKustomizations(clients *flux.Clients) kustomizationLister {
 	return func(ctx context.Context, kubeContext, namespace string) ([]objectRef, error) {
-		cfg, err := forContext(flags, kubeContext).ToRESTConfig()
+		found, err := clients.KustomizationRefs(ctx, kubeContext, namespace)
 		if err != nil {
 			return nil, err
 		}
-		cfg.UserAgent = version.UserAgent()
-		if cfg.Timeout == 0 {
-			cfg.Timeout = completionTimeout
-		}
-		client, err := metadata.NewForConfig(cfg)
-		if err != nil {
-			return nil, err
-		}
-		list, err := client.Resource(kustomizationsGVR).Namespace(namespace).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return nil, err
-		}
-		refs := make([]objectRef, 0, len(list.Items))
-		for _, item := range list.Items {
-			refs = append(refs, objectRef{Namespace: item.Namespace, Name: item.Name})
+		refs := make([]objectRef, 0, len(found))
+		for _, r := range found {
+			refs = append(refs, objectRef{Namespace: r.Namespace, Name: r.Name})
 		}
 		return refs, nil
 	}
-}
-
-// forContext returns the flags for kubeContext; an empty kubeContext keeps flags' own.
-func forContext(flags *genericclioptions.ConfigFlags, kubeContext string) *genericclioptions.ConfigFlags {
-	if kubeContext == "" {
-		return flags
-	}
-	return flux.FlagsForContext(flags, kubeContext)
 }
 
 // commandContext is the command's context, or a background one when it was run

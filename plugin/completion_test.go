@@ -240,11 +240,13 @@ func TestCompleteKustomizationsUnreachable(t *testing.T) {
 }
 
 func TestCompleteOutputAndColor(t *testing.T) {
-	got, directive := CompleteOutput(nil, nil, "")
-	assert.Equal(t, []string{"json\tOne JSON document", "yaml\tOne YAML document"}, got)
+	out := newOutputFlags()
+	got, directive := out.completeOutput(nil, nil, "")
+	assert.Equal(t, out.PrintFlags.AllowedFormats(), got)
+	assert.Subset(t, got, []string{"json", "yaml", "name", "jsonpath", "jsonpath-as-json", "go-template", "go-template-file", "jsonpath-file"})
 	assert.Equal(t, cobra.ShellCompDirectiveNoFileComp, directive)
-	got, _ = CompleteOutput(nil, nil, "y")
-	assert.Equal(t, []string{"yaml\tOne YAML document"}, got)
+	got, _ = out.completeOutput(nil, nil, "jsonpath")
+	assert.Equal(t, []string{"jsonpath", "jsonpath-as-json", "jsonpath-file"}, got)
 
 	got, _ = CompleteColor(nil, nil, "a")
 	assert.Len(t, got, 2) // auto, always

@@ -2,15 +2,19 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
@@ -46,7 +50,7 @@ func (e *envFlags) addOutputFlags(cmd *cobra.Command) {
 }
 
 func (e *envFlags) addKustomizationFlag(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&e.Kustomization, "kustomization", "", "The Kustomization of an environment given as a context (default: the context's only one)")
+	cmd.Flags().StringVar(&e.Kustomization, "kustomization", "", "The Kustomization of an environment given as a context, NAME or NAMESPACE/NAME (default: the context's only one)")
 	_ = cmd.RegisterFlagCompletionFunc("kustomization", CompleteKustomizations(e.config, ""))
 }
 
@@ -96,8 +100,34 @@ func newRefParser(config *genericclioptions.ConfigFlags) (*refParser, error) {
 	return p, nil
 }
 
+// parse reads an environment reference. kustomization names the Kustomization of a
+// context-only reference: NAME (in -n's namespace) or NAMESPACE/NAME, the way to name
+// a Kustomization called like a subcommand (flux-system/status).
 func (p *refParser) parse(raw, kustomization string) (flux.RefSpec, error) {
-	return flux.ParseRef(raw, kustomization, p.namespace, func(s string) bool { return p.contexts[s] })
+	namespace, name := p.namespace, kustomization
+	if ns, n, ok := strings.Cut(kustomization, "/"); ok {
+		if ns == "" || n == "" || strings.Contains(n, "/") {
+			return flux.RefSpec{}, fmt.Errorf("Kustomization %q: use NAME or NAMESPACE/NAME", kustomization)
+		}
+		if p.namespace != "" && p.namespace != ns {
+			return flux.RefSpec{}, fmt.Errorf("Kustomization %q is in namespace %q but -n says %q: give one of them", kustomization, ns, p.namespace)
+		}
+		namespace, name = ns, n
+	}
+	return flux.ParseRef(raw, name, namespace, func(s string) bool { return p.contexts[s] })
+}
+
+// namingHint rewrites the error of an environment given as a context that has
+// several Kustomizations, so that it shows how to name one in this command's syntax
+// (syntax is printed with CONTEXT and NAME filled in).
+func namingHint(err error, syntax string) error {
+	var amb *flux.AmbiguousError
+	if !errors.As(err, &amb) {
+		return err
+	}
+	example := strings.NewReplacer("CONTEXT", amb.Context, "NAME", amb.Names[0]).Replace(syntax)
+	return fmt.Errorf("context %q has %d Kustomizations in namespace %q (%s): name one, e.g. \"%s\"",
+		amb.Context, len(amb.Names), amb.Namespace, strings.Join(amb.Names, ", "), example)
 }
 
 // writeFlags are the flags of the commands that push (promote, rollback).
@@ -115,7 +145,7 @@ func (w *writeFlags) addWriteFlags(cmd *cobra.Command, dryRunUsage, waitUsage st
 	f.BoolVar(&w.DryRun, "dry-run", false, dryRunUsage)
 	f.BoolVarP(&w.Yes, "yes", "y", false, "Do not ask for confirmation")
 	f.BoolVar(&w.Wait, "wait", false, waitUsage)
-	f.DurationVar(&w.Timeout, "timeout", 5*time.Minute, "How long to wait for Flux after the push")
+	f.DurationVar(&w.Timeout, "timeout", promote.DefaultTimeout, "Bound on the fetch and plan, and again on the push, the reconcile and the wait")
 }
 
 // validateWrite rejects what no push can work with.
@@ -141,10 +171,12 @@ func (w *writeFlags) author() (*repo.Signature, error) {
 	return &sig, nil
 }
 
-// interruptible is the command's context, cancelled by Ctrl-C.
+// interruptible is the command's context, cancelled by Ctrl-C (SIGINT) and by
+// SIGTERM (a CI job cancelled, a pod stopped), so that temporary clones are removed
+// and no push starts after the signal.
 func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return signal.NotifyContext(ctx, os.Interrupt)
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }

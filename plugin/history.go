@@ -11,6 +11,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
@@ -20,27 +21,41 @@ const (
 	historyLong = `List the promotions and rollbacks to an environment, newest first, from the Git
 log of the branch it tracks and the trailers each promotion commit carries: when,
 who, from where, which images changed, whether the gates passed or were forced, and
-whether the promotion is current, superseded or rolled back.`
+whether the promotion is current, superseded or rolled back.
+
+-o prints one History document (kubectl-promote.dev/v1alpha1) in any of kubectl's
+output formats.`
 
 	historyExample = `  # Promotions to production's "apps" Kustomization
   kubectl promote history production --kustomization apps
 
   # The last five, as JSON
-  kubectl promote history flux-system/apps-production --limit 5 -o json`
+  kubectl promote history flux-system/apps-production --limit 5 -o json
+
+  # The commit of the newest promotion, for a script
+  kubectl promote history production --kustomization apps -o jsonpath='{.entries[0].commit}'`
 )
 
 // HistoryOptions holds the flags of `kubectl promote history`.
 type HistoryOptions struct {
 	envFlags
 	Limit int
-	env   string
+
+	env     string
+	clients *flux.Clients
+	spec    flux.RefSpec
 
 	genericiooptions.IOStreams
 }
 
+// NewHistoryOptions returns the options of `kubectl promote history` with their defaults.
+func NewHistoryOptions(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *HistoryOptions {
+	return &HistoryOptions{envFlags: newEnvFlags(flags), Limit: promote.DefaultHistoryLimit, IOStreams: streams}
+}
+
 // NewCmdHistory returns the history command.
 func NewCmdHistory(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &HistoryOptions{envFlags: newEnvFlags(flags), IOStreams: streams, Limit: 20}
+	o := NewHistoryOptions(streams, flags)
 	cmd := &cobra.Command{
 		Use:               "history ENV",
 		Short:             "List the promotions and rollbacks to an environment",
@@ -49,7 +64,9 @@ func NewCmdHistory(streams genericiooptions.IOStreams, flags *genericclioptions.
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: CompleteContexts(flags),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.env = args[0]
+			if err := o.Complete(args); err != nil {
+				return err
+			}
 			if err := o.Validate(); err != nil {
 				return err
 			}
@@ -63,33 +80,35 @@ func NewCmdHistory(streams genericiooptions.IOStreams, flags *genericclioptions.
 	return cmd
 }
 
-// Validate rejects bad flags.
-func (o *HistoryOptions) Validate() error {
-	if o.Limit < 0 {
-		return fmt.Errorf("--limit must not be negative")
+// Complete reads the environment against the kubeconfig and makes the printer.
+func (o *HistoryOptions) Complete(args []string) error {
+	o.env = args[0]
+	refs, err := newRefParser(o.config)
+	if err != nil {
+		return err
 	}
-	if err := o.validateRepoDir(); err != nil {
+	o.clients = refs.clients
+	if o.spec, err = refs.parse(o.env, o.Kustomization); err != nil {
 		return err
 	}
 	return o.completePrinter()
 }
 
+// Validate rejects bad flags.
+func (o *HistoryOptions) Validate() error {
+	if o.Limit < 0 {
+		return fmt.Errorf("--limit must not be negative")
+	}
+	return o.validateRepoDir()
+}
+
 // Run reads the history and prints it.
 func (o *HistoryOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	refs, err := newRefParser(o.config)
+	ctx, stop := interruptible(ctx)
+	defer stop()
+	env, entries, err := promote.History(ctx, o.clients, o.spec, promote.HistoryOptions{Auth: o.auth(), RepoDir: o.RepoDir, Limit: o.Limit})
 	if err != nil {
-		return err
-	}
-	spec, err := refs.parse(o.env, o.Kustomization)
-	if err != nil {
-		return err
-	}
-	env, entries, err := promote.History(ctx, refs.clients, spec, promote.HistoryOptions{Auth: o.auth(), RepoDir: o.RepoDir, Limit: o.Limit})
-	if err != nil {
-		return err
+		return namingHint(err, "kubectl promote history CONTEXT --kustomization NAME")
 	}
 	if o.machine() {
 		return o.printObject(v1alpha1.NewHistory(o.env, env, entries), o.Out)

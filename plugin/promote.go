@@ -33,10 +33,16 @@ healthy.
 
 An environment is a kubeconfig context (the Kustomization named by KUSTOMIZATION in
 the namespace given by -n, flux-system by default), NAMESPACE/NAME in the current
-context, or CONTEXT/NAMESPACE/NAME.
+context, or CONTEXT/NAMESPACE/NAME. KUSTOMIZATION may itself be NAMESPACE/NAME, which
+is also how to name a Kustomization called like a subcommand (flux-system/status).
+
+-o prints one Promotion document (kubectl-promote.dev/v1alpha1) in any of kubectl's
+output formats, e.g. -o jsonpath='{.commit.sha}'; it needs --yes or --dry-run.
 
 Exit codes: 0 promoted or nothing to do, 1 error (nothing pushed), 3 blocked by a
-gate (nothing pushed), 4 pushed but the target did not become healthy.`
+gate (nothing pushed), 4 pushed but the target did not become healthy, 6 pushed but
+Flux could not be asked to reconcile (the error says how), 7 pushed and announced but
+the wait was interrupted.`
 
 	promoteExample = `  # Promote what staging runs to production (two clusters, Kustomization "apps"), and wait
   kubectl promote apps --from staging --to production --wait
@@ -46,6 +52,12 @@ gate (nothing pushed), 4 pushed but the target did not become healthy.`
 
   # Promote one app on a shared cluster, from CI, as JSON
   kubectl promote --from flux-system/apps-staging --to flux-system/apps-production --app my-app --yes -o json
+
+  # Promote from CI and print only the pushed commit
+  kubectl promote apps --from staging --to production --yes -o jsonpath='{.commit.sha}'
+
+  # Promote a Kustomization named like a subcommand, "status"
+  kubectl promote flux-system/status --from staging --to production
 
   # Promote from a local checkout, and revert automatically if production fails health
   kubectl promote apps --from staging --to production --repo-dir . --wait --rollback-on-failure`
@@ -68,14 +80,19 @@ type PromoteOptions struct {
 	genericiooptions.IOStreams
 }
 
+// NewPromoteOptions returns the options of `kubectl promote` with their defaults.
+func NewPromoteOptions(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *PromoteOptions {
+	return &PromoteOptions{envFlags: newEnvFlags(flags), writeFlags: writeFlags{Timeout: promote.DefaultTimeout}, IOStreams: streams}
+}
+
 func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &PromoteOptions{envFlags: newEnvFlags(flags), IOStreams: streams}
+	o := NewPromoteOptions(streams, flags)
 	cmd := &cobra.Command{
 		Use:          "kubectl-promote [KUSTOMIZATION] --from ENV --to ENV",
 		Short:        "Promote image versions from one Flux environment to the next through Git",
 		Long:         promoteLong,
 		Example:      promoteExample,
-		Args:         cobra.MaximumNArgs(1),
+		Args:         o.validArgs,
 		SilenceUsage: true, SilenceErrors: true,
 		Annotations:       map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl promote"},
 		ValidArgsFunction: CompleteKustomizations(flags, "from"),
@@ -89,6 +106,8 @@ func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptio
 			return o.Run(cmd.Context())
 		},
 	}
+	// What cobra's own "unknown command" suggestions use; SuggestionsFor needs it set.
+	cmd.SuggestionsMinimumDistance = 2
 	f := cmd.Flags()
 	f.StringVar(&o.From, "from", "", "Source environment: a context, NAMESPACE/NAME or CONTEXT/NAMESPACE/NAME")
 	f.StringVar(&o.To, "to", "", "Target environment: a context, NAMESPACE/NAME or CONTEXT/NAMESPACE/NAME")
@@ -132,12 +151,24 @@ func (o *PromoteOptions) Complete(cmd *cobra.Command, args []string) error {
 		Filter:  plan.Filter{Apps: o.Apps, Images: o.Images},
 		RepoDir: o.RepoDir, Auth: o.auth(),
 		MinSoak: o.MinSoak, Force: o.Force, DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout,
-		RollbackOnFailure: o.RollbackOnFailure, PushAttempts: 5,
+		RollbackOnFailure: o.RollbackOnFailure, PushAttempts: promote.DefaultPushAttempts,
 	}
 	if o.opts.Author, err = o.author(); err != nil {
 		return err
 	}
 	return o.completePrinter()
+}
+
+// validArgs takes at most one argument, KUSTOMIZATION. A word that is no
+// Kustomization's NAMESPACE/NAME, given without --from and --to, and close to a
+// subcommand is a mistyped subcommand ("kubectl promote stauts").
+func (o *PromoteOptions) validArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 && !strings.Contains(args[0], "/") && (o.From == "" || o.To == "" || len(args) > 1) {
+		if suggestions := cmd.SuggestionsFor(args[0]); len(suggestions) > 0 {
+			return fmt.Errorf("unknown command %q for %q; did you mean %q?", args[0], cmd.CommandPath(), suggestions[0])
+		}
+	}
+	return cobra.MaximumNArgs(1)(cmd, args)
 }
 
 // listApps lists the apps the --from environment runs, for completing --app.

@@ -18,16 +18,19 @@ const (
 
 The promotion is found in the Git history of the environment's path by the trailers
 every promotion commit carries. The revert is a new commit (never a rewrite of
-history) with a Rolled-Back trailer naming what it undoes. With --to, every
+history) with a Rolled-Back trailer naming what it undoes. With --to-revision, every
 promotion after the given one is reverted, newest first, in one commit, so the
 environment runs again what it ran then. A revert that conflicts with later changes
-is refused and nothing is pushed.`
+is refused and nothing is pushed.
+
+-o prints one Rollback document (kubectl-promote.dev/v1alpha1) in any of kubectl's
+output formats; it needs --yes or --dry-run.`
 
 	rollbackExample = `  # Undo the last promotion to production and wait for Flux to apply the revert
   kubectl promote rollback production --kustomization apps --wait --reason "my-app 1.1.0 leaks memory"
 
   # Go back to what production ran at an earlier promotion
-  kubectl promote rollback production --kustomization apps --to 3f2a9c1
+  kubectl promote rollback production --kustomization apps --to-revision 3f2a9c1
 
   # Preview the revert without writing anything
   kubectl promote rollback flux-system/apps-production --dry-run`
@@ -37,18 +40,25 @@ is refused and nothing is pushed.`
 type RollbackOptions struct {
 	envFlags
 	writeFlags
-	To     string
-	Reason string
+	// ToRevision is the promotion commit to go back to (--to-revision).
+	ToRevision string
+	Reason     string
 
+	env     string
 	clients *flux.Clients
 	opts    promote.RollbackOptions
 
 	genericiooptions.IOStreams
 }
 
+// NewRollbackOptions returns the options of `kubectl promote rollback` with their defaults.
+func NewRollbackOptions(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *RollbackOptions {
+	return &RollbackOptions{envFlags: newEnvFlags(flags), writeFlags: writeFlags{Timeout: promote.DefaultTimeout}, IOStreams: streams}
+}
+
 // NewCmdRollback returns the rollback command.
 func NewCmdRollback(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &RollbackOptions{envFlags: newEnvFlags(flags), IOStreams: streams}
+	o := NewRollbackOptions(streams, flags)
 	cmd := &cobra.Command{
 		Use:               "rollback ENV",
 		Short:             "Revert the last promotion to an environment",
@@ -57,7 +67,7 @@ func NewCmdRollback(streams genericiooptions.IOStreams, flags *genericclioptions
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: CompleteContexts(flags),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
+			if err := o.Complete(cmd, args); err != nil {
 				return err
 			}
 			if err := o.Validate(); err != nil {
@@ -67,7 +77,11 @@ func NewCmdRollback(streams genericiooptions.IOStreams, flags *genericclioptions
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.To, "to", "", "Revert every promotion after this promotion commit instead of only the last one")
+	f.StringVar(&o.ToRevision, "to-revision", "", "Revert every promotion after this promotion commit instead of only the last one")
+	// --to was the flag's first name; in promote --to is an environment, so it is
+	// kept only as a hidden, deprecated spelling.
+	f.StringVar(&o.ToRevision, "to", "", "Revert every promotion after this promotion commit (deprecated: use --to-revision)")
+	_ = f.MarkDeprecated("to", "use --to-revision instead")
 	f.StringVar(&o.Reason, "reason", "", "Why, recorded in the revert commit")
 	o.addWriteFlags(cmd, "Show what would be reverted; write nothing anywhere", "Wait for the environment to apply the revert and become healthy")
 	o.addKustomizationFlag(cmd)
@@ -77,18 +91,22 @@ func NewCmdRollback(streams genericiooptions.IOStreams, flags *genericclioptions
 }
 
 // Complete reads the environment and the flags.
-func (o *RollbackOptions) Complete(args []string) error {
+func (o *RollbackOptions) Complete(cmd *cobra.Command, args []string) error {
+	if cmd.Flags().Changed("to") && cmd.Flags().Changed("to-revision") {
+		return fmt.Errorf("--to is the old name of --to-revision: give only --to-revision")
+	}
+	o.env = args[0]
 	refs, err := newRefParser(o.config)
 	if err != nil {
 		return err
 	}
 	o.clients = refs.clients
-	env, err := refs.parse(args[0], o.Kustomization)
+	env, err := refs.parse(o.env, o.Kustomization)
 	if err != nil {
 		return err
 	}
-	o.opts = promote.RollbackOptions{Env: env, To: o.To, Reason: o.Reason, RepoDir: o.RepoDir, Auth: o.auth(),
-		DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout, PushAttempts: 5}
+	o.opts = promote.RollbackOptions{Env: env, To: o.ToRevision, Reason: o.Reason, RepoDir: o.RepoDir, Auth: o.auth(),
+		DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout, PushAttempts: promote.DefaultPushAttempts}
 	if o.opts.Author, err = o.author(); err != nil {
 		return err
 	}
@@ -118,6 +136,7 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 		}
 	}
 	res, err := promote.RunRollback(ctx, o.clients, o.opts)
+	err = namingHint(err, "kubectl promote rollback CONTEXT --kustomization NAME")
 	if o.machine() {
 		if perr := o.printObject(res, o.Out); perr != nil && err == nil {
 			err = perr

@@ -5,11 +5,13 @@ package plugin
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
 )
 
@@ -29,7 +31,24 @@ func NewCmdPromote(streams genericiooptions.IOStreams) *cobra.Command {
 		sub.SilenceUsage = true
 		sub.SilenceErrors = true
 	}
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return subcommandNamedHint(cmd, c, flags, err) })
 	return cmd
+}
+
+// subcommandNamedHint explains an unknown flag of a subcommand that is one of
+// promote's own flags: "kubectl promote status --from staging --to production"
+// means a Kustomization named "status", which only NAMESPACE/NAME can name.
+func subcommandNamedHint(root, c *cobra.Command, flags *genericclioptions.ConfigFlags, err error) error {
+	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
+	if !ok || c == root || root.LocalNonPersistentFlags().Lookup(name) == nil {
+		return err
+	}
+	namespace := flux.DefaultNamespace
+	if flags.Namespace != nil && *flags.Namespace != "" {
+		namespace = *flags.Namespace
+	}
+	return fmt.Errorf("%w for %q: to promote a Kustomization named %q, give it as NAMESPACE/NAME, e.g. \"kubectl promote %s/%s --from ... --to ...\"",
+		err, c.CommandPath(), c.Name(), namespace, c.Name())
 }
 
 // printError prints an error as kubectl does.

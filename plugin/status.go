@@ -24,19 +24,25 @@ not) or suspended, the image versions each app runs there (rendered at the appli
 revision), the last promotion to it, and how it differs from the environment before it.
 
 Environments in different clusters are read in parallel. The exit code is 0 when
-every environment is Ready and 1 otherwise, so scripts can gate on it.`
+every environment is Ready and 1 otherwise, so scripts can gate on it. -o prints one
+Status document (kubectl-promote.dev/v1alpha1) in any of kubectl's output formats.`
 
 	statusExample = `  # Staging and production, two clusters, Kustomization "apps" in each
   kubectl promote status staging production --kustomization apps
 
   # One shared cluster, as JSON
-  kubectl promote status flux-system/apps-staging flux-system/apps-production -o json`
+  kubectl promote status flux-system/apps-staging flux-system/apps-production -o json
+
+  # The revision production applied, for a script
+  kubectl promote status production --kustomization apps -o jsonpath='{.environments[0].appliedRevision}'`
 )
 
 // StatusOptions holds the flags of `kubectl promote status`.
 type StatusOptions struct {
 	envFlags
-	envs []string
+
+	clients *flux.Clients
+	specs   []flux.RefSpec
 
 	genericiooptions.IOStreams
 }
@@ -44,9 +50,14 @@ type StatusOptions struct {
 // ErrNotReady makes status exit 1 when an environment is not Ready.
 var ErrNotReady = errors.New("not every environment is Ready")
 
+// NewStatusOptions returns the options of `kubectl promote status` with their defaults.
+func NewStatusOptions(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *StatusOptions {
+	return &StatusOptions{envFlags: newEnvFlags(flags), IOStreams: streams}
+}
+
 // NewCmdStatus returns the status command.
 func NewCmdStatus(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &StatusOptions{envFlags: newEnvFlags(flags), IOStreams: streams}
+	o := NewStatusOptions(streams, flags)
 	cmd := &cobra.Command{
 		Use:               "status [ENV...]",
 		Short:             "Show what every environment runs, and how far each is behind the one before",
@@ -54,11 +65,10 @@ func NewCmdStatus(streams genericiooptions.IOStreams, flags *genericclioptions.C
 		Example:           statusExample,
 		ValidArgsFunction: CompleteContexts(flags),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.envs = args
-			if err := o.completePrinter(); err != nil {
+			if err := o.Complete(args); err != nil {
 				return err
 			}
-			if err := o.validateRepoDir(); err != nil {
+			if err := o.Validate(); err != nil {
 				return err
 			}
 			return o.Run(cmd.Context())
@@ -70,16 +80,15 @@ func NewCmdStatus(streams genericiooptions.IOStreams, flags *genericclioptions.C
 	return cmd
 }
 
-// Run reads and prints every environment.
-func (o *StatusOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
+// Complete reads the environments (the current context when none is given) against
+// the kubeconfig and makes the printer.
+func (o *StatusOptions) Complete(args []string) error {
 	refs, err := newRefParser(o.config)
 	if err != nil {
 		return err
 	}
-	envs := o.envs
+	o.clients = refs.clients
+	envs := args
 	if len(envs) == 0 {
 		cur, err := refs.clients.CurrentContext()
 		if err != nil {
@@ -87,17 +96,27 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		}
 		envs = []string{cur}
 	}
-	var specs []flux.RefSpec
+	o.specs = nil
 	for _, e := range envs {
 		spec, err := refs.parse(e, o.Kustomization)
 		if err != nil {
 			return err
 		}
-		specs = append(specs, spec)
+		o.specs = append(o.specs, spec)
 	}
-	rep, err := status.Run(ctx, refs.clients, status.Options{Envs: specs, Auth: o.auth(), RepoDir: o.RepoDir})
+	return o.completePrinter()
+}
+
+// Validate rejects bad flags.
+func (o *StatusOptions) Validate() error { return o.validateRepoDir() }
+
+// Run reads and prints every environment.
+func (o *StatusOptions) Run(ctx context.Context) error {
+	ctx, stop := interruptible(ctx)
+	defer stop()
+	rep, err := status.Run(ctx, o.clients, status.Options{Envs: o.specs, Auth: o.auth(), RepoDir: o.RepoDir})
 	if err != nil {
-		return err
+		return namingHint(err, "kubectl promote status CONTEXT --kustomization NAME")
 	}
 	if o.machine() {
 		err = o.printObject(rep, o.Out)

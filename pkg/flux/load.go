@@ -51,8 +51,7 @@ func LoadFrom(ctx context.Context, cluster *Cluster, spec RefSpec) (*Environment
 		case 1:
 			ref.Name = names[0]
 		default:
-			return nil, fmt.Errorf("context %q has %d Kustomizations in namespace %q (%s): name the one to promote, e.g. \"kubectl promote %s --from ... --to ...\"",
-				ref.Context, len(names), ref.Namespace, strings.Join(names, ", "), names[0])
+			return nil, &AmbiguousError{Context: ref.Context, Namespace: ref.Namespace, Names: names}
 		}
 	}
 	env := &Environment{Ref: ref, Cluster: cluster, Name: ref.Display(spec.ByContext)}
@@ -87,6 +86,20 @@ func LoadFrom(ctx context.Context, cluster *Cluster, spec RefSpec) (*Environment
 	}
 	env.Source = repo
 	return env, nil
+}
+
+// AmbiguousError says an environment given as a context names no Kustomization and
+// the context has several. Its message shows promote's syntax; the other commands
+// say how to name one in theirs.
+type AmbiguousError struct {
+	Context, Namespace string
+	// Names are the Kustomizations in the namespace, sorted.
+	Names []string
+}
+
+func (e *AmbiguousError) Error() string {
+	return fmt.Sprintf("context %q has %d Kustomizations in namespace %q (%s): name the one to promote, e.g. \"kubectl promote %s --from ... --to ...\"",
+		e.Context, len(e.Names), e.Namespace, strings.Join(e.Names, ", "), e.Names[0])
 }
 
 // ListKustomizations lists the names of the Kustomizations in a namespace, sorted.

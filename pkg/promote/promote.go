@@ -33,16 +33,6 @@ type Progress interface {
 	Failed(format string, args ...any)
 }
 
-// Defaults of the options, for the commands' flags.
-const (
-	// DefaultPushAttempts is how many times a push is re-made on a new head after
-	// losing a race before giving up.
-	DefaultPushAttempts = 5
-	// DefaultTimeout bounds a promotion or a rollback: the reading and planning
-	// before the confirmation, and again the write, the reconcile and the wait after it.
-	DefaultTimeout = 5 * time.Minute
-)
-
 // Options is one promotion, as the command's flags describe it.
 type Options struct {
 	From, To flux.RefSpec

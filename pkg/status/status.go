@@ -6,6 +6,7 @@ package status
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,14 +34,18 @@ func Run(ctx context.Context, clients *flux.Clients, o Options) (*v1alpha1.Statu
 	repos := &repoCache{opts: o, repos: map[string]*repoEntry{}}
 	defer repos.close()
 	var wg sync.WaitGroup
+	fatal := make([]error, len(o.Envs))
 	for i, spec := range o.Envs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rep.Environments[i] = read(ctx, clients, repos, spec)
+			rep.Environments[i], fatal[i] = read(ctx, clients, repos, spec)
 		}()
 	}
 	wg.Wait()
+	if err := errors.Join(fatal...); err != nil {
+		return nil, err
+	}
 	for i := 1; i < len(rep.Environments); i++ {
 		prev, cur := &rep.Environments[i-1], &rep.Environments[i]
 		cur.BehindOf = prev.Name
@@ -49,12 +54,26 @@ func Run(ctx context.Context, clients *flux.Clients, o Options) (*v1alpha1.Statu
 	return rep, nil
 }
 
-func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flux.RefSpec) v1alpha1.EnvironmentStatus {
+// read reads one environment. What cannot be read is reported in the environment's
+// Error; only an environment that names no Kustomization among several is an error of
+// the whole status (*flux.AmbiguousError), since there is nothing to show for it.
+func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flux.RefSpec) (v1alpha1.EnvironmentStatus, error) {
+	e, err := readEnv(ctx, clients, repos, spec)
+	var amb *flux.AmbiguousError
+	if errors.As(err, &amb) {
+		return e, amb
+	}
+	if err != nil {
+		e.Error = err.Error()
+	}
+	return e, nil
+}
+
+func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flux.RefSpec) (v1alpha1.EnvironmentStatus, error) {
 	e := v1alpha1.EnvironmentStatus{Name: spec.Raw, Context: spec.Ref.Context, Namespace: spec.Ref.Namespace, Kustomization: spec.Ref.Name, Images: []v1alpha1.RunningImage{}, Behind: []v1alpha1.Drift{}}
 	env, err := flux.Load(ctx, clients, spec)
 	if err != nil {
-		e.Error = err.Error()
-		return e
+		return e, err
 	}
 	ks := env.Kustomization
 	e.Name, e.Context, e.Kustomization = env.Name, env.Ref.Context, env.Ref.Name
@@ -88,29 +107,25 @@ func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flu
 		e.Ref = "branch " + branch
 	}
 	if e.AppliedRevision == "" {
-		return e
+		return e, nil
 	}
 	r, err := repos.get(ctx, env.Source.Spec.URL)
 	if err != nil {
-		e.Error = err.Error()
-		return e
+		return e, err
 	}
 	sha, err := flux.CommitSHA(e.AppliedRevision)
 	if err != nil {
-		e.Error = err.Error()
-		return e
+		return e, err
 	}
 	// Environments that applied the same revision share one checkout: rendering
 	// never writes to it, and checkouts run one at a time per repository.
 	tree, err := repos.checkout(ctx, env.Source.Spec.URL, r, sha)
 	if err != nil {
-		e.Error = err.Error()
-		return e
+		return e, err
 	}
 	out, err := render.Render(ctx, render.Input{Dir: tree, Kustomization: ks, Client: env.Cluster.Client})
 	if err != nil {
-		e.Error = err.Error()
-		return e
+		return e, err
 	}
 	e.Images = plan.RunningImages(out)
 	if branch != "" {
@@ -123,7 +138,7 @@ func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flu
 			}
 		}
 	}
-	return e
+	return e, nil
 }
 
 // lastPromotionDepth is how many commits to an environment's path status looks

@@ -407,7 +407,7 @@ func TestRollbackOnFailure(t *testing.T) {
 	require.Contains(t, r.Stderr, "roll", "the progress says it rolled back")
 }
 
-// Issue #4, 3: three promotions, then `rollback --to <first>` → one revert commit
+// Issue #4, 3: three promotions, then `rollback --to-revision <first>` → one revert commit
 // reverting the later two, newest first, and production runs what it ran after the
 // first.
 func TestRollbackToRevision(t *testing.T) {
@@ -420,7 +420,7 @@ func TestRollbackToRevision(t *testing.T) {
 	requireDeployment(t, f, prod, "my-app", myApp12, true)
 	requireDeployment(t, f, prod, "redis", redis725, true)
 
-	r := promote(t, f, "rollback", prod, "--kustomization", "apps", "--to", p1[:7], "--wait", "--yes", "-o", "json")
+	r := promote(t, f, "rollback", prod, "--kustomization", "apps", "--to-revision", p1[:7], "--wait", "--yes", "-o", "json")
 	require.Equal(t, 0, r.Code, r.String())
 	d := parseRollback(t, r)
 	require.Equal(t, "rolled-back", d.Outcome, r.String())
@@ -461,7 +461,7 @@ func TestRollbackToRevision(t *testing.T) {
 	}, states)
 
 	// --to the last live promotion has nothing after it.
-	r = promote(t, f, "rollback", prod, "--kustomization", "apps", "--to", p1, "--yes", "-o", "json")
+	r = promote(t, f, "rollback", prod, "--kustomization", "apps", "--to-revision", p1, "--yes", "-o", "json")
 	require.Equal(t, 1, r.Code, r.String())
 	require.Contains(t, r.Stderr, "nothing to roll back")
 	require.Equal(t, revert, head(t, f), "nothing pushed")

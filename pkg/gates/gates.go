@@ -245,13 +245,14 @@ func ObjectStatus(ctx context.Context, cluster *flux.Cluster, o Object) (*status
 	if o.Version != "" {
 		versions = append(versions, o.Version)
 	}
-	gvk, err := cluster.Client.RESTMapper().RESTMapping(o.GroupKind, versions...)
+	mapping, err := cluster.Client.RESTMapper().RESTMapping(o.GroupKind, versions...)
 	if err != nil {
 		return nil, err
 	}
-	u.SetGroupVersionKind(gvk.GroupVersionKind)
+	u.SetGroupVersionKind(mapping.GroupVersionKind)
 	if err := cluster.Client.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: o.Name}, u); err != nil {
-		return nil, flux.APIError(err, "get", strings.ToLower(o.GroupKind.Kind)+"s", o.Namespace+"/"+o.Name, cluster.Context)
+		// The resource as RBAC and kubectl name it, "ingresses.networking.k8s.io".
+		return nil, flux.APIError(err, "get", mapping.Resource.GroupResource().String(), o.Namespace+"/"+o.Name, cluster.Context)
 	}
 	return status.Compute(u)
 }

@@ -2,18 +2,24 @@ package gates
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/fluxcd/cli-utils/pkg/object"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/apis/meta"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 )
@@ -158,4 +164,30 @@ func TestHealthObjectsIncludesInventoryWithWait(t *testing.T) {
 	require.Len(t, objs, 2)
 	require.Equal(t, schema.GroupKind{Group: "apps", Kind: "Deployment"}, objs[1].GroupKind)
 	require.Equal(t, "redis", objs[1].Name)
+}
+
+// An error names the resource as the API server's mapping does ("ingresses", not
+// "ingresss"), so the RBAC advice in it is right.
+func TestObjectStatusNamesTheResourceFromTheMapping(t *testing.T) {
+	mapper := apimeta.NewDefaultRESTMapper(nil)
+	mapper.Add(networkingv1.SchemeGroupVersion.WithKind("Ingress"), apimeta.RESTScopeNamespace)
+	mapper.AddSpecific(schema.GroupVersionKind{Group: "example.com", Version: "v1", Kind: "Mouse"},
+		schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "mice"},
+		schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "mouse"}, apimeta.RESTScopeNamespace)
+	c := fake.NewClientBuilder().WithScheme(flux.Scheme).WithRESTMapper(mapper).WithInterceptorFuncs(interceptor.Funcs{
+		Get: func(_ context.Context, _ client.WithWatch, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+			gvk := obj.GetObjectKind().GroupVersionKind()
+			return apierrors.NewForbidden(schema.GroupResource{Group: gvk.Group, Resource: "x"}, key.Name, errors.New("no"))
+		},
+	}).Build()
+	cluster := &flux.Cluster{Context: "prod", Client: c}
+	for kind, want := range map[schema.GroupKind]string{
+		{Group: "networking.k8s.io", Kind: "Ingress"}: "ingresses.networking.k8s.io",
+		{Group: "example.com", Kind: "Mouse"}:         "mice.example.com",
+	} {
+		_, err := ObjectStatus(context.Background(), cluster, Object{ObjMetadata: object.ObjMetadata{Namespace: "web", Name: "front", GroupKind: kind}, Version: "v1"})
+		var forbidden *flux.ForbiddenError
+		require.True(t, errors.As(err, &forbidden), "%v", err)
+		require.Equal(t, want, forbidden.Resource)
+	}
 }

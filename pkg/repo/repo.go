@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -38,6 +39,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/go-git/go-billy/v5"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -105,7 +107,74 @@ func Open(ctx context.Context, opts Options) (*Repo, error) {
 		r.Close()
 		return nil, err
 	}
+	if r.local {
+		if err := r.unshallow(ctx, opts.RepoDir); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+// unshallow gives a shallow checkout (CI's fetch-depth: 1 makes one) the history a
+// promotion reads: the source's applied commit, the log history and rollback walk.
+// It fetches as "git fetch --unshallow" does, and refuses with that command when the
+// remote cannot deepen it.
+func (r *Repo) unshallow(ctx context.Context, dir string) error {
+	shallow, err := r.git.Storer.Shallow()
+	if err != nil || len(shallow) == 0 {
+		return err
+	}
+	fetchErr := r.git.FetchContext(ctx, &git.FetchOptions{
+		RemoteName: r.remote,
+		RemoteURL:  r.pushURL,
+		RefSpecs:   []config.RefSpec{config.RefSpec("+refs/heads/*:refs/remotes/" + r.remote + "/*")},
+		Auth:       r.method,
+		Progress:   r.progress,
+		Tags:       git.NoTags,
+		Force:      true,
+		Depth:      math.MaxInt32, // git's own "infinite" depth for --unshallow
+	})
+	if errors.Is(fetchErr, git.NoErrAlreadyUpToDate) {
+		fetchErr = nil
+	}
+	if fetchErr == nil {
+		// go-git records new shallow commits but never drops the ones the remote
+		// unshallowed, as git does: drop every one whose parents are now present.
+		if shallow, err = r.git.Storer.Shallow(); err != nil {
+			return err
+		}
+		var still []plumbing.Hash
+		for _, h := range shallow {
+			c, err := r.git.CommitObject(h)
+			complete := err == nil
+			for i := 0; complete && i < len(c.ParentHashes); i++ {
+				_, err := r.git.Storer.EncodedObject(plumbing.CommitObject, c.ParentHashes[i])
+				complete = err == nil
+			}
+			if !complete {
+				still = append(still, h)
+			}
+		}
+		if len(still) == 0 {
+			// No shallow file at all: git takes an empty one for a shallow repository.
+			if fs, ok := r.git.Storer.(interface{ Filesystem() billy.Filesystem }); ok {
+				if err := fs.Filesystem().Remove("shallow"); err == nil || errors.Is(err, os.ErrNotExist) {
+					return nil
+				}
+			}
+			return r.git.Storer.SetShallow(nil)
+		}
+		if err := r.git.Storer.SetShallow(still); err != nil {
+			return err
+		}
+	}
+	why := "the remote did not send the rest of its history"
+	if fetchErr != nil {
+		why = r.classify("deepening from", fetchErr).Error()
+	}
+	return fmt.Errorf("--repo-dir %s is a shallow clone (as CI's fetch-depth: 1 makes) and deepening it failed: %s; run \"git -C %s fetch --unshallow\" (or check out with fetch-depth: 0) and promote again",
+		dir, why, dir)
 }
 
 func (r *Repo) openTemp(rawURL string) error {

@@ -125,16 +125,9 @@ func (r *Repo) unshallow(ctx context.Context, dir string) error {
 	if err != nil || len(shallow) == 0 {
 		return err
 	}
-	fetchErr := r.git.FetchContext(ctx, &git.FetchOptions{
-		RemoteName: r.remote,
-		RemoteURL:  r.pushURL,
-		RefSpecs:   []config.RefSpec{config.RefSpec("+refs/heads/*:refs/remotes/" + r.remote + "/*")},
-		Auth:       r.method,
-		Progress:   r.progress,
-		Tags:       git.NoTags,
-		Force:      true,
-		Depth:      math.MaxInt32, // git's own "infinite" depth for --unshallow
-	})
+	opts := r.fetchOptions()
+	opts.Depth, opts.Prune = math.MaxInt32, false // git's own "infinite" depth for --unshallow
+	fetchErr := r.git.FetchContext(ctx, opts)
 	if errors.Is(fetchErr, git.NoErrAlreadyUpToDate) {
 		fetchErr = nil
 	}
@@ -329,8 +322,10 @@ func (r *Repo) Fetch(ctx context.Context) error {
 	return r.fetch(ctx)
 }
 
-func (r *Repo) fetch(ctx context.Context) error {
-	err := r.git.FetchContext(ctx, &git.FetchOptions{
+// fetchOptions fetches every branch into the remote-tracking refs, pruning those
+// the remote deleted.
+func (r *Repo) fetchOptions() *git.FetchOptions {
+	return &git.FetchOptions{
 		RemoteName: r.remote,
 		RemoteURL:  r.pushURL,
 		RefSpecs:   []config.RefSpec{config.RefSpec("+refs/heads/*:refs/remotes/" + r.remote + "/*")},
@@ -339,7 +334,11 @@ func (r *Repo) fetch(ctx context.Context) error {
 		Tags:       git.NoTags,
 		Force:      true,
 		Prune:      true,
-	})
+	}
+}
+
+func (r *Repo) fetch(ctx context.Context) error {
+	err := r.git.FetchContext(ctx, r.fetchOptions())
 	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) || errors.Is(err, transport.ErrEmptyRemoteRepository) {
 		return nil
 	}

@@ -26,10 +26,24 @@ install: build ## Install kubectl-promote and its completion script next to kube
 	install -D bin/kubectl-promote "$$(go env GOPATH)/bin/kubectl-promote"
 	install -D kubectl_complete-promote "$$(go env GOPATH)/bin/kubectl_complete-promote"
 
-test: lint unit e2e release-check ## Every test: unit, end-to-end on a real plane, and the release checks
+test: lint unit fuzz e2e release-check ## Every test: unit, fuzzing (bounded), end-to-end on a real plane, and the release checks
 
 unit: ## Unit tests (real Git server on loopback, no cluster)
 	go test -count=1 ./...
+
+# Each fuzz target runs on its own (go test -fuzz takes one) from its corpus in
+# testdata/fuzz, for a bounded number of inputs: a count, not -fuzztime 5s, since a
+# duration can end in a spurious "context deadline exceeded" on a loaded machine in
+# Go 1.26 (golang/go#75804). A failure writes its input to testdata/fuzz/<target>/.
+FUZZTIME ?= 3000x
+FUZZ_TARGETS = ./pkg/plan:FuzzApplyImageEdits ./pkg/plan:FuzzParseImage ./pkg/flux:FuzzParseRevision ./pkg/flux:FuzzParseRef
+
+.PHONY: fuzz
+fuzz: ## Fuzz the kustomization.yaml image edit and the image, Flux revision and environment reference parsers (FUZZTIME=3000x each)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "go test -run '^$$' -fuzz '^$${t#*:}$$' -fuzztime $(FUZZTIME) $${t%%:*}"; \
+		go test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) -timeout 5m "$${t%%:*}"; \
+	done
 
 plane: ## Build (or find cached) the control plane binaries
 	bash test/tools/build.sh

@@ -7,10 +7,13 @@ import (
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/cel"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	celtypes "github.com/google/cel-go/common/types"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -50,10 +53,31 @@ type Dependency struct {
 	Source *sourcev1.GitRepository
 }
 
-// DependencyReady applies kustomize-controller's rule for a dependency of dependent:
-// Ready=True for its generation and, when both read the same source, applied at that
-// source's current artifact revision. A CEL readyExpr is not evaluated.
+// AdditiveCELDependencyCheck is kustomize-controller's feature gate of that name at
+// its default (off, in v1.9): a dependsOn entry with a readyExpr is ready when the
+// expression holds, instead of by the built-in rule; with the gate on, both must
+// hold. The gate is a flag of the controller's process, which the API does not show.
+const AdditiveCELDependencyCheck = false
+
+// DependencyReady applies kustomize-controller v1.9's rule for a dependency of
+// dependent: the dependsOn entry's readyExpr, when it has one, evaluated with Flux's
+// own CEL package over self (dependent) and dep, must hold; and, without a readyExpr
+// (or with AdditiveCELDependencyCheck), dep must be Ready=True for its generation
+// and, when both read the same source, applied at that source's current artifact
+// revision.
 func DependencyReady(dep *kustomizev1.Kustomization, dependent *kustomizev1.Kustomization, source *sourcev1.GitRepository) error {
+	if expr := readyExpr(dep, dependent); expr != "" {
+		ready, err := evalReadyExpr(expr, dependent, dep)
+		if err != nil {
+			return err
+		}
+		if !ready {
+			return fmt.Errorf("dependency %s/%s is not ready according to its readyExpr %q", dep.Namespace, dep.Name, expr)
+		}
+		if !AdditiveCELDependencyCheck {
+			return nil
+		}
+	}
 	if ok, why := Ready(dep); !ok {
 		return fmt.Errorf("dependency %s/%s is not ready: %s", dep.Namespace, dep.Name, why)
 	}
@@ -63,6 +87,45 @@ func DependencyReady(dep *kustomizev1.Kustomization, dependent *kustomizev1.Kust
 			dep.Namespace, dep.Name, dep.Status.LastAppliedRevision, source.Status.Artifact.Revision)
 	}
 	return nil
+}
+
+// readyExpr returns the readyExpr of dependent's dependsOn entry for dep, if any.
+func readyExpr(dep, dependent *kustomizev1.Kustomization) string {
+	for _, d := range dependent.Spec.DependsOn {
+		ns := d.Namespace
+		if ns == "" {
+			ns = dependent.Namespace
+		}
+		if d.Name == dep.Name && ns == dep.Namespace {
+			return d.ReadyExpr
+		}
+	}
+	return ""
+}
+
+// evalReadyExpr is kustomize-controller's evalReadyExpr: the expression compiled to a
+// bool over the struct variables self and dep, the two Kustomizations as maps.
+func evalReadyExpr(expr string, self, dep *kustomizev1.Kustomization) (bool, error) {
+	e, err := cel.NewExpression(expr, cel.WithCompile(), cel.WithOutputType(celtypes.BoolType), cel.WithStructVariables("self", "dep"))
+	if err != nil {
+		return false, fmt.Errorf("dependsOn readyExpr of Kustomization %s/%s for %s/%s is invalid (Flux stops retrying it too): %w",
+			self.Namespace, self.Name, dep.Namespace, dep.Name, err)
+	}
+	selfMap, err := runtime.DefaultUnstructuredConverter.ToUnstructured(self)
+	if err != nil {
+		return false, err
+	}
+	depMap, err := runtime.DefaultUnstructuredConverter.ToUnstructured(dep)
+	if err != nil {
+		return false, err
+	}
+	// Evaluation is CPU only, bounded by CEL's cost limits: nothing to cancel.
+	ok, err := e.EvaluateBoolean(context.Background(), map[string]any{"self": selfMap, "dep": depMap})
+	if err != nil {
+		return false, fmt.Errorf("evaluating the dependsOn readyExpr of Kustomization %s/%s for %s/%s: %w",
+			self.Namespace, self.Name, dep.Namespace, dep.Name, err)
+	}
+	return ok, nil
 }
 
 func sameSource(a, b *kustomizev1.Kustomization) bool {

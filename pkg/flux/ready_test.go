@@ -77,3 +77,32 @@ func TestDependsOnChainOrdersAndDetectsCycles(t *testing.T) {
 	_, err = DependsOnChain(context.Background(), cluster, ks("apps", metav1.ConditionTrue, "", "missing"))
 	require.ErrorContains(t, err, "dependency flux-system/missing of Kustomization flux-system/apps not found")
 }
+
+// A dependsOn entry's readyExpr decides alone, as kustomize-controller v1.9 does with
+// AdditiveCELDependencyCheck at its default (off): over self (the dependent) and dep.
+func TestDependencyReadyEvaluatesReadyExpr(t *testing.T) {
+	src := &sourcev1.GitRepository{Status: sourcev1.GitRepositoryStatus{Artifact: &meta.Artifact{Revision: "main@sha1:new"}}}
+	withExpr := func(expr string) *kustomizev1.Kustomization {
+		apps := ks("apps", metav1.ConditionTrue, "main@sha1:old", "infra")
+		apps.Labels = map[string]string{"tier": "web"}
+		apps.Spec.DependsOn[0].ReadyExpr = expr
+		return apps
+	}
+	notReady := ks("infra", metav1.ConditionFalse, "main@sha1:old")
+	notReady.Labels = map[string]string{"tier": "web"}
+	ready := ks("infra", metav1.ConditionTrue, "main@sha1:new")
+
+	// The expression holds: ready, although the built-in rule fails.
+	require.NoError(t, DependencyReady(notReady, withExpr(`dep.metadata.labels.tier == self.metadata.labels.tier`), src))
+	require.NoError(t, DependencyReady(notReady, withExpr(`dep.status.conditions.exists(c, c.type == 'Ready')`), src))
+	// It does not: not ready, although the built-in rule passes.
+	err := DependencyReady(ready, withExpr(`dep.status.lastAppliedRevision == 'main@sha1:other'`), src)
+	require.ErrorContains(t, err, "dependency flux-system/infra is not ready according to its readyExpr")
+	// An expression that does not compile, or is not a bool, is an error that says so.
+	require.ErrorContains(t, DependencyReady(ready, withExpr(`dep.metadata.name ==`), src), "readyExpr of Kustomization flux-system/apps for flux-system/infra is invalid")
+	require.ErrorContains(t, DependencyReady(ready, withExpr(`dep.metadata.name`), src), "is invalid")
+	// Another dependency of the same dependent keeps the built-in rule.
+	apps := withExpr(`true`)
+	apps.Spec.DependsOn = append(apps.Spec.DependsOn, meta.DependencyReference{Name: "db"})
+	require.ErrorContains(t, DependencyReady(ks("db", metav1.ConditionFalse, "main@sha1:new"), apps, src), "dependency flux-system/db is not ready: Ready=False")
+}

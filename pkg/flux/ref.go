@@ -3,6 +3,8 @@ package flux
 import (
 	"fmt"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // DefaultNamespace is where Flux keeps its objects unless told otherwise.
@@ -56,7 +58,11 @@ func ParseRef(raw, name, namespace string, isContext func(string) bool) (RefSpec
 		return RefSpec{}, fmt.Errorf("empty environment reference: give a kubeconfig context, NAMESPACE/NAME or CONTEXT/NAMESPACE/NAME")
 	}
 	if isContext(raw) {
-		return RefSpec{Raw: raw, ByContext: true, Ref: Ref{Context: raw, Namespace: namespace, Name: name}}, nil
+		ref := Ref{Context: raw, Namespace: namespace, Name: name}
+		if err := validNames(ref, "the namespace (-n)", "the Kustomization name"); err != nil {
+			return RefSpec{}, err
+		}
+		return RefSpec{Raw: raw, ByContext: true, Ref: ref}, nil
 	}
 	parts := strings.Split(raw, "/")
 	for _, p := range parts {
@@ -68,12 +74,35 @@ func ParseRef(raw, name, namespace string, isContext func(string) bool) (RefSpec
 	case len(parts) == 1:
 		return RefSpec{}, fmt.Errorf("%q is not a kubeconfig context; use a context (see \"kubectl config get-contexts\"), NAMESPACE/NAME or CONTEXT/NAMESPACE/NAME", raw)
 	case len(parts) == 2:
-		return RefSpec{Raw: raw, Ref: Ref{Namespace: parts[0], Name: parts[1]}}, nil
+		ref := Ref{Namespace: parts[0], Name: parts[1]}
+		if err := validNames(ref, "environment reference "+fmt.Sprintf("%q", raw)+": NAMESPACE", "NAME"); err != nil {
+			return RefSpec{}, err
+		}
+		return RefSpec{Raw: raw, Ref: ref}, nil
 	default:
 		ctx := strings.Join(parts[:len(parts)-2], "/")
 		if !isContext(ctx) {
 			return RefSpec{}, fmt.Errorf("environment reference %q: context %q not found in kubeconfig; list contexts with \"kubectl config get-contexts\"", raw, ctx)
 		}
-		return RefSpec{Raw: raw, Ref: Ref{Context: ctx, Namespace: parts[len(parts)-2], Name: parts[len(parts)-1]}}, nil
+		ref := Ref{Context: ctx, Namespace: parts[len(parts)-2], Name: parts[len(parts)-1]}
+		if err := validNames(ref, "environment reference "+fmt.Sprintf("%q", raw)+": NAMESPACE", "NAME"); err != nil {
+			return RefSpec{}, err
+		}
+		return RefSpec{Raw: raw, Ref: ref}, nil
 	}
+}
+
+// validNames refuses a namespace or (non-empty) name no Kubernetes object can have,
+// saying which part of the reference it is (nsWhat, nameWhat).
+func validNames(r Ref, nsWhat, nameWhat string) error {
+	if errs := validation.IsDNS1123Label(r.Namespace); len(errs) > 0 {
+		return fmt.Errorf("%s %q is not a valid namespace: %s", nsWhat, r.Namespace, errs[0])
+	}
+	if r.Name == "" {
+		return nil
+	}
+	if errs := validation.IsDNS1123Subdomain(r.Name); len(errs) > 0 {
+		return fmt.Errorf("%s %q is not a valid Kustomization name: %s", nameWhat, r.Name, errs[0])
+	}
+	return nil
 }

@@ -25,6 +25,11 @@ func TestParseRef(t *testing.T) {
 		{raw: "qa/flux-system/apps", err: `context "qa" not found`},
 		{raw: "flux-system/", err: "empty part"},
 		{raw: "", err: "empty environment reference"},
+		// Found by FuzzParseRef: names no Kubernetes object can have.
+		{raw: "Flux-System/apps", err: `environment reference "Flux-System/apps": NAMESPACE "Flux-System" is not a valid namespace`},
+		{raw: "production/flux-system/my_apps", err: `NAME "my_apps" is not a valid Kustomization name`},
+		{raw: "staging", name: "Apps", err: `the Kustomization name "Apps" is not a valid Kustomization name`},
+		{raw: "staging", name: "apps", ns: "a b", err: `the namespace (-n) "a b" is not a valid namespace`},
 	} {
 		t.Run(tc.raw, func(t *testing.T) {
 			got, err := ParseRef(tc.raw, tc.name, tc.ns, isContext)

@@ -10,10 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fluxcd/cli-utils/pkg/kstatus/polling/engine"
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	"github.com/fluxcd/cli-utils/pkg/object"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/cel"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -128,9 +130,10 @@ func Target(ctx context.Context, env *flux.Environment) v1alpha1.Gates {
 			problems = append(problems, err.Error())
 			continue
 		}
-		// The rule compares a dependency with the Kustomization that depends on it;
-		// for the chain that is the target's own source.
-		if err := flux.DependencyReady(dep, ks, src); err != nil {
+		// The rule compares a dependency with the Kustomization that depends on it
+		// (whose dependsOn entry may carry a readyExpr): the target, or the member of
+		// its chain that names it.
+		if err := flux.DependencyReady(dep, dependentOf(dep, ks, chain), src); err != nil {
 			problems = append(problems, err.Error())
 		}
 	}
@@ -140,16 +143,43 @@ func Target(ctx context.Context, env *flux.Environment) v1alpha1.Gates {
 	return append(set, v1alpha1.Gate{Name: "target-dependencies", Environment: name, Passed: true, Message: "ready: " + strings.Join(names, ", ")})
 }
 
+// dependentOf returns the Kustomization of target's dependsOn chain (target first)
+// whose dependsOn names dep.
+func dependentOf(dep, target *kustomizev1.Kustomization, chain []*kustomizev1.Kustomization) *kustomizev1.Kustomization {
+	for _, k := range append([]*kustomizev1.Kustomization{target}, chain...) {
+		for _, d := range k.Spec.DependsOn {
+			ns := d.Namespace
+			if ns == "" {
+				ns = k.Namespace
+			}
+			if d.Name == dep.Name && ns == dep.Namespace {
+				return k
+			}
+		}
+	}
+	return target
+}
+
 // Health computes kstatus for the Kustomization's health checks and, when spec.wait
-// is set, for the workloads it applied (its inventory), in the environment's cluster.
+// is set, for the workloads it applied (its inventory), in the environment's cluster;
+// an object whose kind spec.healthCheckExprs covers is judged by those CEL
+// expressions, through Flux's own status reader, as kustomize-controller does.
 func Health(ctx context.Context, env *flux.Environment, gateName string) v1alpha1.Gate {
 	objs := HealthObjects(env.Kustomization)
 	if len(objs) == 0 {
 		return v1alpha1.Gate{Name: gateName, Environment: env.Name, Passed: true, Message: "no health checks"}
 	}
+	var custom engine.StatusReader
+	if exprs := env.Kustomization.Spec.HealthCheckExprs; len(exprs) > 0 {
+		ctor, err := cel.NewStatusReader(exprs)
+		if err != nil {
+			return v1alpha1.Gate{Name: gateName, Environment: env.Name, Message: "spec.healthCheckExprs: " + err.Error()}
+		}
+		custom = ctor(env.Cluster.Client.RESTMapper())
+	}
 	var bad []string
 	for _, o := range objs {
-		res, err := ObjectStatus(ctx, env.Cluster, o)
+		res, err := objectStatus(ctx, env.Cluster, o, custom)
 		if err != nil {
 			bad = append(bad, fmt.Sprintf("%s: %v", describe(o), err))
 			continue
@@ -206,18 +236,36 @@ type Object struct {
 
 // ObjectStatus reads an object and computes its kstatus.
 func ObjectStatus(ctx context.Context, cluster *flux.Cluster, o Object) (*status.Result, error) {
+	return objectStatus(ctx, cluster, o, nil)
+}
+
+// objectStatus is ObjectStatus, with custom (when it supports the object's kind)
+// computing the status instead of kstatus's built-in rules.
+func objectStatus(ctx context.Context, cluster *flux.Cluster, o Object, custom engine.StatusReader) (*status.Result, error) {
 	u := &unstructured.Unstructured{}
 	var versions []string
 	if o.Version != "" {
 		versions = append(versions, o.Version)
 	}
-	gvk, err := cluster.Client.RESTMapper().RESTMapping(o.GroupKind, versions...)
+	mapping, err := cluster.Client.RESTMapper().RESTMapping(o.GroupKind, versions...)
 	if err != nil {
 		return nil, err
 	}
-	u.SetGroupVersionKind(gvk.GroupVersionKind)
+	u.SetGroupVersionKind(mapping.GroupVersionKind)
 	if err := cluster.Client.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: o.Name}, u); err != nil {
-		return nil, flux.APIError(err, "get", strings.ToLower(o.GroupKind.Kind)+"s", o.Namespace+"/"+o.Name, cluster.Context)
+		// The resource as RBAC and kubectl name it, "ingresses.networking.k8s.io".
+		return nil, flux.APIError(err, "get", mapping.Resource.GroupResource().String(), o.Namespace+"/"+o.Name, cluster.Context)
+	}
+	if custom != nil && custom.Supports(o.GroupKind) {
+		rs, err := custom.ReadStatusForObject(ctx, nil, u)
+		if err != nil {
+			return nil, err
+		}
+		msg := rs.Message
+		if rs.Error != nil {
+			msg = "healthCheckExprs: " + rs.Error.Error()
+		}
+		return &status.Result{Status: rs.Status, Message: msg}, nil
 	}
 	return status.Compute(u)
 }

@@ -2,18 +2,25 @@ package gates
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/fluxcd/cli-utils/pkg/object"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/apis/kustomize"
 	"github.com/fluxcd/pkg/apis/meta"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
@@ -159,4 +166,77 @@ func TestHealthObjectsIncludesInventoryWithWait(t *testing.T) {
 	require.Len(t, objs, 2)
 	require.Equal(t, schema.GroupKind{Group: "apps", Kind: "Deployment"}, objs[1].GroupKind)
 	require.Equal(t, "redis", objs[1].Name)
+}
+
+// An error names the resource as the API server's mapping does ("ingresses", not
+// "ingresss"), so the RBAC advice in it is right.
+func TestObjectStatusNamesTheResourceFromTheMapping(t *testing.T) {
+	mapper := apimeta.NewDefaultRESTMapper(nil)
+	mapper.Add(networkingv1.SchemeGroupVersion.WithKind("Ingress"), apimeta.RESTScopeNamespace)
+	mapper.AddSpecific(schema.GroupVersionKind{Group: "example.com", Version: "v1", Kind: "Mouse"},
+		schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "mice"},
+		schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "mouse"}, apimeta.RESTScopeNamespace)
+	c := fake.NewClientBuilder().WithScheme(flux.Scheme).WithRESTMapper(mapper).WithInterceptorFuncs(interceptor.Funcs{
+		Get: func(_ context.Context, _ client.WithWatch, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+			gvk := obj.GetObjectKind().GroupVersionKind()
+			return apierrors.NewForbidden(schema.GroupResource{Group: gvk.Group, Resource: "x"}, key.Name, errors.New("no"))
+		},
+	}).Build()
+	cluster := &flux.Cluster{Context: "prod", Client: c}
+	for kind, want := range map[schema.GroupKind]string{
+		{Group: "networking.k8s.io", Kind: "Ingress"}: "ingresses.networking.k8s.io",
+		{Group: "example.com", Kind: "Mouse"}:         "mice.example.com",
+	} {
+		_, err := ObjectStatus(context.Background(), cluster, Object{ObjMetadata: object.ObjMetadata{Namespace: "web", Name: "front", GroupKind: kind}, Version: "v1"})
+		var forbidden *flux.ForbiddenError
+		require.True(t, errors.As(err, &forbidden), "%v", err)
+		require.Equal(t, want, forbidden.Resource)
+	}
+}
+
+// A readyExpr on the dependsOn entry of a Kustomization inside the target's chain is
+// the one that decides for that dependency, not the target's (which has none).
+func TestTargetGatesEvaluateReadyExprInTheChain(t *testing.T) {
+	ctx := context.Background()
+	repo := &sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Name: "flux-system", Namespace: "flux-system"},
+		Status: sourcev1.GitRepositoryStatus{Artifact: &meta.Artifact{Revision: "main@sha1:new"}}}
+	apps := kustomization("apps", metav1.ConditionTrue, "main@sha1:new", "infrastructure")
+	infra := kustomization("infrastructure", metav1.ConditionTrue, "main@sha1:new", "crds")
+	crds := kustomization("crds", metav1.ConditionFalse, "main@sha1:old")
+	set := Target(ctx, env("production", apps, repo, infra, crds))
+	require.Equal(t, []string{"target-dependencies"}, set.Failed(), "without a readyExpr the built-in rule fails crds")
+
+	infra.Spec.DependsOn[0].ReadyExpr = `dep.metadata.name == 'crds'`
+	set = Target(ctx, env("production", apps, repo, infra, crds))
+	require.True(t, set.Passed(), "%+v", set)
+
+	infra.Spec.DependsOn[0].ReadyExpr = `dep.metadata.name == 'other'`
+	set = Target(ctx, env("production", apps, repo, infra, crds))
+	require.Contains(t, byName(set)["target-dependencies"].Message, "dependency flux-system/crds is not ready according to its readyExpr")
+}
+
+// spec.healthCheckExprs judge the kinds they cover through Flux's CEL status reader,
+// instead of kstatus's built-in rules.
+func TestHealthUsesHealthCheckExprs(t *testing.T) {
+	ctx := context.Background()
+	unavailable := deployment("staging", "my-app", false)
+	k := kustomization("apps", metav1.ConditionTrue, "main@sha1:abc")
+	require.False(t, Health(ctx, env("staging", k, unavailable), "source-health").Passed, "kstatus: not Current")
+
+	withExprs := func(hc kustomize.HealthCheckExpressions) *kustomizev1.Kustomization {
+		k := k.DeepCopy()
+		k.Spec.HealthCheckExprs = []kustomize.CustomHealthCheck{{APIVersion: "apps/v1", Kind: "Deployment", HealthCheckExpressions: hc}}
+		return k
+	}
+	g := Health(ctx, env("staging", withExprs(kustomize.HealthCheckExpressions{Current: "status.replicas == 2"}), unavailable), "source-health")
+	require.True(t, g.Passed, "%+v", g)
+
+	g = Health(ctx, env("staging", withExprs(kustomize.HealthCheckExpressions{
+		Current: "status.readyReplicas == 2", Failed: "status.conditions.exists(c, c.type == 'Available' && c.status == 'False')"}), unavailable), "source-health")
+	require.False(t, g.Passed)
+	require.Contains(t, g.Message, "Deployment/staging/my-app is Failed")
+
+	g = Health(ctx, env("staging", withExprs(kustomize.HealthCheckExpressions{Current: "status.replicas =="}), unavailable), "source-health")
+	require.False(t, g.Passed)
+	require.Contains(t, g.Message, "spec.healthCheckExprs: ")
 }

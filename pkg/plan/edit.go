@@ -161,14 +161,48 @@ func (kf *kustomizationFile) spliceable() bool {
 // generator does, so a stale digest never outranks a fresh tag), newName is kept, and
 // missing entries (or the images: field) are appended. Applying the same edits to the
 // result returns it unchanged.
+//
+// The result is parsed back and must hold every edit; a splice that does not (a
+// file whose text around the images: field reads differently once lines are added)
+// falls back to editing kyaml's tree, and a result that still does not is an error.
 func applyImageEdits(data []byte, edits []imageEdit) ([]byte, error) {
 	kf, err := parseKustomizationFile(data)
 	if err != nil {
 		return nil, err
 	}
-	if !kf.spliceable() {
-		return structuredEdit(data, edits)
+	if kf.spliceable() {
+		if out := splice(kf, data, edits); holds(out, edits) {
+			return out, nil
+		}
 	}
+	out, err := structuredEdit(data, edits)
+	if err != nil {
+		return nil, err
+	}
+	if !holds(out, edits) {
+		return nil, fmt.Errorf("cannot set the images: entries in this file without changing how it reads; edit it by hand")
+	}
+	return out, nil
+}
+
+// holds says whether data parses to a kustomization whose entry for each edit's
+// repository has the edit's newTag and digest.
+func holds(data []byte, edits []imageEdit) bool {
+	kf, err := parseKustomizationFile(data)
+	if err != nil {
+		return false
+	}
+	for _, ed := range edits {
+		if e, ok := kf.entryFor(ed.repo); !ok || e.newTag != ed.tag || e.digest != ed.digest {
+			return false
+		}
+	}
+	return true
+}
+
+// splice edits data line by line at the positions kyaml's parse gives (see
+// kustomizationFile).
+func splice(kf *kustomizationFile, data []byte, edits []imageEdit) []byte {
 	lines := splitLines(data)
 	var ops []op
 	var missing []imageEdit
@@ -201,7 +235,7 @@ func applyImageEdits(data []byte, edits []imageEdit) ([]byte, error) {
 			ops = append(ops, op{line: last, insert: text})
 		}
 	}
-	return applyOps(lines, ops), nil
+	return applyOps(lines, ops)
 }
 
 // entryOps sets newTag and digest in entry e.

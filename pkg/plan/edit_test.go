@@ -80,3 +80,18 @@ func TestApplyImageEditsRejectsNonMapping(t *testing.T) {
 	_, err = applyImageEdits([]byte("images: foo\n"), []imageEdit{{repo: myApp, tag: "1"}})
 	require.ErrorContains(t, err, "images: is not a list")
 }
+
+// Found by FuzzApplyImageEdits: appending images: after the last line of a file whose
+// text then reads differently (" ?" opens an explicit key that takes the appended
+// lines) must not produce a file without the entry; the edit goes through kyaml's
+// tree instead, and the result holds the entry at the top level.
+func TestApplyImageEditsVerifiesTheSplice(t *testing.T) {
+	ed := imageEdit{repo: "0", tag: "0"}
+	out, err := applyImageEdits([]byte(" ?"), []imageEdit{ed})
+	require.NoError(t, err)
+	kf, err := parseKustomizationFile(out)
+	require.NoError(t, err)
+	e, ok := kf.entryFor("0")
+	require.True(t, ok, "%s", out)
+	require.Equal(t, "0", e.newTag)
+}

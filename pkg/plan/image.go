@@ -13,19 +13,27 @@ type Image struct {
 	Digest string
 }
 
-// ParseImage splits ref into repository, tag and digest. It does not normalise: a
-// reference written "redis" keeps the repository "redis", as kustomize matches it.
+// ParseImage splits ref into repository, tag and digest exactly as kustomize's images
+// transformer does (sigs.k8s.io/kustomize/api/internal/image.Split, which is not
+// importable): the tag starts at the first ':' after the first '/' (anywhere when
+// the reference has no '/' past its first character), the digest at the first '@'
+// there, whichever comes first deciding. It does not normalise: a reference written
+// "redis" keeps the repository "redis", as kustomize matches it.
 func ParseImage(ref string) Image {
-	var img Image
-	if i := strings.Index(ref, "@"); i >= 0 {
-		ref, img.Digest = ref[:i], ref[i+1:]
+	search, offset := ref, 0
+	if i := strings.Index(ref, "/"); i > 0 {
+		search, offset = ref[i:], i
 	}
-	slash := strings.LastIndex(ref, "/")
-	if i := strings.LastIndex(ref, ":"); i > slash {
-		ref, img.Tag = ref[:i], ref[i+1:]
+	at, colon := strings.Index(search, "@"), strings.Index(search, ":")
+	switch {
+	case at < 0 && colon < 0:
+		return Image{Repository: ref}
+	case at >= 0 && (at < colon || colon < 0):
+		return Image{Repository: ref[:offset+at], Digest: ref[offset+at+1:]}
+	case at >= 0:
+		return Image{Repository: ref[:offset+colon], Tag: ref[offset+colon+1 : offset+at], Digest: ref[offset+at+1:]}
 	}
-	img.Repository = ref
-	return img
+	return Image{Repository: ref[:offset+colon], Tag: ref[offset+colon+1:]}
 }
 
 // String returns the reference as written in a pod spec: repository[:tag][@digest].

@@ -8,9 +8,13 @@
 // spec.namePrefix/nameSuffix and spec.components; kustomize builds it with Flux's
 // options (no load restrictions, builtin plugins only, a file system that refuses to
 // leave the repository); then postBuild variables are substituted per object, honouring
-// the kustomize.toolkit.fluxcd.io/substitute: disabled label or annotation. The
-// generated kustomization.yaml lives in memory, so the caller's checkout is never
-// modified and nothing is copied.
+// the kustomize.toolkit.fluxcd.io/substitute: disabled label or annotation, with the
+// variables loaded by Flux's own LoadVariables. The generated kustomization.yaml
+// lives in memory, so the caller's checkout is never modified and nothing is copied.
+//
+// What the render shows (YAML, Diff, Shown) hides Secret data and the fields that
+// variables read from Secrets were substituted into, found by position (see
+// secretFields), never by searching for the values' text.
 package render
 
 import (

@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -38,6 +39,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/go-git/go-billy/v5"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -105,7 +107,67 @@ func Open(ctx context.Context, opts Options) (*Repo, error) {
 		r.Close()
 		return nil, err
 	}
+	if r.local {
+		if err := r.unshallow(ctx, opts.RepoDir); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+// unshallow gives a shallow checkout (CI's fetch-depth: 1 makes one) the history a
+// promotion reads: the source's applied commit, the log history and rollback walk.
+// It fetches as "git fetch --unshallow" does, and refuses with that command when the
+// remote cannot deepen it.
+func (r *Repo) unshallow(ctx context.Context, dir string) error {
+	shallow, err := r.git.Storer.Shallow()
+	if err != nil || len(shallow) == 0 {
+		return err
+	}
+	opts := r.fetchOptions()
+	opts.Depth, opts.Prune = math.MaxInt32, false // git's own "infinite" depth for --unshallow
+	fetchErr := r.git.FetchContext(ctx, opts)
+	if errors.Is(fetchErr, git.NoErrAlreadyUpToDate) {
+		fetchErr = nil
+	}
+	if fetchErr == nil {
+		// go-git records new shallow commits but never drops the ones the remote
+		// unshallowed, as git does: drop every one whose parents are now present.
+		if shallow, err = r.git.Storer.Shallow(); err != nil {
+			return err
+		}
+		var still []plumbing.Hash
+		for _, h := range shallow {
+			c, err := r.git.CommitObject(h)
+			complete := err == nil
+			for i := 0; complete && i < len(c.ParentHashes); i++ {
+				_, err := r.git.Storer.EncodedObject(plumbing.CommitObject, c.ParentHashes[i])
+				complete = err == nil
+			}
+			if !complete {
+				still = append(still, h)
+			}
+		}
+		if len(still) == 0 {
+			// No shallow file at all: git takes an empty one for a shallow repository.
+			if fs, ok := r.git.Storer.(interface{ Filesystem() billy.Filesystem }); ok {
+				if err := fs.Filesystem().Remove("shallow"); err == nil || errors.Is(err, os.ErrNotExist) {
+					return nil
+				}
+			}
+			return r.git.Storer.SetShallow(nil)
+		}
+		if err := r.git.Storer.SetShallow(still); err != nil {
+			return err
+		}
+	}
+	why := "the remote did not send the rest of its history"
+	if fetchErr != nil {
+		why = r.classify("deepening from", fetchErr).Error()
+	}
+	return fmt.Errorf("--repo-dir %s is a shallow clone (as CI's fetch-depth: 1 makes) and deepening it failed: %s; run \"git -C %s fetch --unshallow\" (or check out with fetch-depth: 0) and promote again",
+		dir, why, dir)
 }
 
 func (r *Repo) openTemp(rawURL string) error {
@@ -267,8 +329,10 @@ func (r *Repo) Fetch(ctx context.Context) error {
 	return r.fetch(ctx)
 }
 
-func (r *Repo) fetch(ctx context.Context) error {
-	err := r.git.FetchContext(ctx, &git.FetchOptions{
+// fetchOptions fetches every branch into the remote-tracking refs, pruning those
+// the remote deleted.
+func (r *Repo) fetchOptions() *git.FetchOptions {
+	return &git.FetchOptions{
 		RemoteName: r.remote,
 		RemoteURL:  r.pushURL,
 		RefSpecs:   []config.RefSpec{config.RefSpec("+refs/heads/*:refs/remotes/" + r.remote + "/*")},
@@ -277,7 +341,11 @@ func (r *Repo) fetch(ctx context.Context) error {
 		Tags:       git.NoTags,
 		Force:      true,
 		Prune:      true,
-	})
+	}
+}
+
+func (r *Repo) fetch(ctx context.Context) error {
+	err := r.git.FetchContext(ctx, r.fetchOptions())
 	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) || errors.Is(err, transport.ErrEmptyRemoteRepository) {
 		return nil
 	}

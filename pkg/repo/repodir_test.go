@@ -161,3 +161,50 @@ func TestRepoDirForkRefused(t *testing.T) {
 	assert.Contains(t, err.Error(), "remote add flux "+f.url)
 	assert.Equal(t, before, f.git(t, "rev-parse", "main"), "nothing pushed")
 }
+
+// A --repo-dir made by CI's shallow checkout (fetch-depth: 1) is deepened on Open, so
+// the history a promotion reads (the source's applied commit, the log a rollback
+// walks) is there.
+func TestRepoDirShallowCloneIsDeepened(t *testing.T) {
+	f := newFixture(t, gitserver.Options{})
+	second := f.pushFile(t, "main", "apps/a.yaml", "a: 1\n", "second")
+	third := f.pushFile(t, "main", "apps/b.yaml", "b: 1\n", "third")
+	work := filepath.Join(t.TempDir(), "work")
+	_, err := gitserver.Git(filepath.Dir(work), "clone", "--quiet", "--depth", "1", f.authURL(), work)
+	require.NoError(t, err)
+	require.FileExists(t, filepath.Join(work, ".git", "shallow"))
+	_, err = gitserver.Git(work, "cat-file", "-e", second)
+	require.Error(t, err, "the shallow clone lacks the older commits")
+
+	r, err := Open(t.Context(), Options{URL: f.url, RepoDir: work})
+	require.NoError(t, err)
+	defer r.Close()
+	require.NoError(t, r.Checkout(t.Context(), second, filepath.Join(t.TempDir(), "at-second")))
+	log, err := r.Log(t.Context(), "main", LogOptions{})
+	require.NoError(t, err)
+	require.Len(t, log, 3)
+	require.Equal(t, third, log[0].SHA)
+	require.Equal(t, f.seed, log[2].SHA)
+	require.NoFileExists(t, filepath.Join(work, ".git", "shallow"), "unshallowed, as git fetch --unshallow leaves it")
+	run(t, work, "log", "--oneline", f.seed) // the git binary agrees
+}
+
+// A shallow checkout whose remote cannot send the missing history (itself shallow)
+// is refused with the command that fixes it, and nothing is written to it.
+func TestRepoDirShallowCloneRefusedWhenItCannotBeDeepened(t *testing.T) {
+	f := newFixture(t, gitserver.Options{})
+	f.pushFile(t, "main", "apps/a.yaml", "a: 1\n", "second")
+	shallowBare := f.srv.Dir("shallow.git")
+	_, err := gitserver.Git(filepath.Dir(shallowBare), "clone", "--quiet", "--bare", "--depth", "1", "file://"+f.bare, shallowBare)
+	require.NoError(t, err)
+	url := f.srv.URL("shallow.git")
+	work := filepath.Join(t.TempDir(), "work")
+	_, err = gitserver.Git(filepath.Dir(work), "clone", "--quiet", "--depth", "1", url, work)
+	require.NoError(t, err)
+
+	_, err = Open(t.Context(), Options{URL: url, RepoDir: work})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "is a shallow clone")
+	require.Contains(t, err.Error(), `run "git -C `+work+` fetch --unshallow"`)
+	require.FileExists(t, filepath.Join(work, ".git", "shallow"))
+}

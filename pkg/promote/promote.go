@@ -277,7 +277,7 @@ func (p *promotion) nothingToDo(ctx context.Context) error {
 // pendingPromotion is the newest promotion or rollback to the target on its branch,
 // when the target has not applied a revision containing it; "" when it has.
 func (p *promotion) pendingPromotion(ctx context.Context) (string, error) {
-	entries, err := Entries(ctx, p.w.Repo, p.change.Branch, p.w.Target.Kustomization.Spec.Path, 0)
+	entries, err := Entries(ctx, p.w.Repo, p.change.Branch, p.w.Target.Kustomization.Spec.Path, p.w.Target.Ref.String(), 0)
 	if err != nil {
 		return "", err
 	}

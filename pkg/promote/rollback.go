@@ -130,7 +130,7 @@ func (rb *rollback) load(ctx context.Context) error {
 // conflicting one before anything is written.
 func (rb *rollback) plan(ctx context.Context) error {
 	env := rb.w.Target
-	entries, err := Entries(ctx, rb.w.Repo, rb.branch, env.Kustomization.Spec.Path, 0)
+	entries, err := Entries(ctx, rb.w.Repo, rb.branch, env.Kustomization.Spec.Path, env.Ref.String(), 0)
 	if err != nil {
 		return err
 	}
@@ -195,13 +195,19 @@ func (rb *rollback) close() {
 	}
 }
 
-// Entries reads the promotions and rollbacks to the Kustomization path on branch.
-func Entries(ctx context.Context, r *repo.Repo, branch, path string, limit int) ([]v1alpha1.HistoryEntry, error) {
-	commits, err := r.Log(ctx, branch, repo.LogOptions{Path: path})
+// Entries reads the promotions and rollbacks to the environment to (a flux.Ref's
+// String) on branch: the commits to the Kustomization path with trailers, and the
+// fast-forward promotions recorded in notes.
+func Entries(ctx context.Context, r *repo.Repo, branch, path, to string, limit int) ([]v1alpha1.HistoryEntry, error) {
+	notes, err := r.Notes(ctx)
 	if err != nil {
 		return nil, err
 	}
-	entries := history.Build(commits)
+	commits, err := r.Log(ctx, branch, repo.LogOptions{Path: path, Keep: func(sha string) bool { _, ok := notes[sha]; return ok }})
+	if err != nil {
+		return nil, err
+	}
+	entries := history.BuildFor(commits, notes, to)
 	if limit > 0 && len(entries) > limit {
 		entries = entries[:limit]
 	}

@@ -271,12 +271,13 @@ func (r *Repo) fetch(ctx context.Context) error {
 	err := r.git.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: r.remote,
 		RemoteURL:  r.pushURL,
-		RefSpecs:   []config.RefSpec{config.RefSpec("+refs/heads/*:refs/remotes/" + r.remote + "/*")},
-		Auth:       r.method,
-		Progress:   r.progress,
-		Tags:       git.NoTags,
-		Force:      true,
-		Prune:      true,
+		RefSpecs: []config.RefSpec{config.RefSpec("+refs/heads/*:refs/remotes/" + r.remote + "/*"),
+			config.RefSpec("+refs/notes/*:" + r.notesTrackingPrefix() + "*")},
+		Auth:     r.method,
+		Progress: r.progress,
+		Tags:     git.NoTags,
+		Force:    true,
+		Prune:    true,
 	})
 	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) || errors.Is(err, transport.ErrEmptyRemoteRepository) {
 		return nil

@@ -59,6 +59,35 @@ func (r *Repo) RevertInto(ctx context.Context, sha, dir string) ([]string, error
 			return nil, err
 		}
 	}
+	return r.revertTrees(ctx, c.Hash, before, after, dir)
+}
+
+// RevertRangeInto is RevertInto for the commits from (excluded) to to (included) as
+// one change: the difference between their trees, as a fast-forward promotion made it.
+func (r *Repo) RevertRangeInto(ctx context.Context, from, to, dir string) ([]string, error) {
+	defer r.lock(ctx)()
+	fc, err := r.commitObject(from)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := r.commitObject(to)
+	if err != nil {
+		return nil, err
+	}
+	before, err := fc.Tree()
+	if err != nil {
+		return nil, err
+	}
+	after, err := tc.Tree()
+	if err != nil {
+		return nil, err
+	}
+	return r.revertTrees(ctx, tc.Hash, before, after, dir)
+}
+
+// revertTrees applies the inverse of before→after to dir; commit names the change
+// in a conflict.
+func (r *Repo) revertTrees(ctx context.Context, commit plumbing.Hash, before, after *object.Tree, dir string) ([]string, error) {
 	paths, err := changedFiles(before, after)
 	if err != nil {
 		return nil, err
@@ -108,9 +137,9 @@ func (r *Repo) RevertInto(ctx context.Context, sha, dir string) ([]string, error
 		}
 	}
 	if len(conflicts) > 0 {
-		ce := &ConflictError{Commit: c.Hash.String(), Files: conflicts}
+		ce := &ConflictError{Commit: commit.String(), Files: conflicts}
 		if head, ok := r.heads[absDir(dir)]; ok {
-			ce.Since = r.touchingSince(head, c.Hash, conflicts)
+			ce.Since = r.touchingSince(head, commit, conflicts)
 		}
 		return nil, ce
 	}

@@ -40,11 +40,12 @@ e2e: ## End-to-end suite on real kube-apiserver + Flux + Git, through kubectl
 demo: ## A real promotion from staging to production on two local clusters (KEEP=1 leaves them running)
 	cd test && go run ./demo
 
-bench: ## Go benchmarks of planning, and the plan bench report (medians, ratio to a plain kustomize build)
+bench: ## Go benchmarks of planning, the plan bench report (medians, ratio to a plain kustomize build), and branch-per-env planning against same-branch (medians, ratio ≤ 1.2)
 	go test -run '^$$' -bench Seed -benchtime 10x -count 5 ./pkg/plan/ ./pkg/render/
 	go test -run '^$$' -bench 'ComputeLarge$$' -benchtime 1x -count 3 -timeout 30m ./pkg/plan/
 	go test -run '^$$' -bench ComputeLargeOneImagesList -benchtime 1x -count 1 -timeout 30m ./pkg/plan/
 	go run ./internal/benchreport
+	BENCH_BRANCHES=1 go test -count=1 -run TestBranchPlanningOverhead -v ./pkg/promote/
 
 bench-e2e: ## Latency of `kubectl promote --wait` against the scripted baseline, on a real plane
 	$(WITH_PLANE) cd test && go run ./bench -rounds 3

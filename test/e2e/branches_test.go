@@ -40,8 +40,8 @@ func parseBranchDoc(t *testing.T, r result) (doc, branchDoc) {
 type branchHistory struct {
 	Entries []struct {
 		Kind, Commit, Subject, From, FromRevision, To, Strategy, Base, State, RolledBackBy string
-		RolledBack                                                                        []string
-		Images                                                                            []struct{ Repository, From, To string }
+		RolledBack                                                                         []string
+		Images                                                                             []struct{ Repository, From, To string }
 	} `json:"entries"`
 }
 

@@ -15,7 +15,7 @@ LDFLAGS := -s -w \
 # build.sh prints that directory on stdout and fails loudly when a build fails.
 WITH_PLANE = dir=$$(bash test/tools/build.sh) && export KUBECTL_PROMOTE_PLANE=$$dir &&
 
-.PHONY: all build install test unit e2e demo lint generate bench bench-e2e bench-status release-check plane clean
+.PHONY: all build install test unit e2e demo demo-branches lint generate bench bench-e2e bench-status release-check plane clean
 
 all: build
 
@@ -39,6 +39,9 @@ e2e: ## End-to-end suite on real kube-apiserver + Flux + Git, through kubectl
 
 demo: ## A real promotion from staging to production on two local clusters (KEEP=1 leaves them running)
 	cd test && go run ./demo
+
+demo-branches: ## The same with a branch per environment: the commit staging applied merged into production's branch
+	cd test && go run ./demo -branches
 
 bench: ## Go benchmarks of planning, the plan bench report (medians, ratio to a plain kustomize build), and branch-per-env planning against same-branch (medians, ratio ≤ 1.2)
 	go test -run '^$$' -bench Seed -benchtime 10x -count 5 ./pkg/plan/ ./pkg/render/

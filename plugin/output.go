@@ -123,14 +123,7 @@ func (p *printer) plan(r *v1alpha1.Promotion) {
 			fmt.Fprintf(p.w, "  ... and %d more\n", r.CommitCount-len(r.Commits))
 		}
 		if len(r.Changes) == 0 {
-			for _, f := range r.Files {
-				fmt.Fprintf(p.w, "\nChanges to %s:\n", f.Path)
-				p.diff(f.Diff)
-			}
-			if r.RenderedDiff != "" {
-				fmt.Fprintf(p.w, "\nRendered manifests of %s:\n", r.Target.Name)
-				p.diff(r.RenderedDiff)
-			}
+			p.diffs(r)
 		}
 		fmt.Fprintln(p.w)
 	}
@@ -142,14 +135,7 @@ func (p *printer) plan(r *v1alpha1.Promotion) {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", strings.Join(c.Apps, ","), c.Image, c.From, c.To)
 		}
 		tw.Flush()
-		for _, f := range r.Files {
-			fmt.Fprintf(p.w, "\nChanges to %s:\n", f.Path)
-			p.diff(f.Diff)
-		}
-		if r.RenderedDiff != "" {
-			fmt.Fprintf(p.w, "\nRendered manifests of %s:\n", r.Target.Name)
-			p.diff(r.RenderedDiff)
-		}
+		p.diffs(r)
 		fmt.Fprintln(p.w)
 	}
 	if len(r.Gates) > 0 {
@@ -161,6 +147,18 @@ func (p *printer) plan(r *v1alpha1.Promotion) {
 				fmt.Fprintf(p.w, "  %s %s (%s): %s\n", p.paint(red, "✗"), g.Name, g.Environment, g.Message)
 			}
 		}
+	}
+}
+
+// diffs prints the files' diffs and the rendered diff of a plan.
+func (p *printer) diffs(r *v1alpha1.Promotion) {
+	for _, f := range r.Files {
+		fmt.Fprintf(p.w, "\nChanges to %s:\n", f.Path)
+		p.diff(f.Diff)
+	}
+	if r.RenderedDiff != "" {
+		fmt.Fprintf(p.w, "\nRendered manifests of %s:\n", r.Target.Name)
+		p.diff(r.RenderedDiff)
 	}
 }
 

@@ -183,11 +183,7 @@ func (r *Repo) merge3Trees(ctx context.Context, dir string, base, ours, theirs *
 		return nil, err
 	}
 	defer root.Close()
-	type write struct {
-		path  string
-		state fileState
-	}
-	var writes []write
+	var writes []pathWrite
 	var conflicts []string
 	for _, p := range paths {
 		if err := ctx.Err(); err != nil {
@@ -209,17 +205,17 @@ func (r *Repo) merge3Trees(ctx context.Context, dir string, base, ours, theirs *
 		case o.equal(t):
 			// Both made the same change, or ours already has it.
 			if cur, err := dirState(root, p); err == nil && !cur.equal(t) {
-				writes = append(writes, write{p, t})
+				writes = append(writes, pathWrite{p, t})
 			}
 		case o.equal(b):
-			writes = append(writes, write{p, t})
+			writes = append(writes, pathWrite{p, t})
 		case o.exists && t.exists && b.exists && o.mode == t.mode && t.mode == b.mode && t.mode != filemode.Symlink && t.mode != filemode.Submodule:
 			merged, ok := merge3(b.data, o.data, t.data)
 			if !ok {
 				conflicts = append(conflicts, p)
 				continue
 			}
-			writes = append(writes, write{p, fileState{exists: true, mode: o.mode, data: merged}})
+			writes = append(writes, pathWrite{p, fileState{exists: true, mode: o.mode, data: merged}})
 		default:
 			conflicts = append(conflicts, p)
 		}
@@ -228,12 +224,8 @@ func (r *Repo) merge3Trees(ctx context.Context, dir string, base, ours, theirs *
 		sort.Strings(conflicts)
 		return conflicts, nil
 	}
-	for _, w := range writes {
-		if err := writeState(root, w.path, w.state); err != nil {
-			return nil, err
-		}
-	}
-	return nil, nil
+	_, err = writeStates(root, writes)
+	return nil, err
 }
 
 // CheckoutMerge writes the merged tree of m into dir, which must not exist or be empty.

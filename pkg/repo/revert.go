@@ -98,11 +98,7 @@ func (r *Repo) revertTrees(ctx context.Context, commit plumbing.Hash, before, af
 	}
 	defer root.Close()
 
-	type write struct {
-		path  string
-		state fileState
-	}
-	var writes []write
+	var writes []pathWrite
 	var conflicts []string
 	for _, p := range paths {
 		if err := ctx.Err(); err != nil {
@@ -124,14 +120,14 @@ func (r *Repo) revertTrees(ctx context.Context, commit plumbing.Hash, before, af
 		case cur.equal(b):
 			// Already reverted.
 		case cur.equal(a):
-			writes = append(writes, write{p, b})
+			writes = append(writes, pathWrite{p, b})
 		case cur.exists && a.exists && b.exists && cur.mode == a.mode && a.mode == b.mode && a.mode != filemode.Symlink:
 			merged, ok := merge3(a.data, cur.data, b.data)
 			if !ok {
 				conflicts = append(conflicts, p)
 				continue
 			}
-			writes = append(writes, write{p, fileState{exists: true, mode: cur.mode, data: merged}})
+			writes = append(writes, pathWrite{p, fileState{exists: true, mode: cur.mode, data: merged}})
 		default:
 			conflicts = append(conflicts, p)
 		}
@@ -143,6 +139,17 @@ func (r *Repo) revertTrees(ctx context.Context, commit plumbing.Hash, before, af
 		}
 		return nil, ce
 	}
+	return writeStates(root, writes)
+}
+
+// pathWrite is one path to set to a state.
+type pathWrite struct {
+	path  string
+	state fileState
+}
+
+// writeStates writes every state under root and returns the paths written, sorted.
+func writeStates(root *os.Root, writes []pathWrite) ([]string, error) {
 	var changed []string
 	for _, w := range writes {
 		if err := writeState(root, w.path, w.state); err != nil {

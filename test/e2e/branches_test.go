@@ -198,7 +198,7 @@ func TestBranchPerEnvSamePath(t *testing.T) {
 	require.Equal(t, a, b.Commits[0].SHA)
 	require.Equal(t, "my-app 1.2.0", b.Commits[0].Subject)
 	require.Contains(t, b.Commits[0].Author, "<")
-	require.Contains(t, b.RenderedDiff, "+          image: "+seed.MyAppImage+":1.2.0")
+	require.Contains(t, b.RenderedDiff, "+      - image: "+seed.MyAppImage+":1.2.0")
 	require.Len(t, d.Changes, 1)
 	require.Equal(t, "1.1.0", d.Changes[0].From)
 	require.Equal(t, "1.2.0", d.Changes[0].To)

@@ -43,6 +43,11 @@ func (s revisionStrategy) Plan(ctx context.Context, w *Workspace) (*Proposal, er
 func (s revisionStrategy) propose(ctx context.Context, w *Workspace, head string) (*Proposal, error) {
 	branch := w.TargetRef.Branch
 	c := &Proposal{Branch: branch, Head: head, Plan: &plan.Plan{}}
+	if s.ffOnly {
+		if err := w.canFastForward(ctx, branch, head); err != nil {
+			return nil, err
+		}
+	}
 	undo, err := w.rollbacksToUndo(ctx, branch, head)
 	if err != nil {
 		return nil, err
@@ -59,14 +64,6 @@ func (s revisionStrategy) propose(ctx context.Context, w *Workspace, head string
 	c.Merge = m
 	if m.UpToDate {
 		return c, nil
-	}
-	if s.ffOnly && !m.FastForward {
-		_, ahead, err := w.Repo.Range(ctx, w.SourceCommit, head, 1)
-		if err != nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("--ff-only: branch %q has %d commit(s) that %s (what %s applied) does not, so it cannot be fast-forwarded; promote without --ff-only to merge",
-			branch, ahead, repo.ShortSHA(w.SourceCommit), w.Source.Name)
 	}
 	if c.Commits, c.CommitCount, err = w.Repo.Range(ctx, head, w.SourceCommit, maxCommitsShown); err != nil {
 		return nil, err
@@ -87,6 +84,23 @@ func (s revisionStrategy) propose(ctx context.Context, w *Workspace, head string
 	}
 	c.Subject = s.subject(w, c)
 	return c, nil
+}
+
+// canFastForward refuses, for --ff-only, a branch whose head the source's applied
+// commit does not contain (it has commits of its own).
+func (w *Workspace) canFastForward(ctx context.Context, branch, head string) error {
+	if ok, err := w.Repo.IsAncestor(ctx, head, w.SourceCommit); err != nil || ok {
+		return err
+	}
+	if ok, err := w.Repo.IsAncestor(ctx, w.SourceCommit, head); err != nil || ok {
+		return err // already there: nothing to do
+	}
+	_, ahead, err := w.Repo.Range(ctx, w.SourceCommit, head, 1)
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("--ff-only: branch %q has %d commit(s) that %s (what %s applied) does not, so it cannot be fast-forwarded; nothing was pushed: promote without --ff-only to merge",
+		branch, ahead, repo.ShortSHA(w.SourceCommit), w.Source.Name)
 }
 
 func (s revisionStrategy) subject(w *Workspace, c *Proposal) string {

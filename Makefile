@@ -15,7 +15,7 @@ LDFLAGS := -s -w \
 # build.sh prints that directory on stdout and fails loudly when a build fails.
 WITH_PLANE = dir=$$(bash test/tools/build.sh) && export KUBECTL_PROMOTE_PLANE=$$dir &&
 
-.PHONY: all build install test unit e2e demo lint lint-tools cover generate bench bench-e2e bench-status release-check plane clean
+.PHONY: all build install test unit e2e demo demo-branches lint lint-tools cover generate bench bench-e2e bench-status release-check plane clean
 
 all: build
 
@@ -54,11 +54,15 @@ e2e: ## End-to-end suite on real kube-apiserver + Flux + Git, through kubectl
 demo: ## A real promotion from staging to production on two local clusters (KEEP=1 leaves them running)
 	cd test && go run ./demo
 
-bench: ## Go benchmarks of planning, and the plan bench report (medians, ratio to a plain kustomize build)
+demo-branches: ## The same with a branch per environment: the commit staging applied merged into production's branch
+	cd test && go run ./demo -branches
+
+bench: ## Go benchmarks of planning, the plan bench report (medians, ratio to a plain kustomize build), and branch-per-env planning against same-branch (medians, ratio ≤ 1.2)
 	go test -run '^$$' -bench Seed -benchtime 10x -count 5 ./pkg/plan/ ./pkg/render/
 	go test -run '^$$' -bench 'ComputeLarge$$' -benchtime 1x -count 3 -timeout 30m ./pkg/plan/
 	go test -run '^$$' -bench ComputeLargeOneImagesList -benchtime 1x -count 1 -timeout 30m ./pkg/plan/
 	go run ./internal/benchreport
+	BENCH_BRANCHES=1 go test -count=1 -run TestBranchPlanningOverhead -v ./pkg/promote/
 
 bench-e2e: ## Latency of `kubectl promote --wait` against the scripted baseline, on a real plane
 	$(WITH_PLANE) cd test && go run ./bench -rounds 3

@@ -108,8 +108,25 @@ func (p *printer) Done(format string, args ...any)    { p.line("✔", green, for
 func (p *printer) Waiting(format string, args ...any) { p.line("◎", yellow, format, args...) }
 func (p *printer) Failed(format string, args ...any)  { p.line("✗", red, format, args...) }
 
-// plan prints the preview: the image changes, the file diff, the rendered diff and the gates.
+// plan prints the preview: the strategy, the commits moved, the image changes, the
+// file diff, the rendered diff and the gates.
 func (p *printer) plan(r *v1alpha1.Promotion) {
+	if r.Strategy != "" {
+		fmt.Fprintf(p.w, "strategy: %s\n", strategyLine(r))
+	}
+	if len(r.Commits) > 0 {
+		fmt.Fprintf(p.w, "Commits to promote from %s to %s (%s..%s, %d):\n", r.Source.Name, r.Target.Name, repo.ShortSHA(revisionSHA(r.Target.Revision)), repo.ShortSHA(revisionSHA(r.Source.Revision)), r.CommitCount)
+		for _, c := range r.Commits {
+			fmt.Fprintf(p.w, "  %s  %s  (%s)\n", repo.ShortSHA(c.SHA), c.Subject, c.Author)
+		}
+		if r.CommitCount > len(r.Commits) {
+			fmt.Fprintf(p.w, "  ... and %d more\n", r.CommitCount-len(r.Commits))
+		}
+		if len(r.Changes) == 0 {
+			p.diffs(r)
+		}
+		fmt.Fprintln(p.w)
+	}
 	if len(r.Changes) > 0 {
 		fmt.Fprintf(p.w, "Images to promote from %s to %s:\n", r.Source.Name, r.Target.Name)
 		tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
@@ -118,14 +135,7 @@ func (p *printer) plan(r *v1alpha1.Promotion) {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", strings.Join(c.Apps, ","), c.Image, c.From, c.To)
 		}
 		tw.Flush()
-		for _, f := range r.Files {
-			fmt.Fprintf(p.w, "\nChanges to %s:\n", f.Path)
-			p.diff(f.Diff)
-		}
-		if r.RenderedDiff != "" {
-			fmt.Fprintf(p.w, "\nRendered manifests of %s:\n", r.Target.Name)
-			p.diff(r.RenderedDiff)
-		}
+		p.diffs(r)
 		fmt.Fprintln(p.w)
 	}
 	if len(r.Gates) > 0 {
@@ -137,6 +147,18 @@ func (p *printer) plan(r *v1alpha1.Promotion) {
 				fmt.Fprintf(p.w, "  %s %s (%s): %s\n", p.paint(red, "✗"), g.Name, g.Environment, g.Message)
 			}
 		}
+	}
+}
+
+// diffs prints the files' diffs and the rendered diff of a plan.
+func (p *printer) diffs(r *v1alpha1.Promotion) {
+	for _, f := range r.Files {
+		fmt.Fprintf(p.w, "\nChanges to %s:\n", f.Path)
+		p.diff(f.Diff)
+	}
+	if r.RenderedDiff != "" {
+		fmt.Fprintf(p.w, "\nRendered manifests of %s:\n", r.Target.Name)
+		p.diff(r.RenderedDiff)
 	}
 }
 
@@ -180,4 +202,25 @@ func (p *printer) rollbackPlan(r *v1alpha1.Rollback) {
 		p.diff(f.Diff)
 	}
 	fmt.Fprintln(p.w)
+}
+
+// strategyLine says how the promotion reaches the target's branch.
+func strategyLine(r *v1alpha1.Promotion) string {
+	switch {
+	case r.Strategy == "revision" && r.FastForward:
+		return fmt.Sprintf("revision (fast-forward branch %s to what %s applied)", r.Target.Branch, r.Source.Name)
+	case r.Strategy == "revision":
+		return fmt.Sprintf("revision (merge what %s applied into branch %s)", r.Source.Name, r.Target.Branch)
+	case r.Strategy == "images":
+		return fmt.Sprintf("images (edit the images of %s on branch %s)", r.Target.Path, r.Target.Branch)
+	}
+	return r.Strategy
+}
+
+// revisionSHA is the commit of a Flux revision (branch@sha1:SHA).
+func revisionSHA(rev string) string {
+	if i := strings.LastIndex(rev, ":"); i >= 0 {
+		return rev[i+1:]
+	}
+	return rev
 }

@@ -73,6 +73,8 @@ type PromoteOptions struct {
 	MinSoak           time.Duration
 	Force             bool
 	RollbackOnFailure bool
+	Strategy          string
+	FFOnly            bool
 
 	clients *flux.Clients
 	opts    promote.Options
@@ -116,10 +118,13 @@ func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptio
 	f.DurationVar(&o.MinSoak, "min-soak", 0, "Require the source to have been Ready on its revision for at least this long")
 	f.BoolVar(&o.Force, "force", false, "Promote even when gates fail (recorded in the commit)")
 	f.BoolVar(&o.RollbackOnFailure, "rollback-on-failure", false, "With --wait, revert the promotion when the target fails health")
+	f.StringVar(&o.Strategy, "strategy", promote.StrategyAuto, "How the change reaches the target's branch: auto (from the GitRepository refs and paths), images (edit the target overlay's images) or revision (merge the source's applied commit into the target's branch)")
+	f.BoolVar(&o.FFOnly, "ff-only", false, "With the revision strategy, fast-forward the target's branch to the source's applied commit instead of merging (provenance goes to a Git note)")
 	o.addWriteFlags(cmd, "Show the plan and the gates; write nothing anywhere", "Wait for the target to apply the commit and become healthy")
 	o.addGitFlags(cmd)
 	o.addOutputFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("app", CompleteApps(o.listApps))
+	_ = cmd.RegisterFlagCompletionFunc("strategy", cobra.FixedCompletions([]cobra.Completion{promote.StrategyAuto, promote.StrategyImages, promote.StrategyRevision}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("from", CompleteContexts(flags))
 	_ = cmd.RegisterFlagCompletionFunc("to", CompleteContexts(flags))
 	return cmd
@@ -150,6 +155,7 @@ func (o *PromoteOptions) Complete(cmd *cobra.Command, args []string) error {
 		From: from, To: to,
 		Filter:  plan.Filter{Apps: o.Apps, Images: o.Images},
 		RepoDir: o.RepoDir, Auth: o.auth(),
+		Strategy: o.Strategy, FFOnly: o.FFOnly,
 		MinSoak: o.MinSoak, Force: o.Force, DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout,
 		RollbackOnFailure: o.RollbackOnFailure, PushAttempts: promote.DefaultPushAttempts,
 	}
@@ -203,6 +209,14 @@ func (o *PromoteOptions) Validate() error {
 	if o.MinSoak < 0 {
 		return fmt.Errorf("--min-soak must not be negative")
 	}
+	switch o.Strategy {
+	case promote.StrategyAuto, promote.StrategyImages, promote.StrategyRevision:
+	default:
+		return fmt.Errorf("--strategy %q: use %s, %s or %s", o.Strategy, promote.StrategyAuto, promote.StrategyImages, promote.StrategyRevision)
+	}
+	if o.FFOnly && o.Strategy == promote.StrategyImages {
+		return fmt.Errorf("--ff-only moves the target's branch to the source's commit (--strategy %s); it cannot be combined with --strategy %s", promote.StrategyRevision, promote.StrategyImages)
+	}
 	if err := o.validateRepoDir(); err != nil {
 		return err
 	}
@@ -243,6 +257,13 @@ func (o *PromoteOptions) Run(ctx context.Context) error {
 
 // confirm asks on the terminal before pushing.
 func (o *PromoteOptions) confirm(r *v1alpha1.Promotion) (bool, error) {
+	if r.Strategy == promote.StrategyRevision {
+		how := "merging"
+		if r.FastForward {
+			how = "fast-forwarding"
+		}
+		return askYesNo(o.IOStreams, fmt.Sprintf("Promote %d commit(s) to %s by %s branch %s?", r.CommitCount, r.Target.Name, how, r.Target.Branch))
+	}
 	return askYesNo(o.IOStreams, fmt.Sprintf("Promote %d image(s) to %s by pushing to branch %s?", len(r.Changes), r.Target.Name, r.Target.Branch))
 }
 

@@ -155,6 +155,9 @@ func (o *StatusOptions) table(rep *v1alpha1.Status) error {
 		} else if e.BehindOf != "" {
 			behind = "in step with " + e.BehindOf
 		}
+		if e.BehindCommits != nil && *e.BehindCommits > 0 {
+			behind += fmt.Sprintf(" (%d commit(s) behind %s)", *e.BehindCommits, e.BehindOf)
+		}
 		fmt.Fprintf(tw, "%s\t%s/%s\t%s %s\t%s\t%s\t%s\t%s\n", e.Name, e.Namespace, e.Kustomization, dash(e.GitRepository), dash(e.Ref),
 			dash(shortRevision(e.AppliedRevision)), ready, dash(strings.Join(images, ",")), behind)
 	}

@@ -23,6 +23,13 @@ const (
 	TrailerGates        = "Promote-Gates"
 	TrailerRolledBack   = "Rolled-Back"
 	TrailerReason       = "Rollback-Reason"
+	// TrailerStrategy is set by the revision strategy (merge commits and
+	// fast-forward notes); an image edit has none.
+	TrailerStrategy = "Promoted-Strategy"
+	// TrailerBase is the target branch's head before a fast-forward promotion.
+	TrailerBase = "Promoted-Base"
+	// TrailerRange is the range a rollback of a fast-forward promotion reverted.
+	TrailerRange = "Rollback-Range"
 )
 
 // Kinds of entries.
@@ -49,9 +56,20 @@ func IsPromotion(c repo.Commit) bool {
 // Build turns a branch's log restricted to the environment's path (newest first)
 // into its promotions and rollbacks, newest first, each with its state.
 func Build(commits []repo.Commit) []v1alpha1.HistoryEntry {
+	return BuildFor(commits, nil, "")
+}
+
+// BuildFor is Build for the environment to (its Promoted-To, a flux.Ref's String;
+// "" for every environment), with the fast-forward promotions recorded in notes (by
+// commit SHA, as repo.Notes returns them): with a branch per environment the target's
+// branch also holds the source's own promotions, which are not the target's.
+func BuildFor(commits []repo.Commit, notes map[string]string, to string) []v1alpha1.HistoryEntry {
 	var entries []v1alpha1.HistoryEntry
-	for _, c := range commits {
+	for _, c := range withNotes(commits, notes) {
 		if !IsPromotion(c) {
+			continue
+		}
+		if t := first(c.Trailers, TrailerTo); to != "" && t != "" && t != to {
 			continue
 		}
 		e := v1alpha1.HistoryEntry{Commit: c.SHA, Subject: c.Subject, When: metav1.NewTime(c.When), Author: c.Author.String(), By: first(c.Trailers, TrailerBy)}
@@ -68,6 +86,8 @@ func Build(commits []repo.Commit) []v1alpha1.HistoryEntry {
 			e.From = first(c.Trailers, TrailerFrom)
 			e.FromRevision = first(c.Trailers, TrailerFromRevision)
 			e.Gates = first(c.Trailers, TrailerGates)
+			e.Strategy = first(c.Trailers, TrailerStrategy)
+			e.Base = first(c.Trailers, TrailerBase)
 			for _, v := range repo.TrailerValues(c.Trailers, TrailerImage) {
 				e.Images = append(e.Images, ParseImage(v))
 			}
@@ -120,6 +140,34 @@ func assignStates(entries []v1alpha1.HistoryEntry) {
 			}
 		}
 	}
+}
+
+// withNotes puts before each commit that has a note the promotions the note records
+// (one per subject-and-trailers pair of paragraphs), as commits of their own.
+func withNotes(commits []repo.Commit, notes map[string]string) []repo.Commit {
+	if len(notes) == 0 {
+		return commits
+	}
+	var out []repo.Commit
+	for _, c := range commits {
+		if note, ok := notes[c.SHA]; ok {
+			paras := strings.Split(strings.Trim(strings.ReplaceAll(note, "\r\n", "\n"), "\n"), "\n\n")
+			for i := len(paras) - 2; i >= 0; i -= 2 {
+				subject, _, trailers := repo.ParseMessage(paras[i] + "\n\n" + paras[i+1])
+				n := c
+				n.Subject, n.Body, n.Trailers = subject, "", trailers
+				out = append(out, n)
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// FormatNote writes one fast-forward promotion's record for a note: its subject and
+// trailers, the layout BuildFor reads back.
+func FormatNote(subject string, trailers []repo.Trailer) string {
+	return repo.FormatMessage(subject, "", trailers)
 }
 
 // FormatImage writes a Promoted-Image trailer: the promoted image reference, and the

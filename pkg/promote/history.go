@@ -34,7 +34,7 @@ func History(ctx context.Context, clients *flux.Clients, spec flux.RefSpec, o Hi
 		return desc, nil, err
 	}
 	defer r.Close()
-	entries, err := Entries(ctx, r, branch, env.Kustomization.Spec.Path, o.Limit)
+	entries, err := Entries(ctx, r, branch, env.Kustomization.Spec.Path, env.Ref.String(), o.Limit)
 	if entries == nil {
 		entries = []v1alpha1.HistoryEntry{}
 	}

@@ -39,6 +39,8 @@ type Options struct {
 	Filter   plan.Filter
 	// Strategy is --strategy: "auto" (or empty) picks the one the Git refs call for.
 	Strategy string
+	// FFOnly is --ff-only: the revision strategy fast-forwards instead of merging.
+	FFOnly bool
 	// RepoDir is a local checkout to use instead of a temporary clone.
 	RepoDir string
 	Auth    repo.Auth
@@ -140,12 +142,13 @@ func (p *promotion) load(ctx context.Context) error {
 		Filter: p.o.Filter, SourceRevision: src.Kustomization.Status.LastAppliedRevision, pushAttempts: p.o.PushAttempts}
 	p.res.Source = describeEnv(src, p.w.SourceRef, p.w.SourceRevision)
 	p.res.Target = describeEnv(dst, p.w.TargetRef, "")
-	s, err := chooseStrategy(p.w, p.o.Strategy)
+	s, err := chooseStrategy(p.w, p.o.Strategy, p.o.FFOnly)
 	if err != nil {
 		return err
 	}
 	p.strategy = s
 	p.res.Strategy = s.Name()
+	p.res.FastForward = p.o.FFOnly
 	pr := p.o.Progress
 	pr.Done("source %s: Kustomization %s/%s applied %s", src.Name, src.Ref.Namespace, src.Ref.Name, orNone(p.w.SourceRevision))
 	pr.Done("target %s: Kustomization %s/%s tracks %s %s path %s", dst.Name, dst.Ref.Namespace, dst.Ref.Name,
@@ -194,6 +197,10 @@ func (p *promotion) plan(ctx context.Context) error {
 	p.change = c
 	p.res.Target.Revision = c.Branch + "@sha1:" + c.Head
 	fillPlan(p.res, c.Plan)
+	p.res.CommitCount = c.CommitCount
+	for _, cm := range c.Commits {
+		p.res.Commits = append(p.res.Commits, v1alpha1.PromotedCommit{SHA: cm.SHA, Subject: cm.Subject, Author: cm.Author.String()})
+	}
 	p.preview()
 	return nil
 }
@@ -210,7 +217,7 @@ func (p *promotion) preview() {
 // commit, once pushed, may be announced.
 func (p *promotion) decide(ctx context.Context) (Provenance, bool, error) {
 	pr := p.o.Progress
-	if len(p.change.Plan.Changes) == 0 {
+	if p.change.empty() {
 		return Provenance{}, true, p.nothingToDo(ctx)
 	}
 	if !p.gates.Passed() {
@@ -267,7 +274,7 @@ func (p *promotion) nothingToDo(ctx context.Context) error {
 // pendingPromotion is the newest promotion or rollback to the target on its branch,
 // when the target has not applied a revision containing it; "" when it has.
 func (p *promotion) pendingPromotion(ctx context.Context) (string, error) {
-	entries, err := Entries(ctx, p.w.Repo, p.change.Branch, p.w.Target.Kustomization.Spec.Path, 0)
+	entries, err := Entries(ctx, p.w.Repo, p.change.Branch, p.w.Target.Kustomization.Spec.Path, p.w.Target.Ref.String(), 0)
 	if err != nil {
 		return "", err
 	}
@@ -305,7 +312,7 @@ func (p *promotion) write(ctx context.Context, prov Provenance) (*Delivery, erro
 			p.res.Commit = &v1alpha1.Commit{SHA: unknown.Commit, Branch: unknown.Branch, Revision: unknown.Branch + "@sha1:" + unknown.Commit}
 			return nil, &UnannouncedError{Commit: unknown.Commit, Env: p.w.Target, Err: err}
 		}
-		return nil, err
+		return nil, protectedBranch(err, p.change.Branch)
 	}
 	if d.Push.NoOp {
 		p.res.Outcome = OutcomeNothingToDo
@@ -355,7 +362,13 @@ func (p *promotion) rollBack(ctx context.Context, d *Delivery, prov Provenance) 
 		{Key: history.TrailerBy, Value: prov.By},
 		{Key: history.TrailerReason, Value: "--rollback-on-failure: the promoted revision failed health"},
 	}
-	pushed, spec, err := revert(ctx, p.w.Repo, branch, []string{promoted}, subject, trailers, prov.Author, p.o.PushAttempts)
+	undo := v1alpha1.HistoryEntry{Commit: promoted}
+	if p.o.FFOnly {
+		// A fast-forward made no commit of its own: revert the range it moved over.
+		undo.Base = d.Push.Parent
+		trailers = append(trailers[:1:1], append([]repo.Trailer{{Key: history.TrailerRange, Value: undo.Base + ".." + promoted}}, trailers[1:]...)...)
+	}
+	pushed, spec, err := revert(ctx, p.w.Repo, branch, []v1alpha1.HistoryEntry{undo}, subject, trailers, prov.Author, p.o.PushAttempts)
 	if err != nil {
 		out.Error = err.Error()
 		pr.Failed("rollback failed: %v", err)
@@ -404,14 +417,20 @@ func (w *Workspace) open(ctx context.Context, pr Progress, auth repo.Auth, repoD
 
 // checkout writes commit sha into a new directory of the scratch space named name.
 func (w *Workspace) checkout(ctx context.Context, sha, name string) (string, error) {
-	dir, err := os.MkdirTemp(w.Scratch, name+"-")
+	dir, err := w.scratch(name)
 	if err != nil {
 		return "", err
 	}
-	if err := os.Remove(dir); err != nil {
-		return "", err
-	}
 	return dir, w.Repo.Checkout(ctx, sha, dir)
+}
+
+// protectedBranch says, of a push the server refused for another reason than a
+// race, which branch refused it and what review mode will offer.
+func protectedBranch(err error, branch string) error {
+	if !errors.Is(err, repo.ErrPushRejected) {
+		return err
+	}
+	return fmt.Errorf("%w; nothing was pushed: if branch %q is protected, it takes changes through pull requests, and review mode (--review, which pushes to a promotion branch and opens one) is not available yet: push with credentials allowed to write to %q", err, branch, branch)
 }
 
 // planInput is what plan.Compute needs to plan the images of targetDir.

@@ -3,16 +3,17 @@ package promote
 import (
 	"context"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
-// revert reverts commits (newest first) on branch as one new commit and pushes it,
-// retrying on a race like a promotion. A revert that conflicts pushes nothing.
-func revert(ctx context.Context, r *repo.Repo, branch string, shas []string, subject string, trailers []repo.Trailer, author repo.Signature, attempts int) (*repo.PushResult, *repo.CommitSpec, error) {
+// revert reverts promotions (newest first) on branch as one new commit and pushes
+// it, retrying on a race like a promotion. A revert that conflicts pushes nothing.
+func revert(ctx context.Context, r *repo.Repo, branch string, entries []v1alpha1.HistoryEntry, subject string, trailers []repo.Trailer, author repo.Signature, attempts int) (*repo.PushResult, *repo.CommitSpec, error) {
 	var spec *repo.CommitSpec
 	pushed, err := r.CommitAndPush(ctx, branch, func(ctx context.Context, head, dir string) (*repo.CommitSpec, error) {
-		for _, sha := range shas {
-			if _, err := r.RevertInto(ctx, sha, dir); err != nil {
+		for _, e := range entries {
+			if _, err := revertInto(ctx, r, e, dir); err != nil {
 				return nil, err
 			}
 		}
@@ -20,4 +21,13 @@ func revert(ctx context.Context, r *repo.Repo, branch string, shas []string, sub
 		return spec, nil
 	}, repo.PushOptions{MaxAttempts: attempts})
 	return pushed, spec, err
+}
+
+// revertInto reverts one promotion in dir: its commit against its first parent (an
+// image edit, or a merge), or for a fast-forward the range it moved the branch over.
+func revertInto(ctx context.Context, r *repo.Repo, e v1alpha1.HistoryEntry, dir string) ([]string, error) {
+	if e.Base != "" {
+		return r.RevertRangeInto(ctx, e.Base, e.Commit, dir)
+	}
+	return r.RevertInto(ctx, e.Commit, dir)
 }

@@ -130,7 +130,7 @@ func (rb *rollback) load(ctx context.Context) error {
 // conflicting one before anything is written.
 func (rb *rollback) plan(ctx context.Context) error {
 	env := rb.w.Target
-	entries, err := Entries(ctx, rb.w.Repo, rb.branch, env.Kustomization.Spec.Path, 0)
+	entries, err := Entries(ctx, rb.w.Repo, rb.branch, env.Kustomization.Spec.Path, env.Ref.String(), 0)
 	if err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func (rb *rollback) plan(ctx context.Context) error {
 		return err
 	}
 	rb.res.Target.Revision = rb.branch + "@sha1:" + head
-	files, err := rb.w.previewRevert(ctx, head, rb.shas)
+	files, err := rb.w.previewRevert(ctx, head, toRevert)
 	if err != nil {
 		return err
 	}
@@ -163,15 +163,18 @@ func (rb *rollback) plan(ctx context.Context) error {
 func (rb *rollback) write(ctx context.Context, author repo.Signature) (string, error) {
 	env, p := rb.w.Target, rb.o.Progress
 	trailers := []repo.Trailer{}
-	for _, sha := range rb.shas {
-		trailers = append(trailers, repo.Trailer{Key: history.TrailerRolledBack, Value: sha})
+	for _, e := range rb.res.Reverted {
+		trailers = append(trailers, repo.Trailer{Key: history.TrailerRolledBack, Value: e.Commit})
+		if e.Base != "" {
+			trailers = append(trailers, repo.Trailer{Key: history.TrailerRange, Value: e.Base + ".." + e.Commit})
+		}
 	}
 	trailers = append(trailers, repo.Trailer{Key: history.TrailerTo, Value: env.Ref.String()}, repo.Trailer{Key: history.TrailerBy, Value: whoAmI(ctx, env.Cluster)})
 	if rb.o.Reason != "" {
 		trailers = append(trailers, repo.Trailer{Key: history.TrailerReason, Value: rb.o.Reason})
 	}
 	p.Doing("reverting %d promotion(s) on branch %s", len(rb.shas), rb.branch)
-	pushed, spec, err := revert(ctx, rb.w.Repo, rb.branch, rb.shas, rollbackSubject(env.Name, rb.res.Reverted), trailers, author, rb.o.PushAttempts)
+	pushed, spec, err := revert(ctx, rb.w.Repo, rb.branch, rb.res.Reverted, rollbackSubject(env.Name, rb.res.Reverted), trailers, author, rb.o.PushAttempts)
 	if err != nil {
 		var unknown *repo.PushUnknownError
 		if errors.As(err, &unknown) {
@@ -195,13 +198,19 @@ func (rb *rollback) close() {
 	}
 }
 
-// Entries reads the promotions and rollbacks to the Kustomization path on branch.
-func Entries(ctx context.Context, r *repo.Repo, branch, path string, limit int) ([]v1alpha1.HistoryEntry, error) {
-	commits, err := r.Log(ctx, branch, repo.LogOptions{Path: path})
+// Entries reads the promotions and rollbacks to the environment to (a flux.Ref's
+// String) on branch: the commits to the Kustomization path with trailers, and the
+// fast-forward promotions recorded in notes.
+func Entries(ctx context.Context, r *repo.Repo, branch, path, to string, limit int) ([]v1alpha1.HistoryEntry, error) {
+	notes, err := r.Notes(ctx)
 	if err != nil {
 		return nil, err
 	}
-	entries := history.Build(commits)
+	commits, err := r.Log(ctx, branch, repo.LogOptions{Path: path, Keep: func(sha string) bool { _, ok := notes[sha]; return ok }})
+	if err != nil {
+		return nil, err
+	}
+	entries := history.BuildFor(commits, notes, to)
 	if limit > 0 && len(entries) > limit {
 		entries = entries[:limit]
 	}
@@ -240,7 +249,7 @@ func pickReverts(entries []v1alpha1.HistoryEntry, to, env string) ([]v1alpha1.Hi
 
 // previewRevert applies the reverts to a scratch checkout of head and diffs the result
 // against head, which also refuses a conflicting revert before anything is written.
-func (w *Workspace) previewRevert(ctx context.Context, head string, shas []string) ([]v1alpha1.File, error) {
+func (w *Workspace) previewRevert(ctx context.Context, head string, entries []v1alpha1.HistoryEntry) ([]v1alpha1.File, error) {
 	r := w.Repo
 	orig, err := w.checkout(ctx, head, "head")
 	if err != nil {
@@ -252,8 +261,8 @@ func (w *Workspace) previewRevert(ctx context.Context, head string, shas []strin
 	}
 	seen := map[string]bool{}
 	var out []v1alpha1.File
-	for _, sha := range shas {
-		files, err := r.RevertInto(ctx, sha, tree)
+	for _, e := range entries {
+		files, err := revertInto(ctx, r, e, tree)
 		if err != nil {
 			return nil, err
 		}

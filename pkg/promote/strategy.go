@@ -2,6 +2,7 @@ package promote
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -54,7 +55,15 @@ type Proposal struct {
 	Plan *plan.Plan
 	// Subject is the commit subject.
 	Subject string
+	// Commits are the commits a revision promotion moves (newest first, at most
+	// maxCommitsShown), CommitCount all of them; Merge the merge planned.
+	Commits     []repo.Commit
+	CommitCount int
+	Merge       *repo.Merge
 }
+
+// empty says the proposal changes nothing: no image and no commit to promote.
+func (c *Proposal) empty() bool { return len(c.Plan.Changes) == 0 && c.CommitCount == 0 }
 
 // Provenance is what every promotion commit records about itself.
 type Provenance struct {
@@ -84,13 +93,20 @@ type Delivery struct {
 
 // Strategy names, for --strategy and the JSON "strategy" field.
 const (
-	StrategyAuto   = "auto"
-	StrategyImages = "images"
+	StrategyAuto     = "auto"
+	StrategyImages   = "images"
+	StrategyRevision = "revision"
 )
 
-// chooseStrategy picks the strategy the two environments' Git refs call for, or the
-// one asked for with --strategy, and refuses layouts it cannot promote.
-func chooseStrategy(w *Workspace, want string) (Strategy, error) {
+// chooseStrategy picks the strategy the two environments' Git refs and paths call
+// for, or the one asked for with --strategy, and refuses layouts and combinations it
+// cannot promote:
+//
+//	same branch, different paths     images
+//	other branch, different paths    images (revision with --strategy revision)
+//	other branch, same path          revision, a merge (--ff-only: a fast-forward;
+//	                                 images with --strategy images)
+func chooseStrategy(w *Workspace, want string, ffOnly bool) (Strategy, error) {
 	src, dst := w.Source, w.Target
 	if !repo.SameURL(src.Source.Spec.URL, dst.Source.Spec.URL) {
 		return nil, fmt.Errorf("the source reads %s and the target %s: promoting between repositories is not supported",
@@ -103,18 +119,47 @@ func chooseStrategy(w *Workspace, want string) (Strategy, error) {
 		return nil, fmt.Errorf("GitRepository %s/%s of %s tracks %s: only branches are supported yet",
 			dst.Source.Namespace, dst.Source.Name, dst.Name, w.TargetRef)
 	}
-	if w.SourceRef.Branch != w.TargetRef.Branch {
-		return nil, fmt.Errorf("the source tracks branch %q and the target branch %q: a branch per environment is not supported yet", w.SourceRef.Branch, w.TargetRef.Branch)
-	}
-	if samePath(src.Kustomization.Spec.Path, dst.Kustomization.Spec.Path) {
+	branch := w.TargetRef.Branch
+	sameBranch := w.SourceRef.Branch == branch
+	same := samePath(src.Kustomization.Spec.Path, dst.Kustomization.Spec.Path)
+	if sameBranch && same {
 		return nil, fmt.Errorf("the source and the target both read path %q of branch %q: they already run the same files; promote between environments that read different overlays",
-			dst.Kustomization.Spec.Path, w.TargetRef.Branch)
+			dst.Kustomization.Spec.Path, branch)
+	}
+	if want == "" {
+		want = StrategyAuto
+	}
+	if want == StrategyAuto {
+		want = StrategyImages
+		if same {
+			want = StrategyRevision
+		}
 	}
 	switch want {
-	case "", StrategyAuto, StrategyImages:
+	case StrategyImages:
+		if ffOnly {
+			return nil, fmt.Errorf("--ff-only moves the target's branch to the source's commit, the %s strategy; it cannot be combined with an image edit (%s)", StrategyRevision, StrategyImages)
+		}
 		return imagesStrategy{}, nil
+	case StrategyRevision:
+		if sameBranch {
+			return nil, fmt.Errorf("--strategy %s: the source and the target both track branch %q, so there is no commit to move; use --strategy %s", StrategyRevision, branch, StrategyImages)
+		}
+		return revisionStrategy{ffOnly: ffOnly}, nil
 	}
-	return nil, fmt.Errorf("--strategy %q: use %s or %s", want, StrategyAuto, StrategyImages)
+	return nil, fmt.Errorf("--strategy %q: use %s, %s or %s", want, StrategyAuto, StrategyImages, StrategyRevision)
+}
+
+// targetHead is the head of the target's branch, or an error that says how to
+// create a branch that does not exist yet.
+func (w *Workspace) targetHead(ctx context.Context) (string, error) {
+	branch := w.TargetRef.Branch
+	head, err := w.Repo.BranchHead(ctx, branch)
+	if errors.Is(err, repo.ErrNotFound) {
+		return "", fmt.Errorf("branch %q, which GitRepository %s/%s of %s tracks, does not exist in %s: create it from what %s runs with \"git push origin %s:refs/heads/%s\", then promote again",
+			branch, w.Target.Source.Namespace, w.Target.Source.Name, w.Target.Name, w.Repo.URL(), w.Source.Name, w.SourceCommit, branch)
+	}
+	return head, err
 }
 
 func samePath(a, b string) bool {
@@ -123,14 +168,15 @@ func samePath(a, b string) bool {
 }
 
 // imagesStrategy edits the images of the target's overlay on the branch it tracks:
-// the seed's layout, a directory per environment.
+// the seed's layout, a directory per environment, on one branch or a branch each
+// (the source rendered at its applied commit, the target at its branch's head).
 type imagesStrategy struct{}
 
 func (imagesStrategy) Name() string { return StrategyImages }
 
 func (imagesStrategy) Plan(ctx context.Context, w *Workspace) (*Proposal, error) {
 	branch := w.TargetRef.Branch
-	head, err := w.Repo.BranchHead(ctx, branch)
+	head, err := w.targetHead(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -72,6 +72,41 @@ type PushResult struct {
 // new head, up to MaxAttempts times with jittered exponential backoff. Any other
 // refusal is a *PushRejectedError.
 func (r *Repo) CommitAndPush(ctx context.Context, branch string, apply ApplyFunc, opts PushOptions) (*PushResult, error) {
+	return r.Land(ctx, branch, func(ctx context.Context, head string) (*Made, error) {
+		commit, files, err := r.applyOnce(ctx, head, apply)
+		if err != nil || commit == "" {
+			return nil, err
+		}
+		return &Made{Commit: commit, Files: files}, nil
+	}, opts)
+}
+
+// MakeFunc makes the commit Land pushes, on head, the branch's current head. It may
+// be called again on a newer head when another push lands first; nil means there is
+// nothing to push. It may call the Repo's methods with the context it was given.
+type MakeFunc func(ctx context.Context, head string) (*Made, error)
+
+// Made is what a MakeFunc made: the commit to put on the branch (a new commit, or an
+// existing one the head is an ancestor of, for a fast-forward), the files it
+// changes, and other refs to update in the same atomic push.
+type Made struct {
+	Commit string
+	Files  []string
+	Also   []RefUpdate
+}
+
+// RefUpdate moves a ref other than the branch (a notes ref) from Old (as last
+// fetched; "" when absent) to Commit, in the same push as the branch.
+type RefUpdate struct {
+	Name, Old, Commit string
+}
+
+// Land puts a commit made by make on branch without ever force-pushing: it fetches,
+// calls make on the branch head and pushes what it made (atomically with Made.Also).
+// When the push fails because the branch (or one of the Also refs) moved, it fetches
+// and calls make again on the new head, up to MaxAttempts times with jittered
+// exponential backoff. Any other refusal is a *PushRejectedError.
+func (r *Repo) Land(ctx context.Context, branch string, make MakeFunc, opts PushOptions) (*PushResult, error) {
 	defer r.lock(ctx)()
 	ctx = context.WithValue(ctx, lockKey{r}, true)
 	branch = strings.TrimPrefix(branch, "refs/heads/")
@@ -95,16 +130,17 @@ func (r *Repo) CommitAndPush(ctx context.Context, branch string, apply ApplyFunc
 			return nil, err
 		}
 		res.Parent = head
-		commit, files, err := r.applyOnce(ctx, head, apply)
+		made, err := make(ctx, head)
 		if err != nil {
 			return nil, err
 		}
-		if commit == "" {
+		if made == nil || made.Commit == "" || made.Commit == head {
 			res.NoOp, res.Files = true, nil
 			return res, nil
 		}
-		res.Files = files
-		pushErr := r.push(ctx, commit, branch)
+		commit := made.Commit
+		res.Files = made.Files
+		pushErr := r.push(ctx, commit, branch, made.Also...)
 		if pushErr == nil {
 			res.Commit = commit
 			res.LocalUpdated = r.updateLocal(branch, commit)
@@ -140,7 +176,7 @@ func (r *Repo) CommitAndPush(ctx context.Context, branch string, apply ApplyFunc
 			res.LocalUpdated = r.updateLocal(branch, commit)
 			return res, nil
 		}
-		if herr != nil || now == head {
+		if herr != nil || (now == head && !r.movedAny(made.Also)) {
 			return nil, pushErr
 		}
 		if res.Attempts >= opts.MaxAttempts {
@@ -404,8 +440,13 @@ func (r *Repo) storeBlob(data []byte) (plumbing.Hash, error) {
 	return r.git.Storer.SetEncodedObject(obj)
 }
 
-// push sends commit to refs/heads/branch, never forcing.
-func (r *Repo) push(ctx context.Context, commit, branch string) error {
+// push sends commit to refs/heads/branch, never forcing, with the also refs in the
+// same atomic push.
+func (r *Repo) push(ctx context.Context, commit, branch string, also ...RefUpdate) error {
+	specs := []config.RefSpec{config.RefSpec(commit + ":refs/heads/" + branch)}
+	for _, a := range also {
+		specs = append(specs, config.RefSpec(a.Commit+":"+a.Name))
+	}
 	var serverMsg bytes.Buffer
 	var progress io.Writer = &serverMsg
 	if r.progress != nil {
@@ -414,9 +455,10 @@ func (r *Repo) push(ctx context.Context, commit, branch string) error {
 	err := r.git.PushContext(ctx, &git.PushOptions{
 		RemoteName: r.remote,
 		RemoteURL:  r.pushURL,
-		RefSpecs:   []config.RefSpec{config.RefSpec(commit + ":refs/heads/" + branch)},
+		RefSpecs:   specs,
 		Auth:       r.method,
 		Progress:   progress,
+		Atomic:     len(also) > 0,
 	})
 	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil

@@ -26,6 +26,9 @@ type LogOptions struct {
 	// excluded with everything before it, or a time, as RFC 3339 or an age such as
 	// "36h" or "7d", before which commits are excluded.
 	Since string
+	// Keep, when set, also keeps the commits it says yes to that do not touch Path
+	// (commits with a note).
+	Keep func(sha string) bool
 }
 
 // Commit is one commit of a branch's history.
@@ -89,7 +92,7 @@ func (r *Repo) Log(ctx context.Context, branch string, opts LogOptions) ([]Commi
 		if err != nil {
 			return nil, err
 		}
-		if touched {
+		if touched || (opts.Keep != nil && opts.Keep(c.Hash.String())) {
 			out = append(out, toCommit(c, files))
 			if opts.Limit > 0 && len(out) >= opts.Limit {
 				break

@@ -105,4 +105,16 @@ func TestSameRepoURL(t *testing.T) {
 	assert.True(t, SameURL("ssh://git@GitHub.com/org/fleet/", "https://token@github.com/org/fleet.git"))
 	assert.False(t, SameURL("https://github.com/org/fleet", "https://github.com/org/other"))
 	assert.False(t, SameURL("https://github.com/org/fleet", "https://gitlab.com/org/fleet"))
+	for _, pair := range [][2]string{
+		{"https://github.com/org/fleet.git", "https://github.com/org/fleet"},
+		{"https://github.com/org/fleet/", "https://github.com/org/fleet.git"},
+		{"https://GITHUB.com/org/fleet", "https://github.com/org/fleet"},
+		{"ssh://git@github.com/org/fleet", "git@github.com:org/fleet"},
+		{"ssh://git@github.com/org/fleet.git", "git@GitHub.com:org/fleet.git/"},
+		{"http://127.0.0.1:8080/fleet-infra.git", "http://127.0.0.1:8080/fleet-infra"},
+	} {
+		assert.True(t, SameURL(pair[0], pair[1]), "%s vs %s", pair[0], pair[1])
+	}
+	assert.False(t, SameURL("git@github.com:org/fleet", "git@github.com:other/fleet"))
+	assert.False(t, SameURL("not a url at all ::", "https://github.com/org/fleet"))
 }

@@ -335,12 +335,13 @@ func (r *Repo) fetchOptions() *git.FetchOptions {
 	return &git.FetchOptions{
 		RemoteName: r.remote,
 		RemoteURL:  r.pushURL,
-		RefSpecs:   []config.RefSpec{config.RefSpec("+refs/heads/*:refs/remotes/" + r.remote + "/*")},
-		Auth:       r.method,
-		Progress:   r.progress,
-		Tags:       git.NoTags,
-		Force:      true,
-		Prune:      true,
+		RefSpecs: []config.RefSpec{config.RefSpec("+refs/heads/*:refs/remotes/" + r.remote + "/*"),
+			config.RefSpec("+refs/notes/*:" + r.notesTrackingPrefix() + "*")},
+		Auth:     r.method,
+		Progress: r.progress,
+		Tags:     git.NoTags,
+		Force:    true,
+		Prune:    true,
 	}
 }
 

@@ -59,6 +59,35 @@ func (r *Repo) RevertInto(ctx context.Context, sha, dir string) ([]string, error
 			return nil, err
 		}
 	}
+	return r.revertTrees(ctx, c.Hash, before, after, dir)
+}
+
+// RevertRangeInto is RevertInto for the commits from (excluded) to to (included) as
+// one change: the difference between their trees, as a fast-forward promotion made it.
+func (r *Repo) RevertRangeInto(ctx context.Context, from, to, dir string) ([]string, error) {
+	defer r.lock(ctx)()
+	fc, err := r.commitObject(from)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := r.commitObject(to)
+	if err != nil {
+		return nil, err
+	}
+	before, err := fc.Tree()
+	if err != nil {
+		return nil, err
+	}
+	after, err := tc.Tree()
+	if err != nil {
+		return nil, err
+	}
+	return r.revertTrees(ctx, tc.Hash, before, after, dir)
+}
+
+// revertTrees applies the inverse of before→after to dir; commit names the change
+// in a conflict.
+func (r *Repo) revertTrees(ctx context.Context, commit plumbing.Hash, before, after *object.Tree, dir string) ([]string, error) {
 	paths, err := changedFiles(before, after)
 	if err != nil {
 		return nil, err
@@ -69,11 +98,7 @@ func (r *Repo) RevertInto(ctx context.Context, sha, dir string) ([]string, error
 	}
 	defer root.Close()
 
-	type write struct {
-		path  string
-		state fileState
-	}
-	var writes []write
+	var writes []pathWrite
 	var conflicts []string
 	for _, p := range paths {
 		if err := ctx.Err(); err != nil {
@@ -95,25 +120,36 @@ func (r *Repo) RevertInto(ctx context.Context, sha, dir string) ([]string, error
 		case cur.equal(b):
 			// Already reverted.
 		case cur.equal(a):
-			writes = append(writes, write{p, b})
+			writes = append(writes, pathWrite{p, b})
 		case cur.exists && a.exists && b.exists && cur.mode == a.mode && a.mode == b.mode && a.mode != filemode.Symlink:
 			merged, ok := merge3(a.data, cur.data, b.data)
 			if !ok {
 				conflicts = append(conflicts, p)
 				continue
 			}
-			writes = append(writes, write{p, fileState{exists: true, mode: cur.mode, data: merged}})
+			writes = append(writes, pathWrite{p, fileState{exists: true, mode: cur.mode, data: merged}})
 		default:
 			conflicts = append(conflicts, p)
 		}
 	}
 	if len(conflicts) > 0 {
-		ce := &ConflictError{Commit: c.Hash.String(), Files: conflicts}
+		ce := &ConflictError{Commit: commit.String(), Files: conflicts}
 		if head, ok := r.heads[absDir(dir)]; ok {
-			ce.Since = r.touchingSince(head, c.Hash, conflicts)
+			ce.Since = r.touchingSince(head, commit, conflicts)
 		}
 		return nil, ce
 	}
+	return writeStates(root, writes)
+}
+
+// pathWrite is one path to set to a state.
+type pathWrite struct {
+	path  string
+	state fileState
+}
+
+// writeStates writes every state under root and returns the paths written, sorted.
+func writeStates(root *os.Root, writes []pathWrite) ([]string, error) {
 	var changed []string
 	for _, w := range writes {
 		if err := writeState(root, w.path, w.state); err != nil {

@@ -33,13 +33,14 @@ func Run(ctx context.Context, clients *flux.Clients, o Options) (*v1alpha1.Statu
 	rep := v1alpha1.NewStatus(statusName(o.Envs), len(o.Envs))
 	repos := &repoCache{opts: o, repos: map[string]*repoEntry{}}
 	defer repos.close()
+	urls := make([]string, len(o.Envs))
 	var wg sync.WaitGroup
 	fatal := make([]error, len(o.Envs))
 	for i, spec := range o.Envs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rep.Environments[i], fatal[i] = read(ctx, clients, repos, spec)
+			rep.Environments[i], urls[i], fatal[i] = read(ctx, clients, repos, spec)
 		}()
 	}
 	wg.Wait()
@@ -50,31 +51,58 @@ func Run(ctx context.Context, clients *flux.Clients, o Options) (*v1alpha1.Statu
 		prev, cur := &rep.Environments[i-1], &rep.Environments[i]
 		cur.BehindOf = prev.Name
 		cur.Behind = drift(prev.Images, cur.Images)
+		cur.BehindCommits = behindCommits(ctx, repos, urls[i-1], urls[i], prev.AppliedRevision, cur.AppliedRevision)
 	}
 	return rep, nil
 }
 
-// read reads one environment. What cannot be read is reported in the environment's
+// behindCommits counts the commits of the previous environment's applied revision
+// that cur's applied revision lacks, when both read the same repository; nil when
+// that cannot be told.
+func behindCommits(ctx context.Context, repos *repoCache, prevURL, curURL, prevRev, curRev string) *int {
+	if prevURL == "" || !repo.SameURL(prevURL, curURL) {
+		return nil
+	}
+	prevSHA, err1 := flux.CommitSHA(prevRev)
+	curSHA, err2 := flux.CommitSHA(curRev)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	r, err := repos.get(ctx, curURL)
+	if err != nil {
+		return nil
+	}
+	_, n, err := r.Range(ctx, curSHA, prevSHA, 1)
+	if err != nil {
+		return nil
+	}
+	return &n
+}
+
+// read reads one environment and the URL of the repository it reads ("" when
+// unknown). What cannot be read is reported in the environment's
 // Error; only an environment that names no Kustomization among several is an error of
 // the whole status (*flux.AmbiguousError), since there is nothing to show for it.
-func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flux.RefSpec) (v1alpha1.EnvironmentStatus, error) {
-	e, err := readEnv(ctx, clients, repos, spec)
+func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flux.RefSpec) (v1alpha1.EnvironmentStatus, string, error) {
+	e, url, err := readEnv(ctx, clients, repos, spec)
 	var amb *flux.AmbiguousError
 	if errors.As(err, &amb) {
-		return e, amb
+		return e, url, amb
 	}
 	if err != nil {
 		e.Error = err.Error()
 	}
-	return e, nil
+	return e, url, nil
 }
 
-func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flux.RefSpec) (v1alpha1.EnvironmentStatus, error) {
+func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flux.RefSpec) (v1alpha1.EnvironmentStatus, string, error) {
 	e := v1alpha1.EnvironmentStatus{Name: spec.Raw, Context: spec.Ref.Context, Namespace: spec.Ref.Namespace, Kustomization: spec.Ref.Name, Images: []v1alpha1.RunningImage{}, Behind: []v1alpha1.Drift{}}
+	url := ""
 	env, err := flux.Load(ctx, clients, spec)
 	if err != nil {
-		return e, err
+		return e, url, err
 	}
+	url = env.Source.Spec.URL
 	ks := env.Kustomization
 	e.Name, e.Context, e.Kustomization = env.Name, env.Ref.Context, env.Ref.Name
 	e.GitRepository = env.Source.Namespace + "/" + env.Source.Name
@@ -105,40 +133,42 @@ func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec 
 	}
 	if branch != "" {
 		e.Ref = "branch " + branch
+		e.Branch = branch
 	}
 	if e.AppliedRevision == "" {
-		return e, nil
+		return e, url, nil
 	}
 	r, err := repos.get(ctx, env.Source.Spec.URL)
 	if err != nil {
-		return e, err
+		return e, url, err
 	}
 	sha, err := flux.CommitSHA(e.AppliedRevision)
 	if err != nil {
-		return e, err
+		return e, url, err
 	}
 	// Environments that applied the same revision share one checkout: rendering
 	// never writes to it, and checkouts run one at a time per repository.
 	tree, err := repos.checkout(ctx, env.Source.Spec.URL, r, sha)
 	if err != nil {
-		return e, err
+		return e, url, err
 	}
 	out, err := render.Render(ctx, render.Input{Dir: tree, Kustomization: ks, Client: env.Cluster.Client})
 	if err != nil {
-		return e, err
+		return e, url, err
 	}
 	e.Images = plan.RunningImages(out)
 	if branch != "" {
 		// The last promotion is among the newest commits to the path; a bound keeps
 		// a long history from making status slow.
-		commits, err := r.Log(ctx, sha, repo.LogOptions{Path: ks.Spec.Path, Limit: lastPromotionDepth})
+		notes, _ := r.Notes(ctx)
+		commits, err := r.Log(ctx, sha, repo.LogOptions{Path: ks.Spec.Path, Limit: lastPromotionDepth, Keep: func(sha string) bool { _, ok := notes[sha]; return ok }})
 		if err == nil {
-			if entries := history.Build(commits); len(entries) > 0 {
+			if entries := history.BuildFor(commits, notes, env.Ref.String()); len(entries) > 0 {
 				e.LastPromotion = &entries[0]
 			}
 		}
 	}
-	return e, nil
+	return e, url, nil
 }
 
 // lastPromotionDepth is how many commits to an environment's path status looks

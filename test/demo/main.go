@@ -6,12 +6,17 @@
 //
 // Run it from test/: go run ./demo. KEEP=1 keeps everything running afterwards and
 // prints the export KUBECONFIG=... line to look around; Ctrl-C stops it.
+//
+// With -branches (make demo-branches) each environment tracks a branch of its own
+// (staging, production) and both read ./apps/staging: staging gets a new commit, and
+// the promotion merges the commit staging applied into production's branch.
 package main
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,7 +32,11 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/test/plane"
 )
 
+// branches is -branches: the branch-per-environment scene.
+var branches = flag.Bool("branches", false, "A branch per environment, same path: promote by merging the commit staging applied")
+
 func main() {
+	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx); err != nil {
@@ -98,16 +107,54 @@ func run(ctx context.Context) error {
 	step("Starting two clusters (staging, production) with Flux, and a Git server with the seed repository")
 	fmt.Println("   infrastructure (cert-manager, ingress-nginx stand-ins) takes 5 s to become Ready; apps dependsOn it")
 	envs := seed.DefaultEnvs()
-	f, err := fleet.Start(ctx, fleet.Options{
+	opts := fleet.Options{
 		Dir:      filepath.Join(work, "fleet"),
 		Seed:     seed.Options{Envs: envs, InfraPodAnnotations: map[string]string{plane.ReadyDelayAnnotation: "5s"}},
 		Progress: os.Stdout,
-	})
+	}
+	if *branches {
+		fmt.Println("   a branch per environment: staging tracks branch staging, production branch production; both read ./apps/staging")
+		opts.Branches = map[string]string{"staging": "staging", "production": "production"}
+		opts.Customize = func(dir string) error {
+			p := filepath.Join(dir, "clusters", "production", "apps.yaml")
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			s := strings.ReplaceAll(strings.ReplaceAll(string(data), "./apps/production", "./apps/staging"), "namespace: production", "namespace: staging")
+			return os.WriteFile(p, []byte(s), 0o644)
+		}
+	}
+	f, err := fleet.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
 	defer f.Stop()
 	env := append(os.Environ(), "KUBECONFIG="+f.Kubeconfig, "HOME="+home)
+	prodBranch := f.BranchOf("production")
+	appNS := "production"
+	if *branches {
+		appNS = "staging"
+		step("A new commit on branch staging: my-app 1.2.0, applied by staging")
+		sha, err := f.CommitTo("staging", "my-app 1.2.0", func(dir string) error {
+			p := filepath.Join(dir, "apps", "staging", "kustomization.yaml")
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(p, []byte(strings.Replace(string(data), `newTag: "1.1.0"`, `newTag: "1.2.0"`, 1)), 0o644)
+		})
+		if err != nil {
+			return err
+		}
+		if err := f.Reconcile(ctx, "staging"); err != nil {
+			return err
+		}
+		if err := f.Settle(ctx, "staging", sha); err != nil {
+			return err
+		}
+		fmt.Printf("   staging applied %s\n", f.RevisionIn("staging", sha))
+	}
 
 	step("What runs where, before the promotion")
 	for _, ctxName := range f.Envs {
@@ -121,12 +168,18 @@ func run(ctx context.Context) error {
 		return fmt.Errorf("kubectl promote status: %w", err)
 	}
 
+	if *branches {
+		step("kubectl promote apps --from staging --to production --dry-run (the plan: strategy, commits, rendered diff)")
+		if err := kubectl(ctx, env, "promote", "apps", "--from", "staging", "--to", "production", "--dry-run"); err != nil {
+			return fmt.Errorf("kubectl promote --dry-run: %w", err)
+		}
+	}
 	step("kubectl promote apps --from staging --to production --wait --yes")
-	before, _ := f.Head()
+	before, _ := f.HeadOf(prodBranch)
 	if err := kubectl(ctx, env, "promote", "apps", "--from", "staging", "--to", "production", "--wait", "--yes"); err != nil {
 		return fmt.Errorf("kubectl promote: %w", err)
 	}
-	after, err := f.Head()
+	after, err := f.HeadOf(prodBranch)
 	if err != nil {
 		return err
 	}
@@ -135,25 +188,36 @@ func run(ctx context.Context) error {
 	}
 
 	step("Production after the promotion")
-	if err := kubectl(ctx, env, "--context", "production", "get", "deployments", "-n", "production",
+	if err := kubectl(ctx, env, "--context", "production", "get", "deployments", "-n", appNS,
 		"-o", "custom-columns=NAME:.metadata.name,IMAGE:.spec.template.spec.containers[*].image,READY:.status.readyReplicas,AVAILABLE:.status.availableReplicas"); err != nil {
 		return err
 	}
 
-	step("The promotion commit on %s (git log -1)", fleet.Branch)
-	msg, err := gitserver.Git(f.Git.Dir(fleet.Repo), "log", "-1", "--format=commit %H%nAuthor: %an <%ae>%n%n%B", after)
+	step("The promotion commit on %s (git log -1)", prodBranch)
+	msg, err := gitserver.Git(f.Git.Dir(fleet.Repo), "log", "-1", "--format=commit %H%nAuthor: %an <%ae>%nParents: %P%n%n%B", after)
 	if err != nil {
 		return err
 	}
 	fmt.Println(msg)
+	if *branches {
+		step("Branch production (git log --graph) and kubectl promote history production")
+		graph, err := gitserver.Git(f.Git.Dir(fleet.Repo), "log", "--graph", "--oneline", prodBranch)
+		if err != nil {
+			return err
+		}
+		fmt.Println(graph)
+		if err := kubectl(ctx, env, "promote", "history", "production", "--kustomization", "apps"); err != nil {
+			return fmt.Errorf("kubectl promote history: %w", err)
+		}
+	}
 
 	_, apps := f.Kustomizations("production")
 	st, err := fleet.Kustomization(ctx, f.Client("production"), apps)
 	if err != nil {
 		return err
 	}
-	if st.LastAppliedRevision != fleet.Revision(after) {
-		return fmt.Errorf("production applied %s, not the promotion %s", st.LastAppliedRevision, fleet.Revision(after))
+	if st.LastAppliedRevision != f.RevisionIn("production", after) {
+		return fmt.Errorf("production applied %s, not the promotion %s", st.LastAppliedRevision, f.RevisionIn("production", after))
 	}
 	step("Done in %s", time.Since(began).Round(time.Second))
 	fmt.Printf("Flux applied the promoted revision in production: %s (Ready=%s)\n", st.LastAppliedRevision, st.Ready)

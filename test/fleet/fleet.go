@@ -56,6 +56,10 @@ type Options struct {
 	Seed seed.Options
 	// Customize, if set, edits the written repository before its first commit.
 	Customize func(dir string) error
+	// Branches gives environments a branch of their own (environment → branch):
+	// their GitRepository tracks it, and it starts at the first commit. Others
+	// track Branch.
+	Branches map[string]string
 	// Shared runs every environment in one plane (context SharedContext).
 	Shared bool
 	// GitAuth, when Username is set, makes the Git server require basic auth; Flux
@@ -223,8 +227,24 @@ func (f *Fleet) seedRepo() error {
 		return err
 	}
 	f.Initial = sha
+	for _, b := range f.Opts.Branches {
+		if _, err := gitserver.Git(f.Git.Dir(Repo), "branch", "-f", b, sha); err != nil {
+			return err
+		}
+	}
 	return nil
 }
+
+// BranchOf is the branch env's GitRepository tracks.
+func (f *Fleet) BranchOf(env string) string {
+	if b := f.Opts.Branches[env]; b != "" {
+		return b
+	}
+	return Branch
+}
+
+// RevisionIn is a commit in Flux's notation for the branch env tracks.
+func (f *Fleet) RevisionIn(env, sha string) string { return f.BranchOf(env) + "@sha1:" + sha }
 
 // startTLS puts an HTTPS proxy in front of the Git server.
 func (f *Fleet) startTLS() error {
@@ -322,7 +342,7 @@ func (f *Fleet) applyFlux(ctx context.Context, env string) error {
 		Spec: sourcev1.GitRepositorySpec{
 			URL:       f.RepoURL,
 			Interval:  metav1.Duration{Duration: 10 * time.Minute},
-			Reference: &sourcev1.GitRepositoryRef{Branch: Branch},
+			Reference: &sourcev1.GitRepositoryRef{Branch: f.BranchOf(env)},
 		},
 	}
 	if f.Opts.GitAuth.Username != "" || f.CAFile != "" {
@@ -375,19 +395,27 @@ func (f *Fleet) applyFlux(ctx context.Context, env string) error {
 func Revision(sha string) string { return Branch + "@sha1:" + sha }
 
 // Head is the tracked branch's head on the server.
-func (f *Fleet) Head() (string, error) {
-	return gitserver.Git(f.Git.Dir(Repo), "rev-parse", "refs/heads/"+Branch)
+func (f *Fleet) Head() (string, error) { return f.HeadOf(Branch) }
+
+// HeadOf is branch's head on the server.
+func (f *Fleet) HeadOf(branch string) (string, error) {
+	return gitserver.Git(f.Git.Dir(Repo), "rev-parse", "refs/heads/"+branch)
 }
 
 // Commit clones the repository, lets edit change the work tree, commits everything
 // with message and pushes to the tracked branch, returning the new head.
 func (f *Fleet) Commit(message string, edit func(dir string) error) (string, error) {
+	return f.CommitTo(Branch, message, edit)
+}
+
+// CommitTo is Commit on branch.
+func (f *Fleet) CommitTo(branch, message string, edit func(dir string) error) (string, error) {
 	work, err := os.MkdirTemp(f.Opts.Dir, "work-")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(work)
-	if _, err := gitserver.Git(f.Opts.Dir, "clone", "--quiet", "--branch", Branch, f.Git.Dir(Repo), work); err != nil {
+	if _, err := gitserver.Git(f.Opts.Dir, "clone", "--quiet", "--branch", branch, f.Git.Dir(Repo), work); err != nil {
 		return "", err
 	}
 	if err := edit(work); err != nil {
@@ -396,7 +424,7 @@ func (f *Fleet) Commit(message string, edit func(dir string) error) (string, err
 	for _, args := range [][]string{
 		{"add", "--all", "."},
 		{"commit", "--quiet", "-m", message},
-		{"push", "--quiet", "origin", "HEAD:refs/heads/" + Branch},
+		{"push", "--quiet", "origin", "HEAD:refs/heads/" + branch},
 	} {
 		if _, err := gitserver.Git(work, args...); err != nil {
 			return "", err

@@ -74,14 +74,14 @@ func (f *Fleet) WaitApplied(ctx context.Context, env, sha string, limit time.Dur
 				return false, client.IgnoreNotFound(err)
 			}
 			last, lastKey = st, key
-			if st.Ready != metav1.ConditionTrue || !st.UpToDate || st.LastAppliedRevision != Revision(sha) {
+			if st.Ready != metav1.ConditionTrue || !st.UpToDate || st.LastAppliedRevision != f.RevisionIn(env, sha) {
 				return false, nil
 			}
 		}
 		return true, nil
 	})
 	if err != nil {
-		return fmt.Errorf("%s: Kustomization %s did not apply %s: %s: %w", env, lastKey, Revision(sha), last, err)
+		return fmt.Errorf("%s: Kustomization %s did not apply %s: %s: %w", env, lastKey, f.RevisionIn(env, sha), last, err)
 	}
 	return nil
 }
@@ -97,10 +97,10 @@ func (f *Fleet) WaitAttempted(ctx context.Context, env string, key client.Object
 			return false, err
 		}
 		last = st
-		return st.LastAttemptedRevision == Revision(sha) && st.Ready != metav1.ConditionUnknown, nil
+		return st.LastAttemptedRevision == f.RevisionIn(env, sha) && st.Ready != metav1.ConditionUnknown, nil
 	})
 	if err != nil {
-		return last, fmt.Errorf("%s: Kustomization %s did not finish attempting %s: %s: %w", env, key, Revision(sha), last, err)
+		return last, fmt.Errorf("%s: Kustomization %s did not finish attempting %s: %s: %w", env, key, f.RevisionIn(env, sha), last, err)
 	}
 	return last, nil
 }
@@ -274,10 +274,10 @@ func (f *Fleet) Settle(ctx context.Context, env, sha string) error {
 		if err != nil {
 			return false, client.IgnoreNotFound(err)
 		}
-		if ast.Ready == metav1.ConditionTrue && ast.UpToDate && ast.LastAppliedRevision == Revision(sha) {
+		if ast.Ready == metav1.ConditionTrue && ast.UpToDate && ast.LastAppliedRevision == f.RevisionIn(env, sha) {
 			return true, nil
 		}
-		infraDone := ist.Ready == metav1.ConditionTrue && ist.LastAppliedRevision == Revision(sha)
+		infraDone := ist.Ready == metav1.ConditionTrue && ist.LastAppliedRevision == f.RevisionIn(env, sha)
 		if infraDone && ast.Ready != metav1.ConditionTrue && time.Since(lastNudge) > 3*time.Second &&
 			(lastNudge.IsZero() || ast.Reason == meta.DependencyNotReadyReason) {
 			ks := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: apps.Namespace, Name: apps.Name}}

@@ -22,9 +22,20 @@ type Promotion struct {
 	// unannounced (pushed, but Flux could not be asked to reconcile it), interrupted
 	// (pushed and announced, the wait cut short by a signal) or failed.
 	Outcome string `json:"outcome"`
-	// Strategy is how the change reaches the target's Git ref: images (an image
-	// edit in the target's overlay on the branch it tracks).
+	// Strategy is how the change reaches the target's Git ref, chosen from the two
+	// GitRepositories' refs and paths or by --strategy: images (an image edit in the
+	// target's overlay, committed on the branch the target tracks, whether or not the
+	// source tracks the same branch) or revision (the source's applied commit moved to
+	// the target's branch: a merge commit carrying the provenance trailers, or with
+	// --ff-only a fast-forward recorded in a Git note).
 	Strategy string `json:"strategy,omitempty"`
+	// FastForward is true when the revision strategy fast-forwards (--ff-only).
+	FastForward bool `json:"fastForward,omitempty"`
+	// Commits are the commits the revision strategy moves to the target's branch
+	// (git log TARGET..APPLIED), newest first, at most 50; CommitCount counts them all.
+	Commits []PromotedCommit `json:"commits,omitempty"`
+	// CommitCount is how many commits the revision strategy moves.
+	CommitCount int `json:"commitCount,omitempty"`
 	// Source is the environment promoted from.
 	Source Environment `json:"source"`
 	// Target is the environment promoted to.
@@ -96,6 +107,16 @@ type Change struct {
 	Apps []string `json:"apps"`
 	// Workloads are the workloads that change, as Kind/namespace/name.
 	Workloads []string `json:"workloads"`
+}
+
+// PromotedCommit is one commit a revision promotion brings to the target's branch.
+type PromotedCommit struct {
+	// SHA is the commit's hash.
+	SHA string `json:"sha"`
+	// Subject is the first line of its message.
+	Subject string `json:"subject"`
+	// Author is the commit author, as "Name <email>".
+	Author string `json:"author"`
 }
 
 // File is one repository file a promotion or a rollback changes.
@@ -276,6 +297,14 @@ type HistoryEntry struct {
 	Images []PromotedImage `json:"images,omitempty"`
 	// Gates is "passed" or "forced (failed: ...)".
 	Gates string `json:"gates,omitempty"`
+	// Strategy is the promotion's strategy (Promoted-Strategy): images when absent
+	// from the commit, or revision (a merge commit, or a fast-forward).
+	Strategy string `json:"strategy,omitempty"`
+	// Base, for a fast-forward promotion (--ff-only), is the target branch's head
+	// before it: the promotion is Base..Commit, and a rollback reverts that range as
+	// one commit. A fast-forward has no commit of its own; its trailers are in the
+	// Git note refs/notes/kubectl-promote on Commit.
+	Base string `json:"base,omitempty"`
 	// RolledBack lists the promotions a rollback reverted.
 	RolledBack []string `json:"rolledBack,omitempty"`
 	// Reason is why a rollback was made (--reason).
@@ -341,6 +370,8 @@ type EnvironmentStatus struct {
 	URL string `json:"url,omitempty"`
 	// Ref is what the GitRepository tracks: "branch main", "tag v1", "semver >=1" or "commit ...".
 	Ref string `json:"ref,omitempty"`
+	// Branch is the branch the GitRepository tracks ("" for a tag, semver range or commit).
+	Branch string `json:"branch,omitempty"`
 	// Path is the Kustomization's path in the repository.
 	Path string `json:"path,omitempty"`
 	// AppliedRevision is the Kustomization's lastAppliedRevision.
@@ -359,6 +390,11 @@ type EnvironmentStatus struct {
 	Behind []Drift `json:"behind"`
 	// BehindOf names the environment it is compared with.
 	BehindOf string `json:"behindOf,omitempty"`
+	// BehindCommits is how many commits of the previous environment's applied
+	// revision this environment's applied revision lacks (git rev-list --count
+	// APPLIED..PREVIOUS), when both read the same repository; 0 when it has them all
+	// (with a branch per environment, promoted by a merge or a fast-forward).
+	BehindCommits *int `json:"behindCommits,omitempty"`
 	// Error is what could not be read; the other fields hold what could.
 	Error string `json:"error,omitempty"`
 }

@@ -1,0 +1,90 @@
+package promote
+
+import (
+	"testing"
+
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+)
+
+func strategyEnv(ctx, url, branch, path string) *flux.Environment {
+	return &flux.Environment{
+		Ref:           flux.Ref{Context: ctx, Namespace: "flux-system", Name: "apps"},
+		Name:          ctx,
+		Kustomization: &kustomizev1.Kustomization{Spec: kustomizev1.KustomizationSpec{Path: path}},
+		Source: &sourcev1.GitRepository{Spec: sourcev1.GitRepositorySpec{URL: url,
+			Reference: &sourcev1.GitRepositoryRef{Branch: branch}}},
+	}
+}
+
+func strategyWorkspace(src, dst *flux.Environment) *Workspace {
+	return &Workspace{Source: src, Target: dst, SourceRef: flux.RefOf(src.Source), TargetRef: flux.RefOf(dst.Source)}
+}
+
+func TestChooseStrategy(t *testing.T) {
+	const url = "https://git.example.com/org/fleet.git"
+	cases := []struct {
+		name                     string
+		srcBranch, dstBranch     string
+		srcPath, dstPath         string
+		want                     string
+		ffOnly                   bool
+		strategy, ff, errContain string
+	}{
+		{name: "seed layout", srcBranch: "main", dstBranch: "main", srcPath: "./apps/staging", dstPath: "./apps/production", strategy: StrategyImages},
+		{name: "branch per env, different paths", srcBranch: "staging", dstBranch: "production", srcPath: "./apps/staging", dstPath: "./apps/production", strategy: StrategyImages},
+		{name: "branch per env, different paths, forced revision", srcBranch: "staging", dstBranch: "production", srcPath: "./apps/staging", dstPath: "apps/production", want: "revision", strategy: StrategyRevision},
+		{name: "branch per env, same path", srcBranch: "staging", dstBranch: "production", srcPath: "./apps", dstPath: "apps/", strategy: StrategyRevision},
+		{name: "same path, ff-only", srcBranch: "staging", dstBranch: "production", srcPath: "./apps", dstPath: "./apps", ffOnly: true, strategy: StrategyRevision, ff: "ff"},
+		{name: "same path, forced images", srcBranch: "staging", dstBranch: "production", srcPath: "./apps", dstPath: "./apps", want: "images", strategy: StrategyImages},
+		{name: "images with ff-only", srcBranch: "staging", dstBranch: "production", srcPath: "./apps", dstPath: "./apps", want: "images", ffOnly: true, errContain: "--ff-only"},
+		{name: "different paths default with ff-only", srcBranch: "staging", dstBranch: "production", srcPath: "./a", dstPath: "./b", ffOnly: true, errContain: "--ff-only"},
+		{name: "revision on one branch", srcBranch: "main", dstBranch: "main", srcPath: "./a", dstPath: "./b", want: "revision", errContain: "no commit to move"},
+		{name: "same branch same path", srcBranch: "main", dstBranch: "main", srcPath: "./apps", dstPath: "apps", errContain: "already run the same files"},
+		{name: "unknown strategy", srcBranch: "staging", dstBranch: "production", srcPath: "./a", dstPath: "./b", want: "cherry-pick", errContain: `--strategy "cherry-pick"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := strategyWorkspace(strategyEnv("staging", url, c.srcBranch, c.srcPath), strategyEnv("production", url, c.dstBranch, c.dstPath))
+			s, err := chooseStrategy(w, c.want, c.ffOnly)
+			if c.errContain != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), c.errContain)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, c.strategy, s.Name())
+			if rs, ok := s.(revisionStrategy); ok {
+				assert.Equal(t, c.ff == "ff", rs.ffOnly)
+			}
+		})
+	}
+}
+
+func TestChooseStrategyRefusesOtherRepository(t *testing.T) {
+	w := strategyWorkspace(strategyEnv("staging", "git@github.com:org/fleet.git", "staging", "./apps"),
+		strategyEnv("production", "https://github.com/org/other", "production", "./apps"))
+	_, err := chooseStrategy(w, "", false)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "promoting between repositories is not supported")
+
+	// The same repository written two ways is the same.
+	w = strategyWorkspace(strategyEnv("staging", "ssh://git@GitHub.com/org/fleet.git", "staging", "./apps"),
+		strategyEnv("production", "https://github.com/org/fleet/", "production", "./apps"))
+	s, err := chooseStrategy(w, "", false)
+	require.NoError(t, err)
+	assert.Equal(t, StrategyRevision, s.Name())
+}
+
+func TestChooseStrategyRefusesTagTarget(t *testing.T) {
+	src := strategyEnv("staging", "https://h/x", "staging", "./apps")
+	dst := strategyEnv("production", "https://h/x", "", "./apps")
+	dst.Source.Spec.Reference = &sourcev1.GitRepositoryRef{Tag: "v1.0.0"}
+	_, err := chooseStrategy(strategyWorkspace(src, dst), "", false)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "tag v1.0.0")
+}

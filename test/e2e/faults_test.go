@@ -112,7 +112,7 @@ func TestGitFaults(t *testing.T) {
 		defer setProxy(t, f, fleet.ProxyUp)
 		r := promoteApp(t, f, nil, "my-app", "--timeout", timeout.String())
 		d := requireFailedNothingWritten(t, f, r, before, f.RepoURL)
-		require.Contains(t, strings.ToLower(d.Error), "timeout", r.String())
+		require.Contains(t, d.Error, "timed out", r.String())
 		require.Less(t, r.Elapsed, timeout+margin, "--timeout bounds the fetch")
 	})
 	t.Run("DownAtPush", func(t *testing.T) {

@@ -22,8 +22,9 @@ const (
 	ProxyDown
 	// ProxyHang accepts connections and never answers (a server that froze).
 	ProxyHang
-	// ProxyHangAfterPush forwards everything, but after the server took a push (the
-	// ref moved) never answers its request.
+	// ProxyHangAfterPush forwards everything until the server took a push (the ref
+	// moved); then it freezes (ProxyHang): neither that push nor anything later is
+	// answered.
 	ProxyHangAfterPush
 	// ProxyDropAfterPush forwards everything, but after the server took a push
 	// closes the connection instead of answering: the pusher never hears that the
@@ -83,7 +84,7 @@ func (p *GitProxy) SetMode(m ProxyMode) error {
 	}
 	prev := p.mode
 	p.mode = m
-	if prev == ProxyHang || prev == ProxyHangAfterPush {
+	if prev == ProxyHang || prev == ProxyHangAfterPush || m == ProxyUp {
 		close(p.release)
 		p.release = make(chan struct{})
 	}
@@ -177,6 +178,12 @@ func (p *GitProxy) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	switch mode {
 	case ProxyHangAfterPush:
+		// The whole server freezes: this answer and every later request hang.
+		p.mu.Lock()
+		if p.mode == ProxyHangAfterPush {
+			p.mode = ProxyHang
+		}
+		p.mu.Unlock()
 		hang(w, r, release)
 		return
 	case ProxyDropAfterPush:

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
@@ -44,6 +45,12 @@ func badObjects(t *testing.T, f *fleet.Fleet) {
 			SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: kind, Name: source}}}
 	}
 	pc := f.Client(prod)
+	// The suspended target is otherwise a good one: its dependencies are the apps'.
+	_, apps := f.Kustomizations(prod)
+	var real kustomizev1.Kustomization
+	require.NoError(t, pc.Get(ctx, apps, &real))
+	suspended := ks("suspended", "./apps/production", sourcev1.GitRepositoryKind, "flux-system", true)
+	suspended.Spec.DependsOn = real.Spec.DependsOn
 	for _, o := range []client.Object{
 		gitRepo("on-tag", sourcev1.GitRepositoryRef{Tag: "v1.0.0"}),
 		gitRepo("other-branch", sourcev1.GitRepositoryRef{Branch: "release"}),
@@ -52,29 +59,26 @@ func badObjects(t *testing.T, f *fleet.Fleet) {
 		ks("tag", "./apps/production", sourcev1.GitRepositoryKind, "on-tag", true),
 		ks("branch", "./apps/production", sourcev1.GitRepositoryKind, "other-branch", true),
 		ks("same-path", "./apps/staging", sourcev1.GitRepositoryKind, "flux-system", true),
-		ks("suspended", "./apps/production", sourcev1.GitRepositoryKind, "flux-system", true),
+		suspended,
 	} {
 		require.NoError(t, pc.Create(ctx, o))
 	}
-	// The suspended target is otherwise a good one: its dependencies are the apps'.
-	_, apps := f.Kustomizations(prod)
-	var real kustomizev1.Kustomization
-	require.NoError(t, pc.Get(ctx, apps, &real))
-	var susp kustomizev1.Kustomization
-	require.NoError(t, pc.Get(ctx, client.ObjectKey{Namespace: ns, Name: "suspended"}, &susp))
-	susp.Spec.DependsOn = real.Spec.DependsOn
-	require.NoError(t, pc.Update(ctx, &susp))
 
 	// A staging Kustomization that claims to have applied a commit the repository
 	// does not have (a force-pushed branch, another repository).
 	sc := f.Client(staging)
 	ghost := ks("ghost", "./apps/staging", sourcev1.GitRepositoryKind, "flux-system", true)
 	require.NoError(t, sc.Create(ctx, ghost))
-	ghost.Status.LastAppliedRevision = fleet.Revision(strings.Repeat("ab", 20))
-	ghost.Status.ObservedGeneration = ghost.Generation
-	ghost.Status.Conditions = []metav1.Condition{{Type: meta.ReadyCondition, Status: metav1.ConditionTrue, Reason: "ReconciliationSucceeded",
-		Message: "Applied revision", LastTransitionTime: metav1.NewTime(time.Now().Add(-time.Hour)), ObservedGeneration: ghost.Generation}}
-	require.NoError(t, sc.Status().Update(ctx, ghost))
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := sc.Get(ctx, client.ObjectKeyFromObject(ghost), ghost); err != nil {
+			return err
+		}
+		ghost.Status.LastAppliedRevision = fleet.Revision(strings.Repeat("ab", 20))
+		ghost.Status.ObservedGeneration = ghost.Generation
+		ghost.Status.Conditions = []metav1.Condition{{Type: meta.ReadyCondition, Status: metav1.ConditionTrue, Reason: "ReconciliationSucceeded",
+			Message: "Applied revision", LastTransitionTime: metav1.NewTime(time.Now().Add(-time.Hour)), ObservedGeneration: ghost.Generation}}
+		return sc.Status().Update(ctx, ghost)
+	}))
 }
 
 // badCheckouts makes the --repo-dir states: a plain directory, a clean clone, a

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kubectl-promote/kubectl-promote/internal/seed"
 	"github.com/kubectl-promote/kubectl-promote/test/fleet"
 	"github.com/kubectl-promote/kubectl-promote/test/plane"
 )
@@ -379,4 +381,99 @@ func stagingTag(t *testing.T, f *fleet.Fleet) string {
 	require.GreaterOrEqual(t, j, 0, s)
 	line := strings.SplitN(rest[j+len("newTag: "):], "\n", 2)[0]
 	return strings.Trim(line, `"`)
+}
+
+// Issue 13, 1: the target becomes unhealthy after the push, with and without
+// --rollback-on-failure, and with the rollback itself failing (the branch protected
+// the moment the promotion landed, so the revert is refused).
+func TestUnhealthyAfterPush(t *testing.T) {
+	broken := []string{myApp11, myApp12, seed.MyAppImage + ":1.3.0"}
+	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), GitProxy: true,
+		Customize: func(dir string) error {
+			return editFile(dir, "apps/production/my-app-patch.yaml", func(s string) string {
+				return s + "  template:\n    metadata:\n      annotations:\n        " +
+					plane.UnreadyImagesAnnotation + ": " + strings.Join(broken, ",") + "\n"
+			})
+		},
+	})
+	const timeout = 3 * time.Minute
+	rollbackOf := func(t *testing.T, r result) (commit, errMsg string, ready bool) {
+		var d struct {
+			Rollback *struct {
+				Commit *struct {
+					SHA string `json:"sha"`
+				} `json:"commit"`
+				Reconcile *struct {
+					Ready bool `json:"ready"`
+				} `json:"reconcile"`
+				Error string `json:"error"`
+			} `json:"rollback"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.Stdout), &d), r.String())
+		require.NotNil(t, d.Rollback, "the rollback's outcome is in JSON:\n%s", r)
+		if d.Rollback.Commit != nil {
+			commit = d.Rollback.Commit.SHA
+		}
+		if d.Rollback.Reconcile != nil {
+			ready = d.Rollback.Reconcile.Ready
+		}
+		return commit, d.Rollback.Error, ready
+	}
+
+	t.Run("RollbackOnFailure", func(t *testing.T) {
+		before := head(t, f)
+		r := promoteApp(t, f, nil, "my-app", "--wait", "--rollback-on-failure", "--timeout", timeout.String())
+		require.Equal(t, 4, r.Code, r.String())
+		require.Less(t, r.Elapsed, timeout+margin)
+		d := parseDoc(t, r)
+		require.Equal(t, "unhealthy", d.Outcome, r.String())
+		require.Equal(t, before, d.Commit.Parent)
+		revert, msg, ready := rollbackOf(t, r)
+		require.Empty(t, msg, r.String())
+		require.True(t, ready, r.String())
+		require.Equal(t, revert, head(t, f))
+		require.Equal(t, []string{d.Commit.SHA}, trailers(t, f, revert)["Rolled-Back"])
+		requireAppsApplied(t, f, prod, revert)
+		requireDeployment(t, f, prod, "my-app", myApp10, true)
+	})
+
+	t.Run("WithoutRollback", func(t *testing.T) {
+		stagingRuns(t, f, "1.1.0", "1.2.0")
+		before := head(t, f)
+		r := promoteApp(t, f, nil, "my-app", "--wait", "--timeout", timeout.String())
+		require.Equal(t, 4, r.Code, r.String())
+		require.Less(t, r.Elapsed, timeout/2, "Flux's failure ends the wait, not the timeout")
+		d := parseDoc(t, r)
+		require.Equal(t, "unhealthy", d.Outcome, r.String())
+		require.Equal(t, before, d.Commit.Parent)
+		require.Equal(t, d.Commit.SHA, head(t, f), "no rollback without --rollback-on-failure")
+		require.NotContains(t, r.Stdout, `"rollback"`)
+		requireDeployment(t, f, prod, "my-app", myApp12, false)
+		// Back to health by hand for the next case.
+		rb := promote(t, f, "rollback", prod, "--kustomization", "apps", "--wait", "--yes", "-o", "json")
+		require.Equal(t, 0, rb.Code, rb.String())
+	})
+
+	t.Run("RollbackFails", func(t *testing.T) {
+		stagingRuns(t, f, "1.2.0", "1.3.0")
+		before := head(t, f)
+		const message = "main is frozen for the release"
+		f.Proxy.OnPush(func() {
+			if err := f.Git.Protect(fleet.Repo, fleet.Branch, message); err != nil {
+				t.Errorf("protect: %v", err)
+			}
+			f.Proxy.OnPush(nil)
+		})
+		r := promoteApp(t, f, nil, "my-app", "--wait", "--rollback-on-failure", "--timeout", timeout.String())
+		require.Equal(t, 4, r.Code, r.String())
+		require.Less(t, r.Elapsed, timeout+margin)
+		d := parseDoc(t, r)
+		require.Equal(t, "unhealthy", d.Outcome, r.String())
+		require.Equal(t, before, d.Commit.Parent)
+		revert, msg, _ := rollbackOf(t, r)
+		require.Empty(t, revert, "the revert was refused")
+		require.Contains(t, msg, message, "the rollback's failure says why:\n%s", r)
+		require.Contains(t, r.Stderr, "rollback failed")
+		require.Equal(t, d.Commit.SHA, head(t, f), "the promotion stays; nothing else landed")
+	})
 }

@@ -184,7 +184,7 @@ func TestBadInputTable(t *testing.T) {
 		{name: "UnknownApp", args: yes("--app", "no-such-app"), want: `no-such-app`},
 		{name: "UnknownImage", args: yes("--image", "example.com/nothing"), want: `example\.com/nothing`},
 		// Kubeconfigs.
-		{name: "KubeconfigMissing", kubeconfig: filepath.Join(dir, "does-not-exist"), args: yes(), want: `(?i)does-not-exist|no configuration|context .* not`},
+		{name: "KubeconfigMissing", kubeconfig: filepath.Join(dir, "does-not-exist"), args: yes(), want: `"staging" is not a kubeconfig context; use a context \(see "kubectl config get-contexts"\)`},
 		{name: "KubeconfigGarbage", kubeconfig: garbage, args: yes(), want: `(?i)garbage-kubeconfig|yaml|kubeconfig`},
 		{name: "APIServerGone", kubeconfig: goneKubeconfig, args: []string{"promote", "apps", "--from", staging, "--to", "gone", "--yes"}, want: `(?i)gone.*(connection refused|unreachable|cannot reach)`},
 		{name: "Forbidden", args: []string{"promote", "apps", "--from", staging, "--to", "production-as-nobody", "--yes"}, want: `(?i)forbidden|cannot .*kustomizations`},

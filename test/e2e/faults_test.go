@@ -420,7 +420,9 @@ func TestUnhealthyAfterPush(t *testing.T) {
 		return commit, d.Rollback.Error, ready
 	}
 
-	t.Run("RollbackOnFailure", func(t *testing.T) {
+	// unhealthyWithRollback promotes my-app with --rollback-on-failure and asserts
+	// the promotion landed on the head before it and ended unhealthy (exit 4).
+	unhealthyWithRollback := func(t *testing.T) (result, doc) {
 		before := head(t, f)
 		r := promoteApp(t, f, nil, "my-app", "--wait", "--rollback-on-failure", "--timeout", timeout.String())
 		require.Equal(t, 4, r.Code, r.String())
@@ -428,6 +430,11 @@ func TestUnhealthyAfterPush(t *testing.T) {
 		d := parseDoc(t, r)
 		require.Equal(t, "unhealthy", d.Outcome, r.String())
 		require.Equal(t, before, d.Commit.Parent)
+		return r, d
+	}
+
+	t.Run("RollbackOnFailure", func(t *testing.T) {
+		r, d := unhealthyWithRollback(t)
 		revert, msg, ready := rollbackOf(t, r)
 		require.Empty(t, msg, r.String())
 		require.True(t, ready, r.String())
@@ -456,7 +463,6 @@ func TestUnhealthyAfterPush(t *testing.T) {
 
 	t.Run("RollbackFails", func(t *testing.T) {
 		stagingRuns(t, f, "1.2.0", "1.3.0")
-		before := head(t, f)
 		const message = "main is frozen for the release"
 		f.Proxy.OnPush(func() {
 			if err := f.Git.Protect(fleet.Repo, fleet.Branch, message); err != nil {
@@ -464,12 +470,7 @@ func TestUnhealthyAfterPush(t *testing.T) {
 			}
 			f.Proxy.OnPush(nil)
 		})
-		r := promoteApp(t, f, nil, "my-app", "--wait", "--rollback-on-failure", "--timeout", timeout.String())
-		require.Equal(t, 4, r.Code, r.String())
-		require.Less(t, r.Elapsed, timeout+margin)
-		d := parseDoc(t, r)
-		require.Equal(t, "unhealthy", d.Outcome, r.String())
-		require.Equal(t, before, d.Commit.Parent)
+		r, d := unhealthyWithRollback(t)
 		revert, msg, _ := rollbackOf(t, r)
 		require.Empty(t, revert, "the revert was refused")
 		require.Contains(t, msg, message, "the rollback's failure says why:\n%s", r)

@@ -171,6 +171,16 @@ func (s *stuck) check(p Progress, what, handled, token string) {
 	p.Waiting("%s has not handled the reconcile request after %s: is %s running?", what, s.after.Round(time.Second), s.controller)
 }
 
+// checkIdle tells, once, that idle (a Kustomization, or "") has not started on the
+// new revision after StuckAfter.
+func (s *stuck) checkIdle(p Progress, idle string) {
+	if s.warned || idle == "" || time.Since(s.since) < s.after {
+		return
+	}
+	s.warned = true
+	p.Waiting("%s has not started on the new revision after %s: is %s running?", idle, s.after.Round(time.Second), s.controller)
+}
+
 func (s *stuck) hint() string {
 	if !s.warned {
 		return ""
@@ -229,10 +239,16 @@ func (f *follower) chain(ctx context.Context) error {
 			continue
 		}
 		f.o.Progress.Waiting("waiting for the dependencies of Kustomization %s/%s", ks.Namespace, ks.Name)
+		st := &stuck{since: time.Now(), after: f.o.StuckAfter, controller: "kustomize-controller"}
+		what := "the dependencies of Kustomization " + ks.Namespace + "/" + ks.Name
 		if err := f.w.until(ctx, &kustomizev1.KustomizationList{}, &kustomizev1.Kustomization{}, ks.Namespace, func(ctx context.Context) (bool, error) {
-			return dependenciesReady(ctx, cl, ks, f.repo)
+			ready, idle, err := dependenciesReady(ctx, cl, ks, f.repo)
+			if !ready && err == nil {
+				st.checkIdle(f.o.Progress, idle)
+			}
+			return ready, err
 		}); err != nil {
-			return f.waitErr(err, "the dependencies of Kustomization "+ks.Namespace+"/"+ks.Name, "")
+			return f.waitErr(err, what, st.hint())
 		}
 		if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(ks), ks); err != nil {
 			return flux.APIError(err, "get", "kustomizations.kustomize.toolkit.fluxcd.io", ks.Namespace+"/"+ks.Name, cl.Context)
@@ -330,7 +346,11 @@ func Applied(ks *kustomizev1.Kustomization, commit string) (bool, error) {
 	return false, nil
 }
 
-func dependenciesReady(ctx context.Context, cl *flux.Cluster, ks *kustomizev1.Kustomization, repo *sourcev1.GitRepository) (bool, error) {
+// dependenciesReady says whether every dependency of ks is ready on repo's revision;
+// when not, idle names a dependency that has not even started on that revision (its
+// last attempt is an older one and it is not reconciling): kustomize-controller is
+// not acting on it.
+func dependenciesReady(ctx context.Context, cl *flux.Cluster, ks *kustomizev1.Kustomization, repo *sourcev1.GitRepository) (ready bool, idle string, err error) {
 	for _, d := range ks.Spec.DependsOn {
 		key := client.ObjectKey{Namespace: d.Namespace, Name: d.Name}
 		if key.Namespace == "" {
@@ -338,16 +358,21 @@ func dependenciesReady(ctx context.Context, cl *flux.Cluster, ks *kustomizev1.Ku
 		}
 		dep := &kustomizev1.Kustomization{}
 		if err := cl.Client.Get(ctx, key, dep); err != nil {
-			return false, err
+			return false, "", err
 		}
 		if flux.DependencyReady(dep, ks, repo) != nil {
 			if stalled, msg := flux.Stalled(dep.Status.Conditions); stalled {
-				return false, &FailedError{Object: "Kustomization/" + key.String(), Reason: "Stalled", Message: msg}
+				return false, "", &FailedError{Object: "Kustomization/" + key.String(), Reason: "Stalled", Message: msg}
 			}
-			return false, nil
+			reconciling := flux.Condition(dep.Status.Conditions, meta.ReconcilingCondition)
+			if repo.Status.Artifact != nil && !flux.SameRevision(dep.Status.LastAttemptedRevision, repo.Status.Artifact.Revision) &&
+				(reconciling == nil || reconciling.Status != metav1.ConditionTrue) {
+				idle = "Kustomization " + key.String()
+			}
+			return false, idle, nil
 		}
 	}
-	return true, nil
+	return true, "", nil
 }
 
 // TimeoutError says the wait ran out of --timeout.

@@ -32,6 +32,19 @@ func (r *Repo) IsAncestor(ctx context.Context, ancestor, descendant string) (boo
 	return a.IsAncestor(d)
 }
 
+// descends says whether commit is head or one of its ancestors, in the objects fetched.
+func (r *Repo) descends(head, commit string) (bool, error) {
+	h, err := r.commitObject(head)
+	if err != nil {
+		return false, err
+	}
+	c, err := r.commitObject(commit)
+	if err != nil {
+		return false, nil
+	}
+	return c.IsAncestor(h)
+}
+
 // PushUnknownError says a push may or may not have landed: the connection failed
 // (or the deadline passed) while the server had the pack, and the branch could not
 // be read back to tell. The commit is the one that may now be the branch head.
@@ -52,7 +65,7 @@ const confirmTimeout = 15 * time.Second
 
 // landed reads branch back from the remote after a push that failed without a clear
 // refusal, on its own deadline (the caller's may be what ended the push). It says
-// whether the branch is now commit; an error when it cannot tell.
+// whether the branch now has commit (is it, or descends from it); an error when it cannot tell.
 func (r *Repo) landed(ctx context.Context, branch, commit string) (bool, error) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmTimeout)
 	defer cancel()
@@ -63,7 +76,11 @@ func (r *Repo) landed(ctx context.Context, branch, commit string) (bool, error) 
 			if errors.Is(herr, ErrNotFound) {
 				return false, nil
 			}
-			return herr == nil && head == commit, herr
+			if herr != nil || head == commit {
+				return herr == nil, herr
+			}
+			// Another push may have landed on top of ours since.
+			return r.descends(head, commit)
 		}
 		select {
 		case <-cctx.Done():

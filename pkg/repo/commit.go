@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -463,9 +465,23 @@ func (r *Repo) push(ctx context.Context, commit, branch string, also ...RefUpdat
 	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil
 	}
+	// go-git reports a failure of the request that carries the pack (the connection
+	// dropped, the deadline passed) as an "unexpected client error" around the
+	// transport's error, without unwrapping: that is no refusal by the server, which
+	// may well have taken the pack.
+	var sending *plumbing.UnexpectedError
+	if errors.As(err, &sending) && sending.Err != nil {
+		err = sending.Err
+	}
 	c := r.classify("pushing to", err)
-	if errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(strings.ToLower(err.Error()), "connection refused") {
+	var urlErr *url.Error
+	if errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(strings.ToLower(err.Error()), "connection refused") ||
+		sending == nil && errors.As(err, &urlErr) && urlErr.Op == http.MethodGet {
+		// Refused, or failed while asking for the server's refs: no pack was sent.
 		return &notSentError{c}
+	}
+	if sending != nil || ctx.Err() != nil {
+		return c
 	}
 	if errors.Is(c, ErrAuthentication) || errors.Is(c, ErrUnreachable) || errors.Is(c, ErrHostKey) ||
 		errors.Is(c, context.Canceled) || errors.Is(c, context.DeadlineExceeded) {

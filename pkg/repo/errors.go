@@ -151,6 +151,9 @@ func (r *Repo) classify(op string, err error) error {
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return &classified{kinds: append(kinds, ErrUnreachable), msg: fmt.Sprintf(
 			"%s %s: repository not found: check the URL (and that the credentials can see it)", op, remote)}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &classified{kinds: kinds, msg: fmt.Sprintf(
+			"%s %s: timed out: the Git server did not answer in time (raise --timeout, or check the server): %s", op, remote, raw)}
 	case len(kinds) > 0:
 		return &classified{kinds: kinds, msg: fmt.Sprintf("%s %s: %s", op, remote, raw)}
 	case errors.As(err, &dnsErr), errors.As(err, &netErr), errors.As(err, &urlErr),

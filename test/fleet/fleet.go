@@ -68,6 +68,9 @@ type Options struct {
 	// TLS serves Git over HTTPS (a TLS proxy in front of the server with its own
 	// certificate, trusted through CAFile).
 	TLS bool
+	// GitProxy puts a GitProxy in front of the Git server (Fleet.Proxy), for tests
+	// that take the Git host down or lose a push's answer. Not with TLS.
+	GitProxy bool
 	// NoWait returns without waiting for Flux to apply the first commit.
 	NoWait bool
 	// Progress, if set, receives one line per step.
@@ -80,6 +83,8 @@ type Fleet struct {
 	// Git is the Git server; RepoURL the URL Flux and kubectl-promote clone from.
 	Git     *gitserver.Server
 	RepoURL string
+	// Proxy, with Options.GitProxy, is what RepoURL points at.
+	Proxy *GitProxy
 	// CAFile, with TLS, is the PEM file of the certificate the Git server presents.
 	CAFile string
 	// Envs are the environment names in order (staging, production).
@@ -158,6 +163,11 @@ func Start(ctx context.Context, o Options) (_ *Fleet, err error) {
 	}
 	if gerr == nil && o.TLS {
 		gerr = f.startTLS()
+	}
+	if gerr == nil && o.GitProxy {
+		if f.Proxy, gerr = startGitProxy(f.RepoURL); gerr == nil {
+			f.RepoURL = f.Proxy.URL() + "/" + Repo
+		}
 	}
 	wg.Wait()
 	var errs []error
@@ -444,6 +454,9 @@ func (f *Fleet) Stop() {
 		wg.Wait()
 		if f.tls != nil {
 			f.tls.Close()
+		}
+		if f.Proxy != nil {
+			_ = f.Proxy.Close()
 		}
 		if f.Git != nil {
 			_ = f.Git.Close()

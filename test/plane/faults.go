@@ -1,0 +1,87 @@
+package plane
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Components a fault-injection test may stop and start again.
+const (
+	KubeAPIServer       = "kube-apiserver"
+	SourceController    = "source-controller"
+	KustomizeController = "kustomize-controller"
+)
+
+// component is the running (or last) process of the component named name.
+func (p *Plane) component(name string) (*process, int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.procs) - 1; i >= 0; i-- {
+		if p.procs[i].name == name {
+			return p.procs[i], i, nil
+		}
+	}
+	return nil, 0, fmt.Errorf("plane %s has no component %q", p.opts.Name, name)
+}
+
+// ComponentPID is the process id of a component, for a test that kills it from
+// outside (a Git hook, a proxy) at a precise moment.
+func (p *Plane) ComponentPID(name string) (int, error) {
+	pr, _, err := p.component(name)
+	if err != nil {
+		return 0, err
+	}
+	return pr.cmd.Process.Pid, nil
+}
+
+// StopComponent kills one component (SIGKILL, as a crash or an OOM kill would) and
+// waits for it to end; the rest of the plane keeps running. StartComponent brings it
+// back.
+func (p *Plane) StopComponent(name string) error {
+	pr, _, err := p.component(name)
+	if err != nil {
+		return err
+	}
+	_ = syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGKILL)
+	<-pr.done
+	return nil
+}
+
+// StartComponent starts a stopped (or killed) component again with its original
+// command line, ports and state, and waits until it serves: the API server's
+// /readyz, a Flux controller's /readyz.
+func (p *Plane) StartComponent(ctx context.Context, name string) error {
+	old, i, err := p.component(name)
+	if err != nil {
+		return err
+	}
+	if done, _ := old.exited(); !done {
+		return fmt.Errorf("%s of plane %s is still running", name, p.opts.Name)
+	}
+	pr, err := startProcess(context.Background(), name, p.LogDir(), old.cmd.Env, old.cmd.Path, old.cmd.Args[1:]...)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	stopped := p.stopped
+	p.procs[i] = pr
+	p.mu.Unlock()
+	if stopped {
+		pr.stop(time.Second)
+		return fmt.Errorf("plane %s is stopped", p.opts.Name)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if name == KubeAPIServer {
+		return poll(ctx, name, []*process{pr}, httpOK(p.adminHTTP(), p.serverURL+"/readyz"))
+	}
+	for _, a := range old.cmd.Args[1:] {
+		if addr, ok := strings.CutPrefix(a, "--health-addr="); ok {
+			return poll(ctx, name, []*process{pr}, httpOK(plainClient, "http://"+addr+"/readyz"))
+		}
+	}
+	return nil
+}

@@ -161,18 +161,24 @@ type stuck struct {
 	after      time.Duration
 	warned     bool
 	controller string
+	// unhandled is whether the last check saw the request unhandled.
+	unhandled bool
 }
 
 func (s *stuck) check(p Progress, what, handled, token string) {
-	if s.warned || handled == token || time.Since(s.since) < s.after {
+	s.unhandled = handled != token
+	if s.warned || !s.unhandled || time.Since(s.since) < s.after {
 		return
 	}
 	s.warned = true
 	p.Waiting("%s has not handled the reconcile request after %s: is %s running?", what, s.after.Round(time.Second), s.controller)
 }
 
+// hint is for the timeout message: the request was still unhandled at the last check
+// and StuckAfter has passed (the wait may have ended before a check came late enough
+// to warn, events being all it wakes on besides the resync).
 func (s *stuck) hint() string {
-	if !s.warned {
+	if !s.warned && (!s.unhandled || time.Since(s.since) < s.after) {
 		return ""
 	}
 	return "; it never handled the reconcile request: is " + s.controller + " running?"
@@ -224,15 +230,30 @@ func (f *follower) chain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// kustomize-controller handles the target's announced request even while its
+	// dependencies are not ready (it records it and reports DependencyNotReady): a
+	// request left unhandled says the controller is not running.
+	what := "Kustomization " + target.Namespace + "/" + target.Name
+	st := &stuck{since: time.Now(), after: f.o.StuckAfter, controller: "kustomize-controller"}
+	announced := f.out.RequestedAt
 	for _, ks := range append(chain, target) {
 		if len(ks.Spec.DependsOn) == 0 {
 			continue
 		}
 		f.o.Progress.Waiting("waiting for the dependencies of Kustomization %s/%s", ks.Namespace, ks.Name)
 		if err := f.w.until(ctx, &kustomizev1.KustomizationList{}, &kustomizev1.Kustomization{}, ks.Namespace, func(ctx context.Context) (bool, error) {
-			return dependenciesReady(ctx, cl, ks, f.repo)
+			ok, err := dependenciesReady(ctx, cl, ks, f.repo)
+			if ok || err != nil {
+				return ok, err
+			}
+			cur := &kustomizev1.Kustomization{}
+			if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(target), cur); err != nil {
+				return false, err
+			}
+			st.check(f.o.Progress, what, cur.Status.LastHandledReconcileAt, announced)
+			return false, nil
 		}); err != nil {
-			return f.waitErr(err, "the dependencies of Kustomization "+ks.Namespace+"/"+ks.Name, "")
+			return f.waitErr(err, "the dependencies of Kustomization "+ks.Namespace+"/"+ks.Name, st.hint())
 		}
 		if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(ks), ks); err != nil {
 			return flux.APIError(err, "get", "kustomizations.kustomize.toolkit.fluxcd.io", ks.Namespace+"/"+ks.Name, cl.Context)

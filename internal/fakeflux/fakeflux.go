@@ -25,6 +25,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta/testrestmapper"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
@@ -95,7 +96,7 @@ func NewCluster(t testing.TB, o Options) *flux.Cluster {
 		}
 		return c.Create(ctx, obj, opts...)
 	}
-	c := fake.NewClientBuilder().WithScheme(flux.Scheme).WithObjects(objs...).WithInterceptorFuncs(funcs).Build()
+	c := fake.NewClientBuilder().WithScheme(flux.Scheme).WithRESTMapper(testrestmapper.TestOnlyStaticRESTMapper(flux.Scheme)).WithObjects(objs...).WithInterceptorFuncs(funcs).Build()
 	return &flux.Cluster{Context: o.Context, Namespace: Namespace, Config: &rest.Config{}, Client: c}
 }
 

@@ -37,6 +37,10 @@ type Controller struct {
 	// Fails, when it returns a message for a Kustomization (by name) and a commit,
 	// makes that Kustomization fail its health checks on the commit with the message.
 	Fails func(name, sha string) string
+	// Hangs, when it returns true for a Kustomization (by name) and a commit, leaves
+	// that Kustomization progressing on the commit for ever: health checks that
+	// outlast the caller's timeout.
+	Hangs func(name, sha string) bool
 	// BeforeFetch, when set, is called as the GitRepository handles a request, before
 	// it reads Head: another push landing just before Flux fetches.
 	BeforeFetch func()
@@ -158,6 +162,10 @@ func (c *Controller) kustomization(ctx context.Context, ks *kustomizev1.Kustomiz
 		}
 	}
 	ks.Status.LastAttemptedRevision = rev
+	if c.Hangs != nil && c.Hangs(ks.Name, flux.RevisionCommit(rev)) {
+		apimeta.SetStatusCondition(&ks.Status.Conditions, ready(metav1.ConditionUnknown, meta.ProgressingReason, "Running health checks for revision "+rev))
+		return c.Client.Update(ctx, ks)
+	}
 	if msg := c.fails(ks.Name, rev); msg != "" {
 		apimeta.SetStatusCondition(&ks.Status.Conditions, ready(metav1.ConditionFalse, meta.HealthCheckFailedReason, msg))
 		return c.Client.Update(ctx, ks)

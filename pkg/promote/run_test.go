@@ -369,3 +369,25 @@ func TestPromoteFromASourceThatAppliedNothing(t *testing.T) {
 	require.Equal(t, OutcomeBlocked, res.Outcome)
 	require.Contains(t, gateNames(res.Gates, false), "source-applied")
 }
+
+// A target that has not become healthy when --timeout runs out is unhealthy too, and
+// --rollback-on-failure reverts it: the rollback gets a timeout of its own, the wait
+// having used up the promotion's.
+func TestPromoteTimedOutRollsBack(t *testing.T) {
+	f := newFleet(t)
+	f.flux(fakeflux.Controller{Hangs: func(name, sha string) bool {
+		return name == "apps" && strings.HasPrefix(f.subject(sha), "promote(")
+	}})
+	p := &fakeflux.Progress{}
+	o := f.options(p)
+	o.Wait, o.RollbackOnFailure, o.Timeout = true, true, 3*time.Second
+	res, err := Run(context.Background(), f.clients, o)
+	var timeout *reconcile.TimeoutError
+	require.True(t, errors.As(err, &timeout), "%v", err)
+	require.Equal(t, ExitUnhealthy, ExitCode(err))
+	rb := res.Rollback
+	require.NotNil(t, rb)
+	require.Empty(t, rb.Error, p.String())
+	require.Equal(t, f.head(), rb.Commit.SHA)
+	require.True(t, rb.Reconcile.Ready)
+}

@@ -43,8 +43,11 @@ type Cluster struct {
 
 // Clients builds API clients for any kubeconfig context, honouring every other kubectl
 // flag the user gave (--kubeconfig, --as, --token, ...), and keeps one per context.
+// Clients made by NewClientsFor serve a fixed set of clusters instead.
 type Clients struct {
 	flags *genericclioptions.ConfigFlags
+	// current is the current context of Clients made by NewClientsFor (flags nil).
+	current string
 
 	mu       sync.Mutex
 	clusters map[string]*Cluster
@@ -55,8 +58,25 @@ func NewClients(flags *genericclioptions.ConfigFlags) *Clients {
 	return &Clients{flags: flags, clusters: map[string]*Cluster{}}
 }
 
+// NewClientsFor returns Clients over clusters already connected to, each known by its
+// Context, instead of a kubeconfig: for a program that builds its own clients, and for
+// tests that hand the orchestrators fake ones. current is the context that "" and a
+// reference without a context resolve to; it must be one of the clusters.
+func NewClientsFor(current string, clusters ...*Cluster) *Clients {
+	c := &Clients{current: current, clusters: map[string]*Cluster{}}
+	for _, cl := range clusters {
+		c.clusters[cl.Context] = cl
+	}
+	return c
+}
+
 // Contexts lists the kubeconfig's contexts, sorted.
 func (c *Clients) Contexts() ([]string, error) {
+	if c.flags == nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.fixedContexts(), nil
+	}
 	raw, err := c.flags.ToRawKubeConfigLoader().RawConfig()
 	if err != nil {
 		return nil, fmt.Errorf("reading kubeconfig: %w", err)
@@ -69,8 +89,24 @@ func (c *Clients) Contexts() ([]string, error) {
 	return names, nil
 }
 
+// fixedContexts are the contexts of Clients made by NewClientsFor, sorted; c.mu is held.
+func (c *Clients) fixedContexts() []string {
+	names := make([]string, 0, len(c.clusters))
+	for name := range c.clusters {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
 // CurrentContext is the context kubectl would use: --context, else the kubeconfig's current-context.
 func (c *Clients) CurrentContext() (string, error) {
+	if c.flags == nil {
+		if c.current == "" {
+			return "", fmt.Errorf(`no context is currently set, use "kubectl config use-context <context>" or name one with --from/--to`)
+		}
+		return c.current, nil
+	}
 	if c.flags.Context != nil && *c.flags.Context != "" {
 		return *c.flags.Context, nil
 	}
@@ -118,6 +154,9 @@ func (c *Clients) Cluster(context string) (*Cluster, error) {
 	defer c.mu.Unlock()
 	if cl, ok := c.clusters[context]; ok {
 		return cl, nil
+	}
+	if c.flags == nil {
+		return nil, &UnknownContextError{Context: context, Known: c.fixedContexts()}
 	}
 	known, err := c.Contexts()
 	if err != nil {

@@ -120,7 +120,7 @@ func (p *promotion) run(ctx context.Context) error {
 	if err != nil || d.Push.NoOp {
 		return err
 	}
-	return p.follow(after, d, prov)
+	return p.follow(after, ctx, d, prov)
 }
 
 // load reads both environments in parallel and chooses the strategy.
@@ -326,15 +326,19 @@ func (p *promotion) write(ctx context.Context, prov Provenance) (*Delivery, erro
 }
 
 // follow announces the pushed commit and, with --wait, follows it; a target that
-// fails health is rolled back with --rollback-on-failure.
-func (p *promotion) follow(ctx context.Context, d *Delivery, prov Provenance) error {
+// fails health is rolled back with --rollback-on-failure. ctx bounds the wait; the
+// rollback gets a --timeout of its own from parent, the wait having perhaps used all
+// of ctx's (a target that did not become healthy in time is unhealthy too).
+func (p *promotion) follow(ctx, parent context.Context, d *Delivery, prov Provenance) error {
 	out, err := followUp(ctx, p.w, d.Push.Commit, p.followOptions(d))
 	p.res.Reconcile = out
 	var unhealthy *UnhealthyError
 	if errors.As(err, &unhealthy) {
 		p.o.Progress.Failed("%v", err)
 		if p.o.RollbackOnFailure {
-			p.res.Rollback = p.rollBack(ctx, d, prov)
+			rctx, cancel := context.WithTimeout(parent, p.o.Timeout)
+			defer cancel()
+			p.res.Rollback = p.rollBack(rctx, d, prov)
 		}
 	}
 	return err

@@ -161,10 +161,13 @@ type stuck struct {
 	after      time.Duration
 	warned     bool
 	controller string
+	// unhandled is whether the last check saw the request unhandled.
+	unhandled bool
 }
 
 func (s *stuck) check(p Progress, what, handled, token string) {
-	if s.warned || handled == token || time.Since(s.since) < s.after {
+	s.unhandled = handled != token
+	if s.warned || !s.unhandled || time.Since(s.since) < s.after {
 		return
 	}
 	s.warned = true
@@ -177,12 +180,16 @@ func (s *stuck) checkIdle(p Progress, idle string) {
 	if s.warned || idle == "" || time.Since(s.since) < s.after {
 		return
 	}
+	s.unhandled = true
 	s.warned = true
 	p.Waiting("%s has not started on the new revision after %s: is %s running?", idle, s.after.Round(time.Second), s.controller)
 }
 
+// hint is for the timeout message: the request was still unhandled at the last check
+// and StuckAfter has passed (the wait may have ended before a check came late enough
+// to warn, events being all it wakes on besides the resync).
 func (s *stuck) hint() string {
-	if !s.warned {
+	if !s.warned && (!s.unhandled || time.Since(s.since) < s.after) {
 		return ""
 	}
 	return "; it never handled the reconcile request: is " + s.controller + " running?"
@@ -234,21 +241,31 @@ func (f *follower) chain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// kustomize-controller handles the target's announced request even while its
+	// dependencies are not ready (it records it and reports DependencyNotReady): a
+	// request left unhandled says the controller is not running.
+	what := "Kustomization " + target.Namespace + "/" + target.Name
+	st := &stuck{since: time.Now(), after: f.o.StuckAfter, controller: "kustomize-controller"}
+	announced := f.out.RequestedAt
 	for _, ks := range append(chain, target) {
 		if len(ks.Spec.DependsOn) == 0 {
 			continue
 		}
 		f.o.Progress.Waiting("waiting for the dependencies of Kustomization %s/%s", ks.Namespace, ks.Name)
-		st := &stuck{since: time.Now(), after: f.o.StuckAfter, controller: "kustomize-controller"}
-		what := "the dependencies of Kustomization " + ks.Namespace + "/" + ks.Name
 		if err := f.w.until(ctx, &kustomizev1.KustomizationList{}, &kustomizev1.Kustomization{}, ks.Namespace, func(ctx context.Context) (bool, error) {
 			ready, idle, err := dependenciesReady(ctx, cl, ks, f.repo)
-			if !ready && err == nil {
-				st.checkIdle(f.o.Progress, idle)
+			if ready || err != nil {
+				return ready, err
 			}
-			return ready, err
+			st.checkIdle(f.o.Progress, idle)
+			cur := &kustomizev1.Kustomization{}
+			if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(target), cur); err != nil {
+				return false, err
+			}
+			st.check(f.o.Progress, what, cur.Status.LastHandledReconcileAt, announced)
+			return false, nil
 		}); err != nil {
-			return f.waitErr(err, what, st.hint())
+			return f.waitErr(err, "the dependencies of Kustomization "+ks.Namespace+"/"+ks.Name, st.hint())
 		}
 		if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(ks), ks); err != nil {
 			return flux.APIError(err, "get", "kustomizations.kustomize.toolkit.fluxcd.io", ks.Namespace+"/"+ks.Name, cl.Context)

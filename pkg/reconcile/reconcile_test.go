@@ -18,10 +18,10 @@ import (
 
 // Flux revisions of three commits.
 const (
-	newSHA   = "1111111111111111111111111111111111111111"
-	newRev   = "main@sha1:" + newSHA
-	oldRev   = "main@sha1:2222222222222222222222222222222222222222"
-	olderRev = "main@sha1:3333333333333333333333333333333333333333"
+	commitSHA = "1111111111111111111111111111111111111111"
+	newRev    = "main@sha1:" + commitSHA
+	oldRev    = "main@sha1:2222222222222222222222222222222222222222"
+	olderRev  = "main@sha1:3333333333333333333333333333333333333333"
 )
 
 func ks(ready metav1.ConditionStatus, reason, attempted, applied string) *kustomizev1.Kustomization {
@@ -33,7 +33,7 @@ func ks(ready metav1.ConditionStatus, reason, attempted, applied string) *kustom
 }
 
 func TestApplied(t *testing.T) {
-	const commit = newSHA
+	const commit = commitSHA
 	for _, tc := range []struct {
 		name    string
 		ks      *kustomizev1.Kustomization

@@ -1,0 +1,285 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/apis/meta"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"github.com/kubectl-promote/kubectl-promote/internal/fakeflux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+)
+
+const (
+	oldSHA = "1111111111111111111111111111111111111111"
+	newSHA = "2222222222222222222222222222222222222222"
+)
+
+// production is the seed's production environment on a fake cluster, Flux having
+// applied oldSHA; its apps Kustomization dependsOn infrastructure.
+func production(t *testing.T, o fakeflux.Options) *flux.Environment {
+	t.Helper()
+	o.Context, o.Env, o.Applied = "production", "production", oldSHA
+	if o.URL == "" {
+		o.URL = "http://127.0.0.1:1/fleet.git"
+	}
+	cl := fakeflux.NewCluster(t, o)
+	env, err := flux.LoadFrom(context.Background(), cl, flux.RefSpec{Ref: flux.Ref{Namespace: fakeflux.Namespace, Name: "apps"}})
+	require.NoError(t, err)
+	return env
+}
+
+func startFlux(t *testing.T, env *flux.Environment, c fakeflux.Controller) {
+	t.Helper()
+	c.Client = env.Cluster.Client
+	if c.Head == nil {
+		c.Head = func() (string, error) { return newSHA, nil }
+	}
+	c.Start(t)
+}
+
+func kustomization(t *testing.T, env *flux.Environment, name string) *kustomizev1.Kustomization {
+	t.Helper()
+	ks := &kustomizev1.Kustomization{}
+	require.NoError(t, env.Cluster.Client.Get(context.Background(), client.ObjectKey{Namespace: fakeflux.Namespace, Name: name}, ks))
+	return ks
+}
+
+// Run announces the commit on the GitRepository and the Kustomization, follows the
+// source to the commit, asks the target to reconcile once its dependency applied it
+// (and never the dependency, which reconciles by itself), and ends Ready.
+func TestRunFollowsTheDependsOnChainToReady(t *testing.T) {
+	env := production(t, fakeflux.Options{})
+	startFlux(t, env, fakeflux.Controller{})
+	p := &fakeflux.Progress{}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	out, err := Run(ctx, env, newSHA, Options{Wait: true, Progress: p})
+	require.NoError(t, err, p.String())
+	require.True(t, out.Ready)
+	require.Equal(t, "main@sha1:"+newSHA, out.SourceRevision)
+	require.Equal(t, "main@sha1:"+newSHA, out.AppliedRevision)
+	require.Equal(t, []string{"GitRepository/flux-system/flux-system", "Kustomization/flux-system/apps", "Kustomization/flux-system/apps"}, out.Annotated,
+		"announced on the source and the target, then the target asked again once its dependency was ready")
+	require.Positive(t, out.Seconds)
+
+	apps := kustomization(t, env, "apps")
+	require.Equal(t, out.RequestedAt, apps.Annotations[meta.ReconcileRequestAnnotation], "the result records the target's last request")
+	require.Equal(t, out.RequestedAt, apps.Status.LastHandledReconcileAt)
+	infra := kustomization(t, env, "infrastructure")
+	require.NotContains(t, infra.Annotations, meta.ReconcileRequestAnnotation, "a Kustomization without dependsOn is never asked: it reconciles when its source moves")
+	require.Equal(t, "main@sha1:"+newSHA, infra.Status.LastAppliedRevision)
+	require.Contains(t, p.String(), "done: GitRepository flux-system/flux-system fetched main@sha1:"+newSHA)
+	require.Contains(t, p.String(), "done: Kustomization flux-system/apps applied revision main@sha1:"+newSHA)
+}
+
+// Without Wait, Run only writes the annotations and returns.
+func TestRunWithoutWaitOnlyAnnotates(t *testing.T) {
+	env := production(t, fakeflux.Options{})
+	out, err := Run(context.Background(), env, newSHA, Options{Progress: &fakeflux.Progress{}})
+	require.NoError(t, err)
+	require.False(t, out.Ready)
+	require.NotEmpty(t, out.RequestedAt)
+	repo := &sourcev1.GitRepository{}
+	require.NoError(t, env.Cluster.Client.Get(context.Background(), client.ObjectKeyFromObject(env.Source), repo))
+	require.Equal(t, out.RequestedAt, repo.Annotations[meta.ReconcileRequestAnnotation])
+	require.Equal(t, out.RequestedAt, kustomization(t, env, "apps").Annotations[meta.ReconcileRequestAnnotation])
+	require.Equal(t, "main@sha1:"+oldSHA, repo.Status.Artifact.Revision, "nothing else changed")
+}
+
+// A refused annotation is a ForbiddenError naming the verb, the resource and the context.
+func TestAnnounceForbidden(t *testing.T) {
+	env := production(t, fakeflux.Options{Funcs: interceptor.Funcs{
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			if _, ok := obj.(*kustomizev1.Kustomization); ok {
+				return apierrors.NewForbidden(schema.GroupResource{Group: "kustomize.toolkit.fluxcd.io", Resource: "kustomizations"}, obj.GetName(), errors.New("RBAC"))
+			}
+			return c.Patch(ctx, obj, patch, opts...)
+		},
+	}})
+	out, err := Announce(context.Background(), env)
+	var forbidden *flux.ForbiddenError
+	require.True(t, errors.As(err, &forbidden), "%v", err)
+	require.Equal(t, "patch", forbidden.Verb)
+	require.Equal(t, "kustomizations.kustomize.toolkit.fluxcd.io", forbidden.Resource)
+	require.Equal(t, "flux-system/apps", forbidden.Object)
+	require.Equal(t, "production", forbidden.Context)
+	require.Equal(t, []string{"GitRepository/flux-system/flux-system"}, out.Annotated, "the source was annotated before the refusal")
+}
+
+// Flux failing the target's health checks on the commit ends the wait at once with a
+// FailedError carrying Flux's reason and message.
+func TestFollowFailsWhenTheTargetFailsHealth(t *testing.T) {
+	env := production(t, fakeflux.Options{})
+	startFlux(t, env, fakeflux.Controller{Fails: func(name, sha string) string {
+		if name == "apps" && sha == newSHA {
+			return "Deployment/production/my-app status: 'Failed'"
+		}
+		return ""
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := Run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}})
+	var failed *FailedError
+	require.True(t, errors.As(err, &failed), "%v", err)
+	require.Equal(t, "Kustomization/flux-system/apps", failed.Object)
+	require.Equal(t, meta.HealthCheckFailedReason, failed.Reason)
+	require.Contains(t, failed.Message, "my-app")
+	require.Less(t, time.Since(start), 15*time.Second, "a failure ends the wait, it does not run out the timeout")
+}
+
+// The GitRepository failing the fetch it was asked for is a FailedError on the source.
+func TestFollowFailsWhenTheSourceFails(t *testing.T) {
+	env := production(t, fakeflux.Options{})
+	startFlux(t, env, fakeflux.Controller{SourceFails: "authentication required"})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := Run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}})
+	var failed *FailedError
+	require.True(t, errors.As(err, &failed), "%v", err)
+	require.Equal(t, "GitRepository/flux-system/flux-system", failed.Object)
+	require.Equal(t, "GitOperationFailed", failed.Reason)
+	require.Equal(t, "authentication required", failed.Message)
+}
+
+// A Stalled dependency fails the wait on the chain instead of waiting it out.
+func TestFollowFailsOnAStalledDependency(t *testing.T) {
+	env := production(t, fakeflux.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	infra := kustomization(t, env, "infrastructure")
+	infra.Status.Conditions = append(infra.Status.Conditions, metaCondition(meta.StalledCondition, "InvalidPath", "path not found"))
+	require.NoError(t, env.Cluster.Client.Update(ctx, infra))
+	startFlux(t, env, fakeflux.Controller{NoKustomize: true})
+	_, err := Run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}})
+	var failed *FailedError
+	require.True(t, errors.As(err, &failed), "%v", err)
+	require.Equal(t, "Kustomization/flux-system/infrastructure", failed.Object)
+	require.Equal(t, "Stalled", failed.Reason)
+}
+
+// When kustomize-controller never handles the request, the timeout says so, whichever
+// phase the wait was in: the target's dependencies (the seed's apps dependsOn
+// infrastructure) or the target itself.
+func TestTimeoutAsksWhetherKustomizeControllerRuns(t *testing.T) {
+	for _, target := range []string{"apps", "infrastructure"} {
+		t.Run(target, func(t *testing.T) {
+			env := production(t, fakeflux.Options{})
+			env.Kustomization = kustomization(t, env, target)
+			startFlux(t, env, fakeflux.Controller{NoKustomize: true})
+			p := &fakeflux.Progress{}
+			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+			defer cancel()
+			_, err := Run(ctx, env, newSHA, Options{Wait: true, Progress: p, StuckAfter: 300 * time.Millisecond})
+			var timeout *TimeoutError
+			require.True(t, errors.As(err, &timeout), "%v", err)
+			require.Contains(t, err.Error(), "is kustomize-controller running?")
+			require.Contains(t, err.Error(), "raise --timeout")
+		})
+	}
+}
+
+// When source-controller never handles the request, the timeout names it.
+func TestTimeoutAsksWhetherSourceControllerRuns(t *testing.T) {
+	env := production(t, fakeflux.Options{})
+	startFlux(t, env, fakeflux.Controller{NoSource: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	_, err := Run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}, StuckAfter: 300 * time.Millisecond})
+	var timeout *TimeoutError
+	require.True(t, errors.As(err, &timeout), "%v", err)
+	require.Equal(t, "GitRepository flux-system/flux-system to fetch 222222222222", timeout.What)
+	require.Contains(t, err.Error(), "is source-controller running?")
+}
+
+// A controller that handles the request but is slow is not called stuck: no hint.
+func TestTimeoutWithoutHintWhenTheRequestWasHandled(t *testing.T) {
+	env := production(t, fakeflux.Options{})
+	startFlux(t, env, fakeflux.Controller{Head: func() (string, error) { return oldSHA, nil }})
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	_, err := Run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}, StuckAfter: 300 * time.Millisecond})
+	var timeout *TimeoutError
+	require.True(t, errors.As(err, &timeout), "%v", err)
+	require.Empty(t, timeout.Hint, "source-controller handled the request (it fetched an older commit)")
+	require.NotContains(t, err.Error(), "running?")
+}
+
+// An API server that answers 503 for a while is retried; the wait still ends Ready, and
+// when it never recovers the timeout carries the last API error.
+func TestFollowRetriesAnUnavailableAPIServer(t *testing.T) {
+	var failing atomic.Int32
+	unavailable := func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+		if _, ok := obj.(*sourcev1.GitRepository); ok && failing.Load() != 0 {
+			failing.Add(-1)
+			return apierrors.NewServiceUnavailable("etcd leader changed")
+		}
+		return c.Get(ctx, key, obj, opts...)
+	}
+	env := production(t, fakeflux.Options{Funcs: interceptor.Funcs{Get: unavailable}})
+	failing.Store(5)
+	startFlux(t, env, fakeflux.Controller{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := Run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}})
+	require.NoError(t, err)
+	require.True(t, out.Ready)
+
+	env = production(t, fakeflux.Options{Funcs: interceptor.Funcs{Get: unavailable}})
+	failing.Store(-1) // for ever
+	ctx, cancel = context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	_, err = Run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}})
+	var timeout *TimeoutError
+	require.True(t, errors.As(err, &timeout), "%v", err)
+	require.Contains(t, timeout.LastError, "etcd leader changed")
+}
+
+// Contains lets the wait accept a later revision that carries the commit, and refuse one that does not.
+func TestFollowAcceptsARevisionContainingTheCommit(t *testing.T) {
+	const later = "3333333333333333333333333333333333333333"
+	for _, tc := range []struct {
+		name    string
+		carries bool
+	}{{"carries", true}, {"does not carry", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := production(t, fakeflux.Options{})
+			startFlux(t, env, fakeflux.Controller{Head: func() (string, error) { return later, nil }})
+			var asked []string
+			contains := func(_ context.Context, rev string) (bool, error) {
+				asked = append(asked, rev)
+				return flux.SameRevision(rev, later) && tc.carries, nil
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			out, err := Run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}, Contains: contains})
+			require.Contains(t, asked, "main@sha1:"+later)
+			if tc.carries {
+				require.NoError(t, err)
+				require.Equal(t, "main@sha1:"+later, out.AppliedRevision)
+				return
+			}
+			var timeout *TimeoutError
+			require.True(t, errors.As(err, &timeout), "%v", err)
+			require.True(t, strings.HasPrefix(timeout.What, "GitRepository flux-system/flux-system to fetch"), timeout.What)
+		})
+	}
+}
+
+func metaCondition(typ, reason, message string) metav1.Condition {
+	return metav1.Condition{Type: typ, Status: metav1.ConditionTrue, Reason: reason, Message: message, LastTransitionTime: metav1.Now()}
+}

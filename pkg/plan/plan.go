@@ -135,90 +135,152 @@ func Compute(ctx context.Context, in Input) (*Plan, error) {
 	if in.Source == nil || in.Target == nil {
 		return nil, errors.New("plan: source and target Kustomizations are required")
 	}
+	c := &computation{in: in}
+	if err := c.render(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.diff(); err != nil || len(c.p.Changes) == 0 {
+		return c.result(err)
+	}
+	if err := c.place(); err != nil {
+		return nil, err
+	}
+	if err := c.edit(ctx); err != nil {
+		return nil, errors.Join(err, restoreFiles(c.tree, c.p.Files))
+	}
+	if err := c.verify(); err != nil {
+		return nil, errors.Join(err, restoreFiles(c.tree, c.p.Files))
+	}
+	return c.p, nil
+}
+
+// computation is one Compute, phase by phase: render both environments, diff their
+// images, place each change in the overlay file that sets it, edit (and render
+// again, moving a partial edit to the overlay root), and verify that only the
+// planned images changed.
+type computation struct {
+	in            Input
+	p             *Plan
+	tgtContainers []container
+	tree          *overlayTree
+	// owners are, per change, the overlay files its edit goes to.
+	owners  [][]*overlayFile
+	markers []marker
+}
+
+func (c *computation) result(err error) (*Plan, error) {
+	if err != nil {
+		return nil, err
+	}
+	return c.p, nil
+}
+
+// render renders the source and the target as kustomize-controller would.
+func (c *computation) render(ctx context.Context) error {
+	in := c.in
 	src, err := render.Render(ctx, render.Input{Dir: in.SourceDir, Kustomization: in.Source, Client: in.SourceClient})
 	if err != nil {
-		return nil, fmt.Errorf("rendering the source %s: %w", name(in.Source), err)
+		return fmt.Errorf("rendering the source %s: %w", name(in.Source), err)
 	}
 	tgt, err := render.Render(ctx, render.Input{Dir: in.TargetDir, Kustomization: in.Target, Client: in.TargetClient})
 	if err != nil {
-		return nil, fmt.Errorf("rendering the target %s: %w", name(in.Target), err)
+		return fmt.Errorf("rendering the target %s: %w", name(in.Target), err)
 	}
-	p := &Plan{Source: src, Target: tgt, TargetAfter: tgt}
-	tgtContainers := containers(tgt, affixesOf(in.TargetDir, in.Target))
-	changes, err := diffImages(containers(src, affixesOf(in.SourceDir, in.Source)), tgtContainers, in.Filter)
-	if err != nil {
-		return nil, err
-	}
-	if len(changes) == 0 {
-		return p, nil
-	}
-	p.Changes = changes
+	c.p = &Plan{Source: src, Target: tgt, TargetAfter: tgt}
+	return nil
+}
 
+// diff finds the images the source runs that differ in the target.
+func (c *computation) diff() error {
+	in := c.in
+	c.tgtContainers = containers(c.p.Target, affixesOf(in.TargetDir, in.Target))
+	changes, err := diffImages(containers(c.p.Source, affixesOf(in.SourceDir, in.Source)), c.tgtContainers, in.Filter)
+	if err != nil {
+		return err
+	}
+	c.p.Changes = changes
+	return nil
+}
+
+// place finds where each change's edit goes: the files of the overlay that set the
+// repository, else the overlay root (see overlayTree.owners); and refuses an edit
+// that would not take effect.
+func (c *computation) place() error {
+	in := c.in
 	overlay, err := securejoin.SecureJoin(in.TargetDir, in.Target.Spec.Path)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	tree, err := loadOverlay(in.TargetDir, overlay)
-	if err != nil {
-		return nil, err
+	if c.tree, err = loadOverlay(in.TargetDir, overlay); err != nil {
+		return err
 	}
-	// Each repository's edit goes to the files of the overlay that set it, else to
-	// the overlay root (see overlayTree.owners).
-	owners := make([][]*overlayFile, len(changes))
-	for i, c := range changes {
-		if owners[i] = tree.owners(c.Repository); len(owners[i]) == 0 {
-			owners[i] = []*overlayFile{tree.root}
+	c.owners = make([][]*overlayFile, len(c.p.Changes))
+	for i, ch := range c.p.Changes {
+		if c.owners[i] = c.tree.owners(ch.Repository); len(c.owners[i]) == 0 {
+			c.owners[i] = []*overlayFile{c.tree.root}
 		}
 	}
-	markers := tree.markers()
-	if reasons := notEffective(in.Target, changes, owners, tgtContainers, markers); len(reasons) > 0 {
-		return nil, &NotEffectiveError{Reasons: reasons}
+	c.markers = c.tree.markers()
+	if reasons := notEffective(in.Target, c.p.Changes, c.owners, c.tgtContainers, c.markers); len(reasons) > 0 {
+		return &NotEffectiveError{Reasons: reasons}
 	}
-	if p.Files, err = writeEdits(tree, changes, owners); err != nil {
-		return nil, err
+	return nil
+}
+
+// edit writes the edits and renders the target again. An edit inside the overlay's
+// tree that left some of the repository's containers at their old version (a
+// workload outside the sub-overlays that set it, or a shared component applied
+// after them) moves to the overlay root, whose entry every workload of the overlay
+// takes. This costs one more render, only then.
+func (c *computation) edit(ctx context.Context) error {
+	in, p := c.in, c.p
+	var err error
+	if p.Files, err = writeEdits(c.tree, p.Changes, c.owners); err != nil {
+		return err
 	}
-	restore := func(err error) (*Plan, error) {
-		return nil, errors.Join(err, restoreFiles(tree, p.Files))
+	if err := c.renderAfter(ctx); err != nil {
+		return err
 	}
-	renderAfter := func() (err error) {
-		p.TargetAfter, err = render.Render(ctx, render.Input{Dir: in.TargetDir, Kustomization: in.Target, Client: in.TargetClient})
-		if err != nil {
-			return fmt.Errorf("rendering the target %s after the edit: %w", name(in.Target), err)
-		}
+	fallback := partial(containers(p.TargetAfter, affixesOf(in.TargetDir, in.Target)), p.Changes, c.owners, c.tree.root)
+	if len(fallback) == 0 {
 		return nil
 	}
-	if err := renderAfter(); err != nil {
-		return restore(err)
+	var moved []Change
+	var movedOwners [][]*overlayFile
+	for _, i := range fallback {
+		c.owners[i] = []*overlayFile{c.tree.root}
+		moved, movedOwners = append(moved, p.Changes[i]), append(movedOwners, c.owners[i])
 	}
-	// An edit inside the overlay's tree that left some of the repository's containers
-	// at their old version (a workload outside the sub-overlays that set it, or a
-	// shared component applied after them) moves to the overlay root, whose entry
-	// every workload of the overlay takes. This costs one more render, only then.
-	if fallback := partial(containers(p.TargetAfter, affixesOf(in.TargetDir, in.Target)), changes, owners, tree.root); len(fallback) > 0 {
-		var moved []Change
-		var movedOwners [][]*overlayFile
-		for _, i := range fallback {
-			owners[i] = []*overlayFile{tree.root}
-			moved, movedOwners = append(moved, changes[i]), append(movedOwners, owners[i])
-		}
-		if reasons := notEffective(in.Target, moved, movedOwners, tgtContainers, markers); len(reasons) > 0 {
-			return restore(&NotEffectiveError{Reasons: reasons})
-		}
-		if err := restoreFiles(tree, p.Files); err != nil {
-			return nil, err
-		}
-		if p.Files, err = writeEdits(tree, changes, owners); err != nil {
-			return nil, err
-		}
-		if err := renderAfter(); err != nil {
-			return restore(err)
-		}
+	if reasons := notEffective(in.Target, moved, movedOwners, c.tgtContainers, c.markers); len(reasons) > 0 {
+		return &NotEffectiveError{Reasons: reasons}
 	}
-	if d := unexpected(tgt.WithObjects(withImages(tgt.Objects, changes)), p.TargetAfter); d != "" {
-		return restore(&VerifyError{Diff: d})
+	if err := restoreFiles(c.tree, p.Files); err != nil {
+		return err
 	}
-	p.RenderedDiff = render.Diff(tgt, p.TargetAfter, name(in.Target)+" (before)", name(in.Target)+" (after)")
-	return p, nil
+	if p.Files, err = writeEdits(c.tree, p.Changes, c.owners); err != nil {
+		return err
+	}
+	return c.renderAfter(ctx)
+}
+
+func (c *computation) renderAfter(ctx context.Context) (err error) {
+	in := c.in
+	c.p.TargetAfter, err = render.Render(ctx, render.Input{Dir: in.TargetDir, Kustomization: in.Target, Client: in.TargetClient})
+	if err != nil {
+		return fmt.Errorf("rendering the target %s after the edit: %w", name(in.Target), err)
+	}
+	return nil
+}
+
+// verify checks that the edit changed the target's render in the planned images
+// and nowhere else, and records the rendered diff (Secrets masked).
+func (c *computation) verify() error {
+	p, tgt := c.p, c.p.Target
+	if d := unexpected(tgt.WithObjects(withImages(tgt.Objects, p.Changes)), p.TargetAfter); d != "" {
+		return &VerifyError{Diff: d}
+	}
+	p.RenderedDiff = render.Diff(tgt, p.TargetAfter, name(c.in.Target)+" (before)", name(c.in.Target)+" (after)")
+	return nil
 }
 
 // diffLines splits data into lines for difflib, ending the last one with a newline

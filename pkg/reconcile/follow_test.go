@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -67,7 +68,7 @@ func TestRunFollowsTheDependsOnChainToReady(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	out, err := Run(ctx, env, newSHA, Options{Wait: true, Progress: p})
+	out, err := run(ctx, env, newSHA, Options{Wait: true, Progress: p})
 	require.NoError(t, err, p.String())
 	require.True(t, out.Ready)
 	require.Equal(t, "main@sha1:"+newSHA, out.SourceRevision)
@@ -89,7 +90,7 @@ func TestRunFollowsTheDependsOnChainToReady(t *testing.T) {
 // Without Wait, Run only writes the annotations and returns.
 func TestRunWithoutWaitOnlyAnnotates(t *testing.T) {
 	env := production(t, fakeflux.Options{})
-	out, err := Run(context.Background(), env, newSHA, Options{Progress: &fakeflux.Progress{}})
+	out, err := run(context.Background(), env, newSHA, Options{Progress: &fakeflux.Progress{}})
 	require.NoError(t, err)
 	require.False(t, out.Ready)
 	require.NotEmpty(t, out.RequestedAt)
@@ -133,7 +134,7 @@ func TestFollowFailsWhenTheTargetFailsHealth(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err := Run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}})
+	_, err := run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}})
 	var failed *FailedError
 	require.True(t, errors.As(err, &failed), "%v", err)
 	require.Equal(t, "Kustomization/flux-system/apps", failed.Object)
@@ -148,7 +149,7 @@ func TestFollowFailsWhenTheSourceFails(t *testing.T) {
 	startFlux(t, env, fakeflux.Controller{SourceFails: "authentication required"})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, err := Run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}})
+	_, err := run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}})
 	var failed *FailedError
 	require.True(t, errors.As(err, &failed), "%v", err)
 	require.Equal(t, "GitRepository/flux-system/flux-system", failed.Object)
@@ -165,7 +166,7 @@ func TestFollowFailsOnAStalledDependency(t *testing.T) {
 	infra.Status.Conditions = append(infra.Status.Conditions, metaCondition(meta.StalledCondition, "InvalidPath", "path not found"))
 	require.NoError(t, env.Cluster.Client.Update(ctx, infra))
 	startFlux(t, env, fakeflux.Controller{NoKustomize: true})
-	_, err := Run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}})
+	_, err := run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}})
 	var failed *FailedError
 	require.True(t, errors.As(err, &failed), "%v", err)
 	require.Equal(t, "Kustomization/flux-system/infrastructure", failed.Object)
@@ -184,7 +185,7 @@ func TestTimeoutAsksWhetherKustomizeControllerRuns(t *testing.T) {
 			p := &fakeflux.Progress{}
 			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 			defer cancel()
-			_, err := Run(ctx, env, newSHA, Options{Wait: true, Progress: p, StuckAfter: 300 * time.Millisecond})
+			_, err := run(ctx, env, newSHA, Options{Wait: true, Progress: p, StuckAfter: 300 * time.Millisecond})
 			var timeout *TimeoutError
 			require.True(t, errors.As(err, &timeout), "%v", err)
 			require.Contains(t, err.Error(), "is kustomize-controller running?")
@@ -199,7 +200,7 @@ func TestTimeoutAsksWhetherSourceControllerRuns(t *testing.T) {
 	startFlux(t, env, fakeflux.Controller{NoSource: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
-	_, err := Run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}, StuckAfter: 300 * time.Millisecond})
+	_, err := run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}, StuckAfter: 300 * time.Millisecond})
 	var timeout *TimeoutError
 	require.True(t, errors.As(err, &timeout), "%v", err)
 	require.Equal(t, "GitRepository flux-system/flux-system to fetch 222222222222", timeout.What)
@@ -212,7 +213,7 @@ func TestTimeoutWithoutHintWhenTheRequestWasHandled(t *testing.T) {
 	startFlux(t, env, fakeflux.Controller{Head: func() (string, error) { return oldSHA, nil }})
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
-	_, err := Run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}, StuckAfter: 300 * time.Millisecond})
+	_, err := run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}, StuckAfter: 300 * time.Millisecond})
 	var timeout *TimeoutError
 	require.True(t, errors.As(err, &timeout), "%v", err)
 	require.Empty(t, timeout.Hint, "source-controller handled the request (it fetched an older commit)")
@@ -235,7 +236,7 @@ func TestFollowRetriesAnUnavailableAPIServer(t *testing.T) {
 	startFlux(t, env, fakeflux.Controller{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out, err := Run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}})
+	out, err := run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}})
 	require.NoError(t, err)
 	require.True(t, out.Ready)
 
@@ -243,7 +244,7 @@ func TestFollowRetriesAnUnavailableAPIServer(t *testing.T) {
 	failing.Store(-1) // for ever
 	ctx, cancel = context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
-	_, err = Run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}})
+	_, err = run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}})
 	var timeout *TimeoutError
 	require.True(t, errors.As(err, &timeout), "%v", err)
 	require.Contains(t, timeout.LastError, "etcd leader changed")
@@ -266,7 +267,7 @@ func TestFollowAcceptsARevisionContainingTheCommit(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			out, err := Run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}, Contains: contains})
+			out, err := run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}, Contains: contains})
 			require.Contains(t, asked, "main@sha1:"+later)
 			if tc.carries {
 				require.NoError(t, err)
@@ -282,4 +283,13 @@ func TestFollowAcceptsARevisionContainingTheCommit(t *testing.T) {
 
 func metaCondition(typ, reason, message string) metav1.Condition {
 	return metav1.Condition{Type: typ, Status: metav1.ConditionTrue, Reason: reason, Message: message, LastTransitionTime: metav1.Now()}
+}
+
+// run announces commit and follows it, as pkg/promote's followUp does.
+func run(ctx context.Context, env *flux.Environment, commit string, o Options) (*v1alpha1.ReconcileOutcome, error) {
+	out, err := Announce(ctx, env)
+	if err == nil {
+		err = Follow(ctx, env, commit, out, o)
+	}
+	return out, err
 }

@@ -100,18 +100,6 @@ func kindOf(obj client.Object) string {
 	return kustomizev1.KustomizationKind
 }
 
-// Run announces commit (Announce) and follows it (Follow): what a caller that has
-// nothing to do between the two uses. ctx bounds both.
-func Run(ctx context.Context, env *flux.Environment, commit string, o Options) (*v1alpha1.ReconcileOutcome, error) {
-	start := time.Now()
-	out, err := Announce(ctx, env)
-	if err == nil {
-		err = Follow(ctx, env, commit, out, o)
-	}
-	out.Seconds = time.Since(start).Seconds()
-	return out, err
-}
-
 // Follow waits, with Options.Wait, for the target's GitRepository to fetch a revision
 // that contains commit, walks the target's dependsOn chain asking each Kustomization
 // to reconcile as soon as its own dependencies are ready on that revision, and waits

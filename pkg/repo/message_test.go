@@ -9,8 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const sha = "0123456789abcdef0123456789abcdef01234567"
-
 func TestFormatAndParseMessage(t *testing.T) {
 	trailers := []Trailer{
 		{"Promoted-From", "staging"},

@@ -51,8 +51,8 @@ plane: ## Build (or find cached) the control plane binaries
 e2e: ## End-to-end suite on real kube-apiserver + Flux + Git, through kubectl
 	$(WITH_PLANE) cd test && go test -count=1 -p 1 -timeout 60m -v ./plane/... ./e2e/...
 
-demo: ## A real promotion from staging to production on two local clusters (KEEP=1 leaves them running)
-	cd test && go run ./demo
+demo: ## Real promotions on local Flux clusters: a directory per environment, then a branch per environment (KEEP=1 leaves them running)
+	cd test && go run ./demo && go run ./demo -branches
 
 demo-branches: ## The same with a branch per environment: the commit staging applied merged into production's branch
 	cd test && go run ./demo -branches

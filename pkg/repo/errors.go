@@ -145,6 +145,9 @@ func (r *Repo) classify(op string, err error) error {
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed),
 		errors.Is(err, transport.ErrInvalidAuthMethod),
 		strings.Contains(lower, "unable to authenticate"), strings.Contains(lower, "permission denied (publickey"):
+		if r != nil && isSSH(r.pushURL) {
+			return &classified{kinds: append(kinds, ErrAuthentication), msg: r.auth.sshRefusedMessage(op, remote, r.pushURL)}
+		}
 		return &classified{kinds: append(kinds, ErrAuthentication), msg: fmt.Sprintf(
 			"%s %s: authentication failed: set %s (or %s and %s) for HTTPS, or %s or an ssh-agent for SSH, with access to the repository",
 			op, remote, EnvToken, EnvUsername, EnvPassword, EnvSSHKey)}

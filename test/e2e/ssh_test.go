@@ -141,7 +141,8 @@ func TestSSHPromotions(t *testing.T) {
 	t.Run("key file", func(t *testing.T) {
 		r := run(nil, append(known, "--git-ssh-key", plain)...)
 		d := requireLanded(t, f, r, before)
-		require.Equal(t, f.RepoURL, d.Target.URL)
+		// Output drops URL user information, the SSH user included.
+		require.Equal(t, strings.Replace(f.RepoURL, "ssh://"+f.SSH.User+"@", "ssh://", 1), d.Target.URL)
 		requireGitRepositoryFetched(t, f, d.Commit.SHA)
 		requireDeployment(t, f, prod, "my-app", myApp11, true)
 		requireDeployment(t, f, prod, "redis", redis725, true)

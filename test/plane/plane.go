@@ -647,6 +647,18 @@ func (p *Plane) Component(name string) (pid int, err error) {
 	return 0, fmt.Errorf("plane %s has no component %s", p.opts.Name, name)
 }
 
+// StopComponent stops the named component ("source-controller") and waits for it to
+// end, as a crash would, for tests of what happens then. The rest keeps running.
+func (p *Plane) StopComponent(name string) error {
+	for _, pr := range p.processes() {
+		if pr.name == name {
+			pr.stop(5 * time.Second)
+			return nil
+		}
+	}
+	return fmt.Errorf("plane %s has no component %s", p.opts.Name, name)
+}
+
 // Name is the plane's name, the context name in merged kubeconfigs.
 func (p *Plane) Name() string { return p.opts.Name }
 

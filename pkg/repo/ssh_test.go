@@ -109,7 +109,14 @@ func sshServer(t *testing.T, hostKey ssh.Signer) string {
 		},
 	}
 	cfg.AddHostKey(hostKey)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) { _, _, _, _ = ssh.NewServerConn(c, cfg) })
+}
+
+// serve listens on network/address until the test ends and hands every connection
+// to handle (closing it after), returning the address listened on.
+func serve(t *testing.T, network, address string, handle func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen(network, address)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = l.Close() })
 	go func() {
@@ -120,7 +127,7 @@ func sshServer(t *testing.T, hostKey ssh.Signer) string {
 			}
 			go func() {
 				defer c.Close()
-				_, _, _, _ = ssh.NewServerConn(c, cfg)
+				handle(c)
 			}()
 		}
 	}()
@@ -207,20 +214,7 @@ func TestLoadSSHKey(t *testing.T) {
 // serveAgent serves an in-memory ssh-agent keyring on a unix socket.
 func serveAgent(t *testing.T, keyring agent.Agent) string {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	l, err := net.Listen("unix", sock)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _ = agent.ServeAgent(keyring, c) }()
-		}
-	}()
-	return sock
+	return serve(t, "unix", filepath.Join(t.TempDir(), "agent.sock"), func(c net.Conn) { _ = agent.ServeAgent(keyring, c) })
 }
 
 // TestAgentHasKeys: an empty agent and an absent one are reported as such, before

@@ -182,6 +182,9 @@ func Start(ctx context.Context, o Options) (_ *Fleet, err error) {
 		}
 		f.planes[contexts[i]] = r.p
 		f.progress("✔ plane %s up in %.1f s", contexts[i], r.p.StartupTime.Seconds())
+		for n, why := range r.p.Retries {
+			f.progress("  plane %s: attempt %d abandoned: %s", contexts[i], n+1, why)
+		}
 	}
 	if err := errors.Join(append(errs, gerr)...); err != nil {
 		return nil, err

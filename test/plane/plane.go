@@ -53,7 +53,8 @@ type Options struct {
 	StartTimeout time.Duration
 	// PortsChosen, if set, is called on every attempt of Start with the ports just
 	// chosen for the components (by role, see Plane.Ports), before any component
-	// binds them. Tests use it to take one, as another process on the machine might.
+	// binds them; it may change them. Tests use it to take a port, as another process
+	// on the machine might, or to hand the plane ports another plane holds.
 	PortsChosen func(attempt int, ports map[string]int)
 }
 
@@ -103,8 +104,10 @@ type Plane struct {
 
 	// StartupTime is how long Start took.
 	StartupTime time.Duration
-	// Attempts is how many times Start had to choose ports (1 without a collision).
+	// Attempts is how many times Start had to choose ports (1 without a collision);
+	// Retries says why each earlier attempt was abandoned.
 	Attempts int
+	Retries  []string
 }
 
 // Scheme knows the core Kubernetes types and Flux's Kustomization and GitRepository.
@@ -146,11 +149,12 @@ func BinDir(dir string) (string, error) {
 // The processes stop when ctx is cancelled or Stop is called.
 func Start(ctx context.Context, opts Options) (*Plane, error) {
 	began := time.Now()
+	var retries []string
 	for attempt := 1; ; attempt++ {
 		p, err := startOnce(ctx, opts, attempt)
 		if err == nil {
 			p.StartupTime = time.Since(began)
-			p.Attempts = attempt
+			p.Attempts, p.Retries = attempt, retries
 			return p, nil
 		}
 		// Ports are picked free but only bound by the components a moment later; a
@@ -159,6 +163,7 @@ func Start(ctx context.Context, opts Options) (*Plane, error) {
 		if attempt == maxStartAttempts || ctx.Err() != nil || (!errors.As(err, &collision) && !portTaken(opts.Dir)) {
 			return nil, err
 		}
+		retries = append(retries, err.Error())
 		if opts.Dir != "" {
 			_ = os.RemoveAll(filepath.Join(opts.Dir, "etcd"))
 			_ = os.Rename(filepath.Join(opts.Dir, "logs"), filepath.Join(opts.Dir, fmt.Sprintf("logs.attempt-%d", attempt)))
@@ -232,7 +237,7 @@ func startOnce(ctx context.Context, opts Options, attempt int) (_ *Plane, err er
 		p.ports[role] = free[i]
 	}
 	if opts.PortsChosen != nil {
-		opts.PortsChosen(attempt, p.Ports())
+		opts.PortsChosen(attempt, p.ports)
 	}
 	ports := p.ports
 	etcdClient, etcdPeer, apiPort := ports[PortEtcdClient], ports[PortEtcdPeer], ports[PortAPIServer]

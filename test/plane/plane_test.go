@@ -277,6 +277,7 @@ func TestPlaneStartsWhenItsPortIsTaken(t *testing.T) {
 	defer squatter.Close()
 
 	require.Equal(t, 2, p.Attempts, "the collision was noticed on the first attempt")
+	require.Contains(t, p.Retries[0], fmt.Sprintf("source-controller: port %d is held by pid %d", taken, os.Getpid()))
 	logs, err := filepath.Glob(filepath.Join(p.Dir(), "logs.attempt-1", "source-controller.log"))
 	require.NoError(t, err)
 	require.Len(t, logs, 1, "the first attempt's logs are kept")
@@ -314,4 +315,35 @@ func TestPlaneStartsWhenItsPortIsTaken(t *testing.T) {
 	require.NoError(t, err)
 	resp2.Body.Close()
 	require.Equal(t, http.StatusNotFound, resp2.StatusCode)
+}
+
+// TestPlaneGivenAnotherPlanesStoragePort hands a second plane the artifact server
+// port of a running one, the collision behind "Source artifact not found" in CI: the
+// second plane's source-controller reports ready, then cannot bind the port. The
+// second plane notices, starts again on new ports, and each plane's artifact server
+// is its own source-controller.
+func TestPlaneGivenAnotherPlanesStoragePort(t *testing.T) {
+	first := plane.StartT(t, plane.Options{Name: "first"})
+	held := first.Ports()[plane.PortSourceStorage]
+	second := plane.StartT(t, plane.Options{Name: "second", PortsChosen: func(attempt int, ports map[string]int) {
+		if attempt == 1 {
+			ports[plane.PortSourceStorage] = held
+		}
+	}})
+	require.Equal(t, 2, second.Attempts)
+	require.Len(t, second.Retries, 1)
+	require.Contains(t, second.Retries[0], fmt.Sprintf("source-controller: port %d is held by", held))
+	require.NotEqual(t, held, second.Ports()[plane.PortSourceStorage])
+	firstLog, err := os.ReadFile(filepath.Join(second.Dir(), "logs.attempt-1", "source-controller.log"))
+	require.NoError(t, err)
+	require.Contains(t, string(firstLog), fmt.Sprintf("--storage-addr=127.0.0.1:%d", held), "attempt 1 was given the first plane's port")
+
+	for _, p := range []*plane.Plane{first, second} {
+		pid, err := p.Component("source-controller")
+		require.NoError(t, err)
+		h, err := plane.FindPortHolder(p.Ports()[plane.PortSourceStorage])
+		require.NoError(t, err)
+		require.NotNil(t, h)
+		require.Equal(t, pid, h.PID, "plane %s's artifact server is held by %s", p.Name(), h)
+	}
 }

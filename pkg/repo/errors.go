@@ -117,6 +117,10 @@ func (r *Repo) classify(op string, err error) error {
 		remote = r.url
 	}
 	raw := redact(err.Error(), secrets)
+	if strings.Contains(strings.ToLower(raw), ErrHostKey.Error()) {
+		// x/crypto's "ssh: handshake failed: " prefix adds nothing to the host key check's own message.
+		raw = strings.Replace(raw, "ssh: handshake failed: ", "", 1)
+	}
 	var kinds []error
 	for _, k := range []error{context.Canceled, context.DeadlineExceeded} {
 		if errors.Is(err, k) {

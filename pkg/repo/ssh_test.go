@@ -153,6 +153,7 @@ func TestSSHEndToEnd(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorIs(t, err, ErrHostKey)
 	assert.Contains(t, err.Error(), "ssh-keyscan -p "+port+" 127.0.0.1")
+	assert.NotContains(t, err.Error(), "handshake failed")
 
 	// Known host, refused key.
 	known := writeKnownHosts(t, knownhosts.Line([]string{addr}, hostKey.PublicKey()))

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -10,12 +11,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/skeema/knownhosts"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 )
 
 // Environment variables read by AuthFromEnv.
@@ -129,23 +132,85 @@ func (a Auth) sshMethod(ep *transport.Endpoint) (transport.AuthMethod, error) {
 	}
 	helper := gitssh.HostKeyCallbackHelper{HostKeyCallback: cb, HostKeyAlgorithms: algos}
 	if a.SSHKeyFile != "" {
-		keys, err := gitssh.NewPublicKeysFromFile(user, a.SSHKeyFile, a.SSHKeyPassphrase)
+		signer, err := loadSSHKey(a.SSHKeyFile, a.SSHKeyPassphrase)
 		if err != nil {
-			// The underlying error can quote key material; say only what to do.
-			return nil, fmt.Errorf("%w: cannot use SSH key %s: check the file and %s", ErrAuthentication, a.SSHKeyFile, EnvSSHKeyPassphrase)
+			return nil, err
 		}
-		keys.HostKeyCallbackHelper = helper
-		return keys, nil
+		return &gitssh.PublicKeys{User: user, Signer: signer, HostKeyCallbackHelper: helper}, nil
 	}
-	if os.Getenv("SSH_AUTH_SOCK") == "" {
+	sock := os.Getenv("SSH_AUTH_SOCK")
+	if sock == "" {
 		return nil, fmt.Errorf("%w: no SSH key for %s: set %s to a private key file or start an ssh-agent (SSH_AUTH_SOCK)", ErrAuthentication, ep.Host, EnvSSHKey)
 	}
-	agent, err := gitssh.NewSSHAgentAuth(user)
+	if err := agentHasKeys(sock); err != nil {
+		return nil, err
+	}
+	agentAuth, err := gitssh.NewSSHAgentAuth(user)
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot use the ssh-agent at SSH_AUTH_SOCK: %v", ErrAuthentication, err)
 	}
-	agent.HostKeyCallbackHelper = helper
-	return agent, nil
+	agentAuth.HostKeyCallbackHelper = helper
+	return agentAuth, nil
+}
+
+// loadSSHKey reads a private key file, decrypting it with passphrase when it is
+// protected. Errors say what to do and never quote the file's content.
+func loadSSHKey(file, passphrase string) (ssh.Signer, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%w: cannot read SSH key %s: %v", ErrAuthentication, file, errors.Unwrap(err))
+	}
+	signer, err := ssh.ParsePrivateKey(data)
+	var missing *ssh.PassphraseMissingError
+	if errors.As(err, &missing) {
+		if passphrase == "" {
+			return nil, fmt.Errorf("%w: SSH key %s is protected by a passphrase: set %s, or add the key to an ssh-agent and leave out --git-ssh-key",
+				ErrAuthentication, file, EnvSSHKeyPassphrase)
+		}
+		signer, err = ssh.ParsePrivateKeyWithPassphrase(data, []byte(passphrase))
+		if errors.Is(err, x509.IncorrectPasswordError) {
+			return nil, fmt.Errorf("%w: wrong passphrase for SSH key %s: check %s", ErrAuthentication, file, EnvSSHKeyPassphrase)
+		}
+	}
+	if err != nil {
+		// The parser's error can quote key material; say only what to do.
+		return nil, fmt.Errorf("%w: %s is not a usable SSH private key (OpenSSH or PEM format, as ssh-keygen writes): check the file", ErrAuthentication, file)
+	}
+	return signer, nil
+}
+
+// agentHasKeys checks that the ssh-agent at sock answers and holds a key, so that an
+// empty or dead agent is reported as such instead of as a refusal by the server.
+func agentHasKeys(sock string) error {
+	conn, err := net.DialTimeout("unix", sock, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("%w: cannot reach the ssh-agent at SSH_AUTH_SOCK=%s: %v: start one (eval $(ssh-agent); ssh-add) or set %s",
+			ErrAuthentication, sock, errors.Unwrap(err), EnvSSHKey)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	keys, err := agent.NewClient(conn).List()
+	if err != nil {
+		return fmt.Errorf("%w: the ssh-agent at SSH_AUTH_SOCK=%s does not answer: %v", ErrAuthentication, sock, err)
+	}
+	if len(keys) == 0 {
+		return fmt.Errorf("%w: the ssh-agent at SSH_AUTH_SOCK=%s holds no keys: add one with ssh-add, or set %s", ErrAuthentication, sock, EnvSSHKey)
+	}
+	return nil
+}
+
+// sshRefusedMessage is the message for an SSH server that refused every key offered.
+func (a Auth) sshRefusedMessage(op, remote, rawURL string) string {
+	user := "git"
+	if ep, err := transport.NewEndpoint(rawURL); err == nil && ep.User != "" {
+		user = ep.User
+	}
+	keys := "the keys of the ssh-agent (SSH_AUTH_SOCK)"
+	if a.SSHKeyFile != "" {
+		keys = "SSH key " + a.SSHKeyFile
+	}
+	return fmt.Sprintf("%s %s: authentication failed: the SSH server refused %s for user %s: authorize its public key for the repository, or use another key (--git-ssh-key, %s, or an ssh-agent)",
+		op, remote, keys, user, EnvSSHKey)
 }
 
 // defaultKnownHostsFiles are the files consulted when Auth.KnownHostsFile is empty.

@@ -117,6 +117,10 @@ func (r *Repo) classify(op string, err error) error {
 		remote = r.url
 	}
 	raw := redact(err.Error(), secrets)
+	if strings.Contains(strings.ToLower(raw), ErrHostKey.Error()) {
+		// x/crypto's "ssh: handshake failed: " prefix adds nothing to the host key check's own message.
+		raw = strings.Replace(raw, "ssh: handshake failed: ", "", 1)
+	}
 	var kinds []error
 	for _, k := range []error{context.Canceled, context.DeadlineExceeded} {
 		if errors.Is(err, k) {
@@ -145,6 +149,9 @@ func (r *Repo) classify(op string, err error) error {
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed),
 		errors.Is(err, transport.ErrInvalidAuthMethod),
 		strings.Contains(lower, "unable to authenticate"), strings.Contains(lower, "permission denied (publickey"):
+		if r != nil && isSSH(r.pushURL) {
+			return &classified{kinds: append(kinds, ErrAuthentication), msg: r.auth.sshRefusedMessage(op, remote, r.pushURL)}
+		}
 		return &classified{kinds: append(kinds, ErrAuthentication), msg: fmt.Sprintf(
 			"%s %s: authentication failed: set %s (or %s and %s) for HTTPS, or %s or an ssh-agent for SSH, with access to the repository",
 			op, remote, EnvToken, EnvUsername, EnvPassword, EnvSSHKey)}

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 )
 
 func newSigner(t *testing.T) ssh.Signer {
@@ -108,7 +109,14 @@ func sshServer(t *testing.T, hostKey ssh.Signer) string {
 		},
 	}
 	cfg.AddHostKey(hostKey)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) { _, _, _, _ = ssh.NewServerConn(c, cfg) })
+}
+
+// serve listens on network/address until the test ends and hands every connection
+// to handle (closing it after), returning the address listened on.
+func serve(t *testing.T, network, address string, handle func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen(network, address)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = l.Close() })
 	go func() {
@@ -119,7 +127,7 @@ func sshServer(t *testing.T, hostKey ssh.Signer) string {
 			}
 			go func() {
 				defer c.Close()
-				_, _, _, _ = ssh.NewServerConn(c, cfg)
+				handle(c)
 			}()
 		}
 	}()
@@ -145,6 +153,7 @@ func TestSSHEndToEnd(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorIs(t, err, ErrHostKey)
 	assert.Contains(t, err.Error(), "ssh-keyscan -p "+port+" 127.0.0.1")
+	assert.NotContains(t, err.Error(), "handshake failed")
 
 	// Known host, refused key.
 	known := writeKnownHosts(t, knownhosts.Line([]string{addr}, hostKey.PublicKey()))
@@ -152,4 +161,84 @@ func TestSSHEndToEnd(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorIs(t, err, ErrAuthentication)
 	assert.NotErrorIs(t, err, ErrHostKey)
+}
+
+func writeKey(t *testing.T, passphrase string) string {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	var block *pem.Block
+	if passphrase == "" {
+		block, err = ssh.MarshalPrivateKey(priv, "")
+	} else {
+		block, err = ssh.MarshalPrivateKeyWithPassphrase(priv, "", []byte(passphrase))
+	}
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "id_ed25519")
+	require.NoError(t, os.WriteFile(file, pem.EncodeToMemory(block), 0o600))
+	return file
+}
+
+// TestLoadSSHKey: each way a key file can be unusable gets its own message, which
+// names the file and what to do and never the passphrase or the key.
+func TestLoadSSHKey(t *testing.T) {
+	const pass = "open sesame"
+	plain, locked := writeKey(t, ""), writeKey(t, pass)
+
+	s, err := loadSSHKey(plain, "")
+	require.NoError(t, err)
+	require.Equal(t, ssh.KeyAlgoED25519, s.PublicKey().Type())
+	_, err = loadSSHKey(plain, "ignored for a key without one")
+	require.NoError(t, err)
+	_, err = loadSSHKey(locked, pass)
+	require.NoError(t, err)
+
+	for _, c := range []struct {
+		name, file, passphrase, want string
+	}{
+		{"no passphrase", locked, "", "SSH key " + locked + " is protected by a passphrase: set " + EnvSSHKeyPassphrase},
+		{"wrong passphrase", locked, "open barley", "wrong passphrase for SSH key " + locked + ": check " + EnvSSHKeyPassphrase},
+		{"missing", filepath.Join(t.TempDir(), "nope"), "", "cannot read SSH key "},
+		{"not a key", writeKnownHosts(t, "not a key"), "", "is not a usable SSH private key"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := loadSSHKey(c.file, c.passphrase)
+			require.ErrorIs(t, err, ErrAuthentication)
+			require.ErrorContains(t, err, c.want)
+			if c.passphrase != "" {
+				require.NotContains(t, err.Error(), c.passphrase)
+			}
+		})
+	}
+}
+
+// serveAgent serves an in-memory ssh-agent keyring on a unix socket.
+func serveAgent(t *testing.T, keyring agent.Agent) string {
+	t.Helper()
+	return serve(t, "unix", filepath.Join(t.TempDir(), "agent.sock"), func(c net.Conn) { _ = agent.ServeAgent(keyring, c) })
+}
+
+// TestAgentHasKeys: an empty agent and an absent one are reported as such, before
+// any server is contacted; an agent with a key is used.
+func TestAgentHasKeys(t *testing.T) {
+	known := writeKnownHosts(t, knownhosts.Line([]string{"github.com"}, newSigner(t).PublicKey()))
+	keyring := agent.NewKeyring()
+	sock := serveAgent(t, keyring)
+	t.Setenv("SSH_AUTH_SOCK", sock)
+
+	_, err := Auth{KnownHostsFile: known}.method("git@github.com:org/fleet.git")
+	require.ErrorIs(t, err, ErrAuthentication)
+	require.ErrorContains(t, err, "holds no keys: add one with ssh-add")
+
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	require.NoError(t, keyring.Add(agent.AddedKey{PrivateKey: priv}))
+	m, err := Auth{KnownHostsFile: known}.method("git@github.com:org/fleet.git")
+	require.NoError(t, err)
+	require.IsType(t, &gitssh.PublicKeysCallback{}, m)
+
+	t.Setenv("SSH_AUTH_SOCK", filepath.Join(t.TempDir(), "gone.sock"))
+	_, err = Auth{KnownHostsFile: known}.method("git@github.com:org/fleet.git")
+	require.ErrorIs(t, err, ErrAuthentication)
+	require.ErrorContains(t, err, "cannot reach the ssh-agent")
 }

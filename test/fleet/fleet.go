@@ -71,6 +71,12 @@ type Options struct {
 	// GitProxy puts a GitProxy in front of the Git server (Fleet.Proxy), for tests
 	// that take the Git host down or lose a push's answer. Not with TLS.
 	GitProxy bool
+	// SSH serves the repository over SSH too, from a real sshd on loopback
+	// (plane.StartSSHD), and makes the GitRepository's URL the ssh:// one: Flux
+	// fetches with its own key (a Secret with identity, identity.pub and
+	// known_hosts) and kubectl-promote pushes over SSH. Tests let their keys in with
+	// SSH.Authorize; KnownHosts lists the server's host key.
+	SSH bool
 	// NoWait returns without waiting for Flux to apply the first commit.
 	NoWait bool
 	// Progress, if set, receives one line per step.
@@ -93,6 +99,12 @@ type Fleet struct {
 	Kubeconfig string
 	// Initial is the first commit of the repository.
 	Initial string
+	// SSH, with Options.SSH, is the SSH server; KnownHosts a known_hosts file with
+	// its host key.
+	SSH        *plane.SSHD
+	KnownHosts string
+
+	fluxKey string // with SSH: Flux's private key file
 
 	planes map[string]*plane.Plane // by context
 
@@ -108,6 +120,9 @@ type Fleet struct {
 func Start(ctx context.Context, o Options) (_ *Fleet, err error) {
 	if o.Dir == "" {
 		return nil, errors.New("fleet: Options.Dir is required")
+	}
+	if o.SSH && (o.TLS || o.GitAuth.Username != "") {
+		return nil, errors.New("fleet: Options.SSH excludes TLS and GitAuth")
 	}
 	if o.Shared {
 		o.Seed.SharedCluster = true
@@ -169,6 +184,9 @@ func Start(ctx context.Context, o Options) (_ *Fleet, err error) {
 			f.RepoURL = f.Proxy.URL() + "/" + Repo
 		}
 	}
+	if gerr == nil && o.SSH {
+		gerr = f.startSSH(ctx)
+	}
 	wg.Wait()
 	var errs []error
 	for i, r := range results {
@@ -178,6 +196,9 @@ func Start(ctx context.Context, o Options) (_ *Fleet, err error) {
 		}
 		f.planes[contexts[i]] = r.p
 		f.progress("✔ plane %s up in %.1f s", contexts[i], r.p.StartupTime.Seconds())
+		for n, why := range r.p.Retries {
+			f.progress("  plane %s: attempt %d abandoned: %s", contexts[i], n+1, why)
+		}
 	}
 	if err := errors.Join(append(errs, gerr)...); err != nil {
 		return nil, err
@@ -273,6 +294,33 @@ func (f *Fleet) startTLS() error {
 	return nil
 }
 
+// startSSH starts sshd in front of the repositories and gives Flux a key.
+func (f *Fleet) startSSH(ctx context.Context) error {
+	dir := filepath.Join(f.Opts.Dir, "sshd")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	s, err := plane.StartSSHD(ctx, dir)
+	if s != nil {
+		f.SSH = s
+	}
+	if err != nil {
+		return err
+	}
+	f.KnownHosts = s.KnownHosts
+	f.fluxKey = filepath.Join(dir, "flux_ed25519")
+	pub, err := plane.NewSSHKey(f.fluxKey, "", "flux source-controller")
+	if err != nil {
+		return err
+	}
+	if err := s.Authorize(pub); err != nil {
+		return err
+	}
+	f.RepoURL = s.URL(f.Git.Dir(Repo))
+	f.progress("✔ sshd on 127.0.0.1:%d serves %s", s.Port, f.RepoURL)
+	return nil
+}
+
 // Contexts are the kubeconfig contexts of the fleet, one per plane, as admin.
 func (f *Fleet) Contexts() []plane.Context {
 	var out []plane.Context
@@ -355,8 +403,17 @@ func (f *Fleet) applyFlux(ctx context.Context, env string) error {
 			Reference: &sourcev1.GitRepositoryRef{Branch: f.BranchOf(env)},
 		},
 	}
-	if f.Opts.GitAuth.Username != "" || f.CAFile != "" {
+	if f.Opts.GitAuth.Username != "" || f.CAFile != "" || f.SSH != nil {
 		data := map[string][]byte{}
+		if f.SSH != nil { // as "flux create secret git" writes it
+			for key, file := range map[string]string{"identity": f.fluxKey, "identity.pub": f.fluxKey + ".pub", "known_hosts": f.KnownHosts} {
+				v, err := os.ReadFile(file)
+				if err != nil {
+					return err
+				}
+				data[key] = v
+			}
+		}
 		if f.Opts.GitAuth.Username != "" {
 			data["username"] = []byte(f.Opts.GitAuth.Username)
 			data["password"] = []byte(f.Opts.GitAuth.Password)
@@ -461,6 +518,9 @@ func (f *Fleet) Stop() {
 		if f.Git != nil {
 			_ = f.Git.Close()
 		}
+		if f.SSH != nil {
+			f.SSH.Stop()
+		}
 	})
 }
 
@@ -469,6 +529,9 @@ func (f *Fleet) LogTail(n int) string {
 	var b strings.Builder
 	for _, p := range f.Planes() {
 		fmt.Fprintf(&b, "===== plane %s =====\n%s", p.Name(), p.LogTail(n))
+	}
+	if f.SSH != nil {
+		fmt.Fprintf(&b, "===== sshd =====\n%s\n", f.SSH.LogTail(n))
 	}
 	return b.String()
 }

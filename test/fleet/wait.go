@@ -3,6 +3,9 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
+	"strconv"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -15,6 +18,8 @@ import (
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/apis/meta"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+
+	"github.com/kubectl-promote/kubectl-promote/test/plane"
 )
 
 func isAlreadyExists(err error) bool { return apierrors.IsAlreadyExists(err) }
@@ -67,6 +72,7 @@ func (f *Fleet) WaitApplied(ctx context.Context, env, sha string, limit time.Dur
 	infra, apps := f.Kustomizations(env)
 	var last KustomizationState
 	var lastKey client.ObjectKey
+	var diag artifactDiagnosis
 	err := Poll(ctx, limit, func(ctx context.Context) (bool, error) {
 		for _, key := range []client.ObjectKey{infra, apps} {
 			st, err := Kustomization(ctx, c, key)
@@ -74,6 +80,9 @@ func (f *Fleet) WaitApplied(ctx context.Context, env, sha string, limit time.Dur
 				return false, client.IgnoreNotFound(err)
 			}
 			last, lastKey = st, key
+			if err := diag.check(ctx, f, env, st); err != nil {
+				return false, err
+			}
 			if st.Ready != metav1.ConditionTrue || !st.UpToDate || st.LastAppliedRevision != f.RevisionIn(env, sha) {
 				return false, nil
 			}
@@ -265,6 +274,8 @@ func (f *Fleet) Settle(ctx context.Context, env, sha string) error {
 	c := f.Client(env)
 	infra, apps := f.Kustomizations(env)
 	var lastNudge time.Time
+	var diag artifactDiagnosis
+	var problem error
 	err := Poll(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
 		ist, err := Kustomization(ctx, c, infra)
 		if err != nil {
@@ -273,6 +284,11 @@ func (f *Fleet) Settle(ctx context.Context, env, sha string) error {
 		ast, err := Kustomization(ctx, c, apps)
 		if err != nil {
 			return false, client.IgnoreNotFound(err)
+		}
+		for _, st := range []KustomizationState{ist, ast} {
+			if problem = diag.check(ctx, f, env, st); problem != nil {
+				return false, problem
+			}
 		}
 		if ast.Ready == metav1.ConditionTrue && ast.UpToDate && ast.LastAppliedRevision == f.RevisionIn(env, sha) {
 			return true, nil
@@ -288,8 +304,71 @@ func (f *Fleet) Settle(ctx context.Context, env, sha string) error {
 		}
 		return false, nil
 	})
+	if problem != nil {
+		return problem
+	}
 	if err != nil {
 		return f.WaitApplied(ctx, env, sha, time.Second) // for its error message
+	}
+	return nil
+}
+
+// artifactDiagnosis looks into a Kustomization that cannot get its source artifact
+// ("Source artifact not found", "artifact not found" on download), at most once a
+// second, for a cause in the plane itself that no amount of waiting mends.
+type artifactDiagnosis struct{ last time.Time }
+
+func (d *artifactDiagnosis) check(ctx context.Context, f *Fleet, env string, st KustomizationState) error {
+	if st.Reason != meta.ArtifactFailedReason || time.Since(d.last) < time.Second {
+		return nil
+	}
+	d.last = time.Now()
+	return f.artifactProblem(ctx, env, st)
+}
+
+// artifactProblem explains why env's Kustomizations cannot get the source artifact
+// when the plane itself is at fault: its source-controller has ended, or the port of
+// its artifact server is held by another process (another plane's source-controller
+// would answer every download with 404). It returns nil when the plane is sound (the
+// GitRepository has simply not fetched yet, or the artifact was just replaced).
+func (f *Fleet) artifactProblem(ctx context.Context, env string, st KustomizationState) error {
+	p := f.Plane(env)
+	pid, err := p.Component("source-controller")
+	if err != nil {
+		return fmt.Errorf("%s: Kustomization says %q: source-controller is not running: %w", env, st.Message, err)
+	}
+	addr := p.StorageAddr()
+	var gr sourcev1.GitRepository
+	if err := f.Client(env).Get(ctx, f.SourceKey(), &gr); err == nil && gr.Status.Artifact != nil {
+		if u, err := url.Parse(gr.Status.Artifact.URL); err == nil && u.Host != "" {
+			addr = u.Host
+		}
+	}
+	if err := storageProblem(addr, pid); err != nil {
+		return fmt.Errorf("%s: Kustomization says %q: %w", env, st.Message, err)
+	}
+	return nil
+}
+
+// storageProblem says what is wrong when the artifact server at addr is not served
+// by the source-controller with process id pid.
+func storageProblem(addr string, pid int) error {
+	_, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("artifact address %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return fmt.Errorf("artifact address %q: %w", addr, err)
+	}
+	holder, err := plane.FindPortHolder(port)
+	switch {
+	case err != nil:
+		return nil // cannot tell; the wait's own timeout reports it
+	case holder == nil:
+		return fmt.Errorf("nothing listens on the artifact address %s of source-controller (pid %d)", addr, pid)
+	case holder.PID != pid:
+		return fmt.Errorf("the artifact address %s is held by %s, not by this plane's source-controller (pid %d): kustomize-controller downloads that server's artifacts and gets 404", addr, holder, pid)
 	}
 	return nil
 }

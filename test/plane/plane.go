@@ -51,7 +51,35 @@ type Options struct {
 	NoFlux bool
 	// StartTimeout bounds Start; zero means 60 s.
 	StartTimeout time.Duration
+	// PortsChosen, if set, is called on every attempt of Start with the ports just
+	// chosen for the components (by role, see Plane.Ports), before any component
+	// binds them; it may change them. Tests use it to take a port, as another process
+	// on the machine might, or to hand the plane ports another plane holds.
+	PortsChosen func(attempt int, ports map[string]int)
 }
+
+// Port roles, the keys of Plane.Ports.
+const (
+	PortEtcdClient      = "etcd-client"
+	PortEtcdPeer        = "etcd-peer"
+	PortAPIServer       = "kube-apiserver"
+	PortControllerMgr   = "kube-controller-manager"
+	PortScheduler       = "kube-scheduler"
+	PortKwok            = "kwok"
+	PortSourceMetrics   = "source-controller-metrics"
+	PortSourceHealth    = "source-controller-health"
+	PortSourceStorage   = "source-controller-storage"
+	PortKustomizeMetric = "kustomize-controller-metrics"
+	PortKustomizeHealth = "kustomize-controller-health"
+)
+
+var portRoles = []string{
+	PortEtcdClient, PortEtcdPeer, PortAPIServer, PortControllerMgr, PortScheduler, PortKwok,
+	PortSourceMetrics, PortSourceHealth, PortSourceStorage, PortKustomizeMetric, PortKustomizeHealth,
+}
+
+// maxStartAttempts bounds the retries of Start after a port collision.
+const maxStartAttempts = 5
 
 // NodeName is the name of the plane's one fake node.
 const NodeName = "kwok-node-0"
@@ -72,9 +100,14 @@ type Plane struct {
 	stopped    bool
 	stopOnce   sync.Once
 	cancel     context.CancelFunc
+	ports      map[string]int
 
 	// StartupTime is how long Start took.
 	StartupTime time.Duration
+	// Attempts is how many times Start had to choose ports (1 without a collision);
+	// Retries says why each earlier attempt was abandoned.
+	Attempts int
+	Retries  []string
 }
 
 // Scheme knows the core Kubernetes types and Flux's Kustomization and GitRepository.
@@ -116,17 +149,21 @@ func BinDir(dir string) (string, error) {
 // The processes stop when ctx is cancelled or Stop is called.
 func Start(ctx context.Context, opts Options) (*Plane, error) {
 	began := time.Now()
+	var retries []string
 	for attempt := 1; ; attempt++ {
-		p, err := startOnce(ctx, opts)
+		p, err := startOnce(ctx, opts, attempt)
 		if err == nil {
 			p.StartupTime = time.Since(began)
+			p.Attempts, p.Retries = attempt, retries
 			return p, nil
 		}
 		// Ports are picked free but only bound by the components a moment later; a
 		// process started meanwhile (another plane, a test server) may take one.
-		if attempt == 3 || ctx.Err() != nil || !portTaken(opts.Dir) {
+		var collision *PortCollisionError
+		if attempt == maxStartAttempts || ctx.Err() != nil || (!errors.As(err, &collision) && !portTaken(opts.Dir)) {
 			return nil, err
 		}
+		retries = append(retries, err.Error())
 		if opts.Dir != "" {
 			_ = os.RemoveAll(filepath.Join(opts.Dir, "etcd"))
 			_ = os.Rename(filepath.Join(opts.Dir, "logs"), filepath.Join(opts.Dir, fmt.Sprintf("logs.attempt-%d", attempt)))
@@ -146,7 +183,7 @@ func portTaken(dir string) bool {
 	return false
 }
 
-func startOnce(ctx context.Context, opts Options) (_ *Plane, err error) {
+func startOnce(ctx context.Context, opts Options, attempt int) (_ *Plane, err error) {
 	if opts.Name == "" {
 		opts.Name = "plane"
 	}
@@ -191,12 +228,20 @@ func startOnce(ctx context.Context, opts Options) (_ *Plane, err error) {
 	sctx, scancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer scancel()
 
-	ports, err := freePorts(11)
+	free, err := freePorts(len(portRoles))
 	if err != nil {
 		return nil, err
 	}
-	etcdClient, etcdPeer, apiPort, kcmPort, schedPort, kwokPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
-	scMetrics, scHealth, scStorage, kcMetrics, kcHealth := ports[6], ports[7], ports[8], ports[9], ports[10]
+	p.ports = map[string]int{}
+	for i, role := range portRoles {
+		p.ports[role] = free[i]
+	}
+	if opts.PortsChosen != nil {
+		opts.PortsChosen(attempt, p.ports)
+	}
+	ports := p.ports
+	etcdClient, etcdPeer, apiPort := ports[PortEtcdClient], ports[PortEtcdPeer], ports[PortAPIServer]
+	kcmPort, schedPort, kwokPort := ports[PortControllerMgr], ports[PortScheduler], ports[PortKwok]
 	pki := filepath.Join(dir, "pki")
 	logs := filepath.Join(dir, "logs")
 	bin := func(name string) string { return filepath.Join(binDir, name) }
@@ -220,6 +265,9 @@ func startOnce(ctx context.Context, opts Options) (_ *Plane, err error) {
 		return nil, err
 	}
 	p.add(etcd)
+	if err := etcd.holdPorts(sctx, etcdClient, etcdPeer); err != nil {
+		return nil, err
+	}
 	if err := poll(sctx, "etcd", []*process{etcd}, httpOK(plainClient, etcdURL+"/health")); err != nil {
 		return nil, err
 	}
@@ -259,6 +307,9 @@ func startOnce(ctx context.Context, opts Options) (_ *Plane, err error) {
 		return nil, err
 	}
 	admin := p.adminHTTP()
+	if err := apiserver.holdPorts(sctx, apiPort); err != nil {
+		return nil, err
+	}
 	if err := poll(sctx, "kube-apiserver", []*process{etcd, apiserver}, httpOK(admin, p.serverURL+"/readyz")); err != nil {
 		return nil, err
 	}
@@ -324,7 +375,7 @@ func startOnce(ctx context.Context, opts Options) (_ *Plane, err error) {
 
 	core := []*process{etcd, apiserver, kcm, sched, kwok}
 	var wg sync.WaitGroup
-	errs := make([]error, 3)
+	errs := make([]error, 4)
 	wg.Add(1)
 	go func() { // node and default service account
 		defer wg.Done()
@@ -341,16 +392,29 @@ func startOnce(ctx context.Context, opts Options) (_ *Plane, err error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		errs[1] = poll(sctx, "kube-controller-manager", core, httpOK(insecureClient, fmt.Sprintf("https://127.0.0.1:%d/healthz", kcmPort)))
-		if errs[1] == nil {
-			errs[1] = poll(sctx, "kube-scheduler", core, httpOK(insecureClient, fmt.Sprintf("https://127.0.0.1:%d/healthz", schedPort)))
-		}
+		errs[1] = func() error {
+			if err := kcm.holdPorts(sctx, kcmPort); err != nil {
+				return err
+			}
+			if err := poll(sctx, "kube-controller-manager", core, httpOK(insecureClient, fmt.Sprintf("https://127.0.0.1:%d/healthz", kcmPort))); err != nil {
+				return err
+			}
+			if err := sched.holdPorts(sctx, schedPort); err != nil {
+				return err
+			}
+			return poll(sctx, "kube-scheduler", core, httpOK(insecureClient, fmt.Sprintf("https://127.0.0.1:%d/healthz", schedPort)))
+		}()
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		errs[3] = kwok.holdPorts(sctx, kwokPort)
 	}()
 	if !opts.NoFlux {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[2] = p.startFlux(sctx, procCtx, c, env, logs, scMetrics, scHealth, scStorage, kcMetrics, kcHealth, core)
+			errs[2] = p.startFlux(sctx, procCtx, c, env, logs, core)
 		}()
 	}
 	wg.Wait()
@@ -376,8 +440,9 @@ func (p *Plane) processes() []*process {
 	return append([]*process(nil), p.procs...)
 }
 
-func (p *Plane) startFlux(ctx, procCtx context.Context, c client.Client, env []string, logs string,
-	scMetrics, scHealth, scStorage, kcMetrics, kcHealth int, core []*process) error {
+func (p *Plane) startFlux(ctx, procCtx context.Context, c client.Client, env []string, logs string, core []*process) error {
+	scMetrics, scHealth, scStorage := p.ports[PortSourceMetrics], p.ports[PortSourceHealth], p.ports[PortSourceStorage]
+	kcMetrics, kcHealth := p.ports[PortKustomizeMetric], p.ports[PortKustomizeHealth]
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: FluxNamespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
@@ -416,7 +481,15 @@ func (p *Plane) startFlux(ctx, procCtx context.Context, c client.Client, env []s
 	if err := poll(ctx, "source-controller", watch, httpOK(plainClient, fmt.Sprintf("http://127.0.0.1:%d/readyz", scHealth))); err != nil {
 		return err
 	}
-	return poll(ctx, "kustomize-controller", watch, httpOK(plainClient, fmt.Sprintf("http://127.0.0.1:%d/readyz", kcHealth)))
+	// The artifact server starts after the manager reports ready: until it holds its
+	// port, kustomize-controller could be downloading from another plane's.
+	if err := sc.holdPorts(ctx, scMetrics, scHealth, scStorage); err != nil {
+		return err
+	}
+	if err := poll(ctx, "kustomize-controller", watch, httpOK(plainClient, fmt.Sprintf("http://127.0.0.1:%d/readyz", kcHealth))); err != nil {
+		return err
+	}
+	return kc.holdPorts(ctx, kcMetrics, kcHealth)
 }
 
 func (p *Plane) applyCRDs(ctx context.Context, c client.Client) error {
@@ -545,6 +618,38 @@ func (p *Plane) adminHTTP() *http.Client {
 		panic(err)
 	}
 	return &http.Client{Transport: tr, Timeout: 2 * time.Second}
+}
+
+// Ports are the TCP ports on 127.0.0.1 of the plane's components, by role
+// (PortEtcdClient, ..., PortSourceStorage); each was proven held by its component
+// when Start returned.
+func (p *Plane) Ports() map[string]int {
+	out := make(map[string]int, len(p.ports))
+	for k, v := range p.ports {
+		out[k] = v
+	}
+	return out
+}
+
+// StorageAddr is source-controller's artifact server, host:port: the host of every
+// GitRepository artifact URL of the plane.
+func (p *Plane) StorageAddr() string {
+	return fmt.Sprintf("127.0.0.1:%d", p.ports[PortSourceStorage])
+}
+
+// Component returns the process id of the named component ("source-controller")
+// and whether it is still running; a component that ended has its log tail in err.
+func (p *Plane) Component(name string) (pid int, err error) {
+	for _, pr := range p.processes() {
+		if pr.name != name {
+			continue
+		}
+		if done, err := pr.exited(); done {
+			return pr.cmd.Process.Pid, fmt.Errorf("%w\n--- %s ---\n%s", err, pr.logPath, pr.tail(20))
+		}
+		return pr.cmd.Process.Pid, nil
+	}
+	return 0, fmt.Errorf("plane %s has no component %s", p.opts.Name, name)
 }
 
 // Name is the plane's name, the context name in merged kubeconfigs.

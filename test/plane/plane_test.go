@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -248,4 +251,99 @@ func TestPlaneDiesWithItsParent(t *testing.T) {
 		}
 		return true, nil
 	})
+}
+
+// TestPlaneStartsWhenItsPortIsTaken takes the port chosen for source-controller's
+// artifact server before source-controller binds it, with a server that answers 404
+// as another plane's source-controller would, and checks that the plane notices,
+// chooses new ports and comes up with its own artifact server on them.
+func TestPlaneStartsWhenItsPortIsTaken(t *testing.T) {
+	var taken int
+	var squatter *http.Server
+	p := plane.StartT(t, plane.Options{Name: "squatted", PortsChosen: func(attempt int, ports map[string]int) {
+		if attempt != 1 {
+			return
+		}
+		taken = ports[plane.PortSourceStorage]
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", taken))
+		if err != nil {
+			t.Errorf("take port %d: %v", taken, err)
+			return
+		}
+		squatter = &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: time.Second}
+		go func() { _ = squatter.Serve(l) }()
+	}})
+	require.NotNil(t, squatter, "the squatter took the port")
+	defer squatter.Close()
+
+	require.Equal(t, 2, p.Attempts, "the collision was noticed on the first attempt")
+	require.Contains(t, p.Retries[0], fmt.Sprintf("source-controller: port %d is held by pid %d", taken, os.Getpid()))
+	logs, err := filepath.Glob(filepath.Join(p.Dir(), "logs.attempt-1", "source-controller.log"))
+	require.NoError(t, err)
+	require.Len(t, logs, 1, "the first attempt's logs are kept")
+	storage := p.Ports()[plane.PortSourceStorage]
+	require.NotEqual(t, taken, storage)
+	require.Equal(t, fmt.Sprintf("127.0.0.1:%d", storage), p.StorageAddr())
+
+	// Every port of the plane is held by the plane's own processes.
+	pids := map[int]bool{}
+	for _, pid := range p.PIDs() {
+		pids[pid] = true
+	}
+	for role, port := range p.Ports() {
+		h, err := plane.FindPortHolder(port)
+		require.NoError(t, err)
+		require.NotNil(t, h, "%s port %d not listened on", role, port)
+		require.True(t, pids[h.PID], "%s port %d held by %s, not by the plane", role, port, h)
+	}
+	scPID, err := p.Component("source-controller")
+	require.NoError(t, err)
+	h, err := plane.FindPortHolder(storage)
+	require.NoError(t, err)
+	require.Equal(t, scPID, h.PID)
+
+	// The artifact server is this plane's: it serves a file of its storage.
+	require.NoError(t, os.WriteFile(filepath.Join(p.Dir(), "source-storage", "probe.txt"), []byte("mine"), 0o644))
+	resp, err := http.Get("http://" + p.StorageAddr() + "/probe.txt")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "mine", string(body))
+	// And the squatter still answers 404 on the port the plane gave up.
+	resp2, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/probe.txt", taken))
+	require.NoError(t, err)
+	resp2.Body.Close()
+	require.Equal(t, http.StatusNotFound, resp2.StatusCode)
+}
+
+// TestPlaneGivenAnotherPlanesStoragePort hands a second plane the artifact server
+// port of a running one, the collision behind "Source artifact not found" in CI: the
+// second plane's source-controller reports ready, then cannot bind the port. The
+// second plane notices, starts again on new ports, and each plane's artifact server
+// is its own source-controller.
+func TestPlaneGivenAnotherPlanesStoragePort(t *testing.T) {
+	first := plane.StartT(t, plane.Options{Name: "first"})
+	held := first.Ports()[plane.PortSourceStorage]
+	second := plane.StartT(t, plane.Options{Name: "second", PortsChosen: func(attempt int, ports map[string]int) {
+		if attempt == 1 {
+			ports[plane.PortSourceStorage] = held
+		}
+	}})
+	require.Equal(t, 2, second.Attempts)
+	require.Len(t, second.Retries, 1)
+	require.Contains(t, second.Retries[0], fmt.Sprintf("source-controller: port %d is held by", held))
+	require.NotEqual(t, held, second.Ports()[plane.PortSourceStorage])
+	firstLog, err := os.ReadFile(filepath.Join(second.Dir(), "logs.attempt-1", "source-controller.log"))
+	require.NoError(t, err)
+	require.Contains(t, string(firstLog), fmt.Sprintf("--storage-addr=127.0.0.1:%d", held), "attempt 1 was given the first plane's port")
+
+	for _, p := range []*plane.Plane{first, second} {
+		pid, err := p.Component("source-controller")
+		require.NoError(t, err)
+		h, err := plane.FindPortHolder(p.Ports()[plane.PortSourceStorage])
+		require.NoError(t, err)
+		require.NotNil(t, h)
+		require.Equal(t, pid, h.PID, "plane %s's artifact server is held by %s", p.Name(), h)
+	}
 }

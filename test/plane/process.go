@@ -127,6 +127,49 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
+// holdPorts waits until the process (or its process group) listens on every one of
+// ports. It fails at once with a *PortCollisionError when another process listens on
+// one of them, or when the process ended after failing to bind one, so that Start
+// retries with new ports instead of letting the plane talk to someone else's server.
+func (p *process) holdPorts(ctx context.Context, ports ...int) error {
+	pending := ports
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		var next []int
+		for _, port := range pending {
+			st, err := portOwner("/proc", p.cmd.Process.Pid, port)
+			if err != nil {
+				return fmt.Errorf("%s: checking port %d: %w", p.name, port, err)
+			}
+			switch st {
+			case portOurs:
+			case portForeign:
+				holder, _ := FindPortHolder(port)
+				return &PortCollisionError{Component: p.name, Port: port, Holder: holder}
+			default:
+				next = append(next, port)
+			}
+		}
+		if len(next) == 0 {
+			return nil
+		}
+		pending = next
+		if done, err := p.exited(); done {
+			if strings.Contains(p.tail(50), "address already in use") {
+				holder, _ := FindPortHolder(pending[0])
+				return &PortCollisionError{Component: p.name, Port: pending[0], Holder: holder}
+			}
+			return fmt.Errorf("%w before listening on port(s) %v\n--- %s ---\n%s", err, pending, p.logPath, p.tail(30))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s never listened on port(s) %v: %w", p.name, pending, context.Cause(ctx))
+		case <-t.C:
+		}
+	}
+}
+
 // poll calls check until it returns nil, ctx ends, or one of the watched processes
 // exits (whose log tail is then part of the error).
 func poll(ctx context.Context, what string, procs []*process, check func(context.Context) error) error {

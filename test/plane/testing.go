@@ -38,6 +38,9 @@ func StartAllT(t testing.TB, opts ...Options) []*Plane {
 			continue
 		}
 		t.Logf("plane %s up in %s (logs in %s)", p.Name(), p.StartupTime.Round(1e6), p.LogDir())
+		for i, why := range p.Retries {
+			t.Logf("plane %s: attempt %d abandoned: %s", p.Name(), i+1, why)
+		}
 		t.Cleanup(func() {
 			if t.Failed() || os.Getenv("PLANE_LOGS") != "" {
 				t.Logf("plane %s logs:\n%s", p.Name(), p.LogTail(40))

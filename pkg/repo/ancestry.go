@@ -89,3 +89,28 @@ func (r *Repo) landed(ctx context.Context, branch, commit string) (bool, error) 
 	}
 	return false, err
 }
+
+// transportGrace is how long a Git network operation may go on after its context
+// ended before it is abandoned: go-git's SSH transport does not watch the context
+// during the handshake, so a server that accepts the connection and never answers
+// would hang the command past --timeout.
+const transportGrace = 2 * time.Second
+
+// bounded runs a go-git network operation and returns its error, or ctx's error
+// once ctx has ended and the operation has not returned within transportGrace (the
+// operation is then left to end by itself; the command is about to exit).
+func bounded(ctx context.Context, op func(context.Context) error) error {
+	done := make(chan error, 1)
+	go func() { done <- op(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(transportGrace):
+		return ctx.Err()
+	}
+}

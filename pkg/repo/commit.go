@@ -454,13 +454,15 @@ func (r *Repo) push(ctx context.Context, commit, branch string, also ...RefUpdat
 	if r.progress != nil {
 		progress = io.MultiWriter(&serverMsg, r.progress)
 	}
-	err := r.git.PushContext(ctx, &git.PushOptions{
-		RemoteName: r.remote,
-		RemoteURL:  r.pushURL,
-		RefSpecs:   specs,
-		Auth:       r.method,
-		Progress:   progress,
-		Atomic:     len(also) > 0,
+	err := bounded(ctx, func(ctx context.Context) error {
+		return r.git.PushContext(ctx, &git.PushOptions{
+			RemoteName: r.remote,
+			RemoteURL:  r.pushURL,
+			RefSpecs:   specs,
+			Auth:       r.method,
+			Progress:   progress,
+			Atomic:     len(also) > 0,
+		})
 	})
 	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil

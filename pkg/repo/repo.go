@@ -127,7 +127,7 @@ func (r *Repo) unshallow(ctx context.Context, dir string) error {
 	}
 	opts := r.fetchOptions()
 	opts.Depth, opts.Prune = math.MaxInt32, false // git's own "infinite" depth for --unshallow
-	fetchErr := r.git.FetchContext(ctx, opts)
+	fetchErr := bounded(ctx, func(ctx context.Context) error { return r.git.FetchContext(ctx, opts) })
 	if errors.Is(fetchErr, git.NoErrAlreadyUpToDate) {
 		fetchErr = nil
 	}
@@ -346,7 +346,7 @@ func (r *Repo) fetchOptions() *git.FetchOptions {
 }
 
 func (r *Repo) fetch(ctx context.Context) error {
-	err := r.git.FetchContext(ctx, r.fetchOptions())
+	err := bounded(ctx, func(ctx context.Context) error { return r.git.FetchContext(ctx, r.fetchOptions()) })
 	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) || errors.Is(err, transport.ErrEmptyRemoteRepository) {
 		return nil
 	}

@@ -27,16 +27,6 @@ func (p *Plane) component(name string) (*process, int, error) {
 	return nil, 0, fmt.Errorf("plane %s has no component %q", p.opts.Name, name)
 }
 
-// ComponentPID is the process id of a component, for a test that kills it from
-// outside (a Git hook, a proxy) at a precise moment.
-func (p *Plane) ComponentPID(name string) (int, error) {
-	pr, _, err := p.component(name)
-	if err != nil {
-		return 0, err
-	}
-	return pr.cmd.Process.Pid, nil
-}
-
 // StopComponent kills one component (SIGKILL, as a crash or an OOM kill would) and
 // waits for it to end; the rest of the plane keeps running. StartComponent brings it
 // back.

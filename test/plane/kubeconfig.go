@@ -26,9 +26,6 @@ func (p *Plane) NewUser(name string, groups ...string) (*User, error) {
 	return &User{Name: name, Groups: groups, CertPEM: cert, KeyPEM: key}, nil
 }
 
-// Admin is the plane's administrator (system:masters).
-func (p *Plane) Admin() *User { return p.admin }
-
 // Context is one context of a merged kubeconfig.
 type Context struct {
 	// Name of the context; empty means the plane's name.

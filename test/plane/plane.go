@@ -658,16 +658,6 @@ func (p *Plane) Name() string { return p.opts.Name }
 // Dir is the plane's state directory; logs are under Dir()/logs.
 func (p *Plane) Dir() string { return p.opts.Dir }
 
-// ServerURL is the API server's https URL on loopback.
-func (p *Plane) ServerURL() string { return p.serverURL }
-
-// CAData is the PEM of the CA the API server's certificate is signed by.
-func (p *Plane) CAData() []byte { return p.ca.certPEM }
-
-// Kubeconfig is the path of a kubeconfig for the plane's admin, with one context
-// named after the plane.
-func (p *Plane) Kubeconfig() string { return p.kubeconfig }
-
 // RESTConfig returns a client configuration for the plane's admin (system:masters).
 func (p *Plane) RESTConfig() *rest.Config { return p.UserRESTConfig(p.admin) }
 

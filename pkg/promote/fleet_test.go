@@ -38,6 +38,7 @@ type fleet struct {
 	t       *testing.T
 	bare    string
 	seed    string
+	srv     *gitserver.Server
 	staging *flux.Cluster
 	prod    *flux.Cluster
 	clients *flux.Clients
@@ -74,7 +75,7 @@ func newFleet(t *testing.T) *fleet {
 	require.NoError(t, seed.Write(dir, seed.Options{}))
 	sha, err := srv.Init("fleet.git", dir, "main")
 	require.NoError(t, err)
-	f := &fleet{t: t, bare: srv.Dir("fleet.git"), seed: sha, journal: &journal{}}
+	f := &fleet{t: t, bare: srv.Dir("fleet.git"), seed: sha, srv: srv, journal: &journal{}}
 	f.deny.Store("")
 	url := srv.URL("fleet.git")
 	f.staging = fakeflux.NewCluster(t, fakeflux.Options{Context: "staging", Env: "staging", URL: url, Applied: sha, User: "alice@example.com"})

@@ -135,6 +135,26 @@ func TestPromoteWithoutPermissionPushesNothing(t *testing.T) {
 	require.Empty(t, tgt)
 }
 
+// A branch that refuses the push (a protected branch) is named, with what review
+// mode will offer; nothing is pushed or announced.
+func TestPromoteToAProtectedBranch(t *testing.T) {
+	f := newFleet(t)
+	require.NoError(t, f.srv.Protect("fleet.git", "main", "GH006: Protected branch update failed for refs/heads/main."))
+	res, err := Run(context.Background(), f.clients, f.options(&fakeflux.Progress{}))
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "GH006")
+	require.Contains(t, err.Error(), `branch "main" is protected`)
+	require.Contains(t, err.Error(), "--review")
+	require.Contains(t, err.Error(), "nothing was pushed")
+	require.Equal(t, ExitError, ExitCode(err))
+	require.Equal(t, OutcomeFailed, res.Outcome)
+	require.Nil(t, res.Commit)
+	require.Equal(t, f.seed, f.head())
+	src, tgt := f.annotations()
+	require.Empty(t, src)
+	require.Empty(t, tgt)
+}
+
 // A no at the prompt and a dry run push and annotate nothing.
 func TestPromoteDeclinedAndDryRunWriteNothing(t *testing.T) {
 	f := newFleet(t)

@@ -60,7 +60,8 @@ func kustomization(t *testing.T, env *flux.Environment, name string) *kustomizev
 
 // Run announces the commit on the GitRepository and the Kustomization, follows the
 // source to the commit, asks the target to reconcile once its dependency applied it
-// (and never the dependency, which reconciles by itself), and ends Ready.
+// (and never the dependency, which reconciles by itself) unless it already applied
+// it, and ends Ready.
 func TestRunFollowsTheDependsOnChainToReady(t *testing.T) {
 	env := production(t, fakeflux.Options{})
 	startFlux(t, env, fakeflux.Controller{})
@@ -73,8 +74,13 @@ func TestRunFollowsTheDependsOnChainToReady(t *testing.T) {
 	require.True(t, out.Ready)
 	require.Equal(t, "main@sha1:"+newSHA, out.SourceRevision)
 	require.Equal(t, "main@sha1:"+newSHA, out.AppliedRevision)
-	require.Equal(t, []string{"GitRepository/flux-system/flux-system", "Kustomization/flux-system/apps", "Kustomization/flux-system/apps"}, out.Annotated,
-		"announced on the source and the target, then the target asked again once its dependency was ready")
+	require.Equal(t, []string{"GitRepository/flux-system/flux-system", "Kustomization/flux-system/apps"}, out.Annotated[:2], "announced on the source and the target")
+	// Then the target is asked again once its dependency is ready, unless the
+	// source's move already made it apply the commit.
+	require.LessOrEqual(t, len(out.Annotated), 3)
+	if len(out.Annotated) == 3 {
+		require.Equal(t, "Kustomization/flux-system/apps", out.Annotated[2])
+	}
 	require.Positive(t, out.Seconds)
 
 	apps := kustomization(t, env, "apps")

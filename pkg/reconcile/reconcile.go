@@ -258,6 +258,11 @@ func (f *follower) chain(ctx context.Context) error {
 		if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(ks), ks); err != nil {
 			return flux.APIError(err, "get", "kustomizations.kustomize.toolkit.fluxcd.io", ks.Namespace+"/"+ks.Name, cl.Context)
 		}
+		if ready, _ := flux.Ready(ks); ready && f.repo.Status.Artifact != nil && flux.SameRevision(ks.Status.LastAppliedRevision, f.repo.Status.Artifact.Revision) {
+			// The source's move already made it apply the new revision: asking again
+			// would only start a reconcile that shows it Progressing after the wait.
+			continue
+		}
 		token := time.Now().UTC().Format(time.RFC3339Nano)
 		if err := Annotate(ctx, cl, ks, token); err != nil {
 			return err

@@ -447,6 +447,17 @@ func (r *Repo) storeBlob(data []byte) (plumbing.Hash, error) {
 func (r *Repo) push(ctx context.Context, commit, branch string, also ...RefUpdate) error {
 	specs := []config.RefSpec{config.RefSpec(commit + ":refs/heads/" + branch)}
 	for _, a := range also {
+		if tag, ok := strings.CutPrefix(a.Name, "refs/tags/"); ok {
+			// go-git pushes a bare SHA only when it names a commit: a tag object goes
+			// through a ref of ours, which also has go-git refuse a name the remote has.
+			out := plumbing.ReferenceName(outgoingTags + tag)
+			if err := r.git.Storer.SetReference(plumbing.NewHashReference(out, plumbing.NewHash(a.Commit))); err != nil {
+				return err
+			}
+			defer func() { _ = r.git.Storer.RemoveReference(out) }()
+			specs = append(specs, config.RefSpec(out.String()+":"+a.Name))
+			continue
+		}
 		specs = append(specs, config.RefSpec(a.Commit+":"+a.Name))
 	}
 	var serverMsg bytes.Buffer

@@ -50,7 +50,7 @@ func TestChooseStrategy(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			w := strategyWorkspace(strategyEnv("staging", url, c.srcBranch, c.srcPath), strategyEnv("production", url, c.dstBranch, c.dstPath))
-			s, err := chooseStrategy(w, c.want, c.ffOnly)
+			s, err := chooseStrategy(w, c.want, c.ffOnly, TagOptions{})
 			if c.errContain != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), c.errContain)
@@ -68,14 +68,14 @@ func TestChooseStrategy(t *testing.T) {
 func TestChooseStrategyRefusesOtherRepository(t *testing.T) {
 	w := strategyWorkspace(strategyEnv("staging", "git@github.com:org/fleet.git", "staging", "./apps"),
 		strategyEnv("production", "https://github.com/org/other", "production", "./apps"))
-	_, err := chooseStrategy(w, "", false)
+	_, err := chooseStrategy(w, "", false, TagOptions{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "promoting between repositories is not supported")
 
 	// The same repository written two ways is the same.
 	w = strategyWorkspace(strategyEnv("staging", "ssh://git@GitHub.com/org/fleet.git", "staging", "./apps"),
 		strategyEnv("production", "https://github.com/org/fleet/", "production", "./apps"))
-	s, err := chooseStrategy(w, "", false)
+	s, err := chooseStrategy(w, "", false, TagOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, StrategyRevision, s.Name())
 }
@@ -84,7 +84,7 @@ func TestChooseStrategyRefusesTagTarget(t *testing.T) {
 	src := strategyEnv("staging", "https://h/x", "staging", "./apps")
 	dst := strategyEnv("production", "https://h/x", "", "./apps")
 	dst.Source.Spec.Reference = &sourcev1.GitRepositoryRef{Tag: "v1.0.0"}
-	_, err := chooseStrategy(strategyWorkspace(src, dst), "", false)
+	_, err := chooseStrategy(strategyWorkspace(src, dst), "", false, TagOptions{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "tag v1.0.0")
 }

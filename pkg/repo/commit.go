@@ -104,7 +104,8 @@ type RefUpdate struct {
 }
 
 // Land puts a commit made by make on branch without ever force-pushing: it fetches,
-// calls make on the branch head and pushes what it made (atomically with Made.Also).
+// calls make on the branch head and pushes what it made (atomically with Made.Also;
+// a Made whose Commit is the head itself pushes only the Also refs, a tag of it).
 // When the push fails because the branch (or one of the Also refs) moved, it fetches
 // and calls make again on the new head, up to MaxAttempts times with jittered
 // exponential backoff. Any other refusal is a *PushRejectedError.
@@ -136,7 +137,7 @@ func (r *Repo) Land(ctx context.Context, branch string, make MakeFunc, opts Push
 		if err != nil {
 			return nil, err
 		}
-		if made == nil || made.Commit == "" || made.Commit == head {
+		if made == nil || made.Commit == "" || made.Commit == head && len(made.Also) == 0 {
 			res.NoOp, res.Files = true, nil
 			return res, nil
 		}

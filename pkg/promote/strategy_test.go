@@ -88,3 +88,35 @@ func TestChooseStrategyRefusesTagTarget(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "tag v1.0.0")
 }
+
+func TestChooseStrategySemverTarget(t *testing.T) {
+	semverEnv := func(path string) *flux.Environment {
+		dst := strategyEnv("production", "https://h/x", "", path)
+		dst.Source.Spec.Reference = &sourcev1.GitRepositoryRef{SemVer: ">=1.0.0 <2.0.0"}
+		return dst
+	}
+	src := strategyEnv("staging", "https://h/x", "main", "./apps/staging")
+	s, err := chooseStrategy(strategyWorkspace(src, semverEnv("./apps/production")), "", false, TagOptions{Bump: BumpMinor})
+	require.NoError(t, err)
+	assert.Equal(t, StrategyTag, s.Name())
+	assert.Equal(t, BumpMinor, s.(tagStrategy).Bump)
+
+	for _, c := range []struct {
+		path, want string
+		ff         bool
+		tag        TagOptions
+		err        string
+	}{
+		{path: "./apps/staging", err: "not supported yet"},
+		{path: "./apps/production", want: StrategyImages, err: "only a new tag reaches"},
+		{path: "./apps/production", ff: true, err: "--ff-only"},
+		{path: "./apps/production", tag: TagOptions{Bump: "micro"}, err: `--bump "micro"`},
+		{path: "./apps/production", tag: TagOptions{Bump: BumpMajor, Tag: "v1.9.0"}, err: "cannot be combined with --bump"},
+	} {
+		_, err := chooseStrategy(strategyWorkspace(src, semverEnv(c.path)), c.want, c.ff, c.tag)
+		assert.ErrorContains(t, err, c.err)
+	}
+	// The tag flags on a branch target say what they are for.
+	_, err = chooseStrategy(strategyWorkspace(src, strategyEnv("production", "https://h/x", "main", "./apps/production")), "", false, TagOptions{IncludeUnreleased: true})
+	assert.ErrorContains(t, err, "follows a semver range")
+}

@@ -231,3 +231,9 @@ func (s tagStrategy) tagMessage(w *Workspace, c *Proposal, spec *repo.CommitSpec
 	}
 	return repo.FormatMessage(subject, strings.Join(body, "\n"), spec.Trailers)
 }
+
+// Carries says whether a later commit the target applied (a higher tag on a
+// descendant) still runs the images promoted, as for the images strategy.
+func (tagStrategy) Carries(ctx context.Context, w *Workspace, d *Delivery, sha string) (bool, error) {
+	return imagesStrategy{}.Carries(ctx, w, d, sha)
+}

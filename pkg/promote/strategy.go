@@ -119,6 +119,7 @@ const (
 //	                                 images with --strategy images)
 //	semver range, different paths    tag: the image edit committed on the source's
 //	                                 branch (or --branch) and tagged for the range
+//	semver range, same path          tag: the source's applied commit itself tagged
 func chooseStrategy(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy, error) {
 	src, dst := w.Source, w.Target
 	if !repo.SameURL(src.Source.Spec.URL, dst.Source.Spec.URL) {
@@ -179,9 +180,9 @@ func chooseTag(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy
 	if ffOnly {
 		return nil, fmt.Errorf("--ff-only moves a branch; %s follows %s, which a promotion reaches with a new tag", dst.Name, w.TargetRef)
 	}
-	if samePath(w.Source.Kustomization.Spec.Path, dst.Kustomization.Spec.Path) {
-		return nil, fmt.Errorf("the source and the target both read path %q and the target follows %s: tagging the source's applied commit itself (the whole tree as the environment) is not supported yet; promote between overlays in different directories",
-			dst.Kustomization.Spec.Path, w.TargetRef)
+	same := samePath(w.Source.Kustomization.Spec.Path, dst.Kustomization.Spec.Path)
+	if same && (tag.Branch != "" || tag.IncludeUnreleased) {
+		return nil, fmt.Errorf("the source and the target both read path %q: the promotion tags what %s applied itself, so --branch and --include-unreleased do not apply", dst.Kustomization.Spec.Path, w.Source.Name)
 	}
 	switch tag.Bump {
 	case "", BumpPatch, BumpMinor, BumpMajor:
@@ -191,7 +192,7 @@ func chooseTag(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy
 	if tag.Tag != "" && tag.Bump != "" {
 		return nil, fmt.Errorf("--tag %s names the tag; it cannot be combined with --bump", tag.Tag)
 	}
-	return tagStrategy{tag}, nil
+	return tagStrategy{TagOptions: tag, samePath: same}, nil
 }
 
 // targetHead is the head of the target's branch, or an error that says how to

@@ -100,6 +100,10 @@ func TestChooseStrategySemverTarget(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, StrategyTag, s.Name())
 	assert.Equal(t, BumpMinor, s.(tagStrategy).Bump)
+	assert.False(t, s.(tagStrategy).samePath)
+	s, err = chooseStrategy(strategyWorkspace(src, semverEnv("apps/staging/")), "", false, TagOptions{})
+	require.NoError(t, err)
+	assert.True(t, s.(tagStrategy).samePath, "the whole tree is the environment: the applied commit is tagged")
 
 	for _, c := range []struct {
 		path, want string
@@ -107,7 +111,7 @@ func TestChooseStrategySemverTarget(t *testing.T) {
 		tag        TagOptions
 		err        string
 	}{
-		{path: "./apps/staging", err: "not supported yet"},
+		{path: "./apps/staging", tag: TagOptions{Branch: "release"}, err: "--branch and --include-unreleased do not apply"},
 		{path: "./apps/production", want: StrategyImages, err: "only a new tag reaches"},
 		{path: "./apps/production", ff: true, err: "--ff-only"},
 		{path: "./apps/production", tag: TagOptions{Bump: "micro"}, err: `--bump "micro"`},

@@ -32,13 +32,20 @@ type TagOptions struct {
 // selects, pushing both in one atomic push. The target then runs the tagged commit,
 // so the plan compares what the target runs now (the tag the range selects) with
 // what it will run, and refuses other changes that would ride along unreleased.
-type tagStrategy struct{ TagOptions }
+//
+// When both read the same path (the whole tree is the environment), what the
+// source applied is what the target gets: its applied commit itself is tagged, and
+// no branch moves.
+type tagStrategy struct {
+	TagOptions
+	samePath bool
+}
 
 func (tagStrategy) Name() string { return StrategyTag }
 
 // branch is where the edit is committed: --branch, else the source's branch.
 func (s tagStrategy) branch(w *Workspace) (string, error) {
-	if s.Branch != "" {
+	if s.Branch != "" && !s.samePath {
 		return s.Branch, nil
 	}
 	if w.SourceRef.Branch == "" {
@@ -96,6 +103,9 @@ func (s tagStrategy) propose(ctx context.Context, w *Workspace, branch, head str
 		return nil, err
 	}
 	c := &Proposal{Branch: branch, Head: head, Released: cur, TargetRevision: cur.Name + "@sha1:" + cur.Commit}
+	if s.samePath {
+		return s.proposeApplied(ctx, w, c, tags)
+	}
 	dir, err := w.checkout(ctx, head, "target")
 	if err != nil {
 		return nil, err
@@ -139,24 +149,62 @@ func (s tagStrategy) propose(ctx context.Context, w *Workspace, branch, head str
 	pl.Target = rel
 	pl.RenderedDiff = render.Diff(rel, pl.TargetAfter, ks+" ("+cur.Name+")", ks+" (after)")
 	c.Plan = pl
+	if err := s.name(w, c, tags); err != nil || c.empty() {
+		return c, err
+	}
+	c.Subject = Subject(w.Target.Name, w.Source.Name, pl.Changes)
+	if len(pl.Changes) == 0 {
+		c.Subject = fmt.Sprintf("promote(%s): release %d unreleased commit(s) as %s", w.Target.Name, c.CommitCount, c.Tag)
+	}
+	return c, nil
+}
+
+// proposeApplied plans the same-path release: the source's applied commit tagged,
+// the plan the target's render at its tag against that commit.
+func (s tagStrategy) proposeApplied(ctx context.Context, w *Workspace, c *Proposal, tags []repo.Tag) (*Proposal, error) {
+	c.Plan = &plan.Plan{}
+	if ok, err := w.Repo.IsAncestor(ctx, w.SourceCommit, c.Released.Commit); err != nil || ok {
+		return c, err // the tag already has what the source applied
+	}
+	var err error
+	if c.Commits, c.CommitCount, err = w.Repo.Range(ctx, c.Released.Commit, w.SourceCommit, maxCommitsShown); err != nil {
+		return nil, err
+	}
+	relDir, err := w.checkout(ctx, c.Released.Commit, "released")
+	if err != nil {
+		return nil, err
+	}
+	if c.Plan, err = w.movedPlan(ctx, relDir, w.SourceDir, nil); err != nil {
+		return nil, err
+	}
+	if err := s.name(w, c, tags); err != nil {
+		return nil, err
+	}
+	c.Subject = fmt.Sprintf("promote(%s): %d commit(s) up to %s from %s", w.Target.Name, c.CommitCount, repo.ShortSHA(w.SourceCommit), w.Source.Name)
+	if len(c.Plan.Changes) > 0 {
+		c.Subject = Subject(w.Target.Name, w.Source.Name, c.Plan.Changes)
+	}
+	return c, nil
+}
+
+// name sets the new tag of a proposal that changes something, checked against the
+// range before anything is written.
+func (s tagStrategy) name(w *Workspace, c *Proposal, tags []repo.Tag) error {
 	if c.empty() {
-		return c, nil
+		return nil
 	}
 	name := s.Tag
 	if name == "" {
-		if name, err = NextTag(cur.Name, s.Bump); err != nil {
-			return nil, err
+		var err error
+		if name, err = NextTag(c.Released.Name, s.Bump); err != nil {
+			return err
 		}
 	}
 	if err := checkSelects(w.TargetRef.SemVer, name, tags); err != nil {
-		return nil, fmt.Errorf("tag %s for %s: %w; nothing was pushed", name, w.Target.Name, err)
+		return fmt.Errorf("tag %s for %s: %w; nothing was pushed", name, w.Target.Name, err)
 	}
 	c.Tag = name
-	c.Subject = Subject(w.Target.Name, w.Source.Name, pl.Changes)
-	if len(pl.Changes) == 0 {
-		c.Subject = fmt.Sprintf("promote(%s): release %d unreleased commit(s) as %s", w.Target.Name, c.CommitCount, name)
-	}
-	return c, nil
+	return nil
 }
 
 // changeSet names image changes as "repository:version" in a stable order.
@@ -193,6 +241,14 @@ func (s tagStrategy) Deliver(ctx context.Context, w *Workspace, c *Proposal, p P
 		}
 		d.Spec = &repo.CommitSpec{Message: cur.Subject, Trailers: p.Trailers(own...), Author: p.Author}
 		commit, files := head, []string(nil)
+		if s.samePath {
+			// The source's applied commit is tagged; the branch stays where it is.
+			tag, err := w.Repo.CreateTag(ctx, cur.Tag, w.SourceCommit, s.tagMessage(w, cur, d.Spec), p.Author)
+			if err != nil {
+				return nil, err
+			}
+			return &repo.Made{Commit: head, Also: []repo.RefUpdate{tag}}, nil
+		}
 		if len(cur.Plan.Changes) > 0 {
 			var err error
 			commit, files, err = w.Repo.CommitOn(ctx, head, func(ctx context.Context, _, dir string) (*repo.CommitSpec, error) {
@@ -211,6 +267,10 @@ func (s tagStrategy) Deliver(ctx context.Context, w *Workspace, c *Proposal, p P
 		}
 		return &repo.Made{Commit: commit, Files: files, Also: []repo.RefUpdate{tag}}, nil
 	}, repo.PushOptions{MaxAttempts: w.pushAttempts})
+	if pushed != nil && s.samePath && !pushed.NoOp {
+		// What was released (and what the target will apply) is the tagged commit.
+		pushed.Commit, pushed.Parent = w.SourceCommit, ""
+	}
 	d.Push = pushed
 	if errors.Is(err, repo.ErrRaceLost) {
 		err = fmt.Errorf("%w (tag names or branch %q taken by other pushes each time); nothing of this promotion was pushed", err, c.Branch)

@@ -2,8 +2,10 @@ package promote
 
 import (
 	"context"
+	"strings"
 	"testing"
 
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -57,4 +59,47 @@ func TestPromoteTagRaceTakesTheNextVersion(t *testing.T) {
 	require.ErrorContains(t, err, "tag v1.5.0 already exists")
 	require.Equal(t, f.seed, f.head(), "nothing was pushed")
 	require.Equal(t, f.seed, f.git("rev-parse", "v1.5.0^{commit}"))
+}
+
+// The whole tree as the environment (both read the same path): the source's applied
+// commit itself is tagged and no branch moves, even when the branch has gone on.
+func TestPromoteTagSamePathTagsTheAppliedCommit(t *testing.T) {
+	f := newFleet(t)
+	f.semverTarget(">=1.0.0 <2.0.0")
+	ctx := context.Background()
+	ks := &kustomizev1.Kustomization{}
+	require.NoError(t, f.prod.Client.Get(ctx, appsKey, ks))
+	ks.Spec.Path = "./apps/staging"
+	require.NoError(t, f.prod.Client.Update(ctx, ks))
+
+	overlay := f.git("show", "main:apps/staging/kustomization.yaml")
+	src, err := f.push(map[string]string{"apps/staging/kustomization.yaml": strings.Replace(overlay, `"1.1.0"`, `"1.2.0"`, 1)}, "staging: my-app 1.2.0")
+	require.NoError(t, err)
+	later, err := f.push(map[string]string{"README.md": "later\n"}, "not applied by staging yet")
+	require.NoError(t, err)
+	sks := &kustomizev1.Kustomization{}
+	require.NoError(t, f.staging.Client.Get(ctx, appsKey, sks))
+	sks.Status.LastAppliedRevision, sks.Status.LastAttemptedRevision = "main@sha1:"+src, "main@sha1:"+src
+	require.NoError(t, f.staging.Client.Update(ctx, sks))
+
+	p := &fakeflux.Progress{}
+	res, err := Run(ctx, f.clients, f.options(p))
+	require.NoError(t, err, p.String())
+	require.Equal(t, StrategyTag, res.Strategy)
+	require.Equal(t, "v1.0.1", res.Tag)
+	require.Equal(t, src, res.Commit.SHA, "the applied commit is what is released")
+	require.Equal(t, "v1.0.1@sha1:"+src, res.Commit.Revision)
+	require.Equal(t, src, f.git("rev-parse", "v1.0.1^{commit}"))
+	require.Equal(t, later, f.head(), "no branch moved")
+	require.Equal(t, 1, res.CommitCount)
+	require.Len(t, res.Changes, 1)
+	require.Equal(t, "1.1.0", res.Changes[0].From)
+	require.Equal(t, "1.2.0", res.Changes[0].To)
+	require.Contains(t, f.git("cat-file", "-p", "v1.0.1"), "Promoted-Strategy: tag")
+
+	// Again: the tag has it, nothing to promote.
+	res, err = Run(ctx, f.clients, f.options(p))
+	require.NoError(t, err, p.String())
+	require.Equal(t, OutcomeNothingToDo, res.Outcome)
+	require.Equal(t, "v1.0.0\nv1.0.1", f.git("tag", "--list"))
 }

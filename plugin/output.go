@@ -184,7 +184,9 @@ func (p *printer) summary(r *v1alpha1.Promotion) {
 	if r == nil {
 		return
 	}
-	if r.Commit != nil {
+	if r.Commit != nil && r.Tag != "" {
+		fmt.Fprintf(p.w, "tag/%s pushed on commit/%s (branch %s)\n", r.Tag, r.Commit.SHA, r.Commit.Branch)
+	} else if r.Commit != nil {
 		fmt.Fprintf(p.w, "commit/%s pushed to %s\n", r.Commit.SHA, r.Commit.Branch)
 	}
 	if r.Reconcile != nil && r.Reconcile.Ready {

@@ -119,7 +119,7 @@ func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptio
 	f.DurationVar(&o.MinSoak, "min-soak", 0, "Require the source to have been Ready on its revision for at least this long")
 	f.BoolVar(&o.Force, "force", false, "Promote even when gates fail (recorded in the commit)")
 	f.BoolVar(&o.RollbackOnFailure, "rollback-on-failure", false, "With --wait, revert the promotion when the target fails health")
-	f.StringVar(&o.Strategy, "strategy", promote.StrategyAuto, "How the change reaches the target's branch: auto (from the GitRepository refs and paths), images (edit the target overlay's images) or revision (merge the source's applied commit into the target's branch)")
+	f.StringVar(&o.Strategy, "strategy", promote.StrategyAuto, "How the change reaches the target's branch: auto (from the GitRepository refs and paths), images (edit the target overlay's images), revision (merge the source's applied commit into the target's branch) or tag (release with a new tag, for a target following a semver range)")
 	f.BoolVar(&o.FFOnly, "ff-only", false, "With the revision strategy, fast-forward the target's branch to the source's applied commit instead of merging (provenance goes to a Git note)")
 	f.StringVar(&o.Tag.Bump, "bump", "", "For a target following a semver range: the part of the highest selected tag to bump for the new tag, patch (default), minor or major")
 	f.StringVar(&o.Tag.Tag, "tag", "", "For a target following a semver range: the new tag's name (instead of --bump); it must be a version the range selects")

@@ -114,8 +114,12 @@ func (p *printer) plan(r *v1alpha1.Promotion) {
 	if r.Strategy != "" {
 		fmt.Fprintf(p.w, "strategy: %s\n", strategyLine(r))
 	}
-	if len(r.Commits) > 0 {
+	if len(r.Commits) > 0 && r.Strategy == "tag" {
+		fmt.Fprintf(p.w, "Unreleased commits to %s released with it (--include-unreleased, since %s, %d):\n", r.Target.Name, r.Target.Revision, r.CommitCount)
+	} else if len(r.Commits) > 0 {
 		fmt.Fprintf(p.w, "Commits to promote from %s to %s (%s..%s, %d):\n", r.Source.Name, r.Target.Name, repo.ShortSHA(revisionSHA(r.Target.Revision)), repo.ShortSHA(revisionSHA(r.Source.Revision)), r.CommitCount)
+	}
+	if len(r.Commits) > 0 {
 		for _, c := range r.Commits {
 			fmt.Fprintf(p.w, "  %s  %s  (%s)\n", repo.ShortSHA(c.SHA), c.Subject, c.Author)
 		}
@@ -180,7 +184,9 @@ func (p *printer) summary(r *v1alpha1.Promotion) {
 	if r == nil {
 		return
 	}
-	if r.Commit != nil {
+	if r.Commit != nil && r.Tag != "" {
+		fmt.Fprintf(p.w, "tag/%s pushed on commit/%s (branch %s)\n", r.Tag, r.Commit.SHA, r.Commit.Branch)
+	} else if r.Commit != nil {
 		fmt.Fprintf(p.w, "commit/%s pushed to %s\n", r.Commit.SHA, r.Commit.Branch)
 	}
 	if r.Reconcile != nil && r.Reconcile.Ready {
@@ -211,6 +217,12 @@ func strategyLine(r *v1alpha1.Promotion) string {
 		return fmt.Sprintf("revision (fast-forward branch %s to what %s applied)", r.Target.Branch, r.Source.Name)
 	case r.Strategy == "revision":
 		return fmt.Sprintf("revision (merge what %s applied into branch %s)", r.Source.Name, r.Target.Branch)
+	case r.Strategy == "tag":
+		tag := r.Tag
+		if tag == "" {
+			tag = "a new tag"
+		}
+		return fmt.Sprintf("tag (commit the images of %s and release the commit as %s; %s runs %s)", r.Target.Path, tag, r.Target.Name, r.Target.Revision)
 	case r.Strategy == "images":
 		return fmt.Sprintf("images (edit the images of %s on branch %s)", r.Target.Path, r.Target.Branch)
 	}

@@ -75,6 +75,7 @@ type PromoteOptions struct {
 	RollbackOnFailure bool
 	Strategy          string
 	FFOnly            bool
+	Tag               promote.TagOptions
 
 	clients *flux.Clients
 	opts    promote.Options
@@ -118,13 +119,18 @@ func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptio
 	f.DurationVar(&o.MinSoak, "min-soak", 0, "Require the source to have been Ready on its revision for at least this long")
 	f.BoolVar(&o.Force, "force", false, "Promote even when gates fail (recorded in the commit)")
 	f.BoolVar(&o.RollbackOnFailure, "rollback-on-failure", false, "With --wait, revert the promotion when the target fails health")
-	f.StringVar(&o.Strategy, "strategy", promote.StrategyAuto, "How the change reaches the target's branch: auto (from the GitRepository refs and paths), images (edit the target overlay's images) or revision (merge the source's applied commit into the target's branch)")
+	f.StringVar(&o.Strategy, "strategy", promote.StrategyAuto, "How the change reaches the target's branch: auto (from the GitRepository refs and paths), images (edit the target overlay's images), revision (merge the source's applied commit into the target's branch) or tag (release with a new tag, for a target following a semver range)")
 	f.BoolVar(&o.FFOnly, "ff-only", false, "With the revision strategy, fast-forward the target's branch to the source's applied commit instead of merging (provenance goes to a Git note)")
+	f.StringVar(&o.Tag.Bump, "bump", "", "For a target following a semver range: the part of the highest selected tag to bump for the new tag, patch (default), minor or major")
+	f.StringVar(&o.Tag.Tag, "tag", "", "For a target following a semver range: the new tag's name (instead of --bump); it must be a version the range selects")
+	f.StringVar(&o.Tag.Branch, "branch", "", "For a target following a semver range: the branch to commit the image edit on before tagging it (default: the branch the source tracks)")
+	f.BoolVar(&o.Tag.IncludeUnreleased, "include-unreleased", false, "For a target following a semver range: release the branch's other changes to the target since its current tag with the images (the tag message lists them)")
 	o.addWriteFlags(cmd, "Show the plan and the gates; write nothing anywhere", "Wait for the target to apply the commit and become healthy")
 	o.addGitFlags(cmd)
 	o.addOutputFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("app", CompleteApps(o.listApps))
-	_ = cmd.RegisterFlagCompletionFunc("strategy", cobra.FixedCompletions([]cobra.Completion{promote.StrategyAuto, promote.StrategyImages, promote.StrategyRevision}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("strategy", cobra.FixedCompletions([]cobra.Completion{promote.StrategyAuto, promote.StrategyImages, promote.StrategyRevision, promote.StrategyTag}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("bump", cobra.FixedCompletions([]cobra.Completion{promote.BumpPatch, promote.BumpMinor, promote.BumpMajor}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("from", CompleteContexts(flags))
 	_ = cmd.RegisterFlagCompletionFunc("to", CompleteContexts(flags))
 	return cmd
@@ -155,7 +161,7 @@ func (o *PromoteOptions) Complete(cmd *cobra.Command, args []string) error {
 		From: from, To: to,
 		Filter:  plan.Filter{Apps: o.Apps, Images: o.Images},
 		RepoDir: o.RepoDir, Auth: o.auth(),
-		Strategy: o.Strategy, FFOnly: o.FFOnly,
+		Strategy: o.Strategy, FFOnly: o.FFOnly, Tag: o.Tag,
 		MinSoak: o.MinSoak, Force: o.Force, DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout,
 		RollbackOnFailure: o.RollbackOnFailure, PushAttempts: promote.DefaultPushAttempts,
 	}
@@ -210,9 +216,17 @@ func (o *PromoteOptions) Validate() error {
 		return fmt.Errorf("--min-soak must not be negative")
 	}
 	switch o.Strategy {
-	case promote.StrategyAuto, promote.StrategyImages, promote.StrategyRevision:
+	case promote.StrategyAuto, promote.StrategyImages, promote.StrategyRevision, promote.StrategyTag:
 	default:
-		return fmt.Errorf("--strategy %q: use %s, %s or %s", o.Strategy, promote.StrategyAuto, promote.StrategyImages, promote.StrategyRevision)
+		return fmt.Errorf("--strategy %q: use %s, %s, %s or %s", o.Strategy, promote.StrategyAuto, promote.StrategyImages, promote.StrategyRevision, promote.StrategyTag)
+	}
+	switch o.Tag.Bump {
+	case "", promote.BumpPatch, promote.BumpMinor, promote.BumpMajor:
+	default:
+		return fmt.Errorf("--bump %q: use %s, %s or %s", o.Tag.Bump, promote.BumpPatch, promote.BumpMinor, promote.BumpMajor)
+	}
+	if o.Tag.Tag != "" && o.Tag.Bump != "" {
+		return fmt.Errorf("--tag names the new tag and --bump computes one: give only one")
 	}
 	if o.FFOnly && o.Strategy == promote.StrategyImages {
 		return fmt.Errorf("--ff-only moves the target's branch to the source's commit (--strategy %s); it cannot be combined with --strategy %s", promote.StrategyRevision, promote.StrategyImages)
@@ -263,6 +277,9 @@ func (o *PromoteOptions) confirm(r *v1alpha1.Promotion) (bool, error) {
 			how = "fast-forwarding"
 		}
 		return askYesNo(o.IOStreams, fmt.Sprintf("Promote %d commit(s) to %s by %s branch %s?", r.CommitCount, r.Target.Name, how, r.Target.Branch))
+	}
+	if r.Strategy == promote.StrategyTag {
+		return askYesNo(o.IOStreams, fmt.Sprintf("Promote %d image(s) to %s by pushing tag %s?", len(r.Changes), r.Target.Name, r.Tag))
 	}
 	return askYesNo(o.IOStreams, fmt.Sprintf("Promote %d image(s) to %s by pushing to branch %s?", len(r.Changes), r.Target.Name, r.Target.Branch))
 }

@@ -30,6 +30,8 @@ const (
 	TrailerBase = "Promoted-Base"
 	// TrailerRange is the range a rollback of a fast-forward promotion reverted.
 	TrailerRange = "Rollback-Range"
+	// TrailerTag is the tag a tag promotion (a semver range target) created.
+	TrailerTag = "Promoted-Tag"
 )
 
 // Kinds of entries.

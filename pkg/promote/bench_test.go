@@ -88,7 +88,7 @@ func planOnce(ctx context.Context, tb testing.TB, l benchLayout, url, stagingHea
 	w := &Workspace{Source: src, Target: dst, SourceRef: flux.RefOf(src.Source), TargetRef: flux.RefOf(dst.Source),
 		SourceRevision: l.srcBranch + "@sha1:" + applied, SourceCommit: applied}
 	defer w.close()
-	s, err := chooseStrategy(w, "", false)
+	s, err := chooseStrategy(w, "", false, TagOptions{})
 	require.NoError(tb, err)
 	require.NoError(tb, w.open(ctx, nopProgress{}, repo.Auth{}, ""))
 	c, err := s.Plan(ctx, w)

@@ -41,6 +41,8 @@ type Options struct {
 	Strategy string
 	// FFOnly is --ff-only: the revision strategy fast-forwards instead of merging.
 	FFOnly bool
+	// Tag is the tag strategy's flags (a target following a semver range).
+	Tag TagOptions
 	// RepoDir is a local checkout to use instead of a temporary clone.
 	RepoDir string
 	Auth    repo.Auth
@@ -142,7 +144,7 @@ func (p *promotion) load(ctx context.Context) error {
 		Filter: p.o.Filter, SourceRevision: src.Kustomization.Status.LastAppliedRevision, pushAttempts: p.o.PushAttempts}
 	p.res.Source = describeEnv(src, p.w.SourceRef, p.w.SourceRevision)
 	p.res.Target = describeEnv(dst, p.w.TargetRef, "")
-	s, err := chooseStrategy(p.w, p.o.Strategy, p.o.FFOnly)
+	s, err := chooseStrategy(p.w, p.o.Strategy, p.o.FFOnly, p.o.Tag)
 	if err != nil {
 		return err
 	}
@@ -196,6 +198,10 @@ func (p *promotion) plan(ctx context.Context) error {
 	}
 	p.change = c
 	p.res.Target.Revision = c.Branch + "@sha1:" + c.Head
+	if c.TargetRevision != "" {
+		p.res.Target.Revision = c.TargetRevision
+	}
+	p.res.Tag = c.Tag
 	fillPlan(p.res, c.Plan)
 	p.res.CommitCount = c.CommitCount
 	for _, cm := range c.Commits {
@@ -321,6 +327,12 @@ func (p *promotion) write(ctx context.Context, prov Provenance) (*Delivery, erro
 	}
 	p.res.Commit = commitOf(d.Push, d.Spec)
 	p.res.Outcome = OutcomePromoted
+	if d.Tag != "" {
+		p.res.Tag = d.Tag
+		p.res.Commit.Revision = d.Tag + "@sha1:" + d.Push.Commit
+		pr.Done("pushed %s to branch %s with tag %s (%s)", repo.ShortSHA(d.Push.Commit), d.Push.Branch, d.Tag, p.res.Commit.Subject)
+		return d, nil
+	}
 	pr.Done("pushed %s to branch %s (%s)", repo.ShortSHA(d.Push.Commit), d.Push.Branch, p.res.Commit.Subject)
 	return d, nil
 }

@@ -60,6 +60,14 @@ type Proposal struct {
 	Commits     []repo.Commit
 	CommitCount int
 	Merge       *repo.Merge
+	// Tag is the tag a tag promotion creates; Released the tag the target's range
+	// selects now and Unreleased the branch's other commits to the target since it
+	// (with --include-unreleased). TargetRevision, when set, is the target's current
+	// revision ("v1.2.3@sha1:..."); else Branch@sha1:Head.
+	Tag            string
+	Released       repo.Tag
+	Unreleased     []repo.Commit
+	TargetRevision string
 }
 
 // empty says the proposal changes nothing: no image and no commit to promote.
@@ -89,6 +97,8 @@ type Delivery struct {
 	Spec *repo.CommitSpec
 	// Plan is the plan as finally committed (re-made on a newer head after a race).
 	Plan *plan.Plan
+	// Tag is the tag pushed with the commit (the tag strategy).
+	Tag string
 }
 
 // Strategy names, for --strategy and the JSON "strategy" field.
@@ -96,6 +106,7 @@ const (
 	StrategyAuto     = "auto"
 	StrategyImages   = "images"
 	StrategyRevision = "revision"
+	StrategyTag      = "tag"
 )
 
 // chooseStrategy picks the strategy the two environments' Git refs and paths call
@@ -106,7 +117,10 @@ const (
 //	other branch, different paths    images (revision with --strategy revision)
 //	other branch, same path          revision, a merge (--ff-only: a fast-forward;
 //	                                 images with --strategy images)
-func chooseStrategy(w *Workspace, want string, ffOnly bool) (Strategy, error) {
+//	semver range, different paths    tag: the image edit committed on the source's
+//	                                 branch (or --branch) and tagged for the range
+//	semver range, same path          tag: the source's applied commit itself tagged
+func chooseStrategy(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy, error) {
 	src, dst := w.Source, w.Target
 	if !repo.SameURL(src.Source.Spec.URL, dst.Source.Spec.URL) {
 		return nil, fmt.Errorf("the source reads %s and the target %s: promoting between repositories is not supported",
@@ -114,6 +128,12 @@ func chooseStrategy(w *Workspace, want string, ffOnly bool) (Strategy, error) {
 	}
 	if src.Ref == dst.Ref {
 		return nil, fmt.Errorf("--from and --to name the same Kustomization %s", src.Ref)
+	}
+	if w.TargetRef.SemVer != "" {
+		return chooseTag(w, want, ffOnly, tag)
+	}
+	if tag != (TagOptions{}) {
+		return nil, fmt.Errorf("--bump, --tag, --branch and --include-unreleased are for a target whose GitRepository follows a semver range; %s tracks %s", dst.Name, w.TargetRef)
 	}
 	if w.TargetRef.Branch == "" {
 		return nil, fmt.Errorf("GitRepository %s/%s of %s tracks %s: only branches are supported yet",
@@ -147,7 +167,32 @@ func chooseStrategy(w *Workspace, want string, ffOnly bool) (Strategy, error) {
 		}
 		return revisionStrategy{ffOnly: ffOnly}, nil
 	}
-	return nil, fmt.Errorf("--strategy %q: use %s, %s or %s", want, StrategyAuto, StrategyImages, StrategyRevision)
+	return nil, fmt.Errorf("--strategy %q: use %s, %s, %s or %s", want, StrategyAuto, StrategyImages, StrategyRevision, StrategyTag)
+}
+
+// chooseTag is the strategy of a target that follows a semver range: tag.
+func chooseTag(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy, error) {
+	dst := w.Target
+	if want != "" && want != StrategyAuto && want != StrategyTag {
+		return nil, fmt.Errorf("--strategy %s: GitRepository %s/%s of %s follows %s, which only a new tag reaches: use --strategy %s (or auto)",
+			want, dst.Source.Namespace, dst.Source.Name, dst.Name, w.TargetRef, StrategyTag)
+	}
+	if ffOnly {
+		return nil, fmt.Errorf("--ff-only moves a branch; %s follows %s, which a promotion reaches with a new tag", dst.Name, w.TargetRef)
+	}
+	same := samePath(w.Source.Kustomization.Spec.Path, dst.Kustomization.Spec.Path)
+	if same && (tag.Branch != "" || tag.IncludeUnreleased) {
+		return nil, fmt.Errorf("the source and the target both read path %q: the promotion tags what %s applied itself, so --branch and --include-unreleased do not apply", dst.Kustomization.Spec.Path, w.Source.Name)
+	}
+	switch tag.Bump {
+	case "", BumpPatch, BumpMinor, BumpMajor:
+	default:
+		return nil, fmt.Errorf("--bump %q: use %s, %s or %s", tag.Bump, BumpPatch, BumpMinor, BumpMajor)
+	}
+	if tag.Tag != "" && tag.Bump != "" {
+		return nil, fmt.Errorf("--tag %s names the tag; it cannot be combined with --bump", tag.Tag)
+	}
+	return tagStrategy{TagOptions: tag, samePath: same}, nil
 }
 
 // targetHead is the head of the target's branch, or an error that says how to

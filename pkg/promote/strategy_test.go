@@ -50,7 +50,7 @@ func TestChooseStrategy(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			w := strategyWorkspace(strategyEnv("staging", url, c.srcBranch, c.srcPath), strategyEnv("production", url, c.dstBranch, c.dstPath))
-			s, err := chooseStrategy(w, c.want, c.ffOnly)
+			s, err := chooseStrategy(w, c.want, c.ffOnly, TagOptions{})
 			if c.errContain != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), c.errContain)
@@ -68,14 +68,14 @@ func TestChooseStrategy(t *testing.T) {
 func TestChooseStrategyRefusesOtherRepository(t *testing.T) {
 	w := strategyWorkspace(strategyEnv("staging", "git@github.com:org/fleet.git", "staging", "./apps"),
 		strategyEnv("production", "https://github.com/org/other", "production", "./apps"))
-	_, err := chooseStrategy(w, "", false)
+	_, err := chooseStrategy(w, "", false, TagOptions{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "promoting between repositories is not supported")
 
 	// The same repository written two ways is the same.
 	w = strategyWorkspace(strategyEnv("staging", "ssh://git@GitHub.com/org/fleet.git", "staging", "./apps"),
 		strategyEnv("production", "https://github.com/org/fleet/", "production", "./apps"))
-	s, err := chooseStrategy(w, "", false)
+	s, err := chooseStrategy(w, "", false, TagOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, StrategyRevision, s.Name())
 }
@@ -84,7 +84,43 @@ func TestChooseStrategyRefusesTagTarget(t *testing.T) {
 	src := strategyEnv("staging", "https://h/x", "staging", "./apps")
 	dst := strategyEnv("production", "https://h/x", "", "./apps")
 	dst.Source.Spec.Reference = &sourcev1.GitRepositoryRef{Tag: "v1.0.0"}
-	_, err := chooseStrategy(strategyWorkspace(src, dst), "", false)
+	_, err := chooseStrategy(strategyWorkspace(src, dst), "", false, TagOptions{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "tag v1.0.0")
+}
+
+func TestChooseStrategySemverTarget(t *testing.T) {
+	semverEnv := func(path string) *flux.Environment {
+		dst := strategyEnv("production", "https://h/x", "", path)
+		dst.Source.Spec.Reference = &sourcev1.GitRepositoryRef{SemVer: ">=1.0.0 <2.0.0"}
+		return dst
+	}
+	src := strategyEnv("staging", "https://h/x", "main", "./apps/staging")
+	s, err := chooseStrategy(strategyWorkspace(src, semverEnv("./apps/production")), "", false, TagOptions{Bump: BumpMinor})
+	require.NoError(t, err)
+	assert.Equal(t, StrategyTag, s.Name())
+	assert.Equal(t, BumpMinor, s.(tagStrategy).Bump)
+	assert.False(t, s.(tagStrategy).samePath)
+	s, err = chooseStrategy(strategyWorkspace(src, semverEnv("apps/staging/")), "", false, TagOptions{})
+	require.NoError(t, err)
+	assert.True(t, s.(tagStrategy).samePath, "the whole tree is the environment: the applied commit is tagged")
+
+	for _, c := range []struct {
+		path, want string
+		ff         bool
+		tag        TagOptions
+		err        string
+	}{
+		{path: "./apps/staging", tag: TagOptions{Branch: "release"}, err: "--branch and --include-unreleased do not apply"},
+		{path: "./apps/production", want: StrategyImages, err: "only a new tag reaches"},
+		{path: "./apps/production", ff: true, err: "--ff-only"},
+		{path: "./apps/production", tag: TagOptions{Bump: "micro"}, err: `--bump "micro"`},
+		{path: "./apps/production", tag: TagOptions{Bump: BumpMajor, Tag: "v1.9.0"}, err: "cannot be combined with --bump"},
+	} {
+		_, err := chooseStrategy(strategyWorkspace(src, semverEnv(c.path)), c.want, c.ff, c.tag)
+		assert.ErrorContains(t, err, c.err)
+	}
+	// The tag flags on a branch target say what they are for.
+	_, err = chooseStrategy(strategyWorkspace(src, strategyEnv("production", "https://h/x", "main", "./apps/production")), "", false, TagOptions{IncludeUnreleased: true})
+	assert.ErrorContains(t, err, "follows a semver range")
 }

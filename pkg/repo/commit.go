@@ -104,7 +104,8 @@ type RefUpdate struct {
 }
 
 // Land puts a commit made by make on branch without ever force-pushing: it fetches,
-// calls make on the branch head and pushes what it made (atomically with Made.Also).
+// calls make on the branch head and pushes what it made (atomically with Made.Also;
+// a Made whose Commit is the head itself pushes only the Also refs, a tag of it).
 // When the push fails because the branch (or one of the Also refs) moved, it fetches
 // and calls make again on the new head, up to MaxAttempts times with jittered
 // exponential backoff. Any other refusal is a *PushRejectedError.
@@ -136,7 +137,7 @@ func (r *Repo) Land(ctx context.Context, branch string, make MakeFunc, opts Push
 		if err != nil {
 			return nil, err
 		}
-		if made == nil || made.Commit == "" || made.Commit == head {
+		if made == nil || made.Commit == "" || made.Commit == head && len(made.Also) == 0 {
 			res.NoOp, res.Files = true, nil
 			return res, nil
 		}
@@ -447,6 +448,17 @@ func (r *Repo) storeBlob(data []byte) (plumbing.Hash, error) {
 func (r *Repo) push(ctx context.Context, commit, branch string, also ...RefUpdate) error {
 	specs := []config.RefSpec{config.RefSpec(commit + ":refs/heads/" + branch)}
 	for _, a := range also {
+		if tag, ok := strings.CutPrefix(a.Name, "refs/tags/"); ok {
+			// go-git pushes a bare SHA only when it names a commit: a tag object goes
+			// through a ref of ours, which also has go-git refuse a name the remote has.
+			out := plumbing.ReferenceName(outgoingTags + tag)
+			if err := r.git.Storer.SetReference(plumbing.NewHashReference(out, plumbing.NewHash(a.Commit))); err != nil {
+				return err
+			}
+			defer func() { _ = r.git.Storer.RemoveReference(out) }()
+			specs = append(specs, config.RefSpec(out.String()+":"+a.Name))
+			continue
+		}
 		specs = append(specs, config.RefSpec(a.Commit+":"+a.Name))
 	}
 	var serverMsg bytes.Buffer

@@ -119,8 +119,7 @@ func (r *Repo) AddNote(ctx context.Context, sha, text string, author Signature) 
 func (r *Repo) movedAny(refs []RefUpdate) bool {
 	for _, u := range refs {
 		now := ""
-		name := strings.TrimPrefix(u.Name, "refs/notes/")
-		if ref, err := r.git.Reference(plumbing.ReferenceName(r.notesTrackingPrefix()+name), true); err == nil {
+		if ref, err := r.git.Reference(plumbing.ReferenceName(r.trackingRef(u.Name)), true); err == nil {
 			now = ref.Hash().String()
 		}
 		if now != u.Old {

@@ -329,14 +329,16 @@ func (r *Repo) Fetch(ctx context.Context) error {
 	return r.fetch(ctx)
 }
 
-// fetchOptions fetches every branch into the remote-tracking refs, pruning those
-// the remote deleted.
+// fetchOptions fetches every branch, the notes and the tags into remote-tracking
+// refs (the tags into a namespace of their own, never the checkout's refs/tags),
+// pruning those the remote deleted.
 func (r *Repo) fetchOptions() *git.FetchOptions {
 	return &git.FetchOptions{
 		RemoteName: r.remote,
 		RemoteURL:  r.pushURL,
 		RefSpecs: []config.RefSpec{config.RefSpec("+refs/heads/*:refs/remotes/" + r.remote + "/*"),
-			config.RefSpec("+refs/notes/*:" + r.notesTrackingPrefix() + "*")},
+			config.RefSpec("+refs/notes/*:" + r.notesTrackingPrefix() + "*"),
+			config.RefSpec("+refs/tags/*:" + r.tagsTrackingPrefix() + "*")},
 		Auth:     r.method,
 		Progress: r.progress,
 		Tags:     git.NoTags,

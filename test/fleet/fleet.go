@@ -60,6 +60,10 @@ type Options struct {
 	// their GitRepository tracks it, and it starts at the first commit. Others
 	// track Branch.
 	Branches map[string]string
+	// SemVer makes environments follow a semver range (environment → range, e.g.
+	// ">=1.0.0 <2.0.0") instead of a branch; the first commit is tagged InitialTag
+	// (an annotated tag) so the range selects it.
+	SemVer map[string]string
 	// Shared runs every environment in one plane (context SharedContext).
 	Shared bool
 	// GitAuth, when Username is set, makes the Git server require basic auth; Flux
@@ -258,6 +262,12 @@ func (f *Fleet) seedRepo() error {
 		return err
 	}
 	f.Initial = sha
+	if len(f.Opts.SemVer) > 0 {
+		if _, err := gitserver.Git(f.Git.Dir(Repo), "-c", "user.name=fleet", "-c", "user.email=fleet@example.com",
+			"tag", "-a", "-m", "first release", InitialTag, sha); err != nil {
+			return err
+		}
+	}
 	for _, b := range f.Opts.Branches {
 		if _, err := gitserver.Git(f.Git.Dir(Repo), "branch", "-f", b, sha); err != nil {
 			return err
@@ -265,6 +275,9 @@ func (f *Fleet) seedRepo() error {
 	}
 	return nil
 }
+
+// InitialTag is the tag of the first commit with Options.SemVer.
+const InitialTag = "v1.0.0"
 
 // BranchOf is the branch env's GitRepository tracks.
 func (f *Fleet) BranchOf(env string) string {
@@ -274,8 +287,20 @@ func (f *Fleet) BranchOf(env string) string {
 	return Branch
 }
 
-// RevisionIn is a commit in Flux's notation for the branch env tracks.
-func (f *Fleet) RevisionIn(env, sha string) string { return f.BranchOf(env) + "@sha1:" + sha }
+// RevisionIn is a commit in Flux's notation for the ref env tracks: the branch, or
+// for a semver range the highest version tag on sha (the range is expected to
+// select it).
+func (f *Fleet) RevisionIn(env, sha string) string {
+	if f.Opts.SemVer[env] != "" {
+		out, err := gitserver.Git(f.Git.Dir(Repo), "tag", "--points-at", sha, "--sort=-v:refname")
+		tag, _, _ := strings.Cut(out, "\n")
+		if err != nil || tag == "" {
+			return "(no tag on " + sha + ")@sha1:" + sha
+		}
+		return strings.TrimSpace(tag) + "@sha1:" + sha
+	}
+	return f.BranchOf(env) + "@sha1:" + sha
+}
 
 // startTLS puts an HTTPS proxy in front of the Git server.
 func (f *Fleet) startTLS() error {
@@ -402,6 +427,9 @@ func (f *Fleet) applyFlux(ctx context.Context, env string) error {
 			Interval:  metav1.Duration{Duration: 10 * time.Minute},
 			Reference: &sourcev1.GitRepositoryRef{Branch: f.BranchOf(env)},
 		},
+	}
+	if r := f.Opts.SemVer[env]; r != "" {
+		gr.Spec.Reference = &sourcev1.GitRepositoryRef{SemVer: r}
 	}
 	if f.Opts.GitAuth.Username != "" || f.CAFile != "" || f.SSH != nil {
 		data := map[string][]byte{}

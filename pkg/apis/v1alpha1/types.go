@@ -25,10 +25,15 @@ type Promotion struct {
 	// Strategy is how the change reaches the target's Git ref, chosen from the two
 	// GitRepositories' refs and paths or by --strategy: images (an image edit in the
 	// target's overlay, committed on the branch the target tracks, whether or not the
-	// source tracks the same branch) or revision (the source's applied commit moved to
+	// source tracks the same branch), revision (the source's applied commit moved to
 	// the target's branch: a merge commit carrying the provenance trailers, or with
-	// --ff-only a fast-forward recorded in a Git note).
+	// --ff-only a fast-forward recorded in a Git note) or tag (a target whose
+	// GitRepository follows a semver range: the image edit committed on the source's
+	// branch and released by a new annotated tag the range selects).
 	Strategy string `json:"strategy,omitempty"`
+	// Tag is the annotated tag the tag strategy creates (planned, or pushed when
+	// Commit is set); the target's revision becomes TAG@sha1:COMMIT.
+	Tag string `json:"tag,omitempty"`
 	// FastForward is true when the revision strategy fast-forwards (--ff-only).
 	FastForward bool `json:"fastForward,omitempty"`
 	// Commits are the commits the revision strategy moves to the target's branch

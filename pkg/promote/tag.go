@@ -1,0 +1,299 @@
+package promote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/history"
+	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/render"
+	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
+)
+
+// TagOptions are the flags of the tag strategy.
+type TagOptions struct {
+	// Branch is --branch: where the image edit is committed (the branch the source
+	// tracks when empty).
+	Branch string
+	// Bump is --bump (patch when empty), Tag is --tag (an explicit name).
+	Bump, Tag string
+	// IncludeUnreleased is --include-unreleased: release the branch's other
+	// changes to the target along with the images.
+	IncludeUnreleased bool
+}
+
+// tagStrategy promotes to a target whose GitRepository follows a semver range
+// (spec.ref.semver): it commits the image edit on a branch (the directory per
+// environment layout) and creates an annotated tag on that commit which the range
+// selects, pushing both in one atomic push. The target then runs the tagged commit,
+// so the plan compares what the target runs now (the tag the range selects) with
+// what it will run, and refuses other changes that would ride along unreleased.
+//
+// When both read the same path (the whole tree is the environment), what the
+// source applied is what the target gets: its applied commit itself is tagged, and
+// no branch moves.
+type tagStrategy struct {
+	TagOptions
+	samePath bool
+}
+
+func (tagStrategy) Name() string { return StrategyTag }
+
+// branch is where the edit is committed: --branch, else the source's branch.
+func (s tagStrategy) branch(w *Workspace) (string, error) {
+	if s.Branch != "" && !s.samePath {
+		return s.Branch, nil
+	}
+	if w.SourceRef.Branch == "" {
+		return "", fmt.Errorf("the source %s tracks %s, not a branch: say with --branch which branch carries the target's overlay", w.Source.Name, w.SourceRef)
+	}
+	return w.SourceRef.Branch, nil
+}
+
+func (s tagStrategy) Plan(ctx context.Context, w *Workspace) (*Proposal, error) {
+	branch, err := s.branch(w)
+	if err != nil {
+		return nil, err
+	}
+	head, err := w.Repo.BranchHead(ctx, branch)
+	if errors.Is(err, repo.ErrNotFound) {
+		return nil, fmt.Errorf("branch %q does not exist in %s: pass the branch that carries %s's overlay with --branch", branch, w.Repo.URL(), w.Target.Name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.propose(ctx, w, branch, head)
+}
+
+// released is the tag the target's range selects now, by source-controller's rules.
+func (s tagStrategy) released(ctx context.Context, w *Workspace) (repo.Tag, []repo.Tag, error) {
+	tags, err := w.Repo.Tags(ctx)
+	if err != nil {
+		return repo.Tag{}, nil, err
+	}
+	cands := make([]flux.SemverTag, len(tags))
+	for i, t := range tags {
+		cands[i] = flux.SemverTag{Name: t.Name, When: t.When}
+	}
+	best, ok, err := flux.SelectSemver(w.TargetRef.SemVer, cands)
+	if err != nil {
+		return repo.Tag{}, nil, fmt.Errorf("GitRepository %s/%s of %s: %w", w.Target.Source.Namespace, w.Target.Source.Name, w.Target.Name, err)
+	}
+	if !ok {
+		return repo.Tag{}, nil, fmt.Errorf("semver range %q of GitRepository %s/%s selects no tag of %s yet, so %s runs nothing to promote over: create its first release by hand (git tag -a v1.0.0 -m release <commit>; git push origin v1.0.0), then promote",
+			w.TargetRef.SemVer, w.Target.Source.Namespace, w.Target.Source.Name, w.Repo.URL(), w.Target.Name)
+	}
+	for _, t := range tags {
+		if t.Name == best.Name {
+			return t, tags, nil
+		}
+	}
+	return repo.Tag{}, nil, fmt.Errorf("tag %s vanished", best.Name)
+}
+
+// propose plans on head of branch: the image edit, the tag it will be released as,
+// and the check that nothing else changes in the target.
+func (s tagStrategy) propose(ctx context.Context, w *Workspace, branch, head string) (*Proposal, error) {
+	cur, tags, err := s.released(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	c := &Proposal{Branch: branch, Head: head, Released: cur, TargetRevision: cur.Name + "@sha1:" + cur.Commit}
+	if s.samePath {
+		return s.proposeApplied(ctx, w, c, tags)
+	}
+	dir, err := w.checkout(ctx, head, "target")
+	if err != nil {
+		return nil, err
+	}
+	pl, err := plan.Compute(ctx, w.planInput(dir))
+	if err != nil {
+		return nil, err
+	}
+	relDir, err := w.checkout(ctx, cur.Commit, "released")
+	if err != nil {
+		return nil, err
+	}
+	rel, err := render.Render(ctx, render.Input{Dir: relDir, Kustomization: w.Target.Kustomization, Client: w.Target.Cluster.Client})
+	if err != nil {
+		return nil, fmt.Errorf("rendering the target %s at tag %s: %w", w.Target.Name, cur.Name, err)
+	}
+	ks := "Kustomization/" + w.Target.Kustomization.Namespace + "/" + w.Target.Kustomization.Name
+	if render.Diff(rel, pl.Target, "", "") != "" {
+		// The branch changes the target's render since the tag: unreleased changes.
+		commits, err := w.Repo.Log(ctx, head, repo.LogOptions{Path: w.Target.Kustomization.Spec.Path, Since: cur.Commit})
+		if err != nil {
+			return nil, err
+		}
+		if !s.IncludeUnreleased {
+			var list []string
+			for _, cm := range commits {
+				list = append(list, repo.ShortSHA(cm.SHA)+" "+cm.Subject)
+			}
+			if len(list) == 0 {
+				list = append(list, "(outside "+w.Target.Kustomization.Spec.Path+": a base or component it includes)")
+			}
+			return nil, fmt.Errorf("branch %q has unreleased changes to %s since tag %s, which a new tag would release with the images: %s; nothing was pushed: release them deliberately with --include-unreleased (the tag message records them), or promote once they are released",
+				branch, w.Target.Name, cur.Name, strings.Join(list, "; "))
+		}
+		c.Unreleased, c.Commits, c.CommitCount = commits, commits, len(commits)
+	} else if got, want := changeSet(imageChanges(rel, pl.TargetAfter)), changeSet(pl.Changes); got != want {
+		// Verification: with nothing unreleased, the release differs from what the
+		// target runs by exactly the planned images.
+		return nil, fmt.Errorf("verifying the release: rendering %s at tag %s and at the edited commit differs in images %s, not the planned %s; nothing was pushed", w.Target.Name, cur.Name, got, want)
+	}
+	pl.Target = rel
+	pl.RenderedDiff = render.Diff(rel, pl.TargetAfter, ks+" ("+cur.Name+")", ks+" (after)")
+	c.Plan = pl
+	if err := s.name(w, c, tags); err != nil || c.empty() {
+		return c, err
+	}
+	c.Subject = Subject(w.Target.Name, w.Source.Name, pl.Changes)
+	if len(pl.Changes) == 0 {
+		c.Subject = fmt.Sprintf("promote(%s): release %d unreleased commit(s) as %s", w.Target.Name, c.CommitCount, c.Tag)
+	}
+	return c, nil
+}
+
+// proposeApplied plans the same-path release: the source's applied commit tagged,
+// the plan the target's render at its tag against that commit.
+func (s tagStrategy) proposeApplied(ctx context.Context, w *Workspace, c *Proposal, tags []repo.Tag) (*Proposal, error) {
+	c.Plan = &plan.Plan{}
+	if ok, err := w.Repo.IsAncestor(ctx, w.SourceCommit, c.Released.Commit); err != nil || ok {
+		return c, err // the tag already has what the source applied
+	}
+	var err error
+	if c.Commits, c.CommitCount, err = w.Repo.Range(ctx, c.Released.Commit, w.SourceCommit, maxCommitsShown); err != nil {
+		return nil, err
+	}
+	relDir, err := w.checkout(ctx, c.Released.Commit, "released")
+	if err != nil {
+		return nil, err
+	}
+	if c.Plan, err = w.movedPlan(ctx, relDir, w.SourceDir, nil); err != nil {
+		return nil, err
+	}
+	if err := s.name(w, c, tags); err != nil {
+		return nil, err
+	}
+	c.Subject = fmt.Sprintf("promote(%s): %d commit(s) up to %s from %s", w.Target.Name, c.CommitCount, repo.ShortSHA(w.SourceCommit), w.Source.Name)
+	if len(c.Plan.Changes) > 0 {
+		c.Subject = Subject(w.Target.Name, w.Source.Name, c.Plan.Changes)
+	}
+	return c, nil
+}
+
+// name sets the new tag of a proposal that changes something, checked against the
+// range before anything is written.
+func (s tagStrategy) name(w *Workspace, c *Proposal, tags []repo.Tag) error {
+	if c.empty() {
+		return nil
+	}
+	name := s.Tag
+	if name == "" {
+		var err error
+		if name, err = NextTag(c.Released.Name, s.Bump); err != nil {
+			return err
+		}
+	}
+	if err := checkSelects(w.TargetRef.SemVer, name, tags); err != nil {
+		return fmt.Errorf("tag %s for %s: %w; nothing was pushed", name, w.Target.Name, err)
+	}
+	c.Tag = name
+	return nil
+}
+
+// changeSet names image changes as "repository:version" in a stable order.
+func changeSet(cs []plan.Change) string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Repository+":"+c.To.Version())
+	}
+	slices.Sort(out)
+	return "[" + strings.Join(out, " ") + "]"
+}
+
+func (s tagStrategy) Deliver(ctx context.Context, w *Workspace, c *Proposal, p Provenance) (*Delivery, error) {
+	d := &Delivery{Plan: c.Plan}
+	attempt := 0
+	pushed, err := w.Repo.Land(ctx, c.Branch, func(ctx context.Context, head string) (*repo.Made, error) {
+		attempt++
+		cur := c
+		if attempt > 1 || head != c.Head {
+			// Another push won (the branch moved, or the tag name was taken):
+			// plan again on what is there now, with the next free version.
+			var err error
+			if cur, err = s.propose(ctx, w, c.Branch, head); err != nil {
+				return nil, err
+			}
+		}
+		d.Plan, d.Tag = cur.Plan, cur.Tag
+		if cur.empty() {
+			return nil, nil
+		}
+		own := []repo.Trailer{{Key: history.TrailerStrategy, Value: StrategyTag}, {Key: history.TrailerTag, Value: cur.Tag}}
+		for _, ch := range cur.Plan.Changes {
+			own = append(own, repo.Trailer{Key: history.TrailerImage, Value: history.FormatImage(ch.To.String(), ch.From.Version())})
+		}
+		d.Spec = &repo.CommitSpec{Message: cur.Subject, Trailers: p.Trailers(own...), Author: p.Author}
+		commit, files := head, []string(nil)
+		if s.samePath {
+			// The source's applied commit is tagged; the branch stays where it is.
+			tag, err := w.Repo.CreateTag(ctx, cur.Tag, w.SourceCommit, s.tagMessage(w, cur, d.Spec), p.Author)
+			if err != nil {
+				return nil, err
+			}
+			return &repo.Made{Commit: head, Also: []repo.RefUpdate{tag}}, nil
+		}
+		if len(cur.Plan.Changes) > 0 {
+			var err error
+			commit, files, err = w.Repo.CommitOn(ctx, head, func(ctx context.Context, _, dir string) (*repo.CommitSpec, error) {
+				if _, err := plan.Compute(ctx, w.planInput(dir)); err != nil {
+					return nil, err
+				}
+				return d.Spec, nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		tag, err := w.Repo.CreateTag(ctx, cur.Tag, commit, s.tagMessage(w, cur, d.Spec), p.Author)
+		if err != nil {
+			return nil, err
+		}
+		return &repo.Made{Commit: commit, Files: files, Also: []repo.RefUpdate{tag}}, nil
+	}, repo.PushOptions{MaxAttempts: w.pushAttempts})
+	if pushed != nil && s.samePath && !pushed.NoOp {
+		// What was released (and what the target will apply) is the tagged commit.
+		pushed.Commit, pushed.Parent = w.SourceCommit, ""
+	}
+	d.Push = pushed
+	if errors.Is(err, repo.ErrRaceLost) {
+		err = fmt.Errorf("%w (tag names or branch %q taken by other pushes each time); nothing of this promotion was pushed", err, c.Branch)
+	}
+	return d, err
+}
+
+// tagMessage is the annotated tag's message: the release, the unreleased commits it
+// includes with --include-unreleased, and the promotion's trailers.
+func (s tagStrategy) tagMessage(w *Workspace, c *Proposal, spec *repo.CommitSpec) string {
+	subject := fmt.Sprintf("release %s of %s (was %s): %s", c.Tag, w.Target.Name, c.Released.Name, spec.Message)
+	var body []string
+	if len(c.Unreleased) > 0 {
+		body = append(body, "Includes the unreleased changes since "+c.Released.Name+" (--include-unreleased):")
+		for _, cm := range c.Unreleased {
+			body = append(body, "  "+repo.ShortSHA(cm.SHA)+" "+cm.Subject)
+		}
+	}
+	return repo.FormatMessage(subject, strings.Join(body, "\n"), spec.Trailers)
+}
+
+// Carries says whether a later commit the target applied (a higher tag on a
+// descendant) still runs the images promoted, as for the images strategy.
+func (tagStrategy) Carries(ctx context.Context, w *Workspace, d *Delivery, sha string) (bool, error) {
+	return imagesStrategy{}.Carries(ctx, w, d, sha)
+}

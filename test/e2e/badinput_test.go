@@ -184,7 +184,8 @@ func TestBadInputTable(t *testing.T) {
 		{name: "UnknownApp", args: yes("--app", "no-such-app"), want: `no-such-app`},
 		{name: "UnknownImage", args: yes("--image", "example.com/nothing"), want: `example\.com/nothing`},
 		// Kubeconfigs.
-		{name: "KubeconfigMissing", kubeconfig: filepath.Join(dir, "does-not-exist"), args: yes(), want: `"staging" is not a kubeconfig context; use a context \(see "kubectl config get-contexts"\)`},
+		{name: "KubeconfigMissing", kubeconfig: filepath.Join(dir, "does-not-exist"), args: yes(), want: `^error: KUBECONFIG: kubeconfig file ".*/does-not-exist" does not exist$`},
+		{name: "KubeconfigFlagMissing", args: yes("--kubeconfig", filepath.Join(dir, "not-there")), want: `^error: --kubeconfig: kubeconfig file ".*/not-there" does not exist$`},
 		{name: "KubeconfigGarbage", kubeconfig: garbage, args: yes(), want: `(?i)garbage-kubeconfig|yaml|kubeconfig`},
 		{name: "APIServerGone", kubeconfig: goneKubeconfig, args: []string{"promote", "apps", "--from", staging, "--to", "gone", "--yes"}, want: `(?i)gone.*(connection refused|unreachable|cannot reach)`},
 		{name: "Forbidden", args: []string{"promote", "apps", "--from", staging, "--to", "production-as-nobody", "--yes"}, want: `(?i)forbidden|cannot .*kustomizations`},

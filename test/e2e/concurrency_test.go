@@ -202,32 +202,64 @@ func TestConcurrentPromotionsAndRollbacks(t *testing.T) {
 		require.NoError(t, f.WaitApplied(ctx, prod, after, 2*time.Minute))
 	})
 
-	// Ten rollbacks of the last promotion at once: exactly one revert lands; the
-	// others push nothing and say there is nothing (left) to roll back.
+	// Ten rollbacks at once, of the last promotion of three environments on one
+	// branch (four of production's, three each of staging's and qa's): one per
+	// environment lands, linear, each reverting exactly its environment's last
+	// promotion and nothing else; the others push nothing and say another rollback
+	// landed first; and the three landing ones raced each other.
 	t.Run("TenRollbacks", func(t *testing.T) {
+		last := map[string]string{prod: head(t, f)} // the redis race's last promotion
+		for _, p := range []struct{ from, to, app string }{{qa, staging, "redis"}, {staging, qa, "my-app"}} {
+			r := promote(t, f, "--from", f.AppsRef(p.from), "--to", f.AppsRef(p.to), "--app", p.app, "--yes", "-o", "json")
+			require.Equal(t, 0, r.Code, r.String())
+			last[p.to] = parseDoc(t, r).Commit.SHA
+		}
 		before := head(t, f)
-		rs := together(10, func(i int) result {
-			return promote(t, f, "rollback", to, "--yes", "-o", "json", "--reason", fmt.Sprintf("pipeline %d", i))
+		// Production's rollbacks name the promotion to go back to, so that one
+		// starting after the revert landed finds nothing after it instead of
+		// reverting the promotion before (staging and qa have only the one).
+		prodPromotions := strings.Fields(gitLog(t, f, "-2", "--format=%H", before, "--", "apps/production/kustomization.yaml"))
+		require.Equal(t, last[prod], prodPromotions[0])
+		envs := []string{prod, staging, qa, prod, staging, qa, prod, staging, qa, prod}
+		rs := together(len(envs), func(i int) result {
+			args := []string{"rollback", f.AppsRef(envs[i]), "--yes", "-o", "json", "--reason", fmt.Sprintf("pipeline %d", i)}
+			if envs[i] == prod {
+				args = append(args, "--to-revision", prodPromotions[1])
+			}
+			return promote(t, f, args...)
 		})
-		var won []string
-		for _, r := range rs {
+		won := map[string]string{} // env -> revert
+		var commits []string
+		maxAttempts := 0
+		for i, r := range rs {
 			d := parseRollback(t, r)
 			switch r.Code {
 			case 0:
 				require.Equal(t, "rolled-back", d.Outcome, r.String())
-				won = append(won, d.Commit.SHA)
+				require.NotContains(t, won, envs[i], "one rollback of %s lands:\n%s", envs[i], r)
+				won[envs[i]] = d.Commit.SHA
+				commits = append(commits, d.Commit.SHA)
+				maxAttempts = max(maxAttempts, attemptsOf(t, r))
 			case 1:
 				require.Nil(t, d.Commit, r.String())
-				require.Contains(t, d.Error, "nothing to roll back", r.String())
+				// Lost the race, or started after the revert landed.
+				require.Regexp(t, `nothing to roll back: (\S+ already rolled back on branch main \(another rollback landed first|\S+ is the last promotion to |no promotion to )`, d.Error, r.String())
 			default:
 				t.Fatalf("unexpected exit code:\n%s", r)
 			}
 		}
-		require.Len(t, won, 1, "exactly one rollback lands")
+		require.Len(t, won, 3, "one rollback per environment lands")
+		require.Greater(t, maxAttempts, 1, "three reverts pushed at once: at least one lost a race and was re-made")
 		after := head(t, f)
-		requireLinear(t, f, before, after, won)
-		require.Equal(t, []string{before}, trailers(t, f, after)["Rolled-Back"])
-		require.NoError(t, f.WaitApplied(ctx, prod, after, 2*time.Minute))
+		requireLinear(t, f, before, after, commits)
+		for env, revert := range won {
+			require.Equal(t, []string{last[env]}, trailers(t, f, revert)["Rolled-Back"], env)
+			// Each environment is back where its last promotion found it; the
+			// rollbacks of the others lost nothing of it.
+			overlay := "apps/" + env + "/kustomization.yaml"
+			require.Equal(t, fileAt(t, f, last[env]+"^", overlay), fileAt(t, f, after, overlay), env)
+			require.NoError(t, f.WaitApplied(ctx, env, after, 2*time.Minute))
+		}
 	})
 }
 

@@ -315,7 +315,7 @@ func startOnce(ctx context.Context, opts Options) (_ *Plane, err error) {
 	if err := writeStages(binDir, stages); err != nil {
 		return nil, err
 	}
-	kwok, err := startProcess(procCtx, "kwok", logs, base, bin("kwok"),
+	kwok, err := startProcess(procCtx, kwokComponent, logs, base, bin("kwok"),
 		"--kubeconfig="+p.kubeconfig,
 		"--config="+stages,
 		"--manage-all-nodes=false",

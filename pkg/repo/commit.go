@@ -45,7 +45,7 @@ type PushOptions struct {
 	// MaxAttempts is the number of times to apply and push before giving up with
 	// ErrRaceLost; 0 means 5.
 	MaxAttempts int
-	// Backoff is the base delay before a retry, doubled each attempt, with jitter;
+	// Backoff is the base delay before a retry, doubled each attempt up to 2 s, with jitter;
 	// 0 means 200ms.
 	Backoff time.Duration
 	// Base, when the branch does not exist yet, is the branch name or commit SHA to
@@ -203,9 +203,11 @@ func (r *Repo) resolve(rev string) (string, error) {
 }
 
 func backoff(base time.Duration, attempt int) time.Duration {
+	// Capped low: a push that lost a race only waits for the one that won, so many
+	// racers retry often rather than sleeping long.
 	d := base << (attempt - 1)
-	if d > 10*time.Second || d <= 0 {
-		d = 10 * time.Second
+	if d > 2*time.Second || d <= 0 {
+		d = 2 * time.Second
 	}
 	// Full jitter in [d/2, d).
 	return d/2 + rand.N(d/2+1)

@@ -105,12 +105,23 @@ func TestConcurrentPromotionsAndRollbacks(t *testing.T) {
 	promoteFrom := func(src string, args ...string) result {
 		return promote(t, f, append([]string{"--from", src, "--to", to, "--yes", "-o", "json"}, args...)...)
 	}
+	// settled waits until every environment has applied the head and is Ready: the
+	// environments share one GitRepository, so the last case's pushes have the
+	// sources reconciling too, and the source-ready gate would refuse them.
+	settled := func(t *testing.T) string {
+		t.Helper()
+		h := head(t, f)
+		for _, env := range []string{prod, staging, qa} {
+			require.NoError(t, f.WaitApplied(ctx, env, h, 3*time.Minute))
+		}
+		return h
+	}
 
 	// Defect 1: five --wait --rollback-on-failure promotions of different apps at
 	// once. Flux applies a revision containing several of them at a time; every
 	// process must accept it, and none may roll back a healthy change.
 	t.Run("WaitRollbackOnFailure", func(t *testing.T) {
-		before := head(t, f)
+		before := settled(t)
 		rs := together(5, func(i int) result {
 			return promoteFrom(from, "--app", extraApp(i), "--wait", "--rollback-on-failure", "--timeout", "3m")
 		})
@@ -135,7 +146,7 @@ func TestConcurrentPromotionsAndRollbacks(t *testing.T) {
 	// Ten promotions of ten different apps at once: all land, linear, no edit lost,
 	// and the races are visible in attempts.
 	t.Run("TenDifferentApps", func(t *testing.T) {
-		before := head(t, f)
+		before := settled(t)
 		apps := []string{"my-app"}
 		for i := 5; i < 14; i++ {
 			apps = append(apps, extraApp(i))
@@ -167,7 +178,7 @@ func TestConcurrentPromotionsAndRollbacks(t *testing.T) {
 	// and five from qa (7.3.0), at once. Each either lands its version on the head it
 	// saw or says the branch already has it; the branch ends on the last one landed.
 	t.Run("SameAppTwoVersions", func(t *testing.T) {
-		before := head(t, f)
+		before := settled(t)
 		rs := together(10, func(i int) result {
 			src := from
 			if i%2 == 1 {
@@ -208,13 +219,14 @@ func TestConcurrentPromotionsAndRollbacks(t *testing.T) {
 	// promotion and nothing else; the others push nothing and say another rollback
 	// landed first; and the three landing ones raced each other.
 	t.Run("TenRollbacks", func(t *testing.T) {
-		last := map[string]string{prod: head(t, f)} // the redis race's last promotion
+		last := map[string]string{prod: settled(t)} // the redis race's last promotion
 		for _, p := range []struct{ from, to, app string }{{qa, staging, "redis"}, {staging, qa, "my-app"}} {
+			settled(t)
 			r := promote(t, f, "--from", f.AppsRef(p.from), "--to", f.AppsRef(p.to), "--app", p.app, "--yes", "-o", "json")
 			require.Equal(t, 0, r.Code, r.String())
 			last[p.to] = parseDoc(t, r).Commit.SHA
 		}
-		before := head(t, f)
+		before := settled(t)
 		// Production's rollbacks name the promotion to go back to, so that one
 		// starting after the revert landed finds nothing after it instead of
 		// reverting the promotion before (staging and qa have only the one).

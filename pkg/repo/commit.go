@@ -143,6 +143,12 @@ func (r *Repo) Land(ctx context.Context, branch string, make MakeFunc, opts Push
 		commit := made.Commit
 		res.Files = made.Files
 		pushErr := r.push(ctx, commit, branch, made.Also...)
+		if errors.Is(pushErr, errAlreadyThere) {
+			// Another run made the very same commit (same edit, parent, author and
+			// second) and pushed it first: this one pushed nothing.
+			res.NoOp, res.Files = true, nil
+			return res, nil
+		}
 		if pushErr == nil {
 			res.Commit = commit
 			res.LocalUpdated = r.updateLocal(branch, commit)
@@ -279,7 +285,7 @@ func (r *Repo) applyOnce(ctx context.Context, head string, apply ApplyFunc) (str
 		return "", nil, err
 	}
 	subject, body, _ := strings.Cut(strings.TrimSpace(spec.Message), "\n")
-	now := time.Now()
+	now := commitTime()
 	sig := object.Signature{Name: spec.Author.Name, Email: spec.Author.Email, When: now}
 	c := &object.Commit{
 		Author:       sig,
@@ -444,6 +450,14 @@ func (r *Repo) storeBlob(data []byte) (plumbing.Hash, error) {
 	return r.git.Storer.SetEncodedObject(obj)
 }
 
+// commitTime is the time a commit is made at (a test makes two runs' commits in
+// the same second).
+var commitTime = time.Now
+
+// errAlreadyThere is push finding the branch (and the also refs) already at the
+// commits it was to send.
+var errAlreadyThere = errors.New("the branch is already at the commit")
+
 // push sends commit to refs/heads/branch, never forcing, with the also refs in the
 // same atomic push.
 func (r *Repo) push(ctx context.Context, commit, branch string, also ...RefUpdate) error {
@@ -464,7 +478,10 @@ func (r *Repo) push(ctx context.Context, commit, branch string, also ...RefUpdat
 		Progress:   progress,
 		Atomic:     len(also) > 0,
 	})
-	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
+	if errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return errAlreadyThere
+	}
+	if err == nil {
 		return nil
 	}
 	// go-git reports a failure of the request that carries the pack (the connection

@@ -179,9 +179,9 @@ func (r *Repo) Land(ctx context.Context, branch string, make MakeFunc, opts Push
 			return nil, pushErr // still absent: the creation itself was refused
 		}
 		if herr == nil && now == commit {
-			// The server took the push but the answer was lost on the way back.
-			res.Commit = commit
-			res.LocalUpdated = r.updateLocal(branch, commit)
+			// Refused, yet the branch is at our commit: another run made the very same
+			// commit and its push won; this one pushed nothing.
+			res.NoOp, res.Files = true, nil
 			return res, nil
 		}
 		if herr != nil || (now == head && !r.movedAny(made.Also)) {

@@ -6,6 +6,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -182,4 +183,25 @@ func TestNamingHintLeavesOtherErrors(t *testing.T) {
 	err := fmt.Errorf("other")
 	require.Same(t, err, namingHint(err, "kubectl promote status CONTEXT --kustomization NAME"))
 	require.NoError(t, namingHint(nil, ""))
+}
+
+func TestMissingKubeconfigIsNamed(t *testing.T) {
+	gone := filepath.Join(t.TempDir(), "gone")
+	flags := genericclioptions.NewConfigFlags(true)
+	flags.KubeConfig = &gone
+	_, err := newRefParser(flags)
+	require.EqualError(t, err, fmt.Sprintf("--kubeconfig: kubeconfig file %q does not exist", gone))
+
+	t.Setenv("KUBECONFIG", gone)
+	_, err = newRefParser(genericclioptions.NewConfigFlags(true))
+	require.EqualError(t, err, fmt.Sprintf("KUBECONFIG: kubeconfig file %q does not exist", gone))
+	t.Setenv("KUBECONFIG", gone+string(filepath.ListSeparator)+gone+"2")
+	_, err = newRefParser(genericclioptions.NewConfigFlags(true))
+	require.ErrorContains(t, err, "KUBECONFIG: none of the kubeconfig files")
+	// As in kubectl, missing entries of KUBECONFIG are skipped when one exists.
+	t.Setenv("KUBECONFIG", gone+string(filepath.ListSeparator)+kubeconfig(t))
+	refs, err := newRefParser(genericclioptions.NewConfigFlags(true))
+	require.NoError(t, err)
+	_, err = refs.parse("production", "apps")
+	require.NoError(t, err)
 }

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
@@ -90,6 +93,9 @@ func newRefParser(config *genericclioptions.ConfigFlags) (*refParser, error) {
 	if config.Namespace != nil {
 		p.namespace = *config.Namespace
 	}
+	if err := kubeconfigExists(config); err != nil {
+		return nil, err
+	}
 	names, err := p.clients.Contexts()
 	if err != nil {
 		return nil, err
@@ -98,6 +104,41 @@ func newRefParser(config *genericclioptions.ConfigFlags) (*refParser, error) {
 		p.contexts[n] = true
 	}
 	return p, nil
+}
+
+// kubeconfigExists refuses a kubeconfig that is not there, naming the file: without
+// it, a missing file reads as a kubeconfig with no contexts and every reference
+// fails as an unknown context. As in kubectl, --kubeconfig must exist, and of the
+// KUBECONFIG list (missing entries are skipped) at least one.
+func kubeconfigExists(config *genericclioptions.ConfigFlags) error {
+	missing := func(path string) bool {
+		_, err := os.Stat(path)
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	if config.KubeConfig != nil && *config.KubeConfig != "" {
+		if missing(*config.KubeConfig) {
+			return fmt.Errorf("--kubeconfig: kubeconfig file %q does not exist", *config.KubeConfig)
+		}
+		return nil
+	}
+	var files []string
+	for _, f := range filepath.SplitList(os.Getenv(clientcmd.RecommendedConfigPathEnvVar)) {
+		if f != "" {
+			files = append(files, f)
+		}
+	}
+	if len(files) == 0 {
+		return nil
+	}
+	for _, f := range files {
+		if !missing(f) {
+			return nil
+		}
+	}
+	if len(files) == 1 {
+		return fmt.Errorf("KUBECONFIG: kubeconfig file %q does not exist", files[0])
+	}
+	return fmt.Errorf("KUBECONFIG: none of the kubeconfig files %q exists", files)
 }
 
 // parse reads an environment reference. kustomization names the Kustomization of a

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/klog/v2"
+	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
@@ -58,6 +61,7 @@ func printError(streams genericiooptions.IOStreams, err error) {
 
 // Main runs the command and returns the exit code.
 func Main(streams genericiooptions.IOStreams, args []string) int {
+	quietLibraries()
 	cmd := NewCmdPromote(streams)
 	cmd.SetArgs(args)
 	err := cmd.Execute()
@@ -65,4 +69,14 @@ func Main(streams genericiooptions.IOStreams, args []string) int {
 		printError(streams, err)
 	}
 	return ExitCode(err)
+}
+
+// quietLibraries keeps client-go's and controller-runtime's own logging off the
+// terminal: while the API server is unreachable their watches print a line every
+// second or so ("Failed to watch ... connection refused") between the progress
+// lines, which already say what the command is waiting for, and the command's error
+// says what failed.
+func quietLibraries() {
+	klog.SetLogger(logr.Discard())
+	crlog.SetLogger(logr.Discard())
 }

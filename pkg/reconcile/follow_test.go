@@ -299,3 +299,40 @@ func run(ctx context.Context, env *flux.Environment, commit string, o Options) (
 	}
 	return out, err
 }
+
+// Defect 1, in the dependency wait: after the source fetched the commit, another
+// push lands and the source moves on to a descendant, which the dependency applies
+// (kustomize-controller wants it applied at the source's current artifact). The wait
+// accepts it instead of waiting for the revision it first saw until --timeout.
+func TestDependencyWaitFollowsTheSourceToALaterRevision(t *testing.T) {
+	const later = "3333333333333333333333333333333333333333"
+	env := production(t, fakeflux.Options{})
+	// infrastructure never finishes on the commit itself: only the later push ends it.
+	startFlux(t, env, fakeflux.Controller{Hangs: func(name, sha string) bool { return name == "infrastructure" && sha == newSHA }})
+	p := &fakeflux.Progress{}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil && !strings.Contains(p.String(), "waiting for the dependencies") {
+			time.Sleep(10 * time.Millisecond)
+		}
+		// The later push fetched (by the source's own interval, say).
+		repo := &sourcev1.GitRepository{}
+		if err := env.Cluster.Client.Get(ctx, client.ObjectKeyFromObject(env.Source), repo); err != nil {
+			t.Errorf("get: %v", err)
+			return
+		}
+		repo.Status.Artifact.Revision = fakeflux.Revision("main", later)
+		if err := env.Cluster.Client.Update(ctx, repo); err != nil {
+			t.Errorf("update: %v", err)
+		}
+	}()
+	contains := func(_ context.Context, rev string) (bool, error) {
+		return flux.SameRevision(rev, newSHA) || flux.SameRevision(rev, later), nil
+	}
+	out, err := run(ctx, env, newSHA, Options{Wait: true, Progress: p, Contains: contains})
+	require.NoError(t, err, p.String())
+	require.Equal(t, "main@sha1:"+later, out.AppliedRevision)
+	require.Equal(t, "main@sha1:"+later, kustomization(t, env, "infrastructure").Status.LastAppliedRevision)
+	require.NotContains(t, p.String(), "is kustomize-controller running?")
+}

@@ -241,6 +241,12 @@ func (f *follower) chain(ctx context.Context) error {
 		}
 		f.o.Progress.Waiting("waiting for the dependencies of Kustomization %s/%s", ks.Namespace, ks.Name)
 		if err := f.w.until(ctx, &kustomizev1.KustomizationList{}, &kustomizev1.Kustomization{}, ks.Namespace, func(ctx context.Context) (bool, error) {
+			// kustomize-controller wants a dependency applied at the source's current
+			// artifact, which later pushes move on past the one source() saw (a
+			// descendant of the commit): compare against it, not a snapshot.
+			if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(f.repo), f.repo); err != nil {
+				return false, err
+			}
 			ready, idle, err := dependenciesReady(ctx, cl, ks, f.repo)
 			if ready || err != nil {
 				return ready, err

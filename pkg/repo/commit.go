@@ -45,7 +45,7 @@ type PushOptions struct {
 	// MaxAttempts is the number of times to apply and push before giving up with
 	// ErrRaceLost; 0 means 5.
 	MaxAttempts int
-	// Backoff is the base delay before a retry, doubled each attempt, with jitter;
+	// Backoff is the base delay before a retry, doubled each attempt up to 2 s, with jitter;
 	// 0 means 200ms.
 	Backoff time.Duration
 	// Base, when the branch does not exist yet, is the branch name or commit SHA to
@@ -144,6 +144,12 @@ func (r *Repo) Land(ctx context.Context, branch string, make MakeFunc, opts Push
 		commit := made.Commit
 		res.Files = made.Files
 		pushErr := r.push(ctx, commit, branch, made.Also...)
+		if errors.Is(pushErr, errAlreadyThere) {
+			// Another run made the very same commit (same edit, parent, author and
+			// second) and pushed it first: this one pushed nothing.
+			res.NoOp, res.Files = true, nil
+			return res, nil
+		}
 		if pushErr == nil {
 			res.Commit = commit
 			res.LocalUpdated = r.updateLocal(branch, commit)
@@ -174,9 +180,9 @@ func (r *Repo) Land(ctx context.Context, branch string, make MakeFunc, opts Push
 			return nil, pushErr // still absent: the creation itself was refused
 		}
 		if herr == nil && now == commit {
-			// The server took the push but the answer was lost on the way back.
-			res.Commit = commit
-			res.LocalUpdated = r.updateLocal(branch, commit)
+			// Refused, yet the branch is at our commit: another run made the very same
+			// commit and its push won; this one pushed nothing.
+			res.NoOp, res.Files = true, nil
 			return res, nil
 		}
 		if herr != nil || (now == head && !r.movedAny(made.Also)) {
@@ -204,9 +210,11 @@ func (r *Repo) resolve(rev string) (string, error) {
 }
 
 func backoff(base time.Duration, attempt int) time.Duration {
+	// Capped low: a push that lost a race only waits for the one that won, so many
+	// racers retry often rather than sleeping long.
 	d := base << (attempt - 1)
-	if d > 10*time.Second || d <= 0 {
-		d = 10 * time.Second
+	if d > 2*time.Second || d <= 0 {
+		d = 2 * time.Second
 	}
 	// Full jitter in [d/2, d).
 	return d/2 + rand.N(d/2+1)
@@ -278,7 +286,7 @@ func (r *Repo) applyOnce(ctx context.Context, head string, apply ApplyFunc) (str
 		return "", nil, err
 	}
 	subject, body, _ := strings.Cut(strings.TrimSpace(spec.Message), "\n")
-	now := time.Now()
+	now := commitTime()
 	sig := object.Signature{Name: spec.Author.Name, Email: spec.Author.Email, When: now}
 	c := &object.Commit{
 		Author:       sig,
@@ -443,6 +451,14 @@ func (r *Repo) storeBlob(data []byte) (plumbing.Hash, error) {
 	return r.git.Storer.SetEncodedObject(obj)
 }
 
+// commitTime is the time a commit is made at (a test makes two runs' commits in
+// the same second).
+var commitTime = time.Now
+
+// errAlreadyThere is push finding the branch (and the also refs) already at the
+// commits it was to send.
+var errAlreadyThere = errors.New("the branch is already at the commit")
+
 // push sends commit to refs/heads/branch, never forcing, with the also refs in the
 // same atomic push.
 func (r *Repo) push(ctx context.Context, commit, branch string, also ...RefUpdate) error {
@@ -476,7 +492,10 @@ func (r *Repo) push(ctx context.Context, commit, branch string, also ...RefUpdat
 			Atomic:     len(also) > 0,
 		})
 	})
-	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
+	if errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return errAlreadyThere
+	}
+	if err == nil {
 		return nil
 	}
 	// go-git reports a failure of the request that carries the pack (the connection

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -402,4 +403,33 @@ func TestCommitAndPushCreatesBranchFromBase(t *testing.T) {
 	res2, err := r.CommitAndPush(t.Context(), "promote/production-1.1.0", promoteTo(t, "1.2.0"), PushOptions{Base: f.seed})
 	require.NoError(t, err)
 	assert.Equal(t, res.Commit, res2.Parent)
+}
+
+// Two runs make the very same commit (same edit on the same head, same author, same
+// second): the one that pushes second pushed nothing, and says so (NoOp) instead of
+// reporting the other's commit as its own.
+func TestCommitAndPushSameCommitPushedByAnother(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	commitTime = func() time.Time { return at }
+	t.Cleanup(func() { commitTime = time.Now })
+	f := newFixture(t, gitserver.Options{})
+	a, b := f.open(t, Options{}), f.open(t, Options{})
+	edit := func(ctx context.Context, head, dir string) (*CommitSpec, error) {
+		writeFile(t, dir, productionFile, stagingYAML("1.1.0"))
+		return &CommitSpec{Message: "promote my-app 1.1.0", Author: testAuthor}, nil
+	}
+	var first *PushResult
+	second, err := b.CommitAndPush(t.Context(), "main", func(ctx context.Context, head, dir string) (*CommitSpec, error) {
+		require.Equal(t, f.seed, head)
+		// a makes and pushes the same commit while b is making it.
+		var err error
+		first, err = a.CommitAndPush(ctx, "main", edit, PushOptions{})
+		require.NoError(t, err)
+		require.False(t, first.NoOp)
+		return edit(ctx, head, dir)
+	}, PushOptions{})
+	require.NoError(t, err)
+	assert.True(t, second.NoOp, "the same commit was already there: b pushed nothing")
+	assert.Empty(t, second.Commit)
+	assert.Equal(t, first.Commit, f.git(t, "rev-parse", "main"))
 }

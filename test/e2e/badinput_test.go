@@ -184,7 +184,8 @@ func TestBadInputTable(t *testing.T) {
 		{name: "UnknownApp", args: yes("--app", "no-such-app"), want: `no-such-app`},
 		{name: "UnknownImage", args: yes("--image", "example.com/nothing"), want: `example\.com/nothing`},
 		// Kubeconfigs.
-		{name: "KubeconfigMissing", kubeconfig: filepath.Join(dir, "does-not-exist"), args: yes(), want: `"staging" is not a kubeconfig context; use a context \(see "kubectl config get-contexts"\)`},
+		{name: "KubeconfigMissing", kubeconfig: filepath.Join(dir, "does-not-exist"), args: yes(), want: `^error: KUBECONFIG: kubeconfig file ".*/does-not-exist" does not exist$`},
+		{name: "KubeconfigFlagMissing", args: yes("--kubeconfig", filepath.Join(dir, "not-there")), want: `^error: --kubeconfig: kubeconfig file ".*/not-there" does not exist$`},
 		{name: "KubeconfigGarbage", kubeconfig: garbage, args: yes(), want: `(?i)garbage-kubeconfig|yaml|kubeconfig`},
 		{name: "APIServerGone", kubeconfig: goneKubeconfig, args: []string{"promote", "apps", "--from", staging, "--to", "gone", "--yes"}, want: `(?i)gone.*(connection refused|unreachable|cannot reach)`},
 		{name: "Forbidden", args: []string{"promote", "apps", "--from", staging, "--to", "production-as-nobody", "--yes"}, want: `(?i)forbidden|cannot .*kustomizations`},
@@ -193,7 +194,7 @@ func TestBadInputTable(t *testing.T) {
 		{name: "SourceMissing", args: yes0(prod + "/flux-system/no-source"), want: `does-not-exist`},
 		{name: "SourceOCI", args: yes0(prod + "/flux-system/oci"), want: `OCIRepository`},
 		{name: "SourceOnTag", args: yes0(prod + "/flux-system/tag"), want: `tracks tag "v1\.0\.0": only branches are supported yet|only branches are supported`},
-		{name: "TargetBranchMissing", args: yes0(prod + "/flux-system/branch"), want: `branch "release", which GitRepository flux-system/other-branch of flux-system/branch tracks, does not exist .*"git push origin [0-9a-f]{40}:refs/heads/release"`},
+		{name: "TargetBranchMissing", args: yes0(prod + "/flux-system/branch"), want: `branch "release", which GitRepository flux-system/other-branch of flux-system/branch tracks, does not exist in http://.*/fleet-infra\.git: create it from what flux-system/apps runs with "git push origin [0-9a-f]{40}:refs/heads/release", then promote again$`},
 		{name: "SamePath", args: yes0(prod + "/flux-system/same-path"), want: `both read path "\./apps/staging"`},
 		{name: "TargetSuspended", args: yes0(prod + "/flux-system/suspended"), code: 3, want: `blocked by gates: .*target-suspended`},
 		// Repository states.

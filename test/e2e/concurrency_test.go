@@ -105,12 +105,23 @@ func TestConcurrentPromotionsAndRollbacks(t *testing.T) {
 	promoteFrom := func(src string, args ...string) result {
 		return promote(t, f, append([]string{"--from", src, "--to", to, "--yes", "-o", "json"}, args...)...)
 	}
+	// settled waits until every environment has applied the head and is Ready: the
+	// environments share one GitRepository, so the last case's pushes have the
+	// sources reconciling too, and the source-ready gate would refuse them.
+	settled := func(t *testing.T) string {
+		t.Helper()
+		h := head(t, f)
+		for _, env := range []string{prod, staging, qa} {
+			require.NoError(t, f.WaitApplied(ctx, env, h, 3*time.Minute))
+		}
+		return h
+	}
 
 	// Defect 1: five --wait --rollback-on-failure promotions of different apps at
 	// once. Flux applies a revision containing several of them at a time; every
 	// process must accept it, and none may roll back a healthy change.
 	t.Run("WaitRollbackOnFailure", func(t *testing.T) {
-		before := head(t, f)
+		before := settled(t)
 		rs := together(5, func(i int) result {
 			return promoteFrom(from, "--app", extraApp(i), "--wait", "--rollback-on-failure", "--timeout", "3m")
 		})
@@ -135,7 +146,7 @@ func TestConcurrentPromotionsAndRollbacks(t *testing.T) {
 	// Ten promotions of ten different apps at once: all land, linear, no edit lost,
 	// and the races are visible in attempts.
 	t.Run("TenDifferentApps", func(t *testing.T) {
-		before := head(t, f)
+		before := settled(t)
 		apps := []string{"my-app"}
 		for i := 5; i < 14; i++ {
 			apps = append(apps, extraApp(i))
@@ -167,7 +178,7 @@ func TestConcurrentPromotionsAndRollbacks(t *testing.T) {
 	// and five from qa (7.3.0), at once. Each either lands its version on the head it
 	// saw or says the branch already has it; the branch ends on the last one landed.
 	t.Run("SameAppTwoVersions", func(t *testing.T) {
-		before := head(t, f)
+		before := settled(t)
 		rs := together(10, func(i int) result {
 			src := from
 			if i%2 == 1 {
@@ -202,32 +213,65 @@ func TestConcurrentPromotionsAndRollbacks(t *testing.T) {
 		require.NoError(t, f.WaitApplied(ctx, prod, after, 2*time.Minute))
 	})
 
-	// Ten rollbacks of the last promotion at once: exactly one revert lands; the
-	// others push nothing and say there is nothing (left) to roll back.
+	// Ten rollbacks at once, of the last promotion of three environments on one
+	// branch (four of production's, three each of staging's and qa's): one per
+	// environment lands, linear, each reverting exactly its environment's last
+	// promotion and nothing else; the others push nothing and say another rollback
+	// landed first; and the three landing ones raced each other.
 	t.Run("TenRollbacks", func(t *testing.T) {
-		before := head(t, f)
-		rs := together(10, func(i int) result {
-			return promote(t, f, "rollback", to, "--yes", "-o", "json", "--reason", fmt.Sprintf("pipeline %d", i))
+		last := map[string]string{prod: settled(t)} // the redis race's last promotion
+		for _, p := range []struct{ from, to, app string }{{qa, staging, "redis"}, {staging, qa, "my-app"}} {
+			settled(t)
+			r := promote(t, f, "--from", f.AppsRef(p.from), "--to", f.AppsRef(p.to), "--app", p.app, "--yes", "-o", "json")
+			require.Equal(t, 0, r.Code, r.String())
+			last[p.to] = parseDoc(t, r).Commit.SHA
+		}
+		before := settled(t)
+		// Production's rollbacks name the promotion to go back to, so that one
+		// starting after the revert landed finds nothing after it instead of
+		// reverting the promotion before (staging and qa have only the one).
+		prodPromotions := strings.Fields(gitLog(t, f, "-2", "--format=%H", before, "--", "apps/production/kustomization.yaml"))
+		require.Equal(t, last[prod], prodPromotions[0])
+		envs := []string{prod, staging, qa, prod, staging, qa, prod, staging, qa, prod}
+		rs := together(len(envs), func(i int) result {
+			args := []string{"rollback", f.AppsRef(envs[i]), "--yes", "-o", "json", "--reason", fmt.Sprintf("pipeline %d", i)}
+			if envs[i] == prod {
+				args = append(args, "--to-revision", prodPromotions[1])
+			}
+			return promote(t, f, args...)
 		})
-		var won []string
-		for _, r := range rs {
+		won := map[string]string{} // env -> revert
+		var commits []string
+		maxAttempts := 0
+		for i, r := range rs {
 			d := parseRollback(t, r)
 			switch r.Code {
 			case 0:
 				require.Equal(t, "rolled-back", d.Outcome, r.String())
-				won = append(won, d.Commit.SHA)
+				require.NotContains(t, won, envs[i], "one rollback of %s lands:\n%s", envs[i], r)
+				won[envs[i]] = d.Commit.SHA
+				commits = append(commits, d.Commit.SHA)
+				maxAttempts = max(maxAttempts, attemptsOf(t, r))
 			case 1:
 				require.Nil(t, d.Commit, r.String())
-				require.Contains(t, d.Error, "nothing to roll back", r.String())
+				// Lost the race, or started after the revert landed.
+				require.Regexp(t, `nothing to roll back: (\S+ already rolled back on branch main \(another rollback landed first|\S+ is the last promotion to |no promotion to )`, d.Error, r.String())
 			default:
 				t.Fatalf("unexpected exit code:\n%s", r)
 			}
 		}
-		require.Len(t, won, 1, "exactly one rollback lands")
+		require.Len(t, won, 3, "one rollback per environment lands")
+		require.Greater(t, maxAttempts, 1, "three reverts pushed at once: at least one lost a race and was re-made")
 		after := head(t, f)
-		requireLinear(t, f, before, after, won)
-		require.Equal(t, []string{before}, trailers(t, f, after)["Rolled-Back"])
-		require.NoError(t, f.WaitApplied(ctx, prod, after, 2*time.Minute))
+		requireLinear(t, f, before, after, commits)
+		for env, revert := range won {
+			require.Equal(t, []string{last[env]}, trailers(t, f, revert)["Rolled-Back"], env)
+			// Each environment is back where its last promotion found it; the
+			// rollbacks of the others lost nothing of it.
+			overlay := "apps/" + env + "/kustomization.yaml"
+			require.Equal(t, fileAt(t, f, last[env]+"^", overlay), fileAt(t, f, after, overlay), env)
+			require.NoError(t, f.WaitApplied(ctx, env, after, 2*time.Minute))
+		}
 	})
 }
 

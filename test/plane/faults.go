@@ -13,6 +13,8 @@ const (
 	KubeAPIServer       = "kube-apiserver"
 	SourceController    = "source-controller"
 	KustomizeController = "kustomize-controller"
+
+	kwokComponent = "kwok"
 )
 
 // component is the running (or last) process of the component named name.
@@ -66,7 +68,17 @@ func (p *Plane) StartComponent(ctx context.Context, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if name == KubeAPIServer {
-		return poll(ctx, name, []*process{pr}, httpOK(p.adminHTTP(), p.serverURL+"/readyz"))
+		if err := poll(ctx, name, []*process{pr}, httpOK(p.adminHTTP(), p.serverURL+"/readyz")); err != nil {
+			return err
+		}
+		// kwok, unlike a kubelet, takes a minute or more to watch again after the API
+		// server came back (measured: a rollout's new pods were left unready for 90 s,
+		// past their progress deadline). It keeps no state of its own, so it is
+		// restarted with the API server.
+		if err := p.StopComponent(kwokComponent); err != nil {
+			return err
+		}
+		return p.StartComponent(ctx, kwokComponent)
 	}
 	for _, a := range old.cmd.Args[1:] {
 		if addr, ok := strings.CutPrefix(a, "--health-addr="); ok {

@@ -336,6 +336,12 @@ func startOnce(ctx context.Context, opts Options, attempt int) (_ *Plane, err er
 		"--root-ca-file="+filepath.Join(pki, "ca.crt"),
 		"--use-service-account-credentials=false",
 		"--node-monitor-period=1s",
+		// A fault test stops the API server; when it is back, the node's heartbeat is
+		// stale and the node-lifecycle controller marks the node NotReady and every
+		// pod's Ready condition False. A kubelet would report its pods Ready again;
+		// kwok does not, so every Deployment would stay unavailable. A node of this
+		// plane never dies, so it is never given up on.
+		"--node-monitor-grace-period=1h",
 		"--cert-dir="+filepath.Join(pki, "kcm"),
 		"--v=0",
 	)
@@ -360,7 +366,7 @@ func startOnce(ctx context.Context, opts Options, attempt int) (_ *Plane, err er
 	if err := writeStages(binDir, stages); err != nil {
 		return nil, err
 	}
-	kwok, err := startProcess(procCtx, "kwok", logs, base, bin("kwok"),
+	kwok, err := startProcess(procCtx, kwokComponent, logs, base, bin("kwok"),
 		"--kubeconfig="+p.kubeconfig,
 		"--config="+stages,
 		"--manage-all-nodes=false",

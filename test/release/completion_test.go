@@ -125,7 +125,8 @@ current-context: staging
 			want: []string{"staging/flux-system/apps", "staging/flux-system/infra"}, directive: ":4"},
 		{name: "--to CONTEXT/NAMESPACE/", args: []string{"promote", "--to", "production/team-a/"},
 			want: []string{"production/team-a/web"}, directive: ":4"},
-		{name: "version -o", args: []string{"promote", "version", "-o", ""}, want: []string{"json", "yaml"}, directive: ":4"},
+		// cli-runtime's printers, as kubectl's own -o completes.
+		{name: "version -o", args: []string{"promote", "version", "-o", ""}, want: []string{"json", "yaml", "kyaml", "name", "go-template", "go-template-file", "template", "templatefile", "jsonpath", "jsonpath-as-json", "jsonpath-file"}, directive: ":4"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"__complete"}, tc.args...)

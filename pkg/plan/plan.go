@@ -139,8 +139,11 @@ func Compute(ctx context.Context, in Input) (*Plan, error) {
 	if err := c.render(ctx); err != nil {
 		return nil, err
 	}
-	if err := c.diff(); err != nil || len(c.p.Changes) == 0 {
-		return c.result(err)
+	if err := c.diff(); err != nil {
+		return nil, err
+	}
+	if len(c.p.Changes) == 0 {
+		return c.p, nil
 	}
 	if err := c.place(); err != nil {
 		return nil, err
@@ -166,13 +169,6 @@ type computation struct {
 	// owners are, per change, the overlay files its edit goes to.
 	owners  [][]*overlayFile
 	markers []marker
-}
-
-func (c *computation) result(err error) (*Plan, error) {
-	if err != nil {
-		return nil, err
-	}
-	return c.p, nil
 }
 
 // render renders the source and the target as kustomize-controller would.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
+	"strings"
 	"time"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
@@ -43,7 +44,7 @@ func followUp(ctx context.Context, w *Workspace, commit string, o followOptions)
 	if err != nil {
 		return out, &UnannouncedError{Commit: commit, Env: env, Err: err}
 	}
-	o.progress.Done("asked Flux to reconcile: %s", joinAnnotated(out.Annotated))
+	o.progress.Done("asked Flux to reconcile: %s", strings.Join(out.Annotated, ", "))
 	err = reconcile.Follow(ctx, env, commit, out, reconcile.Options{Wait: o.wait, Progress: o.progress,
 		Contains: func(ctx context.Context, revision string) (bool, error) {
 			return w.contains(ctx, commit, revision, o.carries)
@@ -82,17 +83,6 @@ func announce(ctx context.Context, env *flux.Environment) (*v1alpha1.ReconcileOu
 	}
 }
 
-func joinAnnotated(objs []string) string {
-	s := ""
-	for i, o := range objs {
-		if i > 0 {
-			s += ", "
-		}
-		s += o
-	}
-	return s
-}
-
 // contains says whether a revision Flux reports contains commit: it is the commit,
 // or a descendant on the branch that, when the strategy can tell, still carries the
 // change (another promotion landed on top of ours, and Flux applied both).
@@ -118,7 +108,7 @@ func (e *BlockedError) Error() string {
 	if len(e.Failed) == 0 {
 		return "blocked: the source has applied nothing yet; nothing was pushed"
 	}
-	return fmt.Sprintf("blocked by gates: %v; nothing was pushed (fix them, or use --force to promote anyway; the commit records it)", joinAnnotated(e.Failed))
+	return fmt.Sprintf("blocked by gates: %s; nothing was pushed (fix them, or use --force to promote anyway; the commit records it)", strings.Join(e.Failed, ", "))
 }
 
 // UnhealthyError is a change that was pushed and announced, but the target did not

@@ -49,7 +49,7 @@ plane: ## Build (or find cached) the control plane binaries
 	bash test/tools/build.sh
 
 e2e: ## End-to-end suite on real kube-apiserver + Flux + Git, through kubectl
-	$(WITH_PLANE) cd test && go test -count=1 -p 1 -timeout 80m -v ./plane/... ./fleet/... ./e2e/...
+	$(WITH_PLANE) cd test && go test -count=1 -p 1 -parallel 3 -timeout 80m -v ./plane/... ./fleet/... ./e2e/...
 
 demo: ## Real promotions on local Flux clusters: a directory per environment, then a branch per environment (KEEP=1 leaves them running)
 	cd test && go run ./demo && go run ./demo -branches

@@ -44,6 +44,12 @@ type Controller struct {
 	// BeforeFetch, when set, is called as the GitRepository handles a request, before
 	// it reads Head: another push landing just before Flux fetches.
 	BeforeFetch func()
+	// SourceMisses is how many GitRepository requests the source controller drops, as
+	// a controller backing off after failing (the API server away) ignores a request
+	// until a newer one comes.
+	SourceMisses int
+
+	missed map[string]bool
 }
 
 // Start runs the controller until the test ends.
@@ -95,6 +101,13 @@ func (c *Controller) step(ctx context.Context) error {
 func (c *Controller) source(ctx context.Context, r *sourcev1.GitRepository) error {
 	token := r.Annotations[meta.ReconcileRequestAnnotation]
 	if c.NoSource || token == "" || token == r.Status.LastHandledReconcileAt {
+		return nil
+	}
+	if c.missed == nil {
+		c.missed = map[string]bool{}
+	}
+	if c.missed[token] || len(c.missed) < c.SourceMisses {
+		c.missed[token] = true
 		return nil
 	}
 	r.Status.LastHandledReconcileAt = token

@@ -230,21 +230,37 @@ func TestTimeoutWithoutHintWhenTheRequestWasHandled(t *testing.T) {
 // when it never recovers the timeout carries the last API error.
 func TestFollowRetriesAnUnavailableAPIServer(t *testing.T) {
 	var failing atomic.Int32
+	var downUntil atomic.Int64 // unix nanoseconds
 	unavailable := func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-		if _, ok := obj.(*sourcev1.GitRepository); ok && failing.Load() != 0 {
-			failing.Add(-1)
-			return apierrors.NewServiceUnavailable("etcd leader changed")
+		if _, ok := obj.(*sourcev1.GitRepository); ok {
+			if failing.Load() != 0 {
+				failing.Add(-1) // below 0: for ever
+				return apierrors.NewServiceUnavailable("etcd leader changed")
+			}
+			if time.Now().UnixNano() < downUntil.Load() {
+				return apierrors.NewServiceUnavailable("etcd leader changed")
+			}
 		}
 		return c.Get(ctx, key, obj, opts...)
 	}
 	env := production(t, fakeflux.Options{Funcs: interceptor.Funcs{Get: unavailable}})
-	failing.Store(5)
-	startFlux(t, env, fakeflux.Controller{})
+	downUntil.Store(time.Now().Add(2 * time.Second).UnixNano())
+	// source-controller drops the announced request, as it does when backing off
+	// after the failures the unreachable server caused; only a new request wakes it.
+	startFlux(t, env, fakeflux.Controller{SourceMisses: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out, err := run(ctx, env, newSHA, Options{Wait: true, Progress: &fakeflux.Progress{}})
-	require.NoError(t, err)
+	p := &fakeflux.Progress{}
+	out, err := run(ctx, env, newSHA, Options{Wait: true, Progress: p})
+	require.NoError(t, err, p.String())
 	require.True(t, out.Ready)
+	// Once the server answered again, Flux was asked again, and the result records
+	// the newer request.
+	require.Contains(t, p.String(), "the API server answers again: asked Flux to reconcile GitRepository/flux-system/flux-system, Kustomization/flux-system/apps again")
+	repo := &sourcev1.GitRepository{}
+	require.NoError(t, env.Cluster.Client.Get(context.Background(), client.ObjectKeyFromObject(env.Source), repo))
+	require.Equal(t, repo.Annotations[meta.ReconcileRequestAnnotation], repo.Status.LastHandledReconcileAt)
+	require.Equal(t, out.RequestedAt, kustomization(t, env, "apps").Annotations[meta.ReconcileRequestAnnotation])
 
 	env = production(t, fakeflux.Options{Funcs: interceptor.Funcs{Get: unavailable}})
 	failing.Store(-1) // for ever

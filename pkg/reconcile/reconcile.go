@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
@@ -119,6 +120,7 @@ func Follow(ctx context.Context, env *flux.Environment, commit string, out *v1al
 		contains = func(_ context.Context, rev string) (bool, error) { return flux.SameRevision(rev, commit), nil }
 	}
 	f := &follower{env: env, commit: commit, out: out, o: o, contains: contains, w: &watcher{cluster: env.Cluster}}
+	f.w.recovered = f.reannounce
 	start := time.Now()
 	defer func() { out.Seconds += time.Since(start).Seconds() }()
 	if err := f.source(ctx); err != nil {
@@ -139,6 +141,25 @@ type follower struct {
 	contains func(context.Context, string) (bool, error)
 	w        *watcher
 	repo     *sourcev1.GitRepository
+}
+
+// reannounce asks Flux again, with a new token, once the API server answers after
+// being unreachable: while it was away every reconcile of Flux's controllers failed,
+// and their workqueues back each failed object off exponentially (up to 15 minutes by
+// default), so without a new request Flux may resume only minutes later. A new
+// request is an event, which a controller handles at once. Failing to write it is no
+// worse than not asking: the wait goes on either way.
+func (f *follower) reannounce(ctx context.Context) {
+	token := time.Now().UTC().Format(time.RFC3339Nano)
+	var asked []string
+	for _, obj := range []client.Object{f.env.Source.DeepCopy(), f.env.Kustomization.DeepCopy()} {
+		if err := Annotate(ctx, f.env.Cluster, obj, token); err != nil {
+			return
+		}
+		asked = append(asked, kindOf(obj)+"/"+obj.GetNamespace()+"/"+obj.GetName())
+	}
+	f.out.RequestedAt = token
+	f.o.Progress.Doing("the API server answers again: asked Flux to reconcile %s again (its controllers back off after failing while it was away)", strings.Join(asked, ", "))
 }
 
 func (f *follower) short() string { return gitrepo.ShortSHA(flux.RevisionCommit(f.commit)) }
@@ -234,7 +255,6 @@ func (f *follower) chain(ctx context.Context) error {
 	// request left unhandled says the controller is not running.
 	what := "Kustomization " + target.Namespace + "/" + target.Name
 	st := &stuck{since: time.Now(), after: f.o.StuckAfter, controller: "kustomize-controller"}
-	announced := f.out.RequestedAt
 	for _, ks := range append(chain, target) {
 		if len(ks.Spec.DependsOn) == 0 {
 			continue
@@ -256,7 +276,8 @@ func (f *follower) chain(ctx context.Context) error {
 			if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(target), cur); err != nil {
 				return false, err
 			}
-			st.check(f.o.Progress, what, cur.Status.LastHandledReconcileAt, announced)
+			// The latest request to the target: reannounce may have written a newer one.
+			st.check(f.o.Progress, what, cur.Status.LastHandledReconcileAt, f.out.RequestedAt)
 			return false, nil
 		}); err != nil {
 			return f.waitErr(err, "the dependencies of Kustomization "+ks.Namespace+"/"+ks.Name, st.hint())

@@ -23,6 +23,9 @@ type watcher struct {
 	cluster *flux.Cluster
 	// lastErr is the last transient API error a condition met, for the timeout message.
 	lastErr error
+	// recovered, if set, runs when a condition succeeds again after a transient API
+	// error: the API server is back.
+	recovered func(context.Context)
 }
 
 // resync bounds how long a change the watch cannot see (an object in another
@@ -52,7 +55,11 @@ func (w *watcher) until(ctx context.Context, list client.ObjectList, obj runtime
 			return false, nil
 		}
 		if err == nil {
+			was := w.lastErr
 			w.lastErr = nil
+			if was != nil && w.recovered != nil && !ok {
+				w.recovered(ctx)
+			}
 		}
 		return ok, err
 	}

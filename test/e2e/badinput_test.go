@@ -118,6 +118,7 @@ func errorLine(t *testing.T, r result) string {
 }
 
 func TestBadInputTable(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
 	bare := plane.StartT(t, plane.Options{Name: "no-flux", NoFlux: true})
 	badObjects(t, f)

@@ -103,6 +103,7 @@ func requireImage(t *testing.T, f *fleet.Fleet, env, namespace, image string) {
 // ./apps/staging, production tracks branch production and reads ./apps/production.
 // The image edit is committed on production's branch; staging's stays as it was.
 func TestBranchPerEnvDifferentPaths(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), Branches: map[string]string{staging: "staging", prod: "production"}})
 	stagingHead := headOf(t, f, "staging")
 
@@ -145,6 +146,7 @@ func TestBranchPerEnvDifferentPaths(t *testing.T) {
 // The same-path layout: both environments read ./apps/staging, each from its own
 // branch; promoting moves the commit staging applied.
 func TestBranchPerEnvSamePath(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), Branches: map[string]string{staging: "staging", prod: "production"},
 		Customize: func(dir string) error {
 			return editFile(dir, "clusters/production/apps.yaml", func(s string) string {

@@ -237,3 +237,13 @@ func brokenInProduction(t *testing.T) *fleet.Fleet {
 		},
 	})
 }
+
+// parallel runs the test alongside the suite's other parallel tests (make e2e sets
+// -parallel 3). Go starts them only once every serial test has ended, so the tests
+// that inject faults, race promotions or assert timings (left serial) have the
+// machine to themselves, and the rest, which mostly wait on Flux, overlap: each
+// starts its own fleet, and planes never share a port (package plane).
+func parallel(t *testing.T) {
+	t.Helper()
+	t.Parallel()
+}

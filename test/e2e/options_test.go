@@ -131,6 +131,7 @@ func requireLanded(t *testing.T, f *fleet.Fleet, r result, before string) doc {
 // records the forced gate in the commit's Promote-Gates trailer and in the JSON, and
 // Flux applies the promotion.
 func TestForcePromotesPastFailedGateAndRecordsIt(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
 	before := head(t, f)
 	// Staging became Ready minutes ago at most: a 24 h soak fails source-soak, and
@@ -187,6 +188,7 @@ func TestForcePromotesPastFailedGateAndRecordsIt(t *testing.T) {
 // --min-soak: a soak longer than the source has been Ready blocks on source-soak
 // (exit 3, nothing pushed); a shorter one passes it and the promotion lands.
 func TestMinSoak(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
 	ctx := context.Background()
 	before := head(t, f)
@@ -288,6 +290,7 @@ func TestMinSoak(t *testing.T) {
 // commit lands on the server's branch, authored by the checkout's user, and the local
 // branch and working tree are fast-forwarded to it.
 func TestRepoDirLocalCheckout(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
 	const name, email = "Local Checkout", "local-checkout@example.invalid"
 	dir := t.TempDir()
@@ -352,6 +355,7 @@ func TestRepoDirLocalCheckout(t *testing.T) {
 // rendered diff shows only the images, the Secret's value is masked everywhere, and
 // the real promotion applies with Flux substituting the same values.
 func TestPostBuildSubstituteFromCluster(t *testing.T) {
+	parallel(t)
 	const (
 		secretValue = "payments-q7x9k2vz"
 		region      = "eu-west-9"
@@ -490,6 +494,7 @@ spec:
 // any overlay edit: kubectl promote refuses with an explanation naming spec.images,
 // exit 1, nothing pushed; an image the override does not touch still promotes.
 func TestRefusesEditThatWouldNotTakeEffect(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
 	ctx := context.Background()
 	c := f.Client(prod)
@@ -539,6 +544,7 @@ func TestRefusesEditThatWouldNotTakeEffect(t *testing.T) {
 // --image: only that repository is promoted (redis stays as production had it), and
 // an image the source does not run is an error listing the ones it does.
 func TestImageFilter(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
 	before := head(t, f)
 
@@ -575,6 +581,7 @@ func TestImageFilter(t *testing.T) {
 // only on a terminal, never with --color never, NO_COLOR honoured, --color always
 // wins; nothing pushed, nothing annotated.
 func TestHumanOutputDryRun(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
 	before := head(t, f)
 	args := []string{"apps", "--from", staging, "--to", prod, "--dry-run"}

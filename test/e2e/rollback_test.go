@@ -295,6 +295,7 @@ func applyNow(t *testing.T, f *fleet.Fleet, env, sha string) {
 // Issue #4, 1: promote, then `kubectl promote rollback --wait` → production runs the
 // previous images again, Available, through a revert commit with provenance.
 func TestRollbackRestoresPreviousImage(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
 	before := head(t, f)
 	r := promote(t, f, "apps", "--from", staging, "--to", prod, "--wait", "--yes", "-o", "json")
@@ -357,6 +358,7 @@ func TestRollbackRestoresPreviousImage(t *testing.T) {
 // --rollback-on-failure → exit 4 soon after Flux reports the failure, the promotion
 // reverted on the branch, production back on the old version and Ready.
 func TestRollbackOnFailure(t *testing.T) {
+	parallel(t)
 	f := brokenInProduction(t)
 	before := head(t, f)
 	const timeout = 5 * time.Minute
@@ -411,6 +413,7 @@ func TestRollbackOnFailure(t *testing.T) {
 // reverting the later two, newest first, and production runs what it ran after the
 // first.
 func TestRollbackToRevision(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
 	p1 := promoteWait(t, f, "--app", "redis")
 	p2 := promoteWait(t, f, "--app", "my-app")
@@ -471,6 +474,7 @@ func TestRollbackToRevision(t *testing.T) {
 // Flux not asked to reconcile. Also after a rollback: what was rolled back is not
 // rolled back again.
 func TestRollbackNothingToRollBack(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), Shared: true})
 	ref := f.AppsRef(prod)
 	before := head(t, f)
@@ -513,6 +517,7 @@ func TestRollbackNothingToRollBack(t *testing.T) {
 // rollback is refused with an explanation naming the file and the commit, nothing
 // pushed, Flux not asked again.
 func TestRollbackConflictRefused(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), Shared: true})
 	ref := f.AppsRef(prod)
 	promoted := promoteWait(t, f, "--app", "my-app")
@@ -549,6 +554,7 @@ func TestRollbackConflictRefused(t *testing.T) {
 // Issue #4, 5: three promotions and a rollback → `history` lists them newest first
 // with kind, who, from where, images old→new, gates and state, in JSON and as a table.
 func TestHistoryListsPromotionsAndRollbacks(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
 	p1 := promoteWait(t, f, "--app", "my-app") // my-app 1.0.0 → 1.1.0
 	stagingRuns(t, f, "1.1.0", "1.2.0")        // staging moves on
@@ -656,6 +662,7 @@ func TestHistoryListsPromotionsAndRollbacks(t *testing.T) {
 // promotion, in step after it (exit 0 while all Ready), exit 1 once production's
 // Kustomization is suspended.
 func TestStatusShowsDriftAcrossClusters(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
 	ctx := context.Background()
 	args := []string{"status", staging, prod, "--kustomization", "apps", "-o", "json"}
@@ -799,6 +806,7 @@ func TestConcurrentRollbacksOneLands(t *testing.T) {
 // kustomization.yaml, the replicas in another file) does not block the rollback and
 // survives it: only the promotion's lines are reverted, and Flux applies both.
 func TestRollbackKeepsUnrelatedLaterEdits(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
 	promoted := promoteWait(t, f, "--app", "my-app")
 	const kfile, patch = "apps/production/kustomization.yaml", "apps/production/my-app-patch.yaml"

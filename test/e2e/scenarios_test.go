@@ -36,6 +36,7 @@ const (
 // planes, every Kustomization Ready on the first commit, and the Deployments running
 // each environment's versions.
 func TestFleetComesUp(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
 	ctx := context.Background()
 	for _, env := range []string{staging, prod} {
@@ -115,6 +116,7 @@ func requirePromoted(t *testing.T, f *fleet.Fleet, r result, before string) doc 
 // Scenario 1: two clusters, staging runs my-app 1.1.0 and production 1.0.0;
 // `kubectl promote --wait` makes production run 1.1.0, Available, with trailers.
 func TestPromoteTwoClusters(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
 	before := head(t, f)
 	r := promote(t, f, "apps", "--from", staging, "--to", prod, "--wait", "--yes", "-o", "json")
@@ -132,6 +134,7 @@ func TestPromoteTwoClusters(t *testing.T) {
 
 // Scenario 2: the same on one shared cluster with one Kustomization per environment.
 func TestPromoteSharedCluster(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), Shared: true})
 	before := head(t, f)
 	r := promote(t, f, "--from", f.AppsRef(staging), "--to", f.AppsRef(prod), "--wait", "--yes", "-o", "json")
@@ -142,6 +145,7 @@ func TestPromoteSharedCluster(t *testing.T) {
 
 // Scenario 3: --dry-run changes nothing: no commit, no annotation, cluster unchanged.
 func TestDryRunChangesNothing(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
 	before := head(t, f)
 	r := promote(t, f, "apps", "--from", staging, "--to", prod, "--dry-run", "-o", "json")
@@ -166,6 +170,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 // Scenario 4: the target's dependsOn (infrastructure) is not ready → exit 3, nothing
 // pushed.
 func TestBlockedWhenTargetDependencyNotReady(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), NoWait: true,
 		// Production's ingress-nginx runs a version that never becomes Ready.
 		Customize: func(dir string) error {
@@ -204,6 +209,7 @@ func failedGates(d doc) []string {
 // Scenario 5: the source is unhealthy (its version never becomes Ready) → exit 3,
 // nothing pushed.
 func TestBlockedWhenSourceUnhealthy(t *testing.T) {
+	parallel(t)
 	opts := seedOptions()
 	opts.Envs[0].Images[seed.MyAppImage] = "1.2.0" + plane.BrokenTagSuffix
 	f := fleet.StartT(t, fleet.Options{Seed: opts, NoWait: true})
@@ -264,6 +270,7 @@ func TestConcurrentPromotionsBothLand(t *testing.T) {
 // Scenario 7: running the same promotion twice → the second is a no-op, exit 0, no
 // new commit.
 func TestPromoteTwiceIsNoop(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
 	before := head(t, f)
 	r := promote(t, f, "apps", "--from", staging, "--to", prod, "--wait", "--yes", "-o", "json")
@@ -283,6 +290,7 @@ func TestPromoteTwiceIsNoop(t *testing.T) {
 // Scenario 8: a promoted version that fails health in production → --wait exits 4
 // well before --timeout, with Flux's reason in the output.
 func TestWaitFailsFastWhenTargetUnhealthy(t *testing.T) {
+	parallel(t)
 	f := brokenInProduction(t)
 	before := head(t, f)
 	const timeout = 5 * time.Minute
@@ -308,6 +316,7 @@ func TestWaitFailsFastWhenTargetUnhealthy(t *testing.T) {
 
 // Scenario 9: bad inputs on a real cluster → clear errors, exit 1, nothing pushed.
 func TestBadInputs(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
 	bare := plane.StartT(t, plane.Options{Name: "no-flux", NoFlux: true})
 	nobody, err := f.Plane(prod).NewUser("nobody")
@@ -343,6 +352,7 @@ func TestBadInputs(t *testing.T) {
 // Scenario 10: least privilege: a user bound only to the documented role
 // (testdata/promote-role.yaml) completes scenario 1.
 func TestLeastPrivilegeRole(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
 	data, err := os.ReadFile("testdata/promote-role.yaml")
 	require.NoError(t, err)
@@ -382,6 +392,7 @@ func TestLeastPrivilegeRole(t *testing.T) {
 // Scenario 11: HTTPS Git with basic auth: the right credentials work, wrong ones fail
 // clearly, and the password never shows.
 func TestGitBasicAuth(t *testing.T) {
+	parallel(t)
 	const user, password = "promoter", "correct-horse-battery"
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), TLS: true,
 		GitAuth: gitserver.Options{Username: user, Password: password}})

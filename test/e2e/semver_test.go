@@ -17,6 +17,7 @@ import (
 // select the tag refused, a minor release, unreleased changes refused and then
 // released with --include-unreleased.
 func TestSemverTarget(t *testing.T) {
+	parallel(t)
 	const rng = ">=1.0.0 <2.0.0"
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), SemVer: map[string]string{prod: rng}})
 	tags := func() string { return served(t, f, "tag", "--list", "--sort=v:refname") }

@@ -65,7 +65,7 @@ func (p *Plane) StartComponent(ctx context.Context, name string) error {
 		pr.stop(time.Second)
 		return fmt.Errorf("plane %s is stopped", p.opts.Name)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if name == KubeAPIServer {
 		if err := poll(ctx, name, []*process{pr}, httpOK(p.adminHTTP(), p.serverURL+"/readyz")); err != nil {

@@ -52,7 +52,7 @@ func (w *writeFlags) signingKey() (*sign.Key, error) {
 func signingLine(s *v1alpha1.Signing) string {
 	key := s.Key
 	if key == "" {
-		key = "no (no --sign-key)"
+		key = "unsigned (no --sign-key)"
 	}
 	if s.Verify == "" {
 		return key

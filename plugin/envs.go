@@ -174,6 +174,7 @@ func namingHint(err error, syntax string) error {
 // writeFlags are the flags of the commands that push (promote, rollback).
 type writeFlags struct {
 	Author  string
+	SignKey string
 	DryRun  bool
 	Yes     bool
 	Wait    bool
@@ -187,6 +188,7 @@ func (w *writeFlags) addWriteFlags(cmd *cobra.Command, dryRunUsage, waitUsage st
 	f.BoolVarP(&w.Yes, "yes", "y", false, "Do not ask for confirmation")
 	f.BoolVar(&w.Wait, "wait", false, waitUsage)
 	f.DurationVar(&w.Timeout, "timeout", promote.DefaultTimeout, "Bound on the fetch and plan, and again on the push, the reconcile and the wait")
+	w.addSignFlag(cmd)
 }
 
 // validateWrite rejects what no push can work with.

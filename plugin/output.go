@@ -114,6 +114,9 @@ func (p *printer) plan(r *v1alpha1.Promotion) {
 	if r.Strategy != "" {
 		fmt.Fprintf(p.w, "strategy: %s\n", strategyLine(r))
 	}
+	if r.Signing != nil {
+		fmt.Fprintf(p.w, "signed: %s\n", signingLine(r.Signing))
+	}
 	if len(r.Commits) > 0 && r.Strategy == "tag" {
 		fmt.Fprintf(p.w, "Unreleased commits to %s released with it (--include-unreleased, since %s, %d):\n", r.Target.Name, r.Target.Revision, r.CommitCount)
 	} else if len(r.Commits) > 0 {
@@ -199,6 +202,9 @@ func (p *printer) summary(r *v1alpha1.Promotion) {
 
 // rollbackPlan prints what a rollback will revert and the files it changes.
 func (p *printer) rollbackPlan(r *v1alpha1.Rollback) {
+	if r.Signing != nil {
+		fmt.Fprintf(p.w, "signed: %s\n", signingLine(r.Signing))
+	}
 	fmt.Fprintf(p.w, "Promotions to revert on %s (branch %s):\n", r.Target.Name, r.Target.Branch)
 	for _, e := range r.Reverted {
 		fmt.Fprintf(p.w, "  %s  %s  by %s\n", repo.ShortSHA(e.Commit), e.Subject, e.By)

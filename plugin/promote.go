@@ -168,6 +168,9 @@ func (o *PromoteOptions) Complete(cmd *cobra.Command, args []string) error {
 	if o.opts.Author, err = o.author(); err != nil {
 		return err
 	}
+	if o.opts.SignKey, err = o.signingKey(); err != nil {
+		return err
+	}
 	return o.completePrinter()
 }
 

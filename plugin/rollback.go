@@ -110,6 +110,9 @@ func (o *RollbackOptions) Complete(cmd *cobra.Command, args []string) error {
 	if o.opts.Author, err = o.author(); err != nil {
 		return err
 	}
+	if o.opts.SignKey, err = o.signingKey(); err != nil {
+		return err
+	}
 	return o.completePrinter()
 }
 

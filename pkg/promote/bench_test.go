@@ -90,7 +90,7 @@ func planOnce(ctx context.Context, tb testing.TB, l benchLayout, url, stagingHea
 	defer w.close()
 	s, err := chooseStrategy(w, "", false, TagOptions{})
 	require.NoError(tb, err)
-	require.NoError(tb, w.open(ctx, nopProgress{}, repo.Auth{}, ""))
+	require.NoError(tb, w.open(ctx, nopProgress{}, repo.Auth{}, "", nil))
 	c, err := s.Plan(ctx, w)
 	require.NoError(tb, err)
 	require.False(tb, c.empty(), l.name)

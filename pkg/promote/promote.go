@@ -25,6 +25,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
+	"github.com/kubectl-promote/kubectl-promote/pkg/sign"
 )
 
 // Progress receives human progress lines; the command prints them on stderr.
@@ -47,7 +48,9 @@ type Options struct {
 	RepoDir string
 	Auth    repo.Auth
 	// Author of the commit; nil means the user's git config.
-	Author  *repo.Signature
+	Author *repo.Signature
+	// SignKey, when set, signs every commit and tag written (--sign-key).
+	SignKey *sign.Key
 	MinSoak time.Duration
 	Force   bool
 	DryRun  bool
@@ -152,6 +155,12 @@ func (p *promotion) load(ctx context.Context) error {
 	p.res.Strategy = s.Name()
 	p.res.FastForward = p.o.FFOnly
 	pr := p.o.Progress
+	if p.res.Signing, err = checkSigning(ctx, dst, p.o.SignKey, pr); err != nil {
+		return err
+	}
+	if p.o.FFOnly && p.res.Signing != nil && verifies(p.res.Signing.Verify, false) {
+		pr.Failed("--ff-only makes no commit to sign: GitRepository %s/%s verifies HEAD, so the source's commit must itself be signed by a key it trusts", dst.Source.Namespace, dst.Source.Name)
+	}
 	pr.Done("source %s: Kustomization %s/%s applied %s", src.Name, src.Ref.Namespace, src.Ref.Name, orNone(p.w.SourceRevision))
 	pr.Done("target %s: Kustomization %s/%s tracks %s %s path %s", dst.Name, dst.Ref.Namespace, dst.Ref.Name,
 		repo.RedactURL(dst.Source.Spec.URL), p.w.TargetRef, dst.Kustomization.Spec.Path)
@@ -187,7 +196,7 @@ func (p *promotion) fetch(ctx context.Context) error {
 		return fmt.Errorf("source %s: lastAppliedRevision %q: %w", w.Source.Name, w.SourceRevision, err)
 	}
 	w.SourceCommit = sha
-	return w.open(ctx, p.o.Progress, p.o.Auth, p.o.RepoDir)
+	return w.open(ctx, p.o.Progress, p.o.Auth, p.o.RepoDir, p.o.SignKey)
 }
 
 // plan is the strategy's plan, shown in the result.
@@ -411,9 +420,13 @@ func (p *promotion) close() {
 
 // open fetches the repository the target reads and checks out the source's applied
 // revision.
-func (w *Workspace) open(ctx context.Context, pr Progress, auth repo.Auth, repoDir string) error {
+func (w *Workspace) open(ctx context.Context, pr Progress, auth repo.Auth, repoDir string, key *sign.Key) error {
 	pr.Doing("fetching %s", repo.RedactURL(w.Target.Source.Spec.URL))
-	r, err := repo.Open(ctx, repo.Options{URL: w.Target.Source.Spec.URL, Auth: auth, RepoDir: repoDir})
+	opts := repo.Options{URL: w.Target.Source.Spec.URL, Auth: auth, RepoDir: repoDir}
+	if key != nil { // a nil *sign.Key in the interface would not be nil
+		opts.Signer = key
+	}
+	r, err := repo.Open(ctx, opts)
 	if err != nil {
 		return err
 	}

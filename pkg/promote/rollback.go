@@ -15,6 +15,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
+	"github.com/kubectl-promote/kubectl-promote/pkg/sign"
 )
 
 // Outcomes of a rollback.
@@ -31,6 +32,8 @@ type RollbackOptions struct {
 	RepoDir string
 	Auth    repo.Auth
 	Author  *repo.Signature
+	// SignKey, when set, signs the revert commit (--sign-key).
+	SignKey *sign.Key
 	DryRun  bool
 	Wait    bool
 	Timeout time.Duration
@@ -85,7 +88,7 @@ func (rb *rollback) run(ctx context.Context) error {
 	if err := rb.load(before); err != nil {
 		return err
 	}
-	if err := rb.w.open(before, rb.o.Progress, rb.o.Auth, rb.o.RepoDir); err != nil {
+	if err := rb.w.open(before, rb.o.Progress, rb.o.Auth, rb.o.RepoDir, rb.o.SignKey); err != nil {
 		return err
 	}
 	if err := rb.plan(before); err != nil {
@@ -123,7 +126,8 @@ func (rb *rollback) load(ctx context.Context) error {
 	}
 	rb.branch = rb.w.TargetRef.Branch
 	rb.res.Target = describeEnv(env, rb.w.TargetRef, "")
-	return nil
+	rb.res.Signing, err = checkSigning(ctx, env, rb.o.SignKey, rb.o.Progress)
+	return err
 }
 
 // plan picks the promotions to revert and previews the revert, which also refuses a

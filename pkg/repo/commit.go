@@ -295,6 +295,9 @@ func (r *Repo) applyOnce(ctx context.Context, head string, apply ApplyFunc) (str
 		TreeHash:     treeHash,
 		ParentHashes: []plumbing.Hash{parent.Hash},
 	}
+	if c.PGPSignature, err = r.signObject(c); err != nil {
+		return "", nil, err
+	}
 	obj := r.git.Storer.NewEncodedObject()
 	if err := c.Encode(obj); err != nil {
 		return "", nil, err

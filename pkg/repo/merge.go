@@ -272,6 +272,10 @@ func (r *Repo) CommitMerge(ctx context.Context, m *Merge, spec CommitSpec) (stri
 		TreeHash:     m.tree,
 		ParentHashes: []plumbing.Hash{plumbing.NewHash(m.Ours), plumbing.NewHash(m.Theirs)},
 	}
+	var err error
+	if c.PGPSignature, err = r.signObject(c); err != nil {
+		return "", err
+	}
 	h, err := r.storeObject(c)
 	if err != nil {
 		return "", err

@@ -106,6 +106,9 @@ func (r *Repo) AddNote(ctx context.Context, sha, text string, author Signature) 
 	}
 	sig := object.Signature{Name: author.Name, Email: author.Email, When: time.Now()}
 	c := &object.Commit{Author: sig, Committer: sig, Message: fmt.Sprintf("Notes added by 'kubectl promote' to %s\n", ShortSHA(sha)), TreeHash: th, ParentHashes: parents}
+	if c.PGPSignature, err = r.signObject(c); err != nil {
+		return up, err
+	}
 	h, err := r.storeObject(c)
 	if err != nil {
 		return up, err

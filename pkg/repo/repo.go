@@ -59,6 +59,9 @@ type Options struct {
 	RepoDir string
 	// Progress, when set, receives the remote's progress messages.
 	Progress io.Writer
+	// Signer, when set, signs every commit and tag object the Repo writes (a
+	// *sign.Key); see signObject.
+	Signer git.Signer
 }
 
 // Repo is an open repository. Its methods are safe for concurrent use; they run one
@@ -75,6 +78,7 @@ type Repo struct {
 	tmp      string            // temporary clone to remove, if any
 	local    bool              // RepoDir mode
 	heads    map[string]string // directory -> commit checked out into it
+	signer   git.Signer        // signs commits and tags, if set
 }
 
 // Open clones Options.URL into a temporary bare repository, or opens the local
@@ -84,7 +88,7 @@ func Open(ctx context.Context, opts Options) (*Repo, error) {
 	if opts.Auth.Username == "" && opts.Auth.Password == "" && opts.Auth.Token == "" && (user != "" || pass != "") {
 		opts.Auth.Username, opts.Auth.Password = user, pass
 	}
-	r := &Repo{auth: opts.Auth, progress: opts.Progress, remote: "origin", heads: map[string]string{}}
+	r := &Repo{auth: opts.Auth, progress: opts.Progress, remote: "origin", heads: map[string]string{}, signer: opts.Signer}
 	if opts.RepoDir != "" {
 		if err := r.openLocal(opts.RepoDir, clean); err != nil {
 			return nil, err

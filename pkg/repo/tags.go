@@ -100,6 +100,9 @@ func (r *Repo) CreateTag(ctx context.Context, name, commit, message string, tagg
 	}
 	t := &object.Tag{Name: name, Tagger: object.Signature{Name: tagger.Name, Email: tagger.Email, When: time.Now()},
 		Message: strings.TrimRight(message, "\n") + "\n", TargetType: plumbing.CommitObject, Target: c.Hash}
+	if t.PGPSignature, err = r.signObject(t); err != nil {
+		return up, err
+	}
 	h, err := r.storeObject(t)
 	if err != nil {
 		return up, err

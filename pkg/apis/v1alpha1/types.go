@@ -55,6 +55,9 @@ type Promotion struct {
 	Gates Gates `json:"gates"`
 	// Forced is true when --force pushed past failed gates.
 	Forced bool `json:"forced"`
+	// Signing is how the commits and tags are signed (--sign-key) and what the
+	// target's GitRepository verifies; absent when neither signs nor verifies.
+	Signing *Signing `json:"signing,omitempty"`
 	// Commit is the pushed promotion commit, when one was pushed.
 	Commit *Commit `json:"commit,omitempty"`
 	// Reconcile is what Flux did with the commit, when it was asked to reconcile.
@@ -241,12 +244,31 @@ type Rollback struct {
 	Reverted []HistoryEntry `json:"reverted"`
 	// Files are the repository files the revert changes, each with a unified diff.
 	Files []File `json:"files"`
+	// Signing is how the revert commit is signed (--sign-key) and what the
+	// environment's GitRepository verifies; absent when neither signs nor verifies.
+	Signing *Signing `json:"signing,omitempty"`
 	// Commit is the pushed revert commit, when one was pushed.
 	Commit *Commit `json:"commit,omitempty"`
 	// Reconcile is what Flux did with the revert, when it was asked to reconcile.
 	Reconcile *ReconcileOutcome `json:"reconcile,omitempty"`
 	// Error is the failure, when Outcome is declined, unhealthy or failed.
 	Error string `json:"error,omitempty"`
+}
+
+// Signing is the signing of what a promotion or rollback writes, and the target's
+// signature verification (its GitRepository's spec.verify).
+type Signing struct {
+	// Key is the signing key by type and fingerprint, never its content: "ssh key
+	// SHA256:..." or "openpgp key <fingerprint>"; empty when nothing is signed.
+	Key string `json:"key,omitempty"`
+	// Verify is the GitRepository's spec.verify mode (HEAD, Tag or TagAndHEAD); empty
+	// when it verifies nothing.
+	Verify string `json:"verify,omitempty"`
+	// Secret is the spec.verify Secret (namespace/name) holding the trusted public keys.
+	Secret string `json:"secret,omitempty"`
+	// Trusted is true when the Secret holds the signing key's public half, false
+	// when it does not (the promotion is refused), absent when it could not be read.
+	Trusted *bool `json:"trusted,omitempty"`
 }
 
 // NewRollback is an empty Rollback document about the environment name.

@@ -25,6 +25,7 @@ import (
 //     is refused again; one signed with an SSH key (--sign-key) is a commit Flux
 //     verifies (SourceVerified=True) and applies.
 func TestSignedPromotions(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), SemVer: map[string]string{prod: ">=1.0.0 <2.0.0"}})
 	ctx := context.Background()
 	dir := t.TempDir()

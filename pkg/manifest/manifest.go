@@ -55,7 +55,7 @@ type File struct {
 // (the applying Kustomization's targetNamespace, or "" for none). Files that are no
 // YAML are skipped, as are the .git directory and symbolic links.
 func Find(root, dir, namespace, name, defaultNamespace string) ([]Declaration, error) {
-	base := filepath.Join(root, filepath.FromSlash(path.Clean("/" + dir)))
+	base := filepath.Join(root, filepath.FromSlash(path.Clean("/"+dir)))
 	var out []Declaration
 	err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -278,6 +278,9 @@ func (o *PromoteOptions) confirm(r *v1alpha1.Promotion) (bool, error) {
 		}
 		return askYesNo(o.IOStreams, fmt.Sprintf("Promote %d commit(s) to %s by %s branch %s?", r.CommitCount, r.Target.Name, how, r.Target.Branch))
 	}
+	if r.Strategy == promote.StrategyPinnedTag && r.Pin != nil {
+		return askYesNo(o.IOStreams, fmt.Sprintf("Promote %d image(s) to %s by pushing tag %s and pinning %s to it on branch %s?", len(r.Changes), r.Target.Name, r.Tag, r.Pin.GitRepository, r.Pin.Branch))
+	}
 	if r.Strategy == promote.StrategyTag {
 		return askYesNo(o.IOStreams, fmt.Sprintf("Promote %d image(s) to %s by pushing tag %s?", len(r.Changes), r.Target.Name, r.Tag))
 	}

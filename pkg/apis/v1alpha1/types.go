@@ -29,11 +29,15 @@ type Promotion struct {
 	// the target's branch: a merge commit carrying the provenance trailers, or with
 	// --ff-only a fast-forward recorded in a Git note) or tag (a target whose
 	// GitRepository follows a semver range: the image edit committed on the source's
-	// branch and released by a new annotated tag the range selects).
+	// branch and released by a new annotated tag the range selects) or pinned-tag (a
+	// target whose GitRepository is pinned to one tag: the same new tag, and the
+	// manifest that declares the GitRepository edited to pin it; see Pin).
 	Strategy string `json:"strategy,omitempty"`
 	// Tag is the annotated tag the tag strategy creates (planned, or pushed when
 	// Commit is set); the target's revision becomes TAG@sha1:COMMIT.
 	Tag string `json:"tag,omitempty"`
+	// Pin is how a pinned-tag promotion moves the target's GitRepository to Tag.
+	Pin *Pin `json:"pin,omitempty"`
 	// FastForward is true when the revision strategy fast-forwards (--ff-only).
 	FastForward bool `json:"fastForward,omitempty"`
 	// Commits are the commits the revision strategy moves to the target's branch
@@ -277,6 +281,26 @@ func NewHistory(name string, env Environment, entries []HistoryEntry) *History {
 	return &History{TypeMeta: typeMeta("History"), ObjectMeta: metav1.ObjectMeta{Name: name}, Environment: env, Entries: entries}
 }
 
+// Pin is the edit of the manifest that declares a GitRepository pinned to a tag
+// (spec.ref.tag), committed on the branch the Kustomization that applies it reads.
+type Pin struct {
+	// GitRepository is the pinned GitRepository, as namespace/name.
+	GitRepository string `json:"gitRepository"`
+	// Previous is the tag it pinned before; Tag the one it pins after.
+	Previous string `json:"previous"`
+	Tag      string `json:"tag"`
+	// Manifest is the file that declares it.
+	Manifest string `json:"manifest"`
+	// File is the file edited: Manifest, or for a manifest flux generated
+	// (gotk-sync.yaml) the kustomization.yaml beside it, whose patches: set the tag.
+	File string `json:"file"`
+	// Kustomization applies Manifest, as namespace/name; it reads Branch.
+	Kustomization string `json:"kustomization"`
+	Branch        string `json:"branch"`
+	// Commit is the manifest commit on Branch, once pushed.
+	Commit string `json:"commit,omitempty"`
+}
+
 // HistoryEntry is one promotion or rollback to an environment, read back from the
 // trailers of its commit.
 type HistoryEntry struct {
@@ -305,6 +329,11 @@ type HistoryEntry struct {
 	// Strategy is the promotion's strategy (Promoted-Strategy): images when absent
 	// from the commit, or revision (a merge commit, or a fast-forward).
 	Strategy string `json:"strategy,omitempty"`
+	// Tag is the tag a tag or pinned-tag promotion released (Promoted-Tag), or the
+	// new tag a rollback of one released.
+	Tag string `json:"tag,omitempty"`
+	// PreviousTag is the tag the target ran before it (Promoted-Previous-Tag).
+	PreviousTag string `json:"previousTag,omitempty"`
 	// Base, for a fast-forward promotion (--ff-only), is the target branch's head
 	// before it: the promotion is Base..Commit, and a rollback reverts that range as
 	// one commit. A fast-forward has no commit of its own; its trailers are in the
@@ -377,6 +406,11 @@ type EnvironmentStatus struct {
 	Ref string `json:"ref,omitempty"`
 	// Branch is the branch the GitRepository tracks ("" for a tag, semver range or commit).
 	Branch string `json:"branch,omitempty"`
+	// Tag is the tag the applied revision is (TAG@sha1:...), for a tag or semver target.
+	Tag string `json:"tag,omitempty"`
+	// Selectable, for a semver target, is a tag the range selects that is higher
+	// than Tag: source-controller will move to it at its next fetch.
+	Selectable string `json:"selectable,omitempty"`
 	// Path is the Kustomization's path in the repository.
 	Path string `json:"path,omitempty"`
 	// AppliedRevision is the Kustomization's lastAppliedRevision.

@@ -85,6 +85,8 @@ func BuildFor(commits []repo.Commit, notes map[string]string, to string) []v1alp
 			e.Kind = KindRollback
 			e.RolledBack = reverted
 			e.Reason = first(c.Trailers, TrailerReason)
+			e.Tag = first(c.Trailers, TrailerTag)
+			e.PreviousTag = first(c.Trailers, TrailerPreviousTag)
 		} else {
 			e.Kind = KindPromotion
 			e.From = first(c.Trailers, TrailerFrom)

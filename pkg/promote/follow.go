@@ -69,6 +69,11 @@ func followUp(ctx context.Context, w *Workspace, commit string, o followOptions)
 	o.progress.Done("asked Flux to reconcile: %s", strings.Join(out.Annotated, ", "))
 	err = reconcile.Follow(ctx, env, commit, out, reconcile.Options{Wait: o.wait, Progress: o.progress, Via: step,
 		Contains: func(ctx context.Context, revision string) (bool, error) {
+			if step != nil {
+				// A pinned tag names one commit: an older tag's commit may well be an
+				// ancestor (a rollback) or a descendant of it, and neither is it.
+				return flux.SameRevision(revision, commit), nil
+			}
 			return w.contains(ctx, commit, revision, o.carries)
 		}})
 	out.Seconds = time.Since(start).Seconds()

@@ -247,6 +247,12 @@ type Rollback struct {
 	Files []File `json:"files"`
 	// Commit is the pushed revert commit, when one was pushed.
 	Commit *Commit `json:"commit,omitempty"`
+	// Tag, for a target following a semver range, is the new tag that releases the
+	// revert (tags never go back: the range must select a higher one).
+	Tag string `json:"tag,omitempty"`
+	// Pin, for a target pinned to a tag, is the manifest edit that pins it back to
+	// the tag it ran before (Pin.Tag); Commit is then that edit.
+	Pin *Pin `json:"pin,omitempty"`
 	// Reconcile is what Flux did with the revert, when it was asked to reconcile.
 	Reconcile *ReconcileOutcome `json:"reconcile,omitempty"`
 	// Error is the failure, when Outcome is declined, unhealthy or failed.

@@ -410,6 +410,11 @@ func (in *Rollback) DeepCopyInto(out *Rollback) {
 		*out = new(Commit)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.Pin != nil {
+		in, out := &in.Pin, &out.Pin
+		*out = new(Pin)
+		**out = **in
+	}
 	if in.Reconcile != nil {
 		in, out := &in.Reconcile, &out.Reconcile
 		*out = new(ReconcileOutcome)

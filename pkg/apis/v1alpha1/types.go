@@ -292,17 +292,19 @@ func NewHistory(name string, env Environment, entries []HistoryEntry) *History {
 type Pin struct {
 	// GitRepository is the pinned GitRepository, as namespace/name.
 	GitRepository string `json:"gitRepository"`
-	// Previous is the tag it pinned before; Tag the one it pins after.
+	// Previous is the tag it pinned before.
 	Previous string `json:"previous"`
-	Tag      string `json:"tag"`
+	// Tag is the tag it pins after.
+	Tag string `json:"tag"`
 	// Manifest is the file that declares it.
 	Manifest string `json:"manifest"`
 	// File is the file edited: Manifest, or for a manifest flux generated
 	// (gotk-sync.yaml) the kustomization.yaml beside it, whose patches: set the tag.
 	File string `json:"file"`
-	// Kustomization applies Manifest, as namespace/name; it reads Branch.
+	// Kustomization is the Flux Kustomization that applies Manifest, as namespace/name.
 	Kustomization string `json:"kustomization"`
-	Branch        string `json:"branch"`
+	// Branch is the branch that Kustomization reads, where the edit is committed.
+	Branch string `json:"branch"`
 	// Commit is the manifest commit on Branch, once pushed.
 	Commit string `json:"commit,omitempty"`
 }

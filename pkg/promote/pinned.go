@@ -152,24 +152,34 @@ func findPin(ctx context.Context, w *Workspace) (*pin, error) {
 // verified by rendering the Kustomization that applies it: the GitRepository must
 // come out pinned to tag. The planned file joins the plan's files.
 func (s tagStrategy) planPin(ctx context.Context, w *Workspace, c *Proposal) error {
-	p, err := findPin(ctx, w)
+	p, _, err := preparePin(ctx, w, c.Tag)
 	if err != nil {
-		return err
-	}
-	head, err := w.Repo.BranchHead(ctx, p.branch)
-	if err != nil {
-		return err
-	}
-	dir, err := w.checkout(ctx, head, "pin")
-	if err != nil {
-		return err
-	}
-	if p.file, err = setPin(ctx, w, p, dir, c.Tag); err != nil {
 		return err
 	}
 	c.Pin = p
 	c.Plan.Files = append(c.Plan.Files, plan.FileChange{Path: p.file.Path, Before: p.file.Before, After: p.file.After})
 	return nil
+}
+
+// preparePin finds the manifest and plans, on a checkout of its branch's head
+// (returned), its edit to pin tag (p.file).
+func preparePin(ctx context.Context, w *Workspace, tag string) (*pin, string, error) {
+	p, err := findPin(ctx, w)
+	if err != nil {
+		return nil, "", err
+	}
+	head, err := w.Repo.BranchHead(ctx, p.branch)
+	if err != nil {
+		return nil, "", err
+	}
+	dir, err := w.checkout(ctx, head, "pin")
+	if err != nil {
+		return nil, "", err
+	}
+	if p.file, err = setPin(ctx, w, p, dir, tag); err != nil {
+		return nil, "", err
+	}
+	return p, head, nil
 }
 
 // setPin edits the manifest under dir to pin tag and checks the edit with a render

@@ -148,6 +148,9 @@ func (p *promotion) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if p.o.RollbackOnFailure && s.Name() == StrategyPinnedTag {
+		return fmt.Errorf("--rollback-on-failure does not apply to %s, whose GitRepository pins a tag: a failed promotion is undone by pinning the previous tag back with \"kubectl promote rollback\"", dst.Name)
+	}
 	p.strategy = s
 	p.res.Strategy = s.Name()
 	p.res.FastForward = p.o.FFOnly

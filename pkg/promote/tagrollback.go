@@ -52,19 +52,8 @@ func (rb *rollback) planTag(ctx context.Context, toRevert []v1alpha1.HistoryEntr
 		if oldest.PreviousTag == "" {
 			return fmt.Errorf("promotion %s records no tag %s ran before it (Promoted-Previous-Tag): pin GitRepository %s/%s back by hand", repo.ShortSHA(oldest.Commit), env.Name, env.Source.Namespace, env.Source.Name)
 		}
-		p, err := findPin(ctx, w)
+		p, head, err := preparePin(ctx, w, oldest.PreviousTag)
 		if err != nil {
-			return err
-		}
-		head, err := w.Repo.BranchHead(ctx, p.branch)
-		if err != nil {
-			return err
-		}
-		dir, err := w.checkout(ctx, head, "pin")
-		if err != nil {
-			return err
-		}
-		if p.file, err = setPin(ctx, w, p, dir, oldest.PreviousTag); err != nil {
 			return err
 		}
 		t.pin, t.previous, rb.branch = p, oldest.PreviousTag, p.branch

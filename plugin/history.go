@@ -128,6 +128,10 @@ func (o *HistoryOptions) Run(ctx context.Context) error {
 		if e.Kind == history.KindRollback {
 			what = "reverts " + strings.Join(shortAllSHA(e.RolledBack), ", ")
 		}
+		if e.Tag != "" {
+			// A tag promotion (or a rollback that released or pinned a tag).
+			what = "tag " + e.Tag + ": " + what
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", repo.ShortSHA(e.Commit), e.When.UTC().Format("2006-01-02 15:04"), e.Kind, e.By,
 			dash(e.From), dash(what), dash(e.Gates), e.State)
 	}

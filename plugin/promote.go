@@ -119,10 +119,10 @@ func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptio
 	f.DurationVar(&o.MinSoak, "min-soak", 0, "Require the source to have been Ready on its revision for at least this long")
 	f.BoolVar(&o.Force, "force", false, "Promote even when gates fail (recorded in the commit)")
 	f.BoolVar(&o.RollbackOnFailure, "rollback-on-failure", false, "With --wait, revert the promotion when the target fails health")
-	f.StringVar(&o.Strategy, "strategy", promote.StrategyAuto, "How the change reaches the target's branch: auto (from the GitRepository refs and paths), images (edit the target overlay's images), revision (merge the source's applied commit into the target's branch) or tag (release with a new tag, for a target following a semver range)")
+	f.StringVar(&o.Strategy, "strategy", promote.StrategyAuto, "How the change reaches the target's branch: auto (from the GitRepository refs and paths), images (edit the target overlay's images), revision (merge the source's applied commit into the target's branch) or tag (release with a new tag, for a target following a semver range or pinned to a tag, whose manifest is then edited to pin it)")
 	f.BoolVar(&o.FFOnly, "ff-only", false, "With the revision strategy, fast-forward the target's branch to the source's applied commit instead of merging (provenance goes to a Git note)")
-	f.StringVar(&o.Tag.Bump, "bump", "", "For a target following a semver range: the part of the highest selected tag to bump for the new tag, patch (default), minor or major")
-	f.StringVar(&o.Tag.Tag, "tag", "", "For a target following a semver range: the new tag's name (instead of --bump); it must be a version the range selects")
+	f.StringVar(&o.Tag.Bump, "bump", "", "For a target following a semver range (or pinned to a tag): the part of the highest selected (or pinned) tag to bump for the new tag, patch (default), minor or major")
+	f.StringVar(&o.Tag.Tag, "tag", "", "For a target following a semver range or pinned to a tag: the new tag's name (instead of --bump); for a range it must be a version the range selects")
 	f.StringVar(&o.Tag.Branch, "branch", "", "For a target following a semver range: the branch to commit the image edit on before tagging it (default: the branch the source tracks)")
 	f.BoolVar(&o.Tag.IncludeUnreleased, "include-unreleased", false, "For a target following a semver range: release the branch's other changes to the target since its current tag with the images (the tag message lists them)")
 	o.addWriteFlags(cmd, "Show the plan and the gates; write nothing anywhere", "Wait for the target to apply the commit and become healthy")
@@ -280,6 +280,9 @@ func (o *PromoteOptions) confirm(r *v1alpha1.Promotion) (bool, error) {
 			how = "fast-forwarding"
 		}
 		return askYesNo(o.IOStreams, fmt.Sprintf("Promote %d commit(s) to %s by %s branch %s?", r.CommitCount, r.Target.Name, how, r.Target.Branch))
+	}
+	if r.Strategy == promote.StrategyPinnedTag && r.Pin != nil {
+		return askYesNo(o.IOStreams, fmt.Sprintf("Promote %d image(s) to %s by pushing tag %s and pinning %s to it on branch %s?", len(r.Changes), r.Target.Name, r.Tag, r.Pin.GitRepository, r.Pin.Branch))
 	}
 	if r.Strategy == promote.StrategyTag {
 		return askYesNo(o.IOStreams, fmt.Sprintf("Promote %d image(s) to %s by pushing tag %s?", len(r.Changes), r.Target.Name, r.Tag))

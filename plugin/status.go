@@ -158,7 +158,7 @@ func (o *StatusOptions) table(rep *v1alpha1.Status) error {
 		if e.BehindCommits != nil && *e.BehindCommits > 0 {
 			behind += fmt.Sprintf(" (%d commit(s) behind %s)", *e.BehindCommits, e.BehindOf)
 		}
-		fmt.Fprintf(tw, "%s\t%s/%s\t%s %s\t%s\t%s\t%s\t%s\n", e.Name, e.Namespace, e.Kustomization, dash(e.GitRepository), dash(e.Ref),
+		fmt.Fprintf(tw, "%s\t%s/%s\t%s %s\t%s\t%s\t%s\t%s\n", e.Name, e.Namespace, e.Kustomization, dash(e.GitRepository), dash(refLine(e)),
 			dash(shortRevision(e.AppliedRevision)), ready, dash(strings.Join(images, ",")), behind)
 	}
 	if err := tw.Flush(); err != nil {
@@ -170,11 +170,23 @@ func (o *StatusOptions) table(rep *v1alpha1.Status) error {
 		} else if !e.Ready {
 			fmt.Fprintf(o.ErrOut, "%s: not Ready: %s\n", e.Name, e.Message)
 		}
+		if e.Selectable != "" {
+			fmt.Fprintf(o.Out, "%s: tag %s is already selectable (the range selects it over %s): Flux moves to it at its next fetch\n", e.Name, e.Selectable, e.Tag)
+		}
 		if e.LastPromotion != nil {
 			fmt.Fprintf(o.Out, "%s: last %s %s by %s (%s)\n", e.Name, e.LastPromotion.Kind, repo.ShortSHA(e.LastPromotion.Commit), e.LastPromotion.By, e.LastPromotion.Subject)
 		}
 	}
 	return nil
+}
+
+// refLine is what the environment tracks: "branch main", "tag v1.4.2", or for a
+// semver range the tag it runs and the range, "tag v1.4.2 (semver >=1.0.0)".
+func refLine(e v1alpha1.EnvironmentStatus) string {
+	if e.Tag == "" || !strings.HasPrefix(e.Ref, "semver ") {
+		return e.Ref
+	}
+	return "tag " + e.Tag + " (" + e.Ref + ")"
 }
 
 // shortRevision shortens main@sha1:<40 hex> to main@sha1:<12 hex>.

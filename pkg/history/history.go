@@ -32,6 +32,8 @@ const (
 	TrailerRange = "Rollback-Range"
 	// TrailerTag is the tag a tag promotion (a semver range target) created.
 	TrailerTag = "Promoted-Tag"
+	// TrailerPreviousTag is the tag the target ran before a tag promotion.
+	TrailerPreviousTag = "Promoted-Previous-Tag"
 )
 
 // Kinds of entries.
@@ -83,6 +85,8 @@ func BuildFor(commits []repo.Commit, notes map[string]string, to string) []v1alp
 			e.Kind = KindRollback
 			e.RolledBack = reverted
 			e.Reason = first(c.Trailers, TrailerReason)
+			e.Tag = first(c.Trailers, TrailerTag)
+			e.PreviousTag = first(c.Trailers, TrailerPreviousTag)
 		} else {
 			e.Kind = KindPromotion
 			e.From = first(c.Trailers, TrailerFrom)
@@ -90,6 +94,8 @@ func BuildFor(commits []repo.Commit, notes map[string]string, to string) []v1alp
 			e.Gates = first(c.Trailers, TrailerGates)
 			e.Strategy = first(c.Trailers, TrailerStrategy)
 			e.Base = first(c.Trailers, TrailerBase)
+			e.Tag = first(c.Trailers, TrailerTag)
+			e.PreviousTag = first(c.Trailers, TrailerPreviousTag)
 			for _, v := range repo.TrailerValues(c.Trailers, TrailerImage) {
 				e.Images = append(e.Images, ParseImage(v))
 			}

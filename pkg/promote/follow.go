@@ -24,6 +24,15 @@ type followOptions struct {
 	progress Progress
 	// carries, when set, says whether a descendant commit still carries the change.
 	carries func(ctx context.Context, sha string) (bool, error)
+	// via, when set, is the Kustomization that must apply the manifest commit that
+	// pins the target's GitRepository to the new tag: announced and followed first.
+	via *via
+}
+
+// via is the manifest step of a pinned-tag promotion.
+type via struct {
+	env    *flux.Environment
+	commit string
 }
 
 // followUp is what every push ends with (promotion, rollback, automatic rollback):
@@ -40,13 +49,31 @@ func followUp(ctx context.Context, w *Workspace, commit string, o followOptions)
 	env := w.Target
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
 	defer cancel()
+	var step *reconcile.Via
+	if v := o.via; v != nil {
+		vout, err := announce(actx, v.env)
+		if err != nil {
+			return vout, &UnannouncedError{Commit: v.commit, Env: v.env, Err: err}
+		}
+		step = &reconcile.Via{Env: v.env, Commit: v.commit, Out: vout, Contains: func(ctx context.Context, revision string) (bool, error) {
+			return w.contains(ctx, v.commit, revision, nil)
+		}}
+	}
 	out, err := announce(actx, env)
+	if step != nil {
+		out.Annotated = append(step.Out.Annotated, out.Annotated...)
+	}
 	if err != nil {
 		return out, &UnannouncedError{Commit: commit, Env: env, Err: err}
 	}
 	o.progress.Done("asked Flux to reconcile: %s", strings.Join(out.Annotated, ", "))
-	err = reconcile.Follow(ctx, env, commit, out, reconcile.Options{Wait: o.wait, Progress: o.progress,
+	err = reconcile.Follow(ctx, env, commit, out, reconcile.Options{Wait: o.wait, Progress: o.progress, Via: step,
 		Contains: func(ctx context.Context, revision string) (bool, error) {
+			if step != nil {
+				// A pinned tag names one commit: an older tag's commit may well be an
+				// ancestor (a rollback) or a descendant of it, and neither is it.
+				return flux.SameRevision(revision, commit), nil
+			}
 			return w.contains(ctx, commit, revision, o.carries)
 		}})
 	out.Seconds = time.Since(start).Seconds()

@@ -24,10 +24,15 @@ func History(ctx context.Context, clients *flux.Clients, spec flux.RefSpec, o Hi
 		return v1alpha1.Environment{}, nil, err
 	}
 	ref := flux.RefOf(env.Source)
-	if ref.Branch == "" {
+	branch := ref.Branch
+	if ref.SemVer != "" || PinnedTag(ref) != "" {
+		// A tag target's promotions are the ones released in what it runs.
+		if branch, err = appliedCommit(env); err != nil {
+			return v1alpha1.Environment{}, nil, err
+		}
+	} else if branch == "" {
 		return v1alpha1.Environment{}, nil, fmt.Errorf("GitRepository %s/%s of %s tracks %s: only branches are supported yet", env.Source.Namespace, env.Source.Name, env.Name, ref)
 	}
-	branch := ref.Branch
 	desc := describeEnv(env, ref, env.Kustomization.Status.LastAppliedRevision)
 	r, err := repo.Open(ctx, repo.Options{URL: env.Source.Spec.URL, Auth: o.Auth, RepoDir: o.RepoDir})
 	if err != nil {

@@ -151,6 +151,9 @@ func (p *promotion) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if p.o.RollbackOnFailure && s.Name() == StrategyPinnedTag {
+		return fmt.Errorf("--rollback-on-failure does not apply to %s, whose GitRepository pins a tag: a failed promotion is undone by pinning the previous tag back with \"kubectl promote rollback\"", dst.Name)
+	}
 	p.strategy = s
 	p.res.Strategy = s.Name()
 	p.res.FastForward = p.o.FFOnly
@@ -211,6 +214,9 @@ func (p *promotion) plan(ctx context.Context) error {
 		p.res.Target.Revision = c.TargetRevision
 	}
 	p.res.Tag = c.Tag
+	if c.Pin != nil {
+		p.res.Pin = c.Pin.describe(p.w, c.Released.Name, c.Tag)
+	}
 	fillPlan(p.res, c.Plan)
 	p.res.CommitCount = c.CommitCount
 	for _, cm := range c.Commits {
@@ -336,6 +342,17 @@ func (p *promotion) write(ctx context.Context, prov Provenance) (*Delivery, erro
 	}
 	p.res.Commit = commitOf(d.Push, d.Spec)
 	p.res.Outcome = OutcomePromoted
+	if d.pin != nil {
+		prev := ""
+		if p.res.Pin != nil {
+			prev = p.res.Pin.Previous
+		}
+		p.res.Pin = d.pin.describe(p.w, prev, d.Tag)
+		p.res.Pin.Commit = d.PinCommit
+		p.res.Tag, p.res.Commit.Revision = d.Tag, d.Tag+"@sha1:"+d.Push.Commit
+		pr.Done("pushed %s with tag %s and %s pinning it (%s) to branch %s", repo.ShortSHA(d.Push.Commit), d.Tag, repo.ShortSHA(d.PinCommit), p.res.Pin.File, p.res.Pin.Branch)
+		return d, nil
+	}
 	if d.Tag != "" {
 		p.res.Tag = d.Tag
 		p.res.Commit.Revision = d.Tag + "@sha1:" + d.Push.Commit
@@ -369,6 +386,9 @@ func (p *promotion) followOptions(d *Delivery) followOptions {
 	fo := followOptions{wait: p.o.Wait, progress: p.o.Progress}
 	if c, ok := p.strategy.(carrier); ok && d != nil {
 		fo.carries = func(ctx context.Context, sha string) (bool, error) { return c.Carries(ctx, p.w, d, sha) }
+	}
+	if d != nil && d.pin != nil {
+		fo.via = &via{env: d.pin.via, commit: d.PinCommit}
 	}
 	return fo
 }

@@ -80,6 +80,8 @@ type rollback struct {
 	w       *Workspace
 	branch  string
 	shas    []string
+	// tag is set for a target that follows a semver range or pins a tag (tagrollback.go).
+	tag *tagRollback
 }
 
 func (rb *rollback) run(ctx context.Context) error {
@@ -105,11 +107,11 @@ func (rb *rollback) run(ctx context.Context) error {
 	}
 	after, cancel := context.WithTimeout(ctx, rb.o.Timeout)
 	defer cancel()
-	pushed, err := rb.write(after, author)
+	pushed, step, err := rb.write(after, author)
 	if err != nil {
 		return err
 	}
-	out, err := followUp(after, rb.w, pushed, followOptions{wait: rb.o.Wait, progress: rb.o.Progress})
+	out, err := followUp(after, rb.w, pushed, followOptions{wait: rb.o.Wait, progress: rb.o.Progress, via: step})
 	rb.res.Reconcile = out
 	return err
 }
@@ -121,7 +123,13 @@ func (rb *rollback) load(ctx context.Context) error {
 		return err
 	}
 	rb.w = &Workspace{Target: env, TargetRef: flux.RefOf(env.Source), pushAttempts: rb.o.PushAttempts}
-	if rb.w.TargetRef.Branch == "" {
+	if rb.w.TargetRef.SemVer != "" || PinnedTag(rb.w.TargetRef) != "" {
+		sha, err := appliedCommit(env)
+		if err != nil {
+			return err
+		}
+		rb.tag = &tagRollback{applied: sha}
+	} else if rb.w.TargetRef.Branch == "" {
 		return fmt.Errorf("GitRepository %s/%s of %s tracks %s: only branches are supported yet", env.Source.Namespace, env.Source.Name, env.Name, rb.w.TargetRef)
 	}
 	rb.branch = rb.w.TargetRef.Branch
@@ -134,7 +142,11 @@ func (rb *rollback) load(ctx context.Context) error {
 // conflicting one before anything is written.
 func (rb *rollback) plan(ctx context.Context) error {
 	env := rb.w.Target
-	entries, err := Entries(ctx, rb.w.Repo, rb.branch, env.Kustomization.Spec.Path, env.Ref.String(), 0)
+	from := rb.branch
+	if rb.tag != nil {
+		from = rb.tag.applied
+	}
+	entries, err := Entries(ctx, rb.w.Repo, from, env.Kustomization.Spec.Path, env.Ref.String(), 0)
 	if err != nil {
 		return err
 	}
@@ -146,6 +158,15 @@ func (rb *rollback) plan(ctx context.Context) error {
 	rb.shas = make([]string, len(toRevert))
 	for i, e := range toRevert {
 		rb.shas[i] = e.Commit
+	}
+	if rb.tag != nil {
+		if err := rb.planTag(ctx, toRevert); err != nil {
+			return err
+		}
+		if rb.o.Preview != nil {
+			rb.o.Preview(rb.res)
+		}
+		return nil
 	}
 	head, err := rb.w.Repo.BranchHead(ctx, rb.branch)
 	if err != nil {
@@ -163,8 +184,9 @@ func (rb *rollback) plan(ctx context.Context) error {
 	return nil
 }
 
-// write pushes the revert, retrying a lost race on the new head.
-func (rb *rollback) write(ctx context.Context, author repo.Signature) (string, error) {
+// write pushes the revert, retrying a lost race on the new head, and says what the
+// follow waits for.
+func (rb *rollback) write(ctx context.Context, author repo.Signature) (string, *via, error) {
 	env, p := rb.w.Target, rb.o.Progress
 	trailers := []repo.Trailer{}
 	for _, e := range rb.res.Reverted {
@@ -177,23 +199,26 @@ func (rb *rollback) write(ctx context.Context, author repo.Signature) (string, e
 	if rb.o.Reason != "" {
 		trailers = append(trailers, repo.Trailer{Key: history.TrailerReason, Value: rb.o.Reason})
 	}
+	if rb.tag != nil {
+		return rb.writeTag(ctx, author, trailers, rollbackSubject(env.Name, rb.res.Reverted))
+	}
 	p.Doing("reverting %d promotion(s) on branch %s", len(rb.shas), rb.branch)
 	pushed, spec, err := revert(ctx, rb.w.Repo, rb.branch, rb.res.Reverted, rollbackSubject(env.Name, rb.res.Reverted), trailers, author, rb.o.PushAttempts)
 	if err != nil {
 		var unknown *repo.PushUnknownError
 		if errors.As(err, &unknown) {
 			rb.res.Commit = &v1alpha1.Commit{SHA: unknown.Commit, Branch: unknown.Branch, Revision: unknown.Branch + "@sha1:" + unknown.Commit}
-			return "", &UnannouncedError{Commit: unknown.Commit, Env: env, Err: err}
+			return "", nil, &UnannouncedError{Commit: unknown.Commit, Env: env, Err: err}
 		}
-		return "", err
+		return "", nil, err
 	}
 	if pushed.NoOp {
-		return "", fmt.Errorf("%w: %s already rolled back on branch %s (another rollback landed first; see \"kubectl promote history\")", ErrNothingToRollBack, strings.Join(shortAll(rb.shas), ", "), rb.branch)
+		return "", nil, fmt.Errorf("%w: %s already rolled back on branch %s (another rollback landed first; see \"kubectl promote history\")", ErrNothingToRollBack, strings.Join(shortAll(rb.shas), ", "), rb.branch)
 	}
 	rb.res.Commit = commitOf(pushed, spec)
 	rb.res.Outcome = OutcomeRolledBack
 	p.Done("pushed %s to branch %s (%s)", repo.ShortSHA(pushed.Commit), rb.branch, spec.Message)
-	return pushed.Commit, nil
+	return pushed.Commit, nil, nil
 }
 
 func (rb *rollback) close() {

@@ -68,6 +68,8 @@ type Proposal struct {
 	Released       repo.Tag
 	Unreleased     []repo.Commit
 	TargetRevision string
+	// Pin is, for a target pinned to a tag, the manifest edit that pins the new one.
+	Pin *pin
 }
 
 // empty says the proposal changes nothing: no image and no commit to promote.
@@ -99,6 +101,11 @@ type Delivery struct {
 	Plan *plan.Plan
 	// Tag is the tag pushed with the commit (the tag strategy).
 	Tag string
+	// PinCommit is the manifest commit of a pinned-tag promotion; pin its plan and
+	// released the commit tagged.
+	PinCommit string
+	pin       *pin
+	released  string
 }
 
 // Strategy names, for --strategy and the JSON "strategy" field.
@@ -129,11 +136,11 @@ func chooseStrategy(w *Workspace, want string, ffOnly bool, tag TagOptions) (Str
 	if src.Ref == dst.Ref {
 		return nil, fmt.Errorf("--from and --to name the same Kustomization %s", src.Ref)
 	}
-	if w.TargetRef.SemVer != "" {
+	if w.TargetRef.SemVer != "" || PinnedTag(w.TargetRef) != "" {
 		return chooseTag(w, want, ffOnly, tag)
 	}
 	if tag != (TagOptions{}) {
-		return nil, fmt.Errorf("--bump, --tag, --branch and --include-unreleased are for a target whose GitRepository follows a semver range; %s tracks %s", dst.Name, w.TargetRef)
+		return nil, fmt.Errorf("--bump, --tag, --branch and --include-unreleased are for a target whose GitRepository follows a semver range or pins a tag; %s tracks %s", dst.Name, w.TargetRef)
 	}
 	if w.TargetRef.Branch == "" {
 		return nil, fmt.Errorf("GitRepository %s/%s of %s tracks %s: only branches are supported yet",
@@ -192,7 +199,7 @@ func chooseTag(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy
 	if tag.Tag != "" && tag.Bump != "" {
 		return nil, fmt.Errorf("--tag %s names the tag; it cannot be combined with --bump", tag.Tag)
 	}
-	return tagStrategy{TagOptions: tag, samePath: same}, nil
+	return tagStrategy{TagOptions: tag, samePath: same, pinned: PinnedTag(w.TargetRef)}, nil
 }
 
 // targetHead is the head of the target's branch, or an error that says how to

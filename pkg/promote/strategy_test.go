@@ -80,13 +80,23 @@ func TestChooseStrategyRefusesOtherRepository(t *testing.T) {
 	assert.Equal(t, StrategyRevision, s.Name())
 }
 
-func TestChooseStrategyRefusesTagTarget(t *testing.T) {
-	src := strategyEnv("staging", "https://h/x", "staging", "./apps")
+func TestChooseStrategyPinnedTagTarget(t *testing.T) {
+	src := strategyEnv("staging", "https://h/x", "staging", "./apps/staging")
+	for _, ref := range []sourcev1.GitRepositoryRef{{Tag: "v1.0.0"}, {Name: "refs/tags/v1.0.0"}} {
+		dst := strategyEnv("production", "https://h/x", "", "./apps/production")
+		dst.Source.Spec.Reference = &ref
+		s, err := chooseStrategy(strategyWorkspace(src, dst), "", false, TagOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, StrategyPinnedTag, s.Name())
+		assert.Equal(t, "v1.0.0", s.(tagStrategy).pinned)
+		_, err = chooseStrategy(strategyWorkspace(src, dst), StrategyImages, false, TagOptions{})
+		require.ErrorContains(t, err, "use --strategy tag")
+	}
+	// A ref name that is no tag is still refused.
 	dst := strategyEnv("production", "https://h/x", "", "./apps")
-	dst.Source.Spec.Reference = &sourcev1.GitRepositoryRef{Tag: "v1.0.0"}
+	dst.Source.Spec.Reference = &sourcev1.GitRepositoryRef{Name: "refs/heads/main"}
 	_, err := chooseStrategy(strategyWorkspace(src, dst), "", false, TagOptions{})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "tag v1.0.0")
+	require.ErrorContains(t, err, "ref refs/heads/main")
 }
 
 func TestChooseStrategySemverTarget(t *testing.T) {

@@ -36,12 +36,21 @@ type TagOptions struct {
 // When both read the same path (the whole tree is the environment), what the
 // source applied is what the target gets: its applied commit itself is tagged, and
 // no branch moves.
+//
+// With pinned set (a GitRepository pinned to that one tag), the same tag is made
+// and the manifest that declares the GitRepository is edited to pin it (pinned.go).
 type tagStrategy struct {
 	TagOptions
 	samePath bool
+	pinned   string
 }
 
-func (tagStrategy) Name() string { return StrategyTag }
+func (s tagStrategy) Name() string {
+	if s.pinned != "" {
+		return StrategyPinnedTag
+	}
+	return StrategyTag
+}
 
 // branch is where the edit is committed: --branch, else the source's branch.
 func (s tagStrategy) branch(w *Workspace) (string, error) {
@@ -74,6 +83,15 @@ func (s tagStrategy) released(ctx context.Context, w *Workspace) (repo.Tag, []re
 	tags, err := w.Repo.Tags(ctx)
 	if err != nil {
 		return repo.Tag{}, nil, err
+	}
+	if s.pinned != "" {
+		for _, t := range tags {
+			if t.Name == s.pinned {
+				return t, tags, nil
+			}
+		}
+		return repo.Tag{}, nil, fmt.Errorf("tag %s, which GitRepository %s/%s of %s pins, does not exist in %s: create it, or point the GitRepository at a tag that exists",
+			s.pinned, w.Target.Source.Namespace, w.Target.Source.Name, w.Target.Name, w.Repo.URL())
 	}
 	cands := make([]flux.SemverTag, len(tags))
 	for i, t := range tags {
@@ -152,6 +170,11 @@ func (s tagStrategy) propose(ctx context.Context, w *Workspace, branch, head str
 	if err := s.name(w, c, tags); err != nil || c.empty() {
 		return c, err
 	}
+	if s.pinned != "" {
+		if err := s.planPin(ctx, w, c); err != nil {
+			return nil, err
+		}
+	}
 	c.Subject = Subject(w.Target.Name, w.Source.Name, pl.Changes)
 	if len(pl.Changes) == 0 {
 		c.Subject = fmt.Sprintf("promote(%s): release %d unreleased commit(s) as %s", w.Target.Name, c.CommitCount, c.Tag)
@@ -180,6 +203,11 @@ func (s tagStrategy) proposeApplied(ctx context.Context, w *Workspace, c *Propos
 	if err := s.name(w, c, tags); err != nil {
 		return nil, err
 	}
+	if s.pinned != "" {
+		if err := s.planPin(ctx, w, c); err != nil {
+			return nil, err
+		}
+	}
 	c.Subject = fmt.Sprintf("promote(%s): %d commit(s) up to %s from %s", w.Target.Name, c.CommitCount, repo.ShortSHA(w.SourceCommit), w.Source.Name)
 	if len(c.Plan.Changes) > 0 {
 		c.Subject = Subject(w.Target.Name, w.Source.Name, c.Plan.Changes)
@@ -197,8 +225,20 @@ func (s tagStrategy) name(w *Workspace, c *Proposal, tags []repo.Tag) error {
 	if name == "" {
 		var err error
 		if name, err = NextTag(c.Released.Name, s.Bump); err != nil {
+			if s.pinned != "" {
+				return fmt.Errorf("%w: name the tag to pin %s to with --tag", err, w.Target.Name)
+			}
 			return err
 		}
+	}
+	if s.pinned != "" {
+		for _, t := range tags {
+			if t.Name == name {
+				return fmt.Errorf("tag %s for %s already exists (on %s); tags are never moved: name another with --tag; nothing was pushed", name, w.Target.Name, repo.ShortSHA(t.Commit))
+			}
+		}
+		c.Tag = name
+		return nil
 	}
 	if err := checkSelects(w.TargetRef.SemVer, name, tags); err != nil {
 		return fmt.Errorf("tag %s for %s: %w; nothing was pushed", name, w.Target.Name, err)
@@ -231,11 +271,12 @@ func (s tagStrategy) Deliver(ctx context.Context, w *Workspace, c *Proposal, p P
 				return nil, err
 			}
 		}
-		d.Plan, d.Tag = cur.Plan, cur.Tag
+		d.Plan, d.Tag, d.pin = cur.Plan, cur.Tag, cur.Pin
 		if cur.empty() {
 			return nil, nil
 		}
-		own := []repo.Trailer{{Key: history.TrailerStrategy, Value: StrategyTag}, {Key: history.TrailerTag, Value: cur.Tag}}
+		own := []repo.Trailer{{Key: history.TrailerStrategy, Value: s.Name()}, {Key: history.TrailerTag, Value: cur.Tag},
+			{Key: history.TrailerPreviousTag, Value: cur.Released.Name}}
 		for _, ch := range cur.Plan.Changes {
 			own = append(own, repo.Trailer{Key: history.TrailerImage, Value: history.FormatImage(ch.To.String(), ch.From.Version())})
 		}
@@ -247,7 +288,7 @@ func (s tagStrategy) Deliver(ctx context.Context, w *Workspace, c *Proposal, p P
 			if err != nil {
 				return nil, err
 			}
-			return &repo.Made{Commit: head, Also: []repo.RefUpdate{tag}}, nil
+			return s.withPin(ctx, w, c.Branch, cur, d, p, &repo.Made{Commit: head, Also: []repo.RefUpdate{tag}})
 		}
 		if len(cur.Plan.Changes) > 0 {
 			var err error
@@ -265,17 +306,38 @@ func (s tagStrategy) Deliver(ctx context.Context, w *Workspace, c *Proposal, p P
 		if err != nil {
 			return nil, err
 		}
-		return &repo.Made{Commit: commit, Files: files, Also: []repo.RefUpdate{tag}}, nil
+		d.released = commit
+		return s.withPin(ctx, w, c.Branch, cur, d, p, &repo.Made{Commit: commit, Files: files, Also: []repo.RefUpdate{tag}})
 	}, repo.PushOptions{MaxAttempts: w.pushAttempts})
 	if pushed != nil && s.samePath && !pushed.NoOp {
 		// What was released (and what the target will apply) is the tagged commit.
 		pushed.Commit, pushed.Parent = w.SourceCommit, ""
+	} else if pushed != nil && d.pin != nil && !pushed.NoOp {
+		pushed.Commit = d.released
 	}
 	d.Push = pushed
 	if errors.Is(err, repo.ErrRaceLost) {
 		err = fmt.Errorf("%w (tag names or branch %q taken by other pushes each time); nothing of this promotion was pushed", err, c.Branch)
 	}
 	return d, err
+}
+
+// withPin adds to made, for a pinned target, the manifest commit that pins the new
+// tag (on top of made's commit when the manifest is on the same branch).
+func (s tagStrategy) withPin(ctx context.Context, w *Workspace, branch string, cur *Proposal, d *Delivery, p Provenance, made *repo.Made) (*repo.Made, error) {
+	if cur.Pin == nil {
+		return made, nil
+	}
+	if d.released == "" {
+		d.released = w.SourceCommit
+	}
+	commit, files, also, pinned, err := w.pinRefs(ctx, cur.Pin, branch, made.Commit, cur.Tag, pinTrailers(p, cur.Tag, cur.Released.Name), p.Author)
+	if err != nil {
+		return nil, err
+	}
+	d.PinCommit = pinned
+	made.Commit, made.Files, made.Also = commit, append(made.Files, files...), append(made.Also, also...)
+	return made, nil
 }
 
 // tagMessage is the annotated tag's message: the release, the unreleased commits it

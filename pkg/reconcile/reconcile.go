@@ -72,6 +72,19 @@ type Options struct {
 	// StuckAfter is how long an object may leave a reconcile request unhandled before
 	// the wait says its controller may not be running; 0 means DefaultStuckAfter.
 	StuckAfter time.Duration
+	// Via, when set, is a Kustomization that must apply a commit of its own before
+	// the target's source can fetch the target's: the manifest commit that pins the
+	// target's GitRepository to a new tag. Follow walks it first.
+	Via *Via
+}
+
+// Via is a step before the target: Env's Kustomization (with its GitRepository)
+// applying Commit, announced as Out says.
+type Via struct {
+	Env      *flux.Environment
+	Commit   string
+	Out      *v1alpha1.ReconcileOutcome
+	Contains func(ctx context.Context, revision string) (bool, error)
 }
 
 // DefaultStuckAfter is how long a Flux object may ignore a reconcile request before
@@ -119,10 +132,20 @@ func Follow(ctx context.Context, env *flux.Environment, commit string, out *v1al
 	if contains == nil {
 		contains = func(_ context.Context, rev string) (bool, error) { return flux.SameRevision(rev, commit), nil }
 	}
-	f := &follower{env: env, commit: commit, out: out, o: o, contains: contains, w: &watcher{cluster: env.Cluster}}
-	f.w.recovered = f.reannounce
 	start := time.Now()
 	defer func() { out.Seconds += time.Since(start).Seconds() }()
+	if v := o.Via; v != nil {
+		// The Kustomization that applies the target GitRepository's manifest first:
+		// its source fetches the manifest commit, it applies it, and only then does
+		// the target's GitRepository read the new tag.
+		vo := o
+		vo.Via, vo.Contains = nil, v.Contains
+		if err := Follow(ctx, v.Env, v.Commit, v.Out, vo); err != nil {
+			return err
+		}
+	}
+	f := &follower{env: env, commit: commit, out: out, o: o, contains: contains, w: &watcher{cluster: env.Cluster}}
+	f.w.recovered = f.reannounce
 	if err := f.source(ctx); err != nil {
 		return err
 	}

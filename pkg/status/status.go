@@ -120,6 +120,9 @@ func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec 
 		switch {
 		case ref.Branch != "":
 			branch = ref.Branch
+		case strings.HasPrefix(ref.Name, "refs/tags/"):
+			branch = ""
+			e.Ref = "tag " + strings.TrimPrefix(ref.Name, "refs/tags/")
 		case ref.Tag != "":
 			branch = ""
 			e.Ref = "tag " + ref.Tag
@@ -157,7 +160,10 @@ func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec 
 		return e, url, err
 	}
 	e.Images = plan.RunningImages(out)
-	if branch != "" {
+	if branch == "" {
+		e.Tag, e.Selectable = tags(ctx, r, env, e.AppliedRevision)
+	}
+	{
 		// The last promotion is among the newest commits to the path; a bound keeps
 		// a long history from making status slow.
 		notes, _ := r.Notes(ctx)
@@ -169,6 +175,37 @@ func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec 
 		}
 	}
 	return e, url, nil
+}
+
+// tags reads, for a tag or semver target, the tag of the applied revision
+// (TAG@sha1:...) and, for a semver range, a higher tag it selects already (Flux moves
+// to it at its next fetch), by source-controller's rules.
+func tags(ctx context.Context, r *repo.Repo, env *flux.Environment, applied string) (tag, selectable string) {
+	if i := strings.LastIndex(applied, "@"); i > 0 {
+		tag = applied[:i]
+	}
+	rng := flux.RefOf(env.Source).SemVer
+	if rng == "" {
+		return tag, ""
+	}
+	all, err := r.Tags(ctx)
+	if err != nil {
+		return tag, ""
+	}
+	cands := make([]flux.SemverTag, len(all))
+	for i, t := range all {
+		cands[i] = flux.SemverTag{Name: t.Name, When: t.When}
+	}
+	best, ok, err := flux.SelectSemver(rng, cands)
+	if err != nil || !ok || best.Name == tag {
+		return tag, ""
+	}
+	if cur, err := flux.ParseSemverTag(tag); err == nil {
+		if v, err := flux.ParseSemverTag(best.Name); err != nil || !v.GreaterThan(cur) {
+			return tag, ""
+		}
+	}
+	return tag, best.Name
 }
 
 // lastPromotionDepth is how many commits to an environment's path status looks

@@ -64,6 +64,10 @@ type Options struct {
 	// ">=1.0.0 <2.0.0") instead of a branch; the first commit is tagged InitialTag
 	// (an annotated tag) so the range selects it.
 	SemVer map[string]string
+	// Tags pins environments to a tag (environment → tag, e.g. InitialTag) instead
+	// of a branch: their GitRepository's spec.ref.tag. The first commit is tagged
+	// InitialTag as with SemVer.
+	Tags map[string]string
 	// Shared runs every environment in one plane (context SharedContext).
 	Shared bool
 	// GitAuth, when Username is set, makes the Git server require basic auth; Flux
@@ -262,7 +266,7 @@ func (f *Fleet) seedRepo() error {
 		return err
 	}
 	f.Initial = sha
-	if len(f.Opts.SemVer) > 0 {
+	if len(f.Opts.SemVer) > 0 || len(f.Opts.Tags) > 0 {
 		if _, err := gitserver.Git(f.Git.Dir(Repo), "-c", "user.name=fleet", "-c", "user.email=fleet@example.com",
 			"tag", "-a", "-m", "first release", InitialTag, sha); err != nil {
 			return err
@@ -291,7 +295,7 @@ func (f *Fleet) BranchOf(env string) string {
 // for a semver range the highest version tag on sha (the range is expected to
 // select it).
 func (f *Fleet) RevisionIn(env, sha string) string {
-	if f.Opts.SemVer[env] != "" {
+	if f.Opts.SemVer[env] != "" || f.Opts.Tags[env] != "" {
 		out, err := gitserver.Git(f.Git.Dir(Repo), "tag", "--points-at", sha, "--sort=-v:refname")
 		tag, _, _ := strings.Cut(out, "\n")
 		if err != nil || tag == "" {
@@ -430,6 +434,9 @@ func (f *Fleet) applyFlux(ctx context.Context, env string) error {
 	}
 	if r := f.Opts.SemVer[env]; r != "" {
 		gr.Spec.Reference = &sourcev1.GitRepositoryRef{SemVer: r}
+	}
+	if t := f.Opts.Tags[env]; t != "" {
+		gr.Spec.Reference = &sourcev1.GitRepositoryRef{Tag: t}
 	}
 	if f.Opts.GitAuth.Username != "" || f.CAFile != "" || f.SSH != nil {
 		data := map[string][]byte{}

@@ -29,11 +29,15 @@ type Promotion struct {
 	// the target's branch: a merge commit carrying the provenance trailers, or with
 	// --ff-only a fast-forward recorded in a Git note) or tag (a target whose
 	// GitRepository follows a semver range: the image edit committed on the source's
-	// branch and released by a new annotated tag the range selects).
+	// branch and released by a new annotated tag the range selects) or pinned-tag (a
+	// target whose GitRepository is pinned to one tag: the same new tag, and the
+	// manifest that declares the GitRepository edited to pin it; see Pin).
 	Strategy string `json:"strategy,omitempty"`
 	// Tag is the annotated tag the tag strategy creates (planned, or pushed when
 	// Commit is set); the target's revision becomes TAG@sha1:COMMIT.
 	Tag string `json:"tag,omitempty"`
+	// Pin is how a pinned-tag promotion moves the target's GitRepository to Tag.
+	Pin *Pin `json:"pin,omitempty"`
 	// FastForward is true when the revision strategy fast-forwards (--ff-only).
 	FastForward bool `json:"fastForward,omitempty"`
 	// Commits are the commits the revision strategy moves to the target's branch
@@ -249,6 +253,12 @@ type Rollback struct {
 	Signing *Signing `json:"signing,omitempty"`
 	// Commit is the pushed revert commit, when one was pushed.
 	Commit *Commit `json:"commit,omitempty"`
+	// Tag, for a target following a semver range, is the new tag that releases the
+	// revert (tags never go back: the range must select a higher one).
+	Tag string `json:"tag,omitempty"`
+	// Pin, for a target pinned to a tag, is the manifest edit that pins it back to
+	// the tag it ran before (Pin.Tag); Commit is then that edit.
+	Pin *Pin `json:"pin,omitempty"`
 	// Reconcile is what Flux did with the revert, when it was asked to reconcile.
 	Reconcile *ReconcileOutcome `json:"reconcile,omitempty"`
 	// Error is the failure, when Outcome is declined, unhealthy or failed.
@@ -299,6 +309,28 @@ func NewHistory(name string, env Environment, entries []HistoryEntry) *History {
 	return &History{TypeMeta: typeMeta("History"), ObjectMeta: metav1.ObjectMeta{Name: name}, Environment: env, Entries: entries}
 }
 
+// Pin is the edit of the manifest that declares a GitRepository pinned to a tag
+// (spec.ref.tag), committed on the branch the Kustomization that applies it reads.
+type Pin struct {
+	// GitRepository is the pinned GitRepository, as namespace/name.
+	GitRepository string `json:"gitRepository"`
+	// Previous is the tag it pinned before.
+	Previous string `json:"previous"`
+	// Tag is the tag it pins after.
+	Tag string `json:"tag"`
+	// Manifest is the file that declares it.
+	Manifest string `json:"manifest"`
+	// File is the file edited: Manifest, or for a manifest flux generated
+	// (gotk-sync.yaml) the kustomization.yaml beside it, whose patches: set the tag.
+	File string `json:"file"`
+	// Kustomization is the Flux Kustomization that applies Manifest, as namespace/name.
+	Kustomization string `json:"kustomization"`
+	// Branch is the branch that Kustomization reads, where the edit is committed.
+	Branch string `json:"branch"`
+	// Commit is the manifest commit on Branch, once pushed.
+	Commit string `json:"commit,omitempty"`
+}
+
 // HistoryEntry is one promotion or rollback to an environment, read back from the
 // trailers of its commit.
 type HistoryEntry struct {
@@ -327,6 +359,11 @@ type HistoryEntry struct {
 	// Strategy is the promotion's strategy (Promoted-Strategy): images when absent
 	// from the commit, or revision (a merge commit, or a fast-forward).
 	Strategy string `json:"strategy,omitempty"`
+	// Tag is the tag a tag or pinned-tag promotion released (Promoted-Tag), or the
+	// new tag a rollback of one released.
+	Tag string `json:"tag,omitempty"`
+	// PreviousTag is the tag the target ran before it (Promoted-Previous-Tag).
+	PreviousTag string `json:"previousTag,omitempty"`
 	// Base, for a fast-forward promotion (--ff-only), is the target branch's head
 	// before it: the promotion is Base..Commit, and a rollback reverts that range as
 	// one commit. A fast-forward has no commit of its own; its trailers are in the
@@ -399,6 +436,11 @@ type EnvironmentStatus struct {
 	Ref string `json:"ref,omitempty"`
 	// Branch is the branch the GitRepository tracks ("" for a tag, semver range or commit).
 	Branch string `json:"branch,omitempty"`
+	// Tag is the tag the applied revision is (TAG@sha1:...), for a tag or semver target.
+	Tag string `json:"tag,omitempty"`
+	// Selectable, for a semver target, is a tag the range selects that is higher
+	// than Tag: source-controller will move to it at its next fetch.
+	Selectable string `json:"selectable,omitempty"`
 	// Path is the Kustomization's path in the repository.
 	Path string `json:"path,omitempty"`
 	// AppliedRevision is the Kustomization's lastAppliedRevision.

@@ -56,6 +56,7 @@ resources:
 // status with a tag the range already selects, a semver promotion and its rollback
 // (a revert released as a new, higher tag).
 func TestPinnedTagTarget(t *testing.T) {
+	parallel(t)
 	ctx := context.Background()
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), Tags: map[string]string{prod: fleet.InitialTag}})
 	c := f.Client(prod)

@@ -140,6 +140,11 @@ func (p *promotion) load(ctx context.Context) error {
 	if dstErr != nil {
 		return fmt.Errorf("target %s: %w", p.o.To.Raw, dstErr)
 	}
+	return p.use(src, dst)
+}
+
+// use takes the two environments as read and chooses the strategy.
+func (p *promotion) use(src, dst *flux.Environment) error {
 	p.w = &Workspace{Source: src, Target: dst, SourceRef: flux.RefOf(src.Source), TargetRef: flux.RefOf(dst.Source),
 		Filter: p.o.Filter, SourceRevision: src.Kustomization.Status.LastAppliedRevision, pushAttempts: p.o.PushAttempts}
 	p.res.Source = describeEnv(src, p.w.SourceRef, p.w.SourceRevision)

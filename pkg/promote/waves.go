@@ -209,6 +209,12 @@ func (f *fleetRun) run(ctx context.Context) error {
 			}
 		}
 	}
+	f.res.Outcome = OutcomeNothingToDo
+	for _, p := range f.all() {
+		if p.res.Outcome == OutcomePromoted {
+			f.res.Outcome = OutcomePromoted
+		}
+	}
 	return nil
 }
 

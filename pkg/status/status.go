@@ -26,6 +26,10 @@ type Options struct {
 	Envs    []flux.RefSpec
 	Auth    repo.Auth
 	RepoDir string
+	// SourceLag compares each environment with its own source instead of the one
+	// before it (status of a whole fleet, whose environments are no pipeline): how
+	// many commits of the branch its GitRepository tracks it has not applied.
+	SourceLag bool
 }
 
 // Run reads every environment in parallel and compares each with the one before it.
@@ -40,12 +44,15 @@ func Run(ctx context.Context, clients *flux.Clients, o Options) (*v1alpha1.Statu
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rep.Environments[i], urls[i], fatal[i] = read(ctx, clients, repos, spec)
+			rep.Environments[i], urls[i], fatal[i] = read(ctx, clients, repos, spec, o.SourceLag)
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(fatal...); err != nil {
 		return nil, err
+	}
+	if o.SourceLag {
+		return rep, nil
 	}
 	for i := 1; i < len(rep.Environments); i++ {
 		prev, cur := &rep.Environments[i-1], &rep.Environments[i]
@@ -83,8 +90,8 @@ func behindCommits(ctx context.Context, repos *repoCache, prevURL, curURL, prevR
 // unknown). What cannot be read is reported in the environment's
 // Error; only an environment that names no Kustomization among several is an error of
 // the whole status (*flux.AmbiguousError), since there is nothing to show for it.
-func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flux.RefSpec) (v1alpha1.EnvironmentStatus, string, error) {
-	e, url, err := readEnv(ctx, clients, repos, spec)
+func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flux.RefSpec, lag bool) (v1alpha1.EnvironmentStatus, string, error) {
+	e, url, err := readEnv(ctx, clients, repos, spec, lag)
 	var amb *flux.AmbiguousError
 	if errors.As(err, &amb) {
 		return e, url, amb
@@ -95,7 +102,7 @@ func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flu
 	return e, url, nil
 }
 
-func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flux.RefSpec) (v1alpha1.EnvironmentStatus, string, error) {
+func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flux.RefSpec, lag bool) (v1alpha1.EnvironmentStatus, string, error) {
 	e := v1alpha1.EnvironmentStatus{Name: spec.Raw, Context: spec.Ref.Context, Namespace: spec.Ref.Namespace, Kustomization: spec.Ref.Name, Images: []v1alpha1.RunningImage{}, Behind: []v1alpha1.Drift{}}
 	url := ""
 	env, err := flux.Load(ctx, clients, spec)
@@ -157,6 +164,9 @@ func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec 
 		return e, url, err
 	}
 	e.Images = plan.RunningImages(out)
+	if lag && branch != "" {
+		e.SourceLag = sourceLag(ctx, r, branch, sha)
+	}
 	if branch != "" {
 		// The last promotion is among the newest commits to the path; a bound keeps
 		// a long history from making status slow.
@@ -169,6 +179,20 @@ func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec 
 		}
 	}
 	return e, url, nil
+}
+
+// sourceLag counts the commits of branch's head (as fetched) that applied lacks; nil
+// when that cannot be told.
+func sourceLag(ctx context.Context, r *repo.Repo, branch, applied string) *int {
+	head, err := r.BranchHead(ctx, branch)
+	if err != nil {
+		return nil
+	}
+	_, n, err := r.Range(ctx, applied, head, 1)
+	if err != nil {
+		return nil
+	}
+	return &n
 }
 
 // lastPromotionDepth is how many commits to an environment's path status looks

@@ -167,14 +167,7 @@ func (o *StatusOptions) table(rep *v1alpha1.Status) error {
 	}
 	fmt.Fprintln(tw, "ENVIRONMENT\tKUSTOMIZATION\tSOURCE\tAPPLIED\tREADY\tIMAGES\tBEHIND")
 	for _, e := range rep.Environments {
-		ready := p.paint(green, "True")
-		if !e.Ready {
-			ready = p.paint(red, "False")
-		}
-		var images []string
-		for _, i := range e.Images {
-			images = append(images, i.App+"="+i.Version)
-		}
+		ready, images := readyAndImages(p, e)
 		behind := "-"
 		if len(e.Behind) > 0 {
 			var parts []string
@@ -189,22 +182,40 @@ func (o *StatusOptions) table(rep *v1alpha1.Status) error {
 			behind += fmt.Sprintf(" (%d commit(s) behind %s)", *e.BehindCommits, e.BehindOf)
 		}
 		fmt.Fprintf(tw, "%s\t%s/%s\t%s %s\t%s\t%s\t%s\t%s\n", e.Name, e.Namespace, e.Kustomization, dash(e.GitRepository), dash(e.Ref),
-			dash(shortRevision(e.AppliedRevision)), ready, dash(strings.Join(images, ",")), behind)
+			dash(shortRevision(e.AppliedRevision)), ready, images, behind)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for _, e := range rep.Environments {
-		if e.Error != "" {
-			fmt.Fprintf(o.ErrOut, "%s: %s\n", e.Name, e.Error)
-		} else if !e.Ready {
-			fmt.Fprintf(o.ErrOut, "%s: not Ready: %s\n", e.Name, e.Message)
-		}
+		o.problems(e)
 		if e.LastPromotion != nil {
 			fmt.Fprintf(o.Out, "%s: last %s %s by %s (%s)\n", e.Name, e.LastPromotion.Kind, repo.ShortSHA(e.LastPromotion.Commit), e.LastPromotion.By, e.LastPromotion.Subject)
 		}
 	}
 	return nil
+}
+
+// readyAndImages are an environment's READY and IMAGES cells.
+func readyAndImages(p *printer, e v1alpha1.EnvironmentStatus) (string, string) {
+	ready := p.paint(green, "True")
+	if !e.Ready {
+		ready = p.paint(red, "False")
+	}
+	var images []string
+	for _, i := range e.Images {
+		images = append(images, i.App+"="+i.Version)
+	}
+	return ready, dash(strings.Join(images, ","))
+}
+
+// problems prints, on stderr, what could not be read of an environment or why it is not Ready.
+func (o *StatusOptions) problems(e v1alpha1.EnvironmentStatus) {
+	if e.Error != "" {
+		fmt.Fprintf(o.ErrOut, "%s: %s\n", e.Name, e.Error)
+	} else if !e.Ready {
+		fmt.Fprintf(o.ErrOut, "%s: not Ready: %s\n", e.Name, e.Message)
+	}
 }
 
 // shortRevision shortens main@sha1:<40 hex> to main@sha1:<12 hex>.

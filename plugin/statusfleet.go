@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"fmt"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
@@ -43,14 +42,7 @@ func (o *StatusOptions) completeFleet(refs *refParser, args []string) error {
 func (o *StatusOptions) fleetTable(p *printer, tw *tabwriter.Writer, rep *v1alpha1.Status) error {
 	fmt.Fprintln(tw, "CONTEXT\tKUSTOMIZATION\tSOURCE\tAPPLIED\tREADY\tIMAGES\tLAG")
 	for _, e := range rep.Environments {
-		ready := p.paint(green, "True")
-		if !e.Ready {
-			ready = p.paint(red, "False")
-		}
-		var images []string
-		for _, i := range e.Images {
-			images = append(images, i.App+"="+i.Version)
-		}
+		ready, images := readyAndImages(p, e)
 		lag := "-"
 		if e.SourceLag != nil {
 			lag = "up to date"
@@ -59,17 +51,13 @@ func (o *StatusOptions) fleetTable(p *printer, tw *tabwriter.Writer, rep *v1alph
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s/%s\t%s %s\t%s\t%s\t%s\t%s\n", e.Context, e.Namespace, e.Kustomization, dash(e.GitRepository), dash(e.Ref),
-			dash(shortRevision(e.AppliedRevision)), ready, dash(strings.Join(images, ",")), lag)
+			dash(shortRevision(e.AppliedRevision)), ready, images, lag)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for _, e := range rep.Environments {
-		if e.Error != "" {
-			fmt.Fprintf(o.ErrOut, "%s: %s\n", e.Name, e.Error)
-		} else if !e.Ready {
-			fmt.Fprintf(o.ErrOut, "%s: not Ready: %s\n", e.Name, e.Message)
-		}
+		o.problems(e)
 	}
 	return nil
 }

@@ -122,7 +122,7 @@ func run(ctx context.Context, rounds, n int) error {
 			if err := b.reset(ctx); err != nil {
 				return err
 			}
-			d, err := b.time(ctx, f.Kubeconfig, append(s.args, "--yes", "--force", "-o", "json"), `"outcome": "promoted"`)
+			d, err := b.time(ctx, f.Kubeconfig, append(s.args, "--yes", "--force", "--author", "Bench <bench@example.com>", "-o", "json"), `"outcome": "promoted"`)
 			if err != nil {
 				return err
 			}

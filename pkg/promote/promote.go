@@ -457,7 +457,7 @@ func protectedBranch(err error, branch string) error {
 // planInput is what plan.Compute needs to plan the images of targetDir.
 func (w *Workspace) planInput(targetDir string) plan.Input {
 	return plan.Input{SourceDir: w.SourceDir, TargetDir: targetDir, Source: w.Source.Kustomization, Target: w.Target.Kustomization,
-		SourceClient: w.Source.Cluster.Client, TargetClient: w.Target.Cluster.Client, Filter: w.Filter}
+		SourceClient: w.Source.Cluster.Client, TargetClient: w.Target.Cluster.Client, Filter: w.Filter, SourceRender: w.sourceRender}
 }
 
 func (w *Workspace) close() {

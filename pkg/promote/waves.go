@@ -9,11 +9,13 @@ package promote
 // --wave-soak). A wave that fails health stops the run.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +27,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/gates"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/render"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
@@ -141,6 +144,8 @@ type fleetRun struct {
 	gates   string // the Promote-Gates trailer
 	// rollbacks are the waves reverted (--rollback-on-failure).
 	rollbacks []waveRollback
+	// ours are the commits this run pushed, each with its parent.
+	ours map[string]string
 }
 
 // RunWaves performs a fleet promotion. It always returns a FleetPromotion describing
@@ -156,7 +161,7 @@ func RunWaves(ctx context.Context, clients *flux.Clients, o WaveOptions) (*v1alp
 	if o.ProgressFor == nil {
 		o.ProgressFor = func(string) Progress { return o.Progress }
 	}
-	f := &fleetRun{o: o, clients: clients, res: v1alpha1.NewFleetPromotion(strings.Join(o.Given, " "))}
+	f := &fleetRun{o: o, clients: clients, res: v1alpha1.NewFleetPromotion(strings.Join(o.Given, " ")), ours: map[string]string{}}
 	f.res.WaveSoak = o.WaveSoak.Seconds()
 	f.res.Outcome = OutcomeFailed
 	defer f.close()
@@ -320,10 +325,15 @@ func (f *fleetRun) plan(ctx context.Context) error {
 	if err := f.base.open(ctx, f.o.Progress, f.o.Auth, f.o.RepoDir); err != nil {
 		return err
 	}
+	// The source is rendered once, for every target.
+	srcOut, err := render.Render(ctx, render.Input{Dir: f.base.SourceDir, Kustomization: f.src.Kustomization, Client: f.src.Cluster.Client})
+	if err != nil {
+		return fmt.Errorf("rendering the source %s: %w", f.src.Name, err)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, p := range f.all() {
 		w := p.w
-		w.Repo, w.SourceCommit, w.SourceDir = f.base.Repo, f.base.SourceCommit, f.base.SourceDir
+		w.Repo, w.SourceCommit, w.SourceDir, w.sourceRender = f.base.Repo, f.base.SourceCommit, f.base.SourceDir, srcOut
 		if w.Scratch, err = os.MkdirTemp("", "kubectl-promote-target-"); err != nil {
 			return err
 		}
@@ -514,7 +524,7 @@ func (f *fleetRun) commitWave(ctx context.Context, wi int) ([]*waveCommit, error
 	for _, c := range commits {
 		f.o.Progress.Doing("wave %d: committing to branch %s for %s", wi+1, c.branch, targetNames(c.targets))
 		pushed, err := f.base.Repo.CommitAndPush(ctx, c.branch, func(ctx context.Context, head, dir string) (*repo.CommitSpec, error) {
-			return f.waveSpec(ctx, c, dir)
+			return f.waveSpec(ctx, c, head, dir)
 		}, repo.PushOptions{MaxAttempts: f.o.PushAttempts})
 		if err != nil {
 			var unknown *repo.PushUnknownError
@@ -524,6 +534,9 @@ func (f *fleetRun) commitWave(ctx context.Context, wi int) ([]*waveCommit, error
 			return nil, protectedBranch(err, c.branch)
 		}
 		c.push = pushed
+		if !pushed.NoOp {
+			f.ours[pushed.Commit] = pushed.Parent
+		}
 		if pushed.NoOp {
 			for _, p := range c.targets {
 				p.res.Outcome = OutcomeNothingToDo
@@ -546,7 +559,7 @@ func (f *fleetRun) commitWave(ctx context.Context, wi int) ([]*waveCommit, error
 
 // waveSpec edits, in dir (the branch's head), the overlay of every distinct path the
 // commit's targets read, planned from the source as a single promotion plans it.
-func (f *fleetRun) waveSpec(ctx context.Context, c *waveCommit, dir string) (*repo.CommitSpec, error) {
+func (f *fleetRun) waveSpec(ctx context.Context, c *waveCommit, head, dir string) (*repo.CommitSpec, error) {
 	c.plans = map[string]*plan.Plan{}
 	var changes []plan.Change
 	seen := map[string]bool{}
@@ -556,7 +569,7 @@ func (f *fleetRun) waveSpec(ctx context.Context, c *waveCommit, dir string) (*re
 		if _, ok := c.plans[key]; ok {
 			continue
 		}
-		pl, err := plan.Compute(ctx, p.w.planInput(dir))
+		pl, err := f.replan(ctx, p, head, dir)
 		if err != nil {
 			return nil, fmt.Errorf("target %s: %w", p.o.To.Raw, err)
 		}
@@ -585,6 +598,33 @@ func (f *fleetRun) waveSpec(ctx context.Context, c *waveCommit, dir string) (*re
 	t = append(t, repo.Trailer{Key: history.TrailerBy, Value: f.by}, repo.Trailer{Key: history.TrailerGates, Value: f.gates})
 	c.spec = &repo.CommitSpec{Message: Subject(targetNames(c.targets), f.src.Name, changes), Trailers: t, Author: f.author}
 	return c.spec, nil
+}
+
+// replan is p's plan on head, written into dir. When head is the commit p was
+// planned on, or that commit with only this run's own wave commits on top, and the
+// planned files are still as they were, the plan's edit is written as it was made;
+// otherwise (someone else pushed) it is computed again on head.
+func (f *fleetRun) replan(ctx context.Context, p *promotion, head, dir string) (*plan.Plan, error) {
+	for at := head; at != p.change.Head; {
+		parent, ours := f.ours[at]
+		if !ours {
+			return plan.Compute(ctx, p.w.planInput(dir))
+		}
+		at = parent
+	}
+	pl := p.change.Plan
+	for _, file := range pl.Files {
+		got, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(file.Path)))
+		if err != nil || !bytes.Equal(got, file.Before) {
+			return plan.Compute(ctx, p.w.planInput(dir))
+		}
+	}
+	for _, file := range pl.Files {
+		if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(file.Path)), file.After, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return pl, nil
 }
 
 func targetNames(ps []*promotion) string {

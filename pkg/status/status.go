@@ -6,12 +6,15 @@ package status
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
@@ -159,7 +162,7 @@ func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec 
 	if err != nil {
 		return e, url, err
 	}
-	out, err := render.Render(ctx, render.Input{Dir: tree, Kustomization: ks, Client: env.Cluster.Client})
+	out, err := repos.render(ctx, tree, ks, env.Cluster)
 	if err != nil {
 		return e, url, err
 	}
@@ -170,8 +173,7 @@ func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec 
 	if branch != "" {
 		// The last promotion is among the newest commits to the path; a bound keeps
 		// a long history from making status slow.
-		notes, _ := r.Notes(ctx)
-		commits, err := r.Log(ctx, sha, repo.LogOptions{Path: ks.Spec.Path, Limit: lastPromotionDepth, Keep: func(sha string) bool { _, ok := notes[sha]; return ok }})
+		notes, commits, err := repos.log(ctx, env.Source.Spec.URL, r, sha, ks.Spec.Path)
 		if err == nil {
 			if entries := history.BuildFor(commits, notes, env.Ref.String()); len(entries) > 0 {
 				e.LastPromotion = &entries[0]
@@ -223,6 +225,65 @@ type repoCache struct {
 	repos map[string]*repoEntry
 	trees map[string]*treeEntry // by URL and commit
 	dir   string                // holds the checkouts; removed by close
+	// results are renders and logs shared between environments, by key.
+	results map[string]*onceEntry
+}
+
+// render renders ks at tree once for every environment that renders the same: a
+// Kustomization without postBuild (whose render depends on nothing in its cluster)
+// with the same spec, at the same checkout, as the same Kustomization seen through
+// several contexts, or clusters of one region, render.
+func (c *repoCache) render(ctx context.Context, tree string, ks *kustomizev1.Kustomization, cluster *flux.Cluster) (*render.Output, error) {
+	if ks.Spec.PostBuild != nil {
+		return render.Render(ctx, render.Input{Dir: tree, Kustomization: ks, Client: cluster.Client})
+	}
+	spec, err := json.Marshal(ks.Spec)
+	if err != nil {
+		return nil, err
+	}
+	e := c.once("render\x00"+tree+"\x00"+string(spec), func() (any, error) {
+		return render.Render(ctx, render.Input{Dir: tree, Kustomization: ks, Client: cluster.Client})
+	})
+	out, _ := e.v.(*render.Output)
+	return out, e.err
+}
+
+// logEntry is the notes and the commits to a path, read once per revision and path.
+type logEntry struct {
+	notes   map[string]string
+	commits []repo.Commit
+}
+
+func (c *repoCache) log(ctx context.Context, url string, r *repo.Repo, sha, path string) (map[string]string, []repo.Commit, error) {
+	e := c.once("log\x00"+url+"\x00"+sha+"\x00"+path, func() (any, error) {
+		notes, _ := r.Notes(ctx)
+		commits, err := r.Log(ctx, sha, repo.LogOptions{Path: path, Limit: lastPromotionDepth, Keep: func(sha string) bool { _, ok := notes[sha]; return ok }})
+		return logEntry{notes: notes, commits: commits}, err
+	})
+	l, _ := e.v.(logEntry)
+	return l.notes, l.commits, e.err
+}
+
+type onceEntry struct {
+	once sync.Once
+	v    any
+	err  error
+}
+
+// once runs f the first time key is asked for; later calls get its result.
+func (c *repoCache) once(key string, f func() (any, error)) *onceEntry {
+	c.mu.Lock()
+	if c.results == nil {
+		c.results = map[string]*onceEntry{}
+	}
+	e := c.results[key]
+	if e == nil {
+		e = &onceEntry{}
+		c.results[key] = e
+	}
+	c.mu.Unlock()
+	e.once.Do(func() { e.v, e.err = f() })
+	return e
 }
 
 type treeEntry struct {

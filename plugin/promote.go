@@ -59,6 +59,9 @@ the wait was interrupted.`
   # Promote a Kustomization named like a subcommand, "status"
   kubectl promote flux-system/status --from staging --to production
 
+  # Promote to a fleet in waves: prod-eu first, then every prod-us-* cluster once prod-eu is Ready
+  kubectl promote apps --from staging --to prod-eu --to 'prod-us-*' --wave-soak 10m --wait --rollback-on-failure
+
   # Promote from a local checkout, and revert automatically if production fails health
   kubectl promote apps --from staging --to production --repo-dir . --wait --rollback-on-failure`
 )
@@ -68,7 +71,11 @@ type PromoteOptions struct {
 	envFlags
 	writeFlags
 
-	From, To          string
+	From, To string
+	// ToList is every --to given; more than one, a comma list or a glob is a fleet.
+	ToList            []string
+	WaveSoak          time.Duration
+	fleet             *promote.WaveOptions
 	Apps, Images      []string
 	MinSoak           time.Duration
 	Force             bool
@@ -113,7 +120,8 @@ func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptio
 	cmd.SuggestionsMinimumDistance = 2
 	f := cmd.Flags()
 	f.StringVar(&o.From, "from", "", "Source environment: a context, NAMESPACE/NAME or CONTEXT/NAMESPACE/NAME")
-	f.StringVar(&o.To, "to", "", "Target environment: a context, NAMESPACE/NAME or CONTEXT/NAMESPACE/NAME")
+	f.StringArrayVar(&o.ToList, "to", nil, "Target environment: a context, NAMESPACE/NAME or CONTEXT/NAMESPACE/NAME; for a fleet, repeat it for waves, each a comma list, a context may be a glob (--to prod-eu --to 'prod-us-*')")
+	f.DurationVar(&o.WaveSoak, "wave-soak", 0, "With several waves, how long every target of a wave stays Ready before the next wave starts")
 	f.StringArrayVar(&o.Apps, "app", nil, "Promote only this app (workload name or app.kubernetes.io/name); repeatable")
 	f.StringArrayVar(&o.Images, "image", nil, "Promote only this image repository; repeatable")
 	f.DurationVar(&o.MinSoak, "min-soak", 0, "Require the source to have been Ready on its revision for at least this long")
@@ -140,6 +148,12 @@ func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptio
 func (o *PromoteOptions) Complete(cmd *cobra.Command, args []string) error {
 	if len(args) == 1 {
 		o.Kustomization = args[0]
+	}
+	if len(o.ToList) == 1 {
+		o.To = o.ToList[0]
+	}
+	if o.isFleet() {
+		return o.completeFleet()
 	}
 	if o.From == "" || o.To == "" {
 		return fmt.Errorf(`both --from and --to are required, e.g. "kubectl promote apps --from staging --to production"`)
@@ -178,7 +192,7 @@ func (o *PromoteOptions) Complete(cmd *cobra.Command, args []string) error {
 // Kustomization's NAMESPACE/NAME, given without --from and --to, and close to a
 // subcommand is a mistyped subcommand ("kubectl promote stauts").
 func (o *PromoteOptions) validArgs(cmd *cobra.Command, args []string) error {
-	if len(args) > 0 && !strings.Contains(args[0], "/") && (o.From == "" || o.To == "" || len(args) > 1) {
+	if len(args) > 0 && !strings.Contains(args[0], "/") && (o.From == "" || (o.To == "" && len(o.ToList) == 0) || len(args) > 1) {
 		if suggestions := cmd.SuggestionsFor(args[0]); len(suggestions) > 0 {
 			return fmt.Errorf("unknown command %q for %q; did you mean %q?", args[0], cmd.CommandPath(), suggestions[0])
 		}
@@ -209,6 +223,9 @@ func (o *PromoteOptions) listApps(cmd *cobra.Command, args []string) ([]string, 
 
 // Validate rejects flag combinations that cannot work, saying what to do instead.
 func (o *PromoteOptions) Validate() error {
+	if err := o.validateFleet(); err != nil {
+		return err
+	}
 	if o.RollbackOnFailure && !o.Wait {
 		return fmt.Errorf("--rollback-on-failure needs --wait: without waiting there is no failure to roll back")
 	}
@@ -260,6 +277,9 @@ func (o *PromoteOptions) Run(ctx context.Context) error {
 	}
 	if !o.Yes && !o.DryRun {
 		o.opts.Confirm = o.confirm
+	}
+	if o.fleet != nil {
+		return o.runFleet(ctx, pr, out)
 	}
 	res, err := promote.Run(ctx, o.clients, o.opts)
 	if o.machine() {

@@ -33,6 +33,12 @@ Status document (kubectl-promote.dev/v1alpha1) in any of kubectl's output format
   # One shared cluster, as JSON
   kubectl promote status flux-system/apps-staging flux-system/apps-production -o json
 
+  # Every environment of every cluster in the kubeconfig, each with its lag behind its source
+  kubectl promote status --all-contexts
+
+  # The apps Kustomization of every production cluster
+  kubectl promote status --contexts 'prod-*' --kustomization apps
+
   # The revision production applied, for a script
   kubectl promote status production --kustomization apps -o jsonpath='{.environments[0].appliedRevision}'`
 )
@@ -41,8 +47,14 @@ Status document (kubectl-promote.dev/v1alpha1) in any of kubectl's output format
 type StatusOptions struct {
 	envFlags
 
-	clients *flux.Clients
-	specs   []flux.RefSpec
+	// AllContexts and Contexts (a glob) show every environment of every cluster.
+	AllContexts bool
+	Contexts    string
+
+	clients       *flux.Clients
+	specs         []flux.RefSpec
+	fleetContexts []string
+	namespace     string
 
 	genericiooptions.IOStreams
 }
@@ -75,6 +87,8 @@ func NewCmdStatus(streams genericiooptions.IOStreams, flags *genericclioptions.C
 		},
 	}
 	o.addKustomizationFlag(cmd)
+	cmd.Flags().BoolVarP(&o.AllContexts, "all-contexts", "A", false, "Every Kustomization of every kubeconfig context (or the one --kustomization names), read in parallel, each with its lag behind the branch its source tracks")
+	cmd.Flags().StringVar(&o.Contexts, "contexts", "", "Like --all-contexts, for the contexts matching this glob, e.g. 'prod-*'")
 	o.addGitFlags(cmd)
 	o.addOutputFlags(cmd)
 	return cmd
@@ -88,6 +102,9 @@ func (o *StatusOptions) Complete(args []string) error {
 		return err
 	}
 	o.clients = refs.clients
+	if o.AllContexts || o.Contexts != "" {
+		return o.completeFleet(refs, args)
+	}
 	envs := args
 	if len(envs) == 0 {
 		cur, err := refs.clients.CurrentContext()
@@ -114,7 +131,17 @@ func (o *StatusOptions) Validate() error { return o.validateRepoDir() }
 func (o *StatusOptions) Run(ctx context.Context) error {
 	ctx, stop := interruptible(ctx)
 	defer stop()
-	rep, err := status.Run(ctx, o.clients, status.Options{Envs: o.specs, Auth: o.auth(), RepoDir: o.RepoDir})
+	if o.fleetContexts != nil {
+		specs, err := status.FleetEnvs(ctx, o.clients, o.fleetContexts, o.namespace, o.Kustomization)
+		if err != nil {
+			return err
+		}
+		if len(specs) == 0 {
+			return fmt.Errorf("no Flux Kustomization in contexts %s", strings.Join(o.fleetContexts, ", "))
+		}
+		o.specs = specs
+	}
+	rep, err := status.Run(ctx, o.clients, status.Options{Envs: o.specs, Auth: o.auth(), RepoDir: o.RepoDir, SourceLag: o.fleetContexts != nil})
 	if err != nil {
 		return namingHint(err, "kubectl promote status CONTEXT --kustomization NAME")
 	}
@@ -135,16 +162,12 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 func (o *StatusOptions) table(rep *v1alpha1.Status) error {
 	p := newPrinter(o.Out, o.Color.Enabled(o.Out))
 	tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+	if o.fleetContexts != nil {
+		return o.fleetTable(p, tw, rep)
+	}
 	fmt.Fprintln(tw, "ENVIRONMENT\tKUSTOMIZATION\tSOURCE\tAPPLIED\tREADY\tIMAGES\tBEHIND")
 	for _, e := range rep.Environments {
-		ready := p.paint(green, "True")
-		if !e.Ready {
-			ready = p.paint(red, "False")
-		}
-		var images []string
-		for _, i := range e.Images {
-			images = append(images, i.App+"="+i.Version)
-		}
+		ready, images := readyAndImages(p, e)
 		behind := "-"
 		if len(e.Behind) > 0 {
 			var parts []string
@@ -159,17 +182,13 @@ func (o *StatusOptions) table(rep *v1alpha1.Status) error {
 			behind += fmt.Sprintf(" (%d commit(s) behind %s)", *e.BehindCommits, e.BehindOf)
 		}
 		fmt.Fprintf(tw, "%s\t%s/%s\t%s %s\t%s\t%s\t%s\t%s\n", e.Name, e.Namespace, e.Kustomization, dash(e.GitRepository), dash(refLine(e)),
-			dash(shortRevision(e.AppliedRevision)), ready, dash(strings.Join(images, ",")), behind)
+			dash(shortRevision(e.AppliedRevision)), ready, images, behind)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for _, e := range rep.Environments {
-		if e.Error != "" {
-			fmt.Fprintf(o.ErrOut, "%s: %s\n", e.Name, e.Error)
-		} else if !e.Ready {
-			fmt.Fprintf(o.ErrOut, "%s: not Ready: %s\n", e.Name, e.Message)
-		}
+		o.problems(e)
 		if e.Selectable != "" {
 			fmt.Fprintf(o.Out, "%s: tag %s is already selectable (the range selects it over %s): Flux moves to it at its next fetch\n", e.Name, e.Selectable, e.Tag)
 		}
@@ -187,6 +206,28 @@ func refLine(e v1alpha1.EnvironmentStatus) string {
 		return e.Ref
 	}
 	return "tag " + e.Tag + " (" + e.Ref + ")"
+}
+
+// readyAndImages are an environment's READY and IMAGES cells.
+func readyAndImages(p *printer, e v1alpha1.EnvironmentStatus) (string, string) {
+	ready := p.paint(green, "True")
+	if !e.Ready {
+		ready = p.paint(red, "False")
+	}
+	var images []string
+	for _, i := range e.Images {
+		images = append(images, i.App+"="+i.Version)
+	}
+	return ready, dash(strings.Join(images, ","))
+}
+
+// problems prints, on stderr, what could not be read of an environment or why it is not Ready.
+func (o *StatusOptions) problems(e v1alpha1.EnvironmentStatus) {
+	if e.Error != "" {
+		fmt.Fprintf(o.ErrOut, "%s: %s\n", e.Name, e.Error)
+	} else if !e.Ready {
+		fmt.Fprintf(o.ErrOut, "%s: not Ready: %s\n", e.Name, e.Message)
+	}
 }
 
 // shortRevision shortens main@sha1:<40 hex> to main@sha1:<12 hex>.

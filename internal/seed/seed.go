@@ -31,6 +31,11 @@ type Env struct {
 	Images map[string]string
 	// Replicas of my-app in this environment (a patch in the overlay); 0 keeps the base's 1.
 	Replicas int
+	// Overlay is the overlay the environment reads (apps/<Overlay>,
+	// infrastructure/<Overlay>, and its application namespace); empty means Name.
+	// Environments may share one, as clusters of one region do: it is written once,
+	// from the first of them.
+	Overlay string
 	// ProgressDeadlineSeconds, when set, patches my-app's progressDeadlineSeconds so a
 	// rollout that never becomes available is reported Failed quickly.
 	ProgressDeadlineSeconds int
@@ -70,6 +75,26 @@ func DefaultEnvs() []Env {
 	return []Env{
 		{Name: "staging", Replicas: 2, Images: map[string]string{MyAppImage: "1.1.0", RedisImage: "7.2.5"}},
 		{Name: "production", Replicas: 5},
+	}
+}
+
+// OverlayName is the overlay env reads: Overlay, else Name.
+func (e Env) OverlayName() string {
+	if e.Overlay != "" {
+		return e.Overlay
+	}
+	return e.Name
+}
+
+// FleetEnvs are a source and three production clusters in two regions, the last two
+// reading one overlay: staging (my-app 1.1.0, redis 7.2.5), prod-eu, and prod-us-1
+// and prod-us-2 on overlay prod-us (the base's my-app 1.0.0 and redis 7.2.4).
+func FleetEnvs() []Env {
+	return []Env{
+		{Name: "staging", Replicas: 2, Images: map[string]string{MyAppImage: "1.1.0", RedisImage: "7.2.5"}},
+		{Name: "prod-eu", Replicas: 3},
+		{Name: "prod-us-1", Overlay: "prod-us", Replicas: 3},
+		{Name: "prod-us-2", Overlay: "prod-us", Replicas: 3},
 	}
 }
 
@@ -116,7 +141,20 @@ func Write(dir string, o Options) error {
 			appResources = append(appResources, "../base/"+name)
 		}
 	}
+	written := map[string]bool{}
 	for ei, env := range o.Envs {
+		ov := env.OverlayName()
+		infraName, appsName := o.KustomizationNames(env.Name)
+		files["clusters/"+env.Name+"/infrastructure.yaml"] = fluxKustomization(infraName, "", o.SourceName,
+			"./infrastructure/"+ov, "", nil)
+		files["clusters/"+env.Name+"/apps.yaml"] = fluxKustomization(appsName, infraName, o.SourceName,
+			"./apps/"+ov, o.KustomizationTimeout,
+			[]string{"Deployment/" + ov + "/my-app", "Deployment/" + ov + "/redis"})
+		if written[ov] {
+			continue
+		}
+		written[ov] = true
+		env.Name = ov
 		images := map[string]string{}
 		for repo, tag := range env.Images {
 			images[repo] = tag
@@ -142,12 +180,6 @@ func Write(dir string, o Options) error {
 		files["infrastructure/"+env.Name+"/namespace.yaml"] = namespace(infraNS)
 		files["infrastructure/"+env.Name+"/kustomization.yaml"] = kustomization(infraNS, nil,
 			"namespace.yaml", "../base/cert-manager", "../base/ingress-nginx")
-		infraName, appsName := o.KustomizationNames(env.Name)
-		files["clusters/"+env.Name+"/infrastructure.yaml"] = fluxKustomization(infraName, "", o.SourceName,
-			"./infrastructure/"+env.Name, "", nil)
-		files["clusters/"+env.Name+"/apps.yaml"] = fluxKustomization(appsName, infraName, o.SourceName,
-			"./apps/"+env.Name, o.KustomizationTimeout,
-			[]string{"Deployment/" + env.Name + "/my-app", "Deployment/" + env.Name + "/redis"})
 	}
 	for name, content := range files {
 		path := filepath.Join(dir, filepath.FromSlash(name))

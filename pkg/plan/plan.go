@@ -43,6 +43,10 @@ type Input struct {
 	SourceClient, TargetClient client.Client
 	// Filter narrows the promotion to some apps and images.
 	Filter Filter
+	// SourceRender, when set, is the source as already rendered from SourceDir (a
+	// fleet promotion renders its one source once for every target); Compute only
+	// reads it.
+	SourceRender *render.Output
 }
 
 // Plan is a computed, applied and verified promotion.
@@ -174,9 +178,12 @@ type computation struct {
 // render renders the source and the target as kustomize-controller would.
 func (c *computation) render(ctx context.Context) error {
 	in := c.in
-	src, err := render.Render(ctx, render.Input{Dir: in.SourceDir, Kustomization: in.Source, Client: in.SourceClient})
-	if err != nil {
-		return fmt.Errorf("rendering the source %s: %w", name(in.Source), err)
+	src := in.SourceRender
+	if src == nil {
+		var err error
+		if src, err = render.Render(ctx, render.Input{Dir: in.SourceDir, Kustomization: in.Source, Client: in.SourceClient}); err != nil {
+			return fmt.Errorf("rendering the source %s: %w", name(in.Source), err)
+		}
 	}
 	tgt, err := render.Render(ctx, render.Input{Dir: in.TargetDir, Kustomization: in.Target, Client: in.TargetClient})
 	if err != nil {

@@ -143,6 +143,11 @@ func (p *promotion) load(ctx context.Context) error {
 	if dstErr != nil {
 		return fmt.Errorf("target %s: %w", p.o.To.Raw, dstErr)
 	}
+	return p.use(ctx, src, dst)
+}
+
+// use takes the two environments as read and chooses the strategy.
+func (p *promotion) use(ctx context.Context, src, dst *flux.Environment) error {
 	p.w = &Workspace{Source: src, Target: dst, SourceRef: flux.RefOf(src.Source), TargetRef: flux.RefOf(dst.Source),
 		Filter: p.o.Filter, SourceRevision: src.Kustomization.Status.LastAppliedRevision, pushAttempts: p.o.PushAttempts}
 	p.res.Source = describeEnv(src, p.w.SourceRef, p.w.SourceRevision)
@@ -485,7 +490,7 @@ func protectedBranch(err error, branch string) error {
 // planInput is what plan.Compute needs to plan the images of targetDir.
 func (w *Workspace) planInput(targetDir string) plan.Input {
 	return plan.Input{SourceDir: w.SourceDir, TargetDir: targetDir, Source: w.Source.Kustomization, Target: w.Target.Kustomization,
-		SourceClient: w.Source.Cluster.Client, TargetClient: w.Target.Cluster.Client, Filter: w.Filter}
+		SourceClient: w.Source.Cluster.Client, TargetClient: w.Target.Cluster.Client, Filter: w.Filter, SourceRender: w.sourceRender}
 }
 
 func (w *Workspace) close() {

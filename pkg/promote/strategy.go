@@ -45,6 +45,8 @@ type Workspace struct {
 	Scratch string
 
 	pushAttempts int
+	// sourceRender is the source rendered once for every target of a fleet.
+	sourceRender *render.Output
 }
 
 // Proposal is a strategy's plan: the change it will deliver.

@@ -6,12 +6,15 @@ package status
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
@@ -26,6 +29,10 @@ type Options struct {
 	Envs    []flux.RefSpec
 	Auth    repo.Auth
 	RepoDir string
+	// SourceLag compares each environment with its own source instead of the one
+	// before it (status of a whole fleet, whose environments are no pipeline): how
+	// many commits of the branch its GitRepository tracks it has not applied.
+	SourceLag bool
 }
 
 // Run reads every environment in parallel and compares each with the one before it.
@@ -40,12 +47,15 @@ func Run(ctx context.Context, clients *flux.Clients, o Options) (*v1alpha1.Statu
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rep.Environments[i], urls[i], fatal[i] = read(ctx, clients, repos, spec)
+			rep.Environments[i], urls[i], fatal[i] = read(ctx, clients, repos, spec, o.SourceLag)
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(fatal...); err != nil {
 		return nil, err
+	}
+	if o.SourceLag {
+		return rep, nil
 	}
 	for i := 1; i < len(rep.Environments); i++ {
 		prev, cur := &rep.Environments[i-1], &rep.Environments[i]
@@ -83,8 +93,8 @@ func behindCommits(ctx context.Context, repos *repoCache, prevURL, curURL, prevR
 // unknown). What cannot be read is reported in the environment's
 // Error; only an environment that names no Kustomization among several is an error of
 // the whole status (*flux.AmbiguousError), since there is nothing to show for it.
-func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flux.RefSpec) (v1alpha1.EnvironmentStatus, string, error) {
-	e, url, err := readEnv(ctx, clients, repos, spec)
+func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flux.RefSpec, lag bool) (v1alpha1.EnvironmentStatus, string, error) {
+	e, url, err := readEnv(ctx, clients, repos, spec, lag)
 	var amb *flux.AmbiguousError
 	if errors.As(err, &amb) {
 		return e, url, amb
@@ -95,7 +105,7 @@ func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flu
 	return e, url, nil
 }
 
-func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flux.RefSpec) (v1alpha1.EnvironmentStatus, string, error) {
+func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flux.RefSpec, lag bool) (v1alpha1.EnvironmentStatus, string, error) {
 	e := v1alpha1.EnvironmentStatus{Name: spec.Raw, Context: spec.Ref.Context, Namespace: spec.Ref.Namespace, Kustomization: spec.Ref.Name, Images: []v1alpha1.RunningImage{}, Behind: []v1alpha1.Drift{}}
 	url := ""
 	env, err := flux.Load(ctx, clients, spec)
@@ -155,7 +165,7 @@ func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec 
 	if err != nil {
 		return e, url, err
 	}
-	out, err := render.Render(ctx, render.Input{Dir: tree, Kustomization: ks, Client: env.Cluster.Client})
+	out, err := repos.render(ctx, tree, ks, env.Cluster)
 	if err != nil {
 		return e, url, err
 	}
@@ -163,11 +173,13 @@ func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec 
 	if branch == "" {
 		e.Tag, e.Selectable = tags(ctx, r, env, e.AppliedRevision)
 	}
+	if lag && branch != "" {
+		e.SourceLag = sourceLag(ctx, r, branch, sha)
+	}
 	{
 		// The last promotion is among the newest commits to the path; a bound keeps
 		// a long history from making status slow.
-		notes, _ := r.Notes(ctx)
-		commits, err := r.Log(ctx, sha, repo.LogOptions{Path: ks.Spec.Path, Limit: lastPromotionDepth, Keep: func(sha string) bool { _, ok := notes[sha]; return ok }})
+		notes, commits, err := repos.log(ctx, env.Source.Spec.URL, r, sha, ks.Spec.Path)
 		if err == nil {
 			if entries := history.BuildFor(commits, notes, env.Ref.String()); len(entries) > 0 {
 				e.LastPromotion = &entries[0]
@@ -208,6 +220,20 @@ func tags(ctx context.Context, r *repo.Repo, env *flux.Environment, applied stri
 	return tag, best.Name
 }
 
+// sourceLag counts the commits of branch's head (as fetched) that applied lacks; nil
+// when that cannot be told.
+func sourceLag(ctx context.Context, r *repo.Repo, branch, applied string) *int {
+	head, err := r.BranchHead(ctx, branch)
+	if err != nil {
+		return nil
+	}
+	_, n, err := r.Range(ctx, applied, head, 1)
+	if err != nil {
+		return nil
+	}
+	return &n
+}
+
 // lastPromotionDepth is how many commits to an environment's path status looks
 // through for its last promotion.
 const lastPromotionDepth = 200
@@ -236,6 +262,65 @@ type repoCache struct {
 	repos map[string]*repoEntry
 	trees map[string]*treeEntry // by URL and commit
 	dir   string                // holds the checkouts; removed by close
+	// results are renders and logs shared between environments, by key.
+	results map[string]*onceEntry
+}
+
+// render renders ks at tree once for every environment that renders the same: a
+// Kustomization without postBuild (whose render depends on nothing in its cluster)
+// with the same spec, at the same checkout, as the same Kustomization seen through
+// several contexts, or clusters of one region, render.
+func (c *repoCache) render(ctx context.Context, tree string, ks *kustomizev1.Kustomization, cluster *flux.Cluster) (*render.Output, error) {
+	if ks.Spec.PostBuild != nil {
+		return render.Render(ctx, render.Input{Dir: tree, Kustomization: ks, Client: cluster.Client})
+	}
+	spec, err := json.Marshal(ks.Spec)
+	if err != nil {
+		return nil, err
+	}
+	e := c.once("render\x00"+tree+"\x00"+string(spec), func() (any, error) {
+		return render.Render(ctx, render.Input{Dir: tree, Kustomization: ks, Client: cluster.Client})
+	})
+	out, _ := e.v.(*render.Output)
+	return out, e.err
+}
+
+// logEntry is the notes and the commits to a path, read once per revision and path.
+type logEntry struct {
+	notes   map[string]string
+	commits []repo.Commit
+}
+
+func (c *repoCache) log(ctx context.Context, url string, r *repo.Repo, sha, path string) (map[string]string, []repo.Commit, error) {
+	e := c.once("log\x00"+url+"\x00"+sha+"\x00"+path, func() (any, error) {
+		notes, _ := r.Notes(ctx)
+		commits, err := r.Log(ctx, sha, repo.LogOptions{Path: path, Limit: lastPromotionDepth, Keep: func(sha string) bool { _, ok := notes[sha]; return ok }})
+		return logEntry{notes: notes, commits: commits}, err
+	})
+	l, _ := e.v.(logEntry)
+	return l.notes, l.commits, e.err
+}
+
+type onceEntry struct {
+	once sync.Once
+	v    any
+	err  error
+}
+
+// once runs f the first time key is asked for; later calls get its result.
+func (c *repoCache) once(key string, f func() (any, error)) *onceEntry {
+	c.mu.Lock()
+	if c.results == nil {
+		c.results = map[string]*onceEntry{}
+	}
+	e := c.results[key]
+	if e == nil {
+		e = &onceEntry{}
+		c.results[key] = e
+	}
+	c.mu.Unlock()
+	e.once.Do(func() { e.v, e.err = f() })
+	return e
 }
 
 type treeEntry struct {

@@ -26,7 +26,7 @@ const (
 )
 
 // documents are the top-level documents, in the README's order.
-var documents = []any{Promotion{}, Rollback{}, History{}, Status{}, Version{}}
+var documents = []any{Promotion{}, FleetPromotion{}, Rollback{}, History{}, Status{}, Version{}}
 
 // TestReadmeReference keeps README.md's JSON reference the one generated from these
 // types: every field of every document, with its JSON name and its doc comment.

@@ -22,7 +22,7 @@ var (
 )
 
 func addKnownTypes(scheme *runtime.Scheme) error {
-	scheme.AddKnownTypes(SchemeGroupVersion, &Promotion{}, &Rollback{}, &History{}, &Status{}, &Version{})
+	scheme.AddKnownTypes(SchemeGroupVersion, &Promotion{}, &Rollback{}, &History{}, &Status{}, &Version{}, &FleetPromotion{})
 	return nil
 }
 

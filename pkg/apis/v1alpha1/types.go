@@ -464,6 +464,10 @@ type EnvironmentStatus struct {
 	// APPLIED..PREVIOUS), when both read the same repository; 0 when it has them all
 	// (with a branch per environment, promoted by a merge or a fast-forward).
 	BehindCommits *int `json:"behindCommits,omitempty"`
+	// SourceLag, with status --all-contexts or --contexts, is how many commits of the
+	// branch the GitRepository tracks (its head in Git) the applied revision lacks
+	// (git rev-list --count APPLIED..HEAD): how far the environment lags its source.
+	SourceLag *int `json:"sourceLag,omitempty"`
 	// Error is what could not be read; the other fields hold what could.
 	Error string `json:"error,omitempty"`
 }

@@ -12,11 +12,12 @@ import (
 // and kind, and whose deep copy is independent of the original.
 func TestDocumentsAreObjects(t *testing.T) {
 	docs := map[string]runtime.Object{
-		"Promotion": NewPromotion("production"),
-		"Rollback":  NewRollback("production"),
-		"History":   NewHistory("production", Environment{Name: "production"}, nil),
-		"Status":    NewStatus("staging,production", 2),
-		"Version":   NewVersion("v0.1.0", "abc", "2026-01-02T03:04:05Z", "go1.26"),
+		"Promotion":      NewPromotion("production"),
+		"Rollback":       NewRollback("production"),
+		"History":        NewHistory("production", Environment{Name: "production"}, nil),
+		"Status":         NewStatus("staging,production", 2),
+		"FleetPromotion": NewFleetPromotion("prod-eu prod-us-*"),
+		"Version":        NewVersion("v0.1.0", "abc", "2026-01-02T03:04:05Z", "go1.26"),
 	}
 	for kind, obj := range docs {
 		gvk := obj.GetObjectKind().GroupVersionKind()

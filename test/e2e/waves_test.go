@@ -129,6 +129,7 @@ func setSuspend(t *testing.T, f *fleet.Fleet, env string, suspend bool) {
 }
 
 func TestFleetWaves(t *testing.T) {
+	parallel(t)
 	envs := seed.FleetEnvs()
 	for i := range envs {
 		envs[i].ProgressDeadlineSeconds = 10

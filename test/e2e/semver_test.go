@@ -19,7 +19,7 @@ import (
 func TestSemverTarget(t *testing.T) {
 	parallel(t)
 	const rng = ">=1.0.0 <2.0.0"
-	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), SemVer: map[string]string{prod: rng}})
+	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), SemVer: map[string]string{prod: rng}, GitProxy: true})
 	tags := func() string { return served(t, f, "tag", "--list", "--sort=v:refname") }
 	type tagDoc struct {
 		Strategy string `json:"strategy"`
@@ -117,4 +117,21 @@ func TestSemverTarget(t *testing.T) {
 	requireDeployment(t, f, prod, "my-app", seed.MyAppImage+":1.2.0", true)
 	require.Equal(t, v110, served(t, f, "rev-parse", "v1.1.0^{commit}"))
 	require.True(t, strings.HasSuffix(tags(), "v1.1.0\nv1.1.1"))
+
+	// 5. A tag race: another release takes v1.1.2 while the promotion pushes it. The
+	// atomic push (commit and tag) is refused whole; the promotion plans again on
+	// the new tags and releases v1.1.3. The other tag is left where it was.
+	v111 := head(t, f)
+	stagingHead = setTag(t, f, fleet.Branch, "apps/staging", "1.3.0", "staging: my-app 1.3.0")
+	applied(t, f, staging, stagingHead)
+	f.Proxy.BeforePush(func() {
+		gitIn(t, f.Git.Dir(fleet.Repo), "tag", "-a", "v1.1.2", "-m", "released by someone else", v111)
+	})
+	r = promote(t, f, "apps", "--from", staging, "--to", prod, "--app", "my-app", "--yes", "--wait", "-o", "json")
+	released(r, "v1.1.3", stagingHead)
+	require.Greater(t, parseDoc(t, r).Commit.Attempts, 1, "the first push lost the race:\n%s", r)
+	require.Equal(t, v111, served(t, f, "rev-parse", "v1.1.2^{commit}"), "the other release's tag is not moved")
+	require.Contains(t, served(t, f, "cat-file", "-p", "v1.1.2"), "released by someone else")
+	require.True(t, strings.HasSuffix(tags(), "v1.1.1\nv1.1.2\nv1.1.3"))
+	requireDeployment(t, f, prod, "my-app", seed.MyAppImage+":1.3.0", true)
 }

@@ -45,6 +45,7 @@ type GitProxy struct {
 	server        *http.Server
 	release       chan struct{} // closed to free hanging requests
 	onPush        func()
+	beforePush    func()
 	downAfterPush bool
 	downAtPush    bool
 	pushes        int
@@ -101,6 +102,14 @@ func (p *GitProxy) SetMode(m ProxyMode) error {
 		p.serve(l)
 	}
 	return nil
+}
+
+// BeforePush, when set, runs when a push arrives and before the Git server sees it:
+// the moment another pusher can still get in first. It runs once, then is cleared.
+func (p *GitProxy) BeforePush(fn func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.beforePush = fn
 }
 
 // OnPush, when set, runs after the Git server took a push and before its answer goes
@@ -166,6 +175,13 @@ func (p *GitProxy) handle(w http.ResponseWriter, r *http.Request) {
 	if !push {
 		p.proxy.ServeHTTP(w, r)
 		return
+	}
+	p.mu.Lock()
+	before := p.beforePush
+	p.beforePush = nil
+	p.mu.Unlock()
+	if before != nil {
+		before()
 	}
 	// A push: let the server take it completely, then decide what the pusher hears.
 	rec := &recorder{header: http.Header{}}

@@ -40,6 +40,7 @@ output formats; it needs --yes or --dry-run.`
 type RollbackOptions struct {
 	envFlags
 	writeFlags
+	reviewFlags
 	// ToRevision is the promotion commit to go back to (--to-revision).
 	ToRevision string
 	Reason     string
@@ -86,6 +87,7 @@ func NewCmdRollback(streams genericiooptions.IOStreams, flags *genericclioptions
 	o.addWriteFlags(cmd, "Show what would be reverted; write nothing anywhere", "Wait for the environment to apply the revert and become healthy")
 	o.addKustomizationFlag(cmd)
 	o.addGitFlags(cmd)
+	o.addReviewFlags(cmd, "revert")
 	o.addOutputFlags(cmd)
 	return cmd
 }
@@ -106,7 +108,7 @@ func (o *RollbackOptions) Complete(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	o.opts = promote.RollbackOptions{Env: env, To: o.ToRevision, Reason: o.Reason, RepoDir: o.RepoDir, Auth: o.auth(),
-		DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout, PushAttempts: promote.DefaultPushAttempts}
+		DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout, PushAttempts: promote.DefaultPushAttempts, Review: o.reviewOptions()}
 	if o.opts.Author, err = o.author(); err != nil {
 		return err
 	}
@@ -116,6 +118,9 @@ func (o *RollbackOptions) Complete(cmd *cobra.Command, args []string) error {
 // Validate rejects flags that cannot work together.
 func (o *RollbackOptions) Validate() error {
 	if err := o.validateRepoDir(); err != nil {
+		return err
+	}
+	if err := o.validateReview(); err != nil {
 		return err
 	}
 	return o.validateWrite(&o.outputFlags)
@@ -141,8 +146,11 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 		if perr := o.printObject(res, o.Out); perr != nil && err == nil {
 			err = perr
 		}
-	} else if res.Commit != nil {
-		fmt.Fprintf(o.Out, "commit/%s pushed to %s\n", res.Commit.SHA, res.Commit.Branch)
+	} else {
+		if res.Commit != nil {
+			fmt.Fprintf(o.Out, "commit/%s pushed to %s\n", res.Commit.SHA, res.Commit.Branch)
+		}
+		fmt.Fprint(o.Out, pullRequestLine(res.PullRequest))
 		if res.Reconcile != nil && res.Reconcile.Ready {
 			fmt.Fprintf(o.Out, "kustomization/%s applied %s\n", res.Target.Kustomization, res.Reconcile.AppliedRevision)
 		}

@@ -39,6 +39,8 @@ type RollbackOptions struct {
 	Preview      func(*v1alpha1.Rollback)
 	Progress     Progress
 	PushAttempts int
+	// Review, when set (--review), proposes the revert as a pull request.
+	Review *ReviewOptions
 }
 
 // ErrNothingToRollBack says the environment has no live promotion to revert.
@@ -77,6 +79,7 @@ type rollback struct {
 	w       *Workspace
 	branch  string
 	shas    []string
+	review  *reviewer // with --review
 }
 
 func (rb *rollback) run(ctx context.Context) error {
@@ -103,7 +106,7 @@ func (rb *rollback) run(ctx context.Context) error {
 	after, cancel := context.WithTimeout(ctx, rb.o.Timeout)
 	defer cancel()
 	pushed, err := rb.write(after, author)
-	if err != nil {
+	if err != nil || pushed == "" {
 		return err
 	}
 	out, err := followUp(after, rb.w, pushed, followOptions{wait: rb.o.Wait, progress: rb.o.Progress})
@@ -123,6 +126,11 @@ func (rb *rollback) load(ctx context.Context) error {
 	}
 	rb.branch = rb.w.TargetRef.Branch
 	rb.res.Target = describeEnv(env, rb.w.TargetRef, "")
+	if rb.o.Review != nil {
+		if rb.review, err = newReviewer(rb.w, rb.o.Review, "rollback", rb.o.Progress); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -173,8 +181,11 @@ func (rb *rollback) write(ctx context.Context, author repo.Signature) (string, e
 	if rb.o.Reason != "" {
 		trailers = append(trailers, repo.Trailer{Key: history.TrailerReason, Value: rb.o.Reason})
 	}
+	if rb.review != nil {
+		return rb.writeForReview(ctx, trailers, author)
+	}
 	p.Doing("reverting %d promotion(s) on branch %s", len(rb.shas), rb.branch)
-	pushed, spec, err := revert(ctx, rb.w.Repo, rb.branch, rb.res.Reverted, rollbackSubject(env.Name, rb.res.Reverted), trailers, author, rb.o.PushAttempts)
+	pushed, spec, err := revert(ctx, rb.w.Repo, rb.branch, "", rb.res.Reverted, rollbackSubject(env.Name, rb.res.Reverted), trailers, author, rb.o.PushAttempts)
 	if err != nil {
 		var unknown *repo.PushUnknownError
 		if errors.As(err, &unknown) {

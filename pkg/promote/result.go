@@ -21,5 +21,5 @@ const (
 	OutcomeReviewOpen = "review-open"
 	// OutcomeReviewClosed: --review --wait, the pull request was closed unmerged.
 	OutcomeReviewClosed = "review-closed"
-	OutcomeFailed      = "failed"
+	OutcomeFailed       = "failed"
 )

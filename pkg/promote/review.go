@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -61,15 +60,7 @@ func newReviewer(w *Workspace, o *ReviewOptions, kind string, pr Progress) (*rev
 	if poll <= 0 {
 		poll = DefaultReviewPoll
 	}
-	return &reviewer{host: host, base: w.TargetRef.Branch, prefix: kind + "/" + branchSafe(w.Target.Name) + "/", poll: poll, progress: pr}, nil
-}
-
-var unsafeBranchChars = regexp.MustCompile(`[^A-Za-z0-9._/-]+`)
-
-// branchSafe is an environment name as a part of a branch name.
-func branchSafe(name string) string {
-	s := strings.Trim(unsafeBranchChars.ReplaceAllString(name, "-"), "/.-")
-	return strings.ReplaceAll(s, "..", "-")
+	return &reviewer{host: host, base: w.TargetRef.Branch, prefix: review.BranchPrefix(kind, w.Target.Name), poll: poll, progress: pr}, nil
 }
 
 // branch is the branch to push to: the open pull request's for the same target (the
@@ -182,7 +173,7 @@ func (p *promotion) reviewMode() error {
 	if p.o.FFOnly {
 		return errors.New("--review merges through a pull request; --ff-only moves the branch itself and cannot be reviewed")
 	}
-	r, err := newReviewer(p.w, p.o.Review, "promote", p.o.Progress)
+	r, err := newReviewer(p.w, p.o.Review, review.KindPromote, p.o.Progress)
 	if err != nil {
 		return err
 	}
@@ -373,7 +364,7 @@ func (e *ReviewPendingError) Unwrap() error { return e.Err }
 func (p *promotion) reviewRevert(ctx context.Context, undo v1alpha1.HistoryEntry, subject string, trailers []repo.Trailer, author repo.Signature) *v1alpha1.AutoRollback {
 	out := &v1alpha1.AutoRollback{}
 	r := *p.review
-	r.prefix = "rollback/" + strings.TrimPrefix(r.prefix, "promote/")
+	r.prefix = review.BranchPrefix(review.KindRollback, p.w.Target.Name)
 	pushed, spec, pr, err := r.revert(ctx, p.w.Repo, []v1alpha1.HistoryEntry{undo}, subject, trailers, author, p.o.PushAttempts,
 		func(trailers []repo.Trailer) string {
 			return revertBody(p.res.Target.Name, p.res.Target.Branch, []v1alpha1.HistoryEntry{undo}, nil, "the promoted revision failed health (--rollback-on-failure)", trailers)

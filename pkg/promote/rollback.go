@@ -15,6 +15,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
+	"github.com/kubectl-promote/kubectl-promote/pkg/review"
 )
 
 // Outcomes of a rollback.
@@ -127,7 +128,7 @@ func (rb *rollback) load(ctx context.Context) error {
 	rb.branch = rb.w.TargetRef.Branch
 	rb.res.Target = describeEnv(env, rb.w.TargetRef, "")
 	if rb.o.Review != nil {
-		if rb.review, err = newReviewer(rb.w, rb.o.Review, "rollback", rb.o.Progress); err != nil {
+		if rb.review, err = newReviewer(rb.w, rb.o.Review, review.KindRollback, rb.o.Progress); err != nil {
 			return err
 		}
 	}

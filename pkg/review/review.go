@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -70,6 +71,21 @@ type Provider interface {
 	Create(ctx context.Context, pr NewPullRequest) (*PullRequest, error)
 	// Update changes the title and body of an open pull request.
 	Update(ctx context.Context, number int, title, body string) (*PullRequest, error)
+}
+
+// Branch kinds: review mode's branches are KIND/ENV/SHORT-SHA.
+const (
+	KindPromote  = "promote"
+	KindRollback = "rollback"
+)
+
+var unsafeBranchChars = regexp.MustCompile(`[^A-Za-z0-9._/-]+`)
+
+// BranchPrefix is the prefix of review mode's branches of kind for the environment
+// named env: "promote/production/". status lists the open pull requests by it.
+func BranchPrefix(kind, env string) string {
+	s := strings.Trim(unsafeBranchChars.ReplaceAllString(env, "-"), "/.-")
+	return kind + "/" + strings.ReplaceAll(s, "..", "-") + "/"
 }
 
 // Repository is where a repository lives on its host, read from its clone URL.

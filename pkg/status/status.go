@@ -26,6 +26,9 @@ type Options struct {
 	Envs    []flux.RefSpec
 	Auth    repo.Auth
 	RepoDir string
+	// GitProvider is --git-provider, for listing open review pull requests on a
+	// host its name does not tell; empty detects it from the URL.
+	GitProvider string
 }
 
 // Run reads every environment in parallel and compares each with the one before it.
@@ -134,6 +137,7 @@ func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec 
 	if branch != "" {
 		e.Ref = "branch " + branch
 		e.Branch = branch
+		e.PullRequests = openReviews(ctx, env.Source.Spec.URL, branch, env.Name, repos.opts.GitProvider)
 	}
 	if e.AppliedRevision == "" {
 		return e, url, nil

@@ -429,6 +429,10 @@ type EnvironmentStatus struct {
 	// APPLIED..PREVIOUS), when both read the same repository; 0 when it has them all
 	// (with a branch per environment, promoted by a merge or a fast-forward).
 	BehindCommits *int `json:"behindCommits,omitempty"`
+	// PullRequests are review mode's open pull requests to the environment
+	// (promotions and reverts, newest first), when the Git host could be asked (a
+	// token is set and it answered); empty otherwise.
+	PullRequests []PullRequest `json:"pullRequests,omitempty"`
 	// Error is what could not be read; the other fields hold what could.
 	Error string `json:"error,omitempty"`
 }

@@ -187,10 +187,16 @@ func TestReview(t *testing.T) {
 	g := f.Gitea
 	rr := &reviewRun{t: t, f: f}
 	base := []string{"apps", "--from", staging, "--to", prod, "--review", "--git-provider", "gitea", "--yes", "-o", "json"}
-	branch := "promote/production/" + f.Initial[:7]
+	branch := "promote/production/" + f.Initial[:12]
+	// Each case starts where the one before left the fleet: the first failure ends the test.
+	step := func(name string, fn func(t *testing.T)) {
+		if !t.Run(name, fn) {
+			t.FailNow()
+		}
+	}
 	var first int
 
-	t.Run("opens a pull request and touches nothing else", func(t *testing.T) {
+	step("opens a pull request and touches nothing else", func(t *testing.T) {
 		rr.t = t
 		r := rr.run(base...)
 		require.Equal(t, 0, r.Code, r.String())
@@ -209,9 +215,9 @@ func TestReview(t *testing.T) {
 		require.Equal(t, "open", pr.State)
 		require.Equal(t, branch, pr.Head.Ref)
 		require.Equal(t, fleet.Branch, pr.Base.Ref)
-		require.Equal(t, "promote(production): my-app 1.0.0 → 1.1.0, redis 7.2.4 → 7.2.5 from staging", pr.Title)
+		require.Equal(t, "promote(production): redis 7.2.4 → 7.2.5, my-app 1.0.0 → 1.1.0 from staging", pr.Title)
 		for _, want := range []string{"### Images", "| `" + seed.MyAppImage + "` | `1.0.0` | `1.1.0` | my-app |",
-			"### Files", "apps/production/kustomization.yaml", "-    newTag: \"1.0.0\"", "### Rendered diff (Secrets masked)",
+			"### Files", "apps/production/kustomization.yaml", "+    newTag: \"1.1.0\"", "### Rendered diff (Secrets masked)",
 			"### Gates", "| source-ready | staging | ✅ passed |", "Promoted-From: staging/flux-system/apps",
 			"Promoted-To: production/flux-system/apps", "Promote-Gates: passed"} {
 			require.Contains(t, pr.Body, want)
@@ -224,7 +230,7 @@ func TestReview(t *testing.T) {
 		requireDeployment(t, f, prod, "my-app", myApp10, true)
 	})
 
-	t.Run("a re-run reports the same pull request", func(t *testing.T) {
+	step("a re-run reports the same pull request", func(t *testing.T) {
 		rr.t = t
 		bh, err := f.HeadOf(branch)
 		require.NoError(t, err)
@@ -242,7 +248,7 @@ func TestReview(t *testing.T) {
 		requireNoReconcileRequest(t, f, prod)
 	})
 
-	t.Run("closed without merging is exit 8", func(t *testing.T) {
+	step("closed without merging is exit 8", func(t *testing.T) {
 		rr.t = t
 		has, wait := rr.start(append(base, "--wait", "--timeout", "2m")...)
 		eventually(t, "the run to wait for review", time.Minute, func() bool { return has("waiting for pull request") })
@@ -257,7 +263,7 @@ func TestReview(t *testing.T) {
 		requireNoReconcileRequest(t, f, prod)
 	})
 
-	t.Run("merged with a merge commit, --wait follows Flux to Ready", func(t *testing.T) {
+	step("merged with a merge commit, --wait follows Flux to Ready", func(t *testing.T) {
 		rr.t = t
 		has, wait := rr.start(append(base, "--wait", "--timeout", "3m")...)
 		eventually(t, "the run to wait for review", time.Minute, func() bool { return has("waiting for pull request") })
@@ -289,14 +295,14 @@ func TestReview(t *testing.T) {
 	})
 
 	var squash string
-	t.Run("a squash merge keeps the provenance", func(t *testing.T) {
+	step("a squash merge keeps the provenance", func(t *testing.T) {
 		rr.t = t
 		src := stagingRuns(t, f, "1.1.0", "1.2.0")
 		has, wait := rr.start(append(base, "--wait", "--timeout", "3m")...)
 		eventually(t, "the run to wait for review", time.Minute, func() bool { return has("waiting for pull request") })
 		open := giteaPulls(t, g, "open")
 		require.Len(t, open, 1)
-		require.Equal(t, "promote/production/"+src[:7], open[0].Head.Ref)
+		require.Equal(t, "promote/production/"+src[:12], open[0].Head.Ref)
 		giteaMerge(t, g, open[0].Number, "squash")
 		r := wait()
 		require.Equal(t, 0, r.Code, r.String())
@@ -316,13 +322,13 @@ func TestReview(t *testing.T) {
 		require.Contains(t, h.Stdout, "my-app 1.1.0 → 1.2.0")
 	})
 
-	t.Run("rollback --review opens a revert pull request", func(t *testing.T) {
+	step("rollback --review opens a revert pull request", func(t *testing.T) {
 		rr.t = t
 		r := rr.run("rollback", prod, "--kustomization", "apps", "--review", "--git-provider", "gitea", "--yes", "-o", "json")
 		require.Equal(t, 0, r.Code, r.String())
 		d := parseReview(t, r)
 		require.Equal(t, "review-open", d.Outcome)
-		require.Equal(t, "rollback/production/"+squash[:7], d.PullRequest.Branch)
+		require.Equal(t, "rollback/production/"+squash[:12], d.PullRequest.Branch)
 		pr := giteaPull(t, g, d.PullRequest.Number)
 		require.Equal(t, "open", pr.State)
 		require.Equal(t, fleet.Branch, pr.Base.Ref)
@@ -335,7 +341,7 @@ func TestReview(t *testing.T) {
 		require.Contains(t, s.Stdout, fmt.Sprintf("#%d", d.PullRequest.Number), s.String())
 	})
 
-	t.Run("the token appears in no output", func(t *testing.T) {
+	step("the token appears in no output", func(t *testing.T) {
 		require.NotEmpty(t, rr.output)
 		for _, out := range rr.output {
 			require.NotContains(t, out, g.Token)

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
+	"github.com/kubectl-promote/kubectl-promote/pkg/history"
+	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 	"github.com/kubectl-promote/kubectl-promote/pkg/review"
 )
@@ -64,16 +67,53 @@ func newReviewer(w *Workspace, o *ReviewOptions, kind string, pr Progress) (*rev
 }
 
 // branch is the branch to push to: the open pull request's for the same target (the
-// most recently updated), or a new one named after sha.
-func (r *reviewer) branch(ctx context.Context, sha string) (string, *review.PullRequest, error) {
+// most recently updated) when every commit on it is the tool's own for the target,
+// or a new one named after sha. A branch someone else added commits to is left to
+// them: the change goes to a new pull request.
+func (r *reviewer) branch(ctx context.Context, rp *repo.Repo, to, sha string) (string, *review.PullRequest, error) {
 	open, err := r.host.Open(ctx, r.base, r.prefix)
 	if err != nil {
 		return "", nil, err
 	}
-	if len(open) > 0 {
-		return open[0].Head, &open[0], nil
+	name := r.prefix + repo.ShortSHA(sha)
+	if len(open) == 0 {
+		return name, nil, nil
 	}
-	return r.prefix + repo.ShortSHA(sha), nil, nil
+	own, err := r.ownBranch(ctx, rp, open[0].Head, to)
+	if err != nil || own {
+		return open[0].Head, &open[0], err
+	}
+	r.progress.Failed("pull request #%d's branch %s has commits not made by kubectl promote for %s: opening a new pull request", open[0].Number, open[0].Head, to)
+	if name == open[0].Head {
+		name += "-" + time.Now().UTC().Format("20060102150405")
+	}
+	return name, nil, nil
+}
+
+// ownBranch says whether every commit branch has over the tracked branch is the
+// tool's own for the environment to (its Promoted-To trailer names it).
+func (r *reviewer) ownBranch(ctx context.Context, rp *repo.Repo, branch, to string) (bool, error) {
+	base, err := rp.BranchHead(ctx, r.base)
+	if err != nil {
+		return false, err
+	}
+	tip, err := rp.BranchHead(ctx, branch)
+	if errors.Is(err, repo.ErrNotFound) {
+		return true, nil // the pull request's branch is gone: it will be made anew
+	}
+	if err != nil {
+		return false, err
+	}
+	commits, _, err := rp.Range(ctx, base, tip, 0)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range commits {
+		if !slices.Contains(repo.TrailerValues(c.Trailers, history.TrailerTo), to) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // propose opens the pull request of branch, or brings the open one's title and body
@@ -148,7 +188,7 @@ type reviewStrategy struct {
 }
 
 func (s reviewStrategy) Deliver(ctx context.Context, w *Workspace, c *Proposal, p Provenance) (*Delivery, error) {
-	branch, open, err := s.r.branch(ctx, w.SourceCommit)
+	branch, open, err := s.r.branch(ctx, w.Repo, w.Target.Ref.String(), w.SourceCommit)
 	if err != nil {
 		return nil, err
 	}
@@ -192,12 +232,13 @@ func (p *promotion) proposed(ctx context.Context, d *Delivery) error {
 		p.o.Progress.Done("pushed %s to branch %s (%s)", repo.ShortSHA(d.Push.Commit), rv.branch, p.res.Commit.Subject)
 	}
 	title, body := p.change.Subject, ""
-	if d.Spec != nil {
-		title = d.Spec.Message
-	}
+	// The description says what merging does to the tracked branch: the plan made
+	// on it, not the step from the branch's previous commit (a newer plan pushed on
+	// top of an open pull request), and trailers to match (a squash keeps those).
+	fillPlan(p.res, p.change.Plan)
 	var trailers []repo.Trailer
 	if d.Spec != nil {
-		trailers = d.Spec.Trailers
+		trailers = againstBase(d.Spec.Trailers, p.change.Plan)
 	}
 	if rv.open != nil && d.Push.NoOp {
 		title, body = rv.open.Title, rv.open.Body // the same plan: nothing to say anew
@@ -247,6 +288,26 @@ func (p *promotion) merged(ctx context.Context, d *Delivery) (string, error) {
 		return "", err
 	}
 	return pr.MergeCommit, nil
+}
+
+// againstBase is a review commit's trailers with its Promoted-Image ones (what the
+// commit changes from its parent) replaced by the plan's against the tracked branch.
+func againstBase(trailers []repo.Trailer, pl *plan.Plan) []repo.Trailer {
+	var out []repo.Trailer
+	done := false
+	for _, t := range trailers {
+		if t.Key != history.TrailerImage {
+			out = append(out, t)
+			continue
+		}
+		if !done {
+			for _, ch := range pl.Changes {
+				out = append(out, repo.Trailer{Key: history.TrailerImage, Value: history.FormatImage(ch.To.String(), ch.From.Version())})
+			}
+			done = true
+		}
+	}
+	return out
 }
 
 // finished says a delivery needs no follow-up: it pushed nothing and has no pull
@@ -365,7 +426,7 @@ func (p *promotion) reviewRevert(ctx context.Context, undo v1alpha1.HistoryEntry
 	out := &v1alpha1.AutoRollback{}
 	r := *p.review
 	r.prefix = review.BranchPrefix(review.KindRollback, p.w.Target.Name)
-	pushed, spec, pr, err := r.revert(ctx, p.w.Repo, []v1alpha1.HistoryEntry{undo}, subject, trailers, author, p.o.PushAttempts,
+	pushed, spec, pr, err := r.revert(ctx, p.w.Repo, p.w.Target.Ref.String(), []v1alpha1.HistoryEntry{undo}, subject, trailers, author, p.o.PushAttempts,
 		func(trailers []repo.Trailer) string {
 			return revertBody(p.res.Target.Name, p.res.Target.Branch, []v1alpha1.HistoryEntry{undo}, nil, "the promoted revision failed health (--rollback-on-failure)", trailers)
 		})
@@ -385,7 +446,7 @@ func (p *promotion) reviewRevert(ctx context.Context, undo v1alpha1.HistoryEntry
 // request; with --wait, the merge commit to follow once it is merged.
 func (rb *rollback) writeForReview(ctx context.Context, trailers []repo.Trailer, author repo.Signature) (string, error) {
 	env, r := rb.w.Target, rb.review
-	pushed, spec, pr, err := r.revert(ctx, rb.w.Repo, rb.res.Reverted, rollbackSubject(env.Name, rb.res.Reverted), trailers, author, rb.o.PushAttempts,
+	pushed, spec, pr, err := r.revert(ctx, rb.w.Repo, env.Ref.String(), rb.res.Reverted, rollbackSubject(env.Name, rb.res.Reverted), trailers, author, rb.o.PushAttempts,
 		func(trailers []repo.Trailer) string {
 			return revertBody(env.Name, rb.branch, rb.res.Reverted, rb.res.Files, rb.o.Reason, trailers)
 		})
@@ -416,9 +477,9 @@ func (rb *rollback) writeForReview(ctx context.Context, trailers []repo.Trailer,
 // revert pushes a revert of entries to the review branch (the open revert pull
 // request's, or a new one from the tracked branch) and opens or updates its pull
 // request, the body made by body from the commit's trailers.
-func (r *reviewer) revert(ctx context.Context, rp *repo.Repo, entries []v1alpha1.HistoryEntry, subject string, trailers []repo.Trailer, author repo.Signature,
+func (r *reviewer) revert(ctx context.Context, rp *repo.Repo, to string, entries []v1alpha1.HistoryEntry, subject string, trailers []repo.Trailer, author repo.Signature,
 	attempts int, body func([]repo.Trailer) string) (*repo.PushResult, *repo.CommitSpec, *review.PullRequest, error) {
-	branch, open, err := r.branch(ctx, entries[0].Commit)
+	branch, open, err := r.branch(ctx, rp, to, entries[0].Commit)
 	if err != nil {
 		return nil, nil, nil, err
 	}

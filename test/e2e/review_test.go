@@ -298,13 +298,33 @@ func TestReview(t *testing.T) {
 	step("a squash merge keeps the provenance", func(t *testing.T) {
 		rr.t = t
 		src := stagingRuns(t, f, "1.1.0", "1.2.0")
+		r := rr.run(base...)
+		require.Equal(t, 0, r.Code, r.String())
+		opened := parseReview(t, r)
+		require.Equal(t, "promote/production/"+src[:12], opened.PullRequest.Branch)
+		before, err := f.HeadOf(opened.PullRequest.Branch)
+		require.NoError(t, err)
+
+		// Staging moves on before anyone reviewed: the newer plan goes to the same
+		// pull request, one more commit on its branch (no force push).
+		stagingRuns(t, f, "1.2.0", "1.3.0")
 		has, wait := rr.start(append(base, "--wait", "--timeout", "3m")...)
 		eventually(t, "the run to wait for review", time.Minute, func() bool { return has("waiting for pull request") })
+		require.True(t, has(fmt.Sprintf("updated pull request #%d with the newer plan", opened.PullRequest.Number)))
 		open := giteaPulls(t, g, "open")
 		require.Len(t, open, 1)
-		require.Equal(t, "promote/production/"+src[:12], open[0].Head.Ref)
+		require.Equal(t, opened.PullRequest.Number, open[0].Number)
+		require.Equal(t, opened.PullRequest.Branch, open[0].Head.Ref)
+		require.Equal(t, "promote(production): my-app 1.1.0 → 1.3.0 from staging", open[0].Title)
+		require.Contains(t, open[0].Body, "| `"+seed.MyAppImage+"` | `1.1.0` | `1.3.0` | my-app |")
+		require.Contains(t, open[0].Body, "Promoted-Image: "+seed.MyAppImage+":1.3.0 (from 1.1.0)")
+		tip, err := f.HeadOf(opened.PullRequest.Branch)
+		require.NoError(t, err)
+		parent, err := gitserver.Git(f.RepoDir(), "log", "-1", "--format=%P", tip)
+		require.NoError(t, err)
+		require.Equal(t, before, parent, "the newer plan is a commit on top of the first")
 		giteaMerge(t, g, open[0].Number, "squash")
-		r := wait()
+		r = wait()
 		require.Equal(t, 0, r.Code, r.String())
 		d := parseReview(t, r)
 		require.Equal(t, "promoted", d.Outcome)
@@ -314,12 +334,12 @@ func TestReview(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, strings.Fields(parents), 1, "a squash commit")
 		require.Equal(t, fleet.Revision(squash), d.Reconcile.AppliedRevision)
-		requireDeployment(t, f, prod, "my-app", seed.MyAppImage+":1.2.0", true)
+		requireDeployment(t, f, prod, "my-app", seed.MyAppImage+":1.3.0", true)
 
 		h := rr.run("history", prod, "--kustomization", "apps", "-o", "json")
 		require.Equal(t, 0, h.Code, h.String())
 		require.Contains(t, h.Stdout, `"commit": "`+squash+`"`)
-		require.Contains(t, h.Stdout, "my-app 1.1.0 → 1.2.0")
+		require.Contains(t, h.Stdout, "my-app 1.1.0 → 1.3.0")
 	})
 
 	step("rollback --review opens a revert pull request", func(t *testing.T) {
@@ -335,10 +355,23 @@ func TestReview(t *testing.T) {
 		require.Contains(t, pr.Body, "Rolled-Back: "+squash)
 		require.Contains(t, pr.Body, "+    newTag: \"1.1.0\"")
 		require.Equal(t, squash, head(t, f), "the tracked branch is untouched")
-		requireDeployment(t, f, prod, "my-app", seed.MyAppImage+":1.2.0", true)
+		requireDeployment(t, f, prod, "my-app", seed.MyAppImage+":1.3.0", true)
 
 		s := rr.run("status", "--kustomization", "apps", "--git-provider", "gitea", staging, prod)
-		require.Contains(t, s.Stdout, fmt.Sprintf("#%d", d.PullRequest.Number), s.String())
+		require.Contains(t, s.Stdout, fmt.Sprintf("production: pull request #%d open for review", d.PullRequest.Number), s.String())
+
+		// Someone adds a commit of their own to the revert's branch: a re-run leaves
+		// that branch to them and opens a new pull request.
+		_, err := f.CommitTo(d.PullRequest.Branch, "reviewer: a note", func(dir string) error {
+			return os.WriteFile(dir+"/NOTE.md", []byte("looked at it\n"), 0o644)
+		})
+		require.NoError(t, err)
+		again := rr.run("rollback", prod, "--kustomization", "apps", "--review", "--git-provider", "gitea", "--yes", "-o", "json")
+		require.Equal(t, 0, again.Code, again.String())
+		a := parseReview(t, again)
+		require.NotEqual(t, d.PullRequest.Number, a.PullRequest.Number)
+		require.NotEqual(t, d.PullRequest.Branch, a.PullRequest.Branch)
+		require.Contains(t, again.Stderr, "has commits not made by kubectl promote")
 	})
 
 	step("the token appears in no output", func(t *testing.T) {

@@ -151,3 +151,10 @@ func TestGitLabSelfManaged(t *testing.T) {
 	_, err = p.Get(ctx, 42)
 	require.True(t, errors.Is(err, ErrNotFound), "%v", err)
 }
+
+func TestBranchPrefix(t *testing.T) {
+	require.Equal(t, "promote/production/", BranchPrefix(KindPromote, "production"))
+	require.Equal(t, "rollback/flux-system/apps-production/", BranchPrefix(KindRollback, "flux-system/apps-production"))
+	require.Equal(t, "promote/prod-eu-1/", BranchPrefix(KindPromote, "prod eu:1"))
+	require.Equal(t, "promote/a-b/", BranchPrefix(KindPromote, "..a..b.."))
+}

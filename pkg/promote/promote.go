@@ -404,6 +404,9 @@ func (p *promotion) rollBack(ctx context.Context, d *Delivery, prov Provenance) 
 		{Key: history.TrailerReason, Value: "--rollback-on-failure: the promoted revision failed health"},
 	}
 	undo := v1alpha1.HistoryEntry{Commit: promoted}
+	if d.Review != nil {
+		undo.Subject = d.Review.pr.Title
+	}
 	if p.o.FFOnly {
 		// A fast-forward made no commit of its own: revert the range it moved over.
 		undo.Base = d.Push.Parent

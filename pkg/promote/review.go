@@ -66,16 +66,16 @@ func newReviewer(w *Workspace, o *ReviewOptions, kind string, pr Progress) (*rev
 	return &reviewer{host: host, base: w.TargetRef.Branch, prefix: review.BranchPrefix(kind, w.Target.Name), poll: poll, progress: pr}, nil
 }
 
-// branch is the branch to push to: the open pull request's for the same target (the
-// most recently updated) when every commit on it is the tool's own for the target,
-// or a new one named after sha. A branch someone else added commits to is left to
-// them: the change goes to a new pull request.
-func (r *reviewer) branch(ctx context.Context, rp *repo.Repo, to, sha string) (string, *review.PullRequest, error) {
-	open, err := r.host.Open(ctx, r.base, r.prefix)
+// branch is the branch to push to: the open pull request's whose branch starts with
+// search (the most recently updated) when every commit on it is the tool's own for
+// the target, or name. A branch someone else added commits to is left to them: the
+// change goes to a new pull request. A promotion searches for any of the target's
+// (a newer plan updates the open one); a revert for its own name only.
+func (r *reviewer) branch(ctx context.Context, rp *repo.Repo, to, search, name string) (string, *review.PullRequest, error) {
+	open, err := r.host.Open(ctx, r.base, search)
 	if err != nil {
 		return "", nil, err
 	}
-	name := r.prefix + repo.ShortSHA(sha)
 	if len(open) == 0 {
 		return name, nil, nil
 	}
@@ -188,7 +188,7 @@ type reviewStrategy struct {
 }
 
 func (s reviewStrategy) Deliver(ctx context.Context, w *Workspace, c *Proposal, p Provenance) (*Delivery, error) {
-	branch, open, err := s.r.branch(ctx, w.Repo, w.Target.Ref.String(), w.SourceCommit)
+	branch, open, err := s.r.branch(ctx, w.Repo, w.Target.Ref.String(), s.r.prefix, s.r.prefix+repo.ShortSHA(w.SourceCommit))
 	if err != nil {
 		return nil, err
 	}
@@ -479,7 +479,8 @@ func (rb *rollback) writeForReview(ctx context.Context, trailers []repo.Trailer,
 // request, the body made by body from the commit's trailers.
 func (r *reviewer) revert(ctx context.Context, rp *repo.Repo, to string, entries []v1alpha1.HistoryEntry, subject string, trailers []repo.Trailer, author repo.Signature,
 	attempts int, body func([]repo.Trailer) string) (*repo.PushResult, *repo.CommitSpec, *review.PullRequest, error) {
-	branch, open, err := r.branch(ctx, rp, to, entries[0].Commit)
+	name := r.prefix + repo.ShortSHA(entries[0].Commit)
+	branch, open, err := r.branch(ctx, rp, to, name, name)
 	if err != nil {
 		return nil, nil, nil, err
 	}

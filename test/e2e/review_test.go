@@ -183,7 +183,15 @@ func eventually(t *testing.T, what string, limit time.Duration, cond func() bool
 // promotion squash-merged does the same; rollback --review opens a revert pull
 // request; status lists it; and the token appears in no output.
 func TestReview(t *testing.T) {
-	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), Gitea: true})
+	// my-app 1.4.0 never becomes Ready in production (only there): the last case
+	// promotes it to fail health.
+	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), Gitea: true,
+		Customize: func(dir string) error {
+			return editFile(dir, "apps/production/my-app-patch.yaml", func(s string) string {
+				return s + "  template:\n    metadata:\n      annotations:\n        " +
+					plane.UnreadyImagesAnnotation + ": " + seed.MyAppImage + ":1.4.0\n"
+			})
+		}})
 	g := f.Gitea
 	rr := &reviewRun{t: t, f: f}
 	base := []string{"apps", "--from", staging, "--to", prod, "--review", "--git-provider", "gitea", "--yes", "-o", "json"}
@@ -372,6 +380,50 @@ func TestReview(t *testing.T) {
 		require.NotEqual(t, d.PullRequest.Number, a.PullRequest.Number)
 		require.NotEqual(t, d.PullRequest.Branch, a.PullRequest.Branch)
 		require.Contains(t, again.Stderr, "has commits not made by kubectl promote")
+	})
+
+	step("--rollback-on-failure opens a revert pull request", func(t *testing.T) {
+		rr.t = t
+		stagingRuns(t, f, "1.3.0", "1.4.0")
+		has, wait := rr.start(append(base, "--wait", "--rollback-on-failure", "--timeout", "3m")...)
+		eventually(t, "the run to wait for review", time.Minute, func() bool { return has("waiting for pull request") })
+		open := giteaPulls(t, g, "open")
+		var n int
+		for _, pr := range open {
+			if strings.HasPrefix(pr.Head.Ref, "promote/") {
+				n = pr.Number
+			}
+		}
+		require.NotZero(t, n, "the promotion's pull request")
+		giteaMerge(t, g, n, "merge")
+		r := wait()
+		require.Equal(t, 4, r.Code, r.String())
+		var d struct {
+			reviewDoc
+			Rollback *struct {
+				PullRequest *struct {
+					Number int    `json:"number"`
+					Branch string `json:"branch"`
+					State  string `json:"state"`
+				} `json:"pullRequest"`
+				Error string `json:"error"`
+			} `json:"rollback"`
+		}
+		require.NoError(t, json.NewDecoder(strings.NewReader(r.Stdout)).Decode(&d), r.String())
+		require.Equal(t, "unhealthy", d.Outcome)
+		merge := head(t, f)
+		require.Equal(t, merge, d.PullRequest.MergeCommit, "no revert pushed to the tracked branch")
+		require.NotNil(t, d.Rollback, r.String())
+		require.NotNil(t, d.Rollback.PullRequest, r.String())
+		require.Equal(t, "rollback/production/"+merge[:12], d.Rollback.PullRequest.Branch)
+		require.Equal(t, "open", d.Rollback.PullRequest.State)
+		pr := giteaPull(t, g, d.Rollback.PullRequest.Number)
+		require.Contains(t, pr.Body, "Rolled-Back: "+merge)
+		require.Contains(t, pr.Body, "- `"+merge[:12]+"` promote(production): my-app 1.3.0 → 1.4.0 from staging")
+		// The revert itself: production's overlay back at 1.3.0 on the revert's branch.
+		out, err := gitserver.Git(f.RepoDir(), "show", "rollback/production/"+merge[:12]+":apps/production/kustomization.yaml")
+		require.NoError(t, err)
+		require.Contains(t, out, `newTag: "1.3.0"`)
 	})
 
 	step("the token appears in no output", func(t *testing.T) {

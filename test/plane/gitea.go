@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -72,17 +71,7 @@ func StartGitea(ctx context.Context, binDir, dir string) (*Gitea, error) {
 		return nil, err
 	}
 	g.Token = strings.TrimSpace(tok)
-	for attempt := 1; ; attempt++ {
-		err = g.start(ctx, binDir)
-		var collision *PortCollisionError
-		if err == nil || attempt == maxStartAttempts || ctx.Err() != nil || !errors.As(err, &collision) {
-			if err != nil {
-				g.Stop()
-			}
-			return g, err
-		}
-		_ = os.Rename(filepath.Join(dir, "gitea.log"), filepath.Join(dir, fmt.Sprintf("gitea.attempt-%d.log", attempt)))
-	}
+	return g, retryOnCollision(ctx, dir, "gitea", func() error { return g.start(ctx, binDir) })
 }
 
 func randomHex(n int) string {

@@ -23,6 +23,10 @@ promotion after the given one is reverted, newest first, in one commit, so the
 environment runs again what it ran then. A revert that conflicts with later changes
 is refused and nothing is pushed.
 
+--review pushes the revert to a branch rollback/ENV/SHORT-SHA instead and opens a
+pull request against the branch the environment tracks; nothing is announced until
+it is merged (--wait waits for that; closed without merging is exit 8).
+
 -o prints one Rollback document (kubectl-promote.dev/v1alpha1) in any of kubectl's
 output formats; it needs --yes or --dry-run.`
 
@@ -137,7 +141,11 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 	}
 	if !o.Yes && !o.DryRun {
 		o.opts.Confirm = func(r *v1alpha1.Rollback) (bool, error) {
-			return askYesNo(o.IOStreams, fmt.Sprintf("Revert %d promotion(s) to %s by pushing to branch %s?", len(r.Reverted), r.Target.Name, r.Target.Branch))
+			how := "pushing to branch"
+			if o.Review {
+				how = "opening a pull request against branch"
+			}
+			return askYesNo(o.IOStreams, fmt.Sprintf("Revert %d promotion(s) to %s by %s %s?", len(r.Reverted), r.Target.Name, how, r.Target.Branch))
 		}
 	}
 	res, err := promote.RunRollback(ctx, o.clients, o.opts)

@@ -239,6 +239,10 @@ func (p *promotion) proposed(ctx context.Context, d *Delivery) error {
 	var trailers []repo.Trailer
 	if d.Spec != nil {
 		trailers = againstBase(d.Spec.Trailers, p.change.Plan)
+	} else if tip, err := p.w.Repo.Log(ctx, rv.branch, repo.LogOptions{Limit: 1}); err == nil && len(tip) == 1 {
+		// Nothing pushed: the branch already had the plan (its pull request was
+		// closed, and this run opens a new one); its commit has the provenance.
+		trailers = againstBase(tip[0].Trailers, p.change.Plan)
 	}
 	if rv.open != nil && d.Push.NoOp {
 		title, body = rv.open.Title, rv.open.Body // the same plan: nothing to say anew

@@ -279,6 +279,7 @@ func TestReview(t *testing.T) {
 		require.Len(t, open, 1, "a new pull request on the same branch")
 		require.Equal(t, branch, open[0].Head.Ref)
 		require.NotEqual(t, first, open[0].Number)
+		require.Contains(t, open[0].Body, "Promoted-From: staging/flux-system/apps", "the branch's commit gives the provenance")
 		giteaMerge(t, g, open[0].Number, "merge")
 		r := wait()
 		require.Equal(t, 0, r.Code, r.String())

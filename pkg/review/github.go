@@ -66,7 +66,7 @@ func (g *githubProvider) Get(ctx context.Context, number int) (*PullRequest, err
 
 func (g *githubProvider) Create(ctx context.Context, n NewPullRequest) (*PullRequest, error) {
 	pr, _, err := g.c.PullRequests.Create(ctx, g.repo.Owner, g.repo.Name, github.CreatePullRequest{
-		Title: github.Ptr(n.Title), Head: n.Head, Base: n.Base, Body: github.Ptr(n.Body)})
+		Title: new(n.Title), Head: n.Head, Base: n.Base, Body: new(n.Body)})
 	if err != nil {
 		return nil, hostError(GitHub, "open pull request", g.token, err)
 	}
@@ -75,7 +75,7 @@ func (g *githubProvider) Create(ctx context.Context, n NewPullRequest) (*PullReq
 }
 
 func (g *githubProvider) Update(ctx context.Context, number int, title, body string) (*PullRequest, error) {
-	pr, _, err := g.c.PullRequests.Edit(ctx, g.repo.Owner, g.repo.Name, number, &github.PullRequest{Title: github.Ptr(title), Body: github.Ptr(body)})
+	pr, _, err := g.c.PullRequests.Edit(ctx, g.repo.Owner, g.repo.Name, number, &github.PullRequest{Title: new(title), Body: new(body)})
 	if err != nil {
 		return nil, hostError(GitHub, "update pull request", g.token, err)
 	}

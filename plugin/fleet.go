@@ -85,6 +85,9 @@ func (o *PromoteOptions) validateFleet() error {
 	if o.FFOnly || o.Tag != (promote.TagOptions{}) {
 		return fmt.Errorf("--ff-only, --bump, --tag, --branch and --include-unreleased are for a single target; a fleet is promoted by image edits")
 	}
+	if o.Review {
+		return fmt.Errorf("--review is for a single target: a fleet's waves are pushed and followed one after another; propose each target on its own (kubectl promote ... --to TARGET --review)")
+	}
 	return nil
 }
 

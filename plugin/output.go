@@ -197,8 +197,12 @@ func (p *printer) summary(r *v1alpha1.Promotion) {
 	if r.Reconcile != nil && r.Reconcile.Ready {
 		fmt.Fprintf(p.w, "kustomization/%s applied %s\n", r.Target.Kustomization, r.Reconcile.AppliedRevision)
 	}
+	fmt.Fprint(p.w, pullRequestLine(r.PullRequest))
 	if r.Rollback != nil && r.Rollback.Commit != nil {
 		fmt.Fprintf(p.w, "commit/%s rolled back on %s\n", r.Rollback.Commit.SHA, r.Rollback.Commit.Branch)
+	}
+	if r.Rollback != nil {
+		fmt.Fprint(p.w, pullRequestLine(r.Rollback.PullRequest))
 	}
 }
 

@@ -42,7 +42,14 @@ output formats, e.g. -o jsonpath='{.commit.sha}'; it needs --yes or --dry-run.
 Exit codes: 0 promoted or nothing to do, 1 error (nothing pushed), 3 blocked by a
 gate (nothing pushed), 4 pushed but the target did not become healthy, 6 pushed but
 Flux could not be asked to reconcile (the error says how), 7 pushed and announced but
-the wait was interrupted.`
+the wait was interrupted, 8 (--review --wait) the pull request was closed without
+merging.
+
+--review pushes the commit to a branch promote/TARGET/SHORT-SHA instead and opens a
+pull request (merge request on GitLab) against the branch the target tracks, with
+the plan and the gates in its description; nothing is announced to Flux until it is
+merged. A re-run reports (or, with a newer plan, updates) the open pull request.
+With --wait it waits for the merge, then follows the merge commit.`
 
 	promoteExample = `  # Promote what staging runs to production (two clusters, Kustomization "apps"), and wait
   kubectl promote apps --from staging --to production --wait
@@ -62,6 +69,9 @@ the wait was interrupted.`
   # Promote to a fleet in waves: prod-eu first, then every prod-us-* cluster once prod-eu is Ready
   kubectl promote apps --from staging --to prod-eu --to 'prod-us-*' --wave-soak 10m --wait --rollback-on-failure
 
+  # Propose the promotion as a pull request, and follow it once someone merges it
+  kubectl promote apps --from staging --to production --review --wait --timeout 24h
+
   # Promote from a local checkout, and revert automatically if production fails health
   kubectl promote apps --from staging --to production --repo-dir . --wait --rollback-on-failure`
 )
@@ -70,6 +80,7 @@ the wait was interrupted.`
 type PromoteOptions struct {
 	envFlags
 	writeFlags
+	reviewFlags
 
 	From, To string
 	// ToList is every --to given; more than one, a comma list or a glob is a fleet.
@@ -135,6 +146,7 @@ func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptio
 	f.BoolVar(&o.Tag.IncludeUnreleased, "include-unreleased", false, "For a target following a semver range: release the branch's other changes to the target since its current tag with the images (the tag message lists them)")
 	o.addWriteFlags(cmd, "Show the plan and the gates; write nothing anywhere", "Wait for the target to apply the commit and become healthy")
 	o.addGitFlags(cmd)
+	o.addReviewFlags(cmd, "promotion")
 	o.addOutputFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("app", CompleteApps(o.listApps))
 	_ = cmd.RegisterFlagCompletionFunc("strategy", cobra.FixedCompletions([]cobra.Completion{promote.StrategyAuto, promote.StrategyImages, promote.StrategyRevision, promote.StrategyTag}, cobra.ShellCompDirectiveNoFileComp))
@@ -178,6 +190,7 @@ func (o *PromoteOptions) Complete(cmd *cobra.Command, args []string) error {
 		Strategy: o.Strategy, FFOnly: o.FFOnly, Tag: o.Tag,
 		MinSoak: o.MinSoak, Force: o.Force, DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout,
 		RollbackOnFailure: o.RollbackOnFailure, PushAttempts: promote.DefaultPushAttempts,
+		Review: o.reviewOptions(),
 	}
 	if o.opts.Author, err = o.author(); err != nil {
 		return err
@@ -254,6 +267,9 @@ func (o *PromoteOptions) Validate() error {
 	if err := o.validateRepoDir(); err != nil {
 		return err
 	}
+	if err := o.validateReview(); err != nil {
+		return err
+	}
 	if err := o.validateWrite(&o.outputFlags); err != nil {
 		return err
 	}
@@ -294,6 +310,9 @@ func (o *PromoteOptions) Run(ctx context.Context) error {
 
 // confirm asks on the terminal before pushing.
 func (o *PromoteOptions) confirm(r *v1alpha1.Promotion) (bool, error) {
+	if o.Review {
+		return askYesNo(o.IOStreams, fmt.Sprintf("Promote %d image(s) to %s by opening a pull request against branch %s?", len(r.Changes), r.Target.Name, r.Target.Branch))
+	}
 	if r.Strategy == promote.StrategyRevision {
 		how := "merging"
 		if r.FastForward {

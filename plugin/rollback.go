@@ -23,6 +23,10 @@ promotion after the given one is reverted, newest first, in one commit, so the
 environment runs again what it ran then. A revert that conflicts with later changes
 is refused and nothing is pushed.
 
+--review pushes the revert to a branch rollback/ENV/SHORT-SHA instead and opens a
+pull request against the branch the environment tracks; nothing is announced until
+it is merged (--wait waits for that; closed without merging is exit 8).
+
 -o prints one Rollback document (kubectl-promote.dev/v1alpha1) in any of kubectl's
 output formats; it needs --yes or --dry-run.`
 
@@ -40,6 +44,7 @@ output formats; it needs --yes or --dry-run.`
 type RollbackOptions struct {
 	envFlags
 	writeFlags
+	reviewFlags
 	// ToRevision is the promotion commit to go back to (--to-revision).
 	ToRevision string
 	Reason     string
@@ -86,6 +91,7 @@ func NewCmdRollback(streams genericiooptions.IOStreams, flags *genericclioptions
 	o.addWriteFlags(cmd, "Show what would be reverted; write nothing anywhere", "Wait for the environment to apply the revert and become healthy")
 	o.addKustomizationFlag(cmd)
 	o.addGitFlags(cmd)
+	o.addReviewFlags(cmd, "revert")
 	o.addOutputFlags(cmd)
 	return cmd
 }
@@ -106,7 +112,7 @@ func (o *RollbackOptions) Complete(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	o.opts = promote.RollbackOptions{Env: env, To: o.ToRevision, Reason: o.Reason, RepoDir: o.RepoDir, Auth: o.auth(),
-		DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout, PushAttempts: promote.DefaultPushAttempts}
+		DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout, PushAttempts: promote.DefaultPushAttempts, Review: o.reviewOptions()}
 	if o.opts.Author, err = o.author(); err != nil {
 		return err
 	}
@@ -119,6 +125,9 @@ func (o *RollbackOptions) Complete(cmd *cobra.Command, args []string) error {
 // Validate rejects flags that cannot work together.
 func (o *RollbackOptions) Validate() error {
 	if err := o.validateRepoDir(); err != nil {
+		return err
+	}
+	if err := o.validateReview(); err != nil {
 		return err
 	}
 	return o.validateWrite(&o.outputFlags)
@@ -135,7 +144,11 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 	}
 	if !o.Yes && !o.DryRun {
 		o.opts.Confirm = func(r *v1alpha1.Rollback) (bool, error) {
-			return askYesNo(o.IOStreams, fmt.Sprintf("Revert %d promotion(s) to %s by pushing to branch %s?", len(r.Reverted), r.Target.Name, r.Target.Branch))
+			how := "pushing to branch"
+			if o.Review {
+				how = "opening a pull request against branch"
+			}
+			return askYesNo(o.IOStreams, fmt.Sprintf("Revert %d promotion(s) to %s by %s %s?", len(r.Reverted), r.Target.Name, how, r.Target.Branch))
 		}
 	}
 	res, err := promote.RunRollback(ctx, o.clients, o.opts)
@@ -144,8 +157,11 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 		if perr := o.printObject(res, o.Out); perr != nil && err == nil {
 			err = perr
 		}
-	} else if res.Commit != nil {
-		fmt.Fprintf(o.Out, "commit/%s pushed to %s\n", res.Commit.SHA, res.Commit.Branch)
+	} else {
+		if res.Commit != nil {
+			fmt.Fprintf(o.Out, "commit/%s pushed to %s\n", res.Commit.SHA, res.Commit.Branch)
+		}
+		fmt.Fprint(o.Out, pullRequestLine(res.PullRequest))
 		if res.Reconcile != nil && res.Reconcile.Ready {
 			fmt.Fprintf(o.Out, "kustomization/%s applied %s\n", res.Target.Kustomization, res.Reconcile.AppliedRevision)
 		}

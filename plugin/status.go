@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
+	"github.com/kubectl-promote/kubectl-promote/pkg/review"
 	"github.com/kubectl-promote/kubectl-promote/pkg/status"
 )
 
@@ -46,6 +48,8 @@ Status document (kubectl-promote.dev/v1alpha1) in any of kubectl's output format
 // StatusOptions holds the flags of `kubectl promote status`.
 type StatusOptions struct {
 	envFlags
+	// GitProvider is --git-provider, for the open review pull requests.
+	GitProvider string
 
 	// AllContexts and Contexts (a glob) show every environment of every cluster.
 	AllContexts bool
@@ -90,6 +94,8 @@ func NewCmdStatus(streams genericiooptions.IOStreams, flags *genericclioptions.C
 	cmd.Flags().BoolVarP(&o.AllContexts, "all-contexts", "A", false, "Every Kustomization of every kubeconfig context (or the one --kustomization names), read in parallel, each with its lag behind the branch its source tracks")
 	cmd.Flags().StringVar(&o.Contexts, "contexts", "", "Like --all-contexts, for the contexts matching this glob, e.g. 'prod-*'")
 	o.addGitFlags(cmd)
+	cmd.Flags().StringVar(&o.GitProvider, "git-provider", "", "The Git host's kind, to list open review pull requests when its name does not tell: "+strings.Join(review.Providers, ", "))
+	_ = cmd.RegisterFlagCompletionFunc("git-provider", cobra.FixedCompletions(review.Providers, cobra.ShellCompDirectiveNoFileComp))
 	o.addOutputFlags(cmd)
 	return cmd
 }
@@ -125,7 +131,12 @@ func (o *StatusOptions) Complete(args []string) error {
 }
 
 // Validate rejects bad flags.
-func (o *StatusOptions) Validate() error { return o.validateRepoDir() }
+func (o *StatusOptions) Validate() error {
+	if o.GitProvider != "" && !slices.Contains(review.Providers, o.GitProvider) {
+		return fmt.Errorf("--git-provider %q: use %s", o.GitProvider, strings.Join(review.Providers, ", "))
+	}
+	return o.validateRepoDir()
+}
 
 // Run reads and prints every environment.
 func (o *StatusOptions) Run(ctx context.Context) error {
@@ -141,7 +152,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		}
 		o.specs = specs
 	}
-	rep, err := status.Run(ctx, o.clients, status.Options{Envs: o.specs, Auth: o.auth(), RepoDir: o.RepoDir, SourceLag: o.fleetContexts != nil})
+	rep, err := status.Run(ctx, o.clients, status.Options{Envs: o.specs, Auth: o.auth(), RepoDir: o.RepoDir, SourceLag: o.fleetContexts != nil, GitProvider: o.GitProvider})
 	if err != nil {
 		return namingHint(err, "kubectl promote status CONTEXT --kustomization NAME")
 	}
@@ -191,6 +202,9 @@ func (o *StatusOptions) table(rep *v1alpha1.Status) error {
 		o.problems(e)
 		if e.Selectable != "" {
 			fmt.Fprintf(o.Out, "%s: tag %s is already selectable (the range selects it over %s): Flux moves to it at its next fetch\n", e.Name, e.Selectable, e.Tag)
+		}
+		for _, pr := range e.PullRequests {
+			fmt.Fprintf(o.Out, "%s: pull request #%d open for review (%s, branch %s)\n", e.Name, pr.Number, pr.URL, pr.Branch)
 		}
 		if e.LastPromotion != nil {
 			fmt.Fprintf(o.Out, "%s: last %s %s by %s (%s)\n", e.Name, e.LastPromotion.Kind, repo.ShortSHA(e.LastPromotion.Commit), e.LastPromotion.By, e.LastPromotion.Subject)

@@ -1,6 +1,7 @@
 package promote
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
+	"github.com/kubectl-promote/kubectl-promote/pkg/review"
 )
 
 // Every error a promotion or a rollback ends with maps to the outcome the JSON
@@ -31,6 +33,8 @@ func TestErrorsMapToOutcomesAndExitCodes(t *testing.T) {
 		{"Flux failure outside a promotion", failed, OutcomeFailed, ExitUnhealthy},
 		{"unannounced", &UnannouncedError{Commit: "abc", Env: env, Err: errors.New("forbidden")}, OutcomeUnannounced, ExitUnannounced},
 		{"interrupted", &InterruptedError{Commit: "abc", Env: env}, OutcomeInterrupted, ExitInterrupted},
+		{"review closed", &ReviewClosedError{PR: &review.PullRequest{Number: 4}}, OutcomeReviewClosed, ExitReviewClosed},
+		{"review still open at the timeout", &ReviewPendingError{PR: &review.PullRequest{Number: 4}, Err: context.DeadlineExceeded}, OutcomeReviewOpen, ExitError},
 		{"wrapped blocked", fmt.Errorf("promoting: %w", &BlockedError{}), OutcomeBlocked, ExitBlocked},
 		{"wrapped unannounced", fmt.Errorf("x: %w", &UnannouncedError{Commit: "abc", Env: env, Err: errors.New("y")}), OutcomeUnannounced, ExitUnannounced},
 	} {

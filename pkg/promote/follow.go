@@ -193,7 +193,13 @@ func outcomeOf(err error) string {
 	var unhealthy *UnhealthyError
 	var unannounced *UnannouncedError
 	var interrupted *InterruptedError
+	var closed *ReviewClosedError
+	var pending *ReviewPendingError
 	switch {
+	case errors.As(err, &closed):
+		return OutcomeReviewClosed
+	case errors.As(err, &pending):
+		return OutcomeReviewOpen
 	case errors.As(err, &blocked):
 		return OutcomeBlocked
 	case errors.As(err, &unannounced):
@@ -216,6 +222,8 @@ const (
 	ExitUnhealthy   = 4
 	ExitUnannounced = 6
 	ExitInterrupted = 7
+	// ExitReviewClosed: --review --wait, the pull request was closed without merging.
+	ExitReviewClosed = 8
 )
 
 // ExitCode maps a promotion's or rollback's error to the process exit code.
@@ -229,6 +237,8 @@ func ExitCode(err error) int {
 		return ExitUnannounced
 	case OutcomeInterrupted:
 		return ExitInterrupted
+	case OutcomeReviewClosed:
+		return ExitReviewClosed
 	}
 	if err == nil {
 		return ExitOK

@@ -68,6 +68,8 @@ type Options struct {
 	Progress Progress
 	// PushAttempts bounds the race retries; 0 means DefaultPushAttempts.
 	PushAttempts int
+	// Review, when set (--review), delivers through a pull request (review.go).
+	Review *ReviewOptions
 }
 
 // Run performs one promotion. It always returns a Promotion describing how far it got,
@@ -99,6 +101,7 @@ type promotion struct {
 	strategy Strategy
 	gates    v1alpha1.Gates
 	change   *Proposal
+	review   *reviewer // with --review
 }
 
 func (p *promotion) run(ctx context.Context) error {
@@ -122,7 +125,7 @@ func (p *promotion) run(ctx context.Context) error {
 	after, cancel := context.WithTimeout(ctx, p.o.Timeout)
 	defer cancel()
 	d, err := p.write(after, prov)
-	if err != nil || d.Push.NoOp {
+	if err != nil || d.finished() {
 		return err
 	}
 	return p.follow(after, ctx, d, prov)
@@ -162,6 +165,9 @@ func (p *promotion) use(ctx context.Context, src, dst *flux.Environment) error {
 	p.strategy = s
 	p.res.Strategy = s.Name()
 	p.res.FastForward = p.o.FFOnly
+	if err := p.reviewMode(); err != nil {
+		return err
+	}
 	pr := p.o.Progress
 	if p.res.Signing, err = checkSigning(ctx, dst, p.o.SignKey, pr); err != nil {
 		return err
@@ -327,7 +333,11 @@ func (p *promotion) pendingPromotion(ctx context.Context) (string, error) {
 // write delivers the change through the strategy.
 func (p *promotion) write(ctx context.Context, prov Provenance) (*Delivery, error) {
 	pr := p.o.Progress
-	pr.Doing("committing to branch %s", p.change.Branch)
+	if p.review != nil {
+		pr.Doing("committing to a review branch from %s", p.change.Branch)
+	} else {
+		pr.Doing("committing to branch %s", p.change.Branch)
+	}
 	d, err := p.strategy.Deliver(ctx, p.w, p.change, prov)
 	if d != nil && d.Plan != nil {
 		fillPlan(p.res, d.Plan)
@@ -339,6 +349,9 @@ func (p *promotion) write(ctx context.Context, prov Provenance) (*Delivery, erro
 			return nil, &UnannouncedError{Commit: unknown.Commit, Env: p.w.Target, Err: err}
 		}
 		return nil, protectedBranch(err, p.change.Branch)
+	}
+	if d.Review != nil {
+		return d, p.proposed(ctx, d)
 	}
 	if d.Push.NoOp {
 		p.res.Outcome = OutcomeNothingToDo
@@ -373,7 +386,15 @@ func (p *promotion) write(ctx context.Context, prov Provenance) (*Delivery, erro
 // rollback gets a --timeout of its own from parent, the wait having perhaps used all
 // of ctx's (a target that did not become healthy in time is unhealthy too).
 func (p *promotion) follow(ctx, parent context.Context, d *Delivery, prov Provenance) error {
-	out, err := followUp(ctx, p.w, d.Push.Commit, p.followOptions(d))
+	commit := d.Push.Commit
+	if d.Review != nil {
+		merged, err := p.merged(ctx, d)
+		if err != nil || merged == "" {
+			return err
+		}
+		commit = merged
+	}
+	out, err := followUp(ctx, p.w, commit, p.followOptions(d))
 	p.res.Reconcile = out
 	var unhealthy *UnhealthyError
 	if errors.As(err, &unhealthy) {
@@ -403,6 +424,10 @@ func (p *promotion) followOptions(d *Delivery) followOptions {
 func (p *promotion) rollBack(ctx context.Context, d *Delivery, prov Provenance) *v1alpha1.AutoRollback {
 	pr := p.o.Progress
 	promoted, branch := d.Push.Commit, d.Push.Branch
+	if d.Review != nil {
+		// The merge (or squash) commit on the tracked branch is what to revert.
+		promoted, branch = d.Review.pr.MergeCommit, p.review.base
+	}
 	pr.Doing("rolling back %s on branch %s", repo.ShortSHA(promoted), branch)
 	out := &v1alpha1.AutoRollback{}
 	subject := fmt.Sprintf("rollback(%s): revert %s, the target failed health", p.w.Target.Name, repo.ShortSHA(promoted))
@@ -413,12 +438,18 @@ func (p *promotion) rollBack(ctx context.Context, d *Delivery, prov Provenance) 
 		{Key: history.TrailerReason, Value: "--rollback-on-failure: the promoted revision failed health"},
 	}
 	undo := v1alpha1.HistoryEntry{Commit: promoted}
+	if d.Review != nil {
+		undo.Subject = d.Review.pr.Title
+	}
 	if p.o.FFOnly {
 		// A fast-forward made no commit of its own: revert the range it moved over.
 		undo.Base = d.Push.Parent
 		trailers = append(trailers[:1:1], append([]repo.Trailer{{Key: history.TrailerRange, Value: undo.Base + ".." + promoted}}, trailers[1:]...)...)
 	}
-	pushed, spec, err := revert(ctx, p.w.Repo, branch, []v1alpha1.HistoryEntry{undo}, subject, trailers, prov.Author, p.o.PushAttempts)
+	if p.review != nil {
+		return p.reviewRevert(ctx, undo, subject, trailers, prov.Author)
+	}
+	pushed, spec, err := revert(ctx, p.w.Repo, branch, "", []v1alpha1.HistoryEntry{undo}, subject, trailers, prov.Author, p.o.PushAttempts)
 	if err != nil {
 		out.Error = err.Error()
 		pr.Failed("rollback failed: %v", err)

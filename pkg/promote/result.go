@@ -16,5 +16,10 @@ const (
 	OutcomeUnannounced = "unannounced"
 	// OutcomeInterrupted: pushed and announced; the wait was cut short by a signal.
 	OutcomeInterrupted = "interrupted"
-	OutcomeFailed      = "failed"
+	// OutcomeReviewOpen: --review, the pull request is open (opened, updated or
+	// found by this run); nothing was announced.
+	OutcomeReviewOpen = "review-open"
+	// OutcomeReviewClosed: --review --wait, the pull request was closed unmerged.
+	OutcomeReviewClosed = "review-closed"
+	OutcomeFailed       = "failed"
 )

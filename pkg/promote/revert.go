@@ -9,7 +9,8 @@ import (
 
 // revert reverts promotions (newest first) on branch as one new commit and pushes
 // it, retrying on a race like a promotion. A revert that conflicts pushes nothing.
-func revert(ctx context.Context, r *repo.Repo, branch string, entries []v1alpha1.HistoryEntry, subject string, trailers []repo.Trailer, author repo.Signature, attempts int) (*repo.PushResult, *repo.CommitSpec, error) {
+// base, in review mode, is the tracked branch a new review branch starts from.
+func revert(ctx context.Context, r *repo.Repo, branch, base string, entries []v1alpha1.HistoryEntry, subject string, trailers []repo.Trailer, author repo.Signature, attempts int) (*repo.PushResult, *repo.CommitSpec, error) {
 	var spec *repo.CommitSpec
 	pushed, err := r.CommitAndPush(ctx, branch, func(ctx context.Context, head, dir string) (*repo.CommitSpec, error) {
 		for _, e := range entries {
@@ -19,7 +20,7 @@ func revert(ctx context.Context, r *repo.Repo, branch string, entries []v1alpha1
 		}
 		spec = &repo.CommitSpec{Message: subject, Trailers: trailers, Author: author}
 		return spec, nil
-	}, repo.PushOptions{MaxAttempts: attempts})
+	}, repo.PushOptions{MaxAttempts: attempts, Base: base})
 	return pushed, spec, err
 }
 

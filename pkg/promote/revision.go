@@ -211,7 +211,7 @@ func (s revisionStrategy) Deliver(ctx context.Context, w *Workspace, c *Proposal
 			return nil, err
 		}
 		return &repo.Made{Commit: sha, Files: cur.Merge.Files}, nil
-	}, repo.PushOptions{MaxAttempts: w.pushAttempts})
+	}, repo.PushOptions{MaxAttempts: w.pushAttempts, Base: c.Base})
 	if d.Spec != nil {
 		// The result's subject is the first line.
 		d.Spec.Message, _, _ = strings.Cut(d.Spec.Message, "\n")

@@ -15,6 +15,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
+	"github.com/kubectl-promote/kubectl-promote/pkg/review"
 	"github.com/kubectl-promote/kubectl-promote/pkg/sign"
 )
 
@@ -42,6 +43,8 @@ type RollbackOptions struct {
 	Preview      func(*v1alpha1.Rollback)
 	Progress     Progress
 	PushAttempts int
+	// Review, when set (--review), proposes the revert as a pull request.
+	Review *ReviewOptions
 }
 
 // ErrNothingToRollBack says the environment has no live promotion to revert.
@@ -81,7 +84,8 @@ type rollback struct {
 	branch  string
 	shas    []string
 	// tag is set for a target that follows a semver range or pins a tag (tagrollback.go).
-	tag *tagRollback
+	tag    *tagRollback
+	review *reviewer // with --review
 }
 
 func (rb *rollback) run(ctx context.Context) error {
@@ -108,7 +112,7 @@ func (rb *rollback) run(ctx context.Context) error {
 	after, cancel := context.WithTimeout(ctx, rb.o.Timeout)
 	defer cancel()
 	pushed, step, err := rb.write(after, author)
-	if err != nil {
+	if err != nil || pushed == "" {
 		return err
 	}
 	out, err := followUp(after, rb.w, pushed, followOptions{wait: rb.o.Wait, progress: rb.o.Progress, via: step})
@@ -134,8 +138,18 @@ func (rb *rollback) load(ctx context.Context) error {
 	}
 	rb.branch = rb.w.TargetRef.Branch
 	rb.res.Target = describeEnv(env, rb.w.TargetRef, "")
-	rb.res.Signing, err = checkSigning(ctx, env, rb.o.SignKey, rb.o.Progress)
-	return err
+	if rb.res.Signing, err = checkSigning(ctx, env, rb.o.SignKey, rb.o.Progress); err != nil {
+		return err
+	}
+	if rb.o.Review != nil {
+		if rb.tag != nil {
+			return fmt.Errorf("--review does not apply to %s, whose GitRepository follows %s: a tag rollback releases a new tag (or pins the previous one) instead of proposing a change to a branch", env.Name, rb.w.TargetRef)
+		}
+		if rb.review, err = newReviewer(rb.w, rb.o.Review, review.KindRollback, rb.o.Progress); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // plan picks the promotions to revert and previews the revert, which also refuses a
@@ -202,8 +216,12 @@ func (rb *rollback) write(ctx context.Context, author repo.Signature) (string, *
 	if rb.tag != nil {
 		return rb.writeTag(ctx, author, trailers, rollbackSubject(env.Name, rb.res.Reverted))
 	}
+	if rb.review != nil {
+		pushed, err := rb.writeForReview(ctx, trailers, author)
+		return pushed, nil, err
+	}
 	p.Doing("reverting %d promotion(s) on branch %s", len(rb.shas), rb.branch)
-	pushed, spec, err := revert(ctx, rb.w.Repo, rb.branch, rb.res.Reverted, rollbackSubject(env.Name, rb.res.Reverted), trailers, author, rb.o.PushAttempts)
+	pushed, spec, err := revert(ctx, rb.w.Repo, rb.branch, "", rb.res.Reverted, rollbackSubject(env.Name, rb.res.Reverted), trailers, author, rb.o.PushAttempts)
 	if err != nil {
 		var unknown *repo.PushUnknownError
 		if errors.As(err, &unknown) {

@@ -53,6 +53,8 @@ type Workspace struct {
 type Proposal struct {
 	// Branch is the branch the change is committed to, Head the commit planned on.
 	Branch, Head string
+	// Base, in review mode, is the tracked branch a new review Branch starts from.
+	Base string
 	// Plan is the image changes, the files and the rendered diff.
 	Plan *plan.Plan
 	// Subject is the commit subject.
@@ -108,6 +110,8 @@ type Delivery struct {
 	PinCommit string
 	pin       *pin
 	released  string
+	// Review, in review mode, is the review branch and its pull request.
+	Review *reviewed
 }
 
 // Strategy names, for --strategy and the JSON "strategy" field.
@@ -262,7 +266,7 @@ func (imagesStrategy) Deliver(ctx context.Context, w *Workspace, c *Proposal, p 
 		}
 		d.Spec = &repo.CommitSpec{Message: Subject(w.Target.Name, w.Source.Name, pl.Changes), Trailers: p.Trailers(own...), Author: p.Author}
 		return d.Spec, nil
-	}, repo.PushOptions{MaxAttempts: w.pushAttempts})
+	}, repo.PushOptions{MaxAttempts: w.pushAttempts, Base: c.Base})
 	d.Push = pushed
 	return d, err
 }

@@ -656,7 +656,7 @@ func (f *fleetRun) rollBackWave(ctx context.Context, wi int, pushed []*waveCommi
 		}
 		trailers = append(trailers, repo.Trailer{Key: history.TrailerBy, Value: f.by},
 			repo.Trailer{Key: history.TrailerReason, Value: "--rollback-on-failure: the promoted revision failed health"})
-		res, spec, err := revert(ctx, f.base.Repo, c.branch, []v1alpha1.HistoryEntry{{Commit: promoted}}, subject, trailers, f.author, f.o.PushAttempts)
+		res, spec, err := revert(ctx, f.base.Repo, c.branch, "", []v1alpha1.HistoryEntry{{Commit: promoted}}, subject, trailers, f.author, f.o.PushAttempts)
 		if err != nil {
 			out.Error = err.Error()
 			pr.Failed("rollback failed: %v", err)

@@ -93,7 +93,7 @@ func (r *Repo) Log(ctx context.Context, branch string, opts LogOptions) ([]Commi
 			return nil, err
 		}
 		if touched || (opts.Keep != nil && opts.Keep(c.Hash.String())) {
-			out = append(out, toCommit(c, files))
+			out = append(out, mergedPullRequest(toCommit(c, files), c))
 			if opts.Limit > 0 && len(out) >= opts.Limit {
 				break
 			}

@@ -33,6 +33,9 @@ type Options struct {
 	// before it (status of a whole fleet, whose environments are no pipeline): how
 	// many commits of the branch its GitRepository tracks it has not applied.
 	SourceLag bool
+	// GitProvider is --git-provider, for listing open review pull requests on a
+	// host its name does not tell; empty detects it from the URL.
+	GitProvider string
 }
 
 // Run reads every environment in parallel and compares each with the one before it.
@@ -147,6 +150,7 @@ func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec 
 	if branch != "" {
 		e.Ref = "branch " + branch
 		e.Branch = branch
+		e.PullRequests = openReviews(ctx, env.Source.Spec.URL, branch, env.Name, repos.opts.GitProvider)
 	}
 	if e.AppliedRevision == "" {
 		return e, url, nil

@@ -85,6 +85,11 @@ type Options struct {
 	// known_hosts) and kubectl-promote pushes over SSH. Tests let their keys in with
 	// SSH.Authorize; KnownHosts lists the server's host key.
 	SSH bool
+	// Gitea hosts the repository on a real Gitea on loopback (plane.StartGitea)
+	// instead of the plain Git server, which only seeds it: Flux reads it from
+	// Gitea over HTTP, and pull requests are opened there (review mode). Not with
+	// TLS, GitProxy, SSH or GitAuth.
+	Gitea bool
 	// NoWait returns without waiting for Flux to apply the first commit.
 	NoWait bool
 	// Progress, if set, receives one line per step.
@@ -112,7 +117,11 @@ type Fleet struct {
 	SSH        *plane.SSHD
 	KnownHosts string
 
-	fluxKey string // with SSH: Flux's private key file
+	// Gitea, with Options.Gitea, is the Git host RepoURL points at.
+	Gitea *plane.Gitea
+
+	fluxKey  string // with SSH: Flux's private key file
+	giteaDir string // with Gitea: the repository's bare directory in Gitea
 
 	planes map[string]*plane.Plane // by context
 
@@ -131,6 +140,9 @@ func Start(ctx context.Context, o Options) (_ *Fleet, err error) {
 	}
 	if o.SSH && (o.TLS || o.GitAuth.Username != "") {
 		return nil, errors.New("fleet: Options.SSH excludes TLS and GitAuth")
+	}
+	if o.Gitea && (o.SSH || o.TLS || o.GitProxy || o.GitAuth.Username != "") {
+		return nil, errors.New("fleet: Options.Gitea excludes SSH, TLS, GitProxy and GitAuth")
 	}
 	if o.Shared {
 		o.Seed.SharedCluster = true
@@ -194,6 +206,9 @@ func Start(ctx context.Context, o Options) (_ *Fleet, err error) {
 	}
 	if gerr == nil && o.SSH {
 		gerr = f.startSSH(ctx)
+	}
+	if gerr == nil && o.Gitea {
+		gerr = f.startGitea(ctx)
 	}
 	wg.Wait()
 	var errs []error
@@ -501,7 +516,7 @@ func (f *Fleet) Head() (string, error) { return f.HeadOf(Branch) }
 
 // HeadOf is branch's head on the server.
 func (f *Fleet) HeadOf(branch string) (string, error) {
-	return gitserver.Git(f.Git.Dir(Repo), "rev-parse", "refs/heads/"+branch)
+	return gitserver.Git(f.RepoDir(), "rev-parse", "refs/heads/"+branch)
 }
 
 // Commit clones the repository, lets edit change the work tree, commits everything
@@ -517,7 +532,7 @@ func (f *Fleet) CommitTo(branch, message string, edit func(dir string) error) (s
 		return "", err
 	}
 	defer os.RemoveAll(work)
-	if _, err := gitserver.Git(f.Opts.Dir, "clone", "--quiet", "--branch", branch, f.Git.Dir(Repo), work); err != nil {
+	if _, err := gitserver.Git(f.Opts.Dir, "clone", "--quiet", "--branch", branch, f.RepoDir(), work); err != nil {
 		return "", err
 	}
 	if err := edit(work); err != nil {
@@ -526,7 +541,7 @@ func (f *Fleet) CommitTo(branch, message string, edit func(dir string) error) (s
 	for _, args := range [][]string{
 		{"add", "--all", "."},
 		{"commit", "--quiet", "-m", message},
-		{"push", "--quiet", "origin", "HEAD:refs/heads/" + branch},
+		{"push", "--quiet", f.pushRemote(), "HEAD:refs/heads/" + branch},
 	} {
 		if _, err := gitserver.Git(work, args...); err != nil {
 			return "", err
@@ -556,6 +571,9 @@ func (f *Fleet) Stop() {
 		if f.SSH != nil {
 			f.SSH.Stop()
 		}
+		if f.Gitea != nil {
+			f.Gitea.Stop()
+		}
 	})
 }
 
@@ -567,6 +585,9 @@ func (f *Fleet) LogTail(n int) string {
 	}
 	if f.SSH != nil {
 		fmt.Fprintf(&b, "===== sshd =====\n%s\n", f.SSH.LogTail(n))
+	}
+	if f.Gitea != nil {
+		fmt.Fprintf(&b, "===== gitea =====\n%s\n", f.Gitea.LogTail(n))
 	}
 	return b.String()
 }

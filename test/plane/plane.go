@@ -135,7 +135,7 @@ func BinDir(dir string) (string, error) {
 	if dir == "" {
 		return "", errors.New("KUBECTL_PROMOTE_PLANE is not set: build the plane binaries with \"make plane\" (test/tools/build.sh) and export the directory it prints")
 	}
-	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "source-controller", "kustomize-controller"} {
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "source-controller", "kustomize-controller", "gitea"} {
 		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
 			return "", fmt.Errorf("plane binary %s missing in %s: rebuild with test/tools/build.sh", b, dir)
 		}

@@ -170,6 +170,20 @@ func (p *process) holdPorts(ctx context.Context, ports ...int) error {
 	}
 }
 
+// retryOnCollision calls start until it succeeds, fails otherwise than by a port
+// collision, or maxStartAttempts are used up; each abandoned attempt's log
+// (dir/name.log) is kept as dir/name.attempt-N.log.
+func retryOnCollision(ctx context.Context, dir, name string, start func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := start()
+		var collision *PortCollisionError
+		if err == nil || attempt == maxStartAttempts || ctx.Err() != nil || !errors.As(err, &collision) {
+			return err
+		}
+		_ = os.Rename(filepath.Join(dir, name+".log"), filepath.Join(dir, fmt.Sprintf("%s.attempt-%d.log", name, attempt)))
+	}
+}
+
 // poll calls check until it returns nil, ctx ends, or one of the watched processes
 // exits (whose log tail is then part of the error).
 func poll(ctx context.Context, what string, procs []*process, check func(context.Context) error) error {

@@ -97,14 +97,7 @@ func StartSSHD(ctx context.Context, dir string) (*SSHD, error) {
 			return nil, err
 		}
 	}
-	for attempt := 1; ; attempt++ {
-		err = s.start(ctx, bin, hostKey)
-		var collision *PortCollisionError
-		if err == nil || attempt == maxStartAttempts || ctx.Err() != nil || !errors.As(err, &collision) {
-			return s, err
-		}
-		_ = os.Rename(filepath.Join(dir, "sshd.log"), filepath.Join(dir, fmt.Sprintf("sshd.attempt-%d.log", attempt)))
-	}
+	return s, retryOnCollision(ctx, dir, "sshd", func() error { return s.start(ctx, bin, hostKey) })
 }
 
 func (s *SSHD) start(ctx context.Context, bin, hostKey string) error {

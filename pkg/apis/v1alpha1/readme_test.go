@@ -7,6 +7,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -150,16 +151,26 @@ func typeName(t reflect.Type, queue *[]reflect.Type) string {
 	return t.Kind().String()
 }
 
-// fieldDocs reads the doc comments of types.go: "Type" for a type, "Type.Field" for a
-// field, and "Type.name" for what a document's metadata.name is (its doc's sentence
+// fieldDocs reads the doc comments of the package's type files (types.go, fleet.go,
+// ...; not the generated deepcopy nor the tests): "Type" for a type, "Type.Field" for
+// a field, and "Type.name" for what a document's metadata.name is (its doc's sentence
 // starting "metadata.name is").
 func fieldDocs(t *testing.T) map[string]string {
 	fset := token.NewFileSet()
-	file, err := parser.ParseFile(fset, "types.go", nil, parser.ParseComments)
+	names, err := filepath.Glob("*.go")
 	require.NoError(t, err)
+	var decls []ast.Decl
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") || strings.HasPrefix(name, "zz_generated") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, name, nil, parser.ParseComments)
+		require.NoError(t, err)
+		decls = append(decls, file.Decls...)
+	}
 	docs := map[string]string{}
 	clean := func(s string) string { return strings.Join(strings.Fields(s), " ") }
-	for _, decl := range file.Decls {
+	for _, decl := range decls {
 		gen, ok := decl.(*ast.GenDecl)
 		if !ok || gen.Tok != token.TYPE {
 			continue

@@ -20,7 +20,9 @@ type Promotion struct {
 	// the promotion and could not announce it; this run did), dry-run, blocked,
 	// declined, unhealthy (pushed, but the target did not become healthy),
 	// unannounced (pushed, but Flux could not be asked to reconcile it), interrupted
-	// (pushed and announced, the wait cut short by a signal) or failed.
+	// (pushed and announced, the wait cut short by a signal), review-open (--review:
+	// the pull request is open, opened or updated by this run), review-closed
+	// (--review --wait: the pull request was closed without merging) or failed.
 	Outcome string `json:"outcome"`
 	// Strategy is how the change reaches the target's Git ref, chosen from the two
 	// GitRepositories' refs and paths or by --strategy: images (an image edit in the
@@ -68,8 +70,11 @@ type Promotion struct {
 	Reconcile *ReconcileOutcome `json:"reconcile,omitempty"`
 	// Rollback is the automatic revert's outcome (--rollback-on-failure), when it ran.
 	Rollback *AutoRollback `json:"rollback,omitempty"`
+	// PullRequest is the pull request (merge request on GitLab) the change went
+	// through, with --review.
+	PullRequest *PullRequest `json:"pullRequest,omitempty"`
 	// Error is the failure, when Outcome is blocked, declined, unhealthy,
-	// unannounced, interrupted or failed.
+	// unannounced, interrupted, review-closed or failed.
 	Error string `json:"error,omitempty"`
 }
 
@@ -190,8 +195,30 @@ type AutoRollback struct {
 	Commit *Commit `json:"commit,omitempty"`
 	// Reconcile is what Flux did with the revert.
 	Reconcile *ReconcileOutcome `json:"reconcile,omitempty"`
+	// PullRequest is the revert's pull request, with --review (the revert waits for
+	// review like the promotion did; nothing is announced).
+	PullRequest *PullRequest `json:"pullRequest,omitempty"`
 	// Error is why the revert failed, when it did.
 	Error string `json:"error,omitempty"`
+}
+
+// PullRequest is a pull request (merge request on GitLab) review mode opened or
+// found.
+type PullRequest struct {
+	// Provider is the Git host's kind: github, gitlab or gitea.
+	Provider string `json:"provider"`
+	// URL is the pull request's web page.
+	URL string `json:"url"`
+	// Number is its number (a merge request's IID on GitLab).
+	Number int `json:"number"`
+	// Branch is the promotion branch it proposes, promote/TARGET/SHORT-SHA (a
+	// revert's: rollback/TARGET/SHORT-SHA).
+	Branch string `json:"branch"`
+	// State is open, merged or closed (closed without merging), as last seen.
+	State string `json:"state"`
+	// MergeCommit is the commit the merge made on the target's branch (a merge or
+	// squash commit), when merged.
+	MergeCommit string `json:"mergeCommit,omitempty"`
 }
 
 // Gate is one check made before a promotion, and its outcome.
@@ -240,7 +267,9 @@ type Rollback struct {
 	// Standard object metadata; only name is set.
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	// Outcome is one of rolled-back, dry-run, declined, unhealthy or failed.
+	// Outcome is one of rolled-back, dry-run, declined, unhealthy, review-open
+	// (--review: the revert's pull request is open), review-closed (--review --wait:
+	// it was closed without merging) or failed.
 	Outcome string `json:"outcome"`
 	// Target is the environment rolled back.
 	Target Environment `json:"target"`
@@ -261,6 +290,8 @@ type Rollback struct {
 	Pin *Pin `json:"pin,omitempty"`
 	// Reconcile is what Flux did with the revert, when it was asked to reconcile.
 	Reconcile *ReconcileOutcome `json:"reconcile,omitempty"`
+	// PullRequest is the revert's pull request, with --review.
+	PullRequest *PullRequest `json:"pullRequest,omitempty"`
 	// Error is the failure, when Outcome is declined, unhealthy or failed.
 	Error string `json:"error,omitempty"`
 }
@@ -468,6 +499,10 @@ type EnvironmentStatus struct {
 	// branch the GitRepository tracks (its head in Git) the applied revision lacks
 	// (git rev-list --count APPLIED..HEAD): how far the environment lags its source.
 	SourceLag *int `json:"sourceLag,omitempty"`
+	// PullRequests are review mode's open pull requests to the environment
+	// (promotions and reverts, newest first), when the Git host could be asked (a
+	// token is set and it answered); empty otherwise.
+	PullRequests []PullRequest `json:"pullRequests,omitempty"`
 	// Error is what could not be read; the other fields hold what could.
 	Error string `json:"error,omitempty"`
 }

@@ -1,0 +1,528 @@
+package promote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
+	"github.com/kubectl-promote/kubectl-promote/pkg/history"
+	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
+	"github.com/kubectl-promote/kubectl-promote/pkg/review"
+)
+
+// Review mode (--review) delivers a promotion or a rollback as a pull request instead
+// of a push to the tracked branch: the strategy's commit goes to a branch of its own,
+// promote/TARGET/SHORT-SHA (rollback/... for a revert), made from the tracked branch
+// and pushed without force, and a pull request proposes it with the plan in its
+// body. Nothing is announced to Flux until the pull request is merged; with --wait
+// the run waits for that, then follows the merge commit like any push.
+//
+// A re-run finds the open pull request for the same target and pushes to its branch
+// again: the strategy finds nothing to change when the branch already has the plan
+// (outcome review-open, the same pull request), and adds a commit on top of it (a
+// fast-forward, never a force) when the plan is newer, updating the description.
+
+// ReviewOptions is --review.
+type ReviewOptions struct {
+	// Provider is --git-provider; empty detects it from the repository URL's host.
+	Provider string
+	// Token is the host's API token; empty means review.TokenFromEnv.
+	Token string
+	// Poll is how often --wait reads the pull request; 0 means DefaultReviewPoll.
+	Poll time.Duration
+}
+
+// DefaultReviewPoll is how often --wait reads a pull request under review.
+const DefaultReviewPoll = 2 * time.Second
+
+// reviewProgressEvery is how often a wait for review says it is still waiting.
+const reviewProgressEvery = 30 * time.Second
+
+// reviewer is one run's pull requests on the target's host.
+type reviewer struct {
+	host     review.Provider
+	base     string // the branch the target tracks
+	prefix   string // promote/TARGET/ or rollback/TARGET/
+	poll     time.Duration
+	progress Progress
+}
+
+// newReviewer connects to the host of the target's repository; kind is "promote" or
+// "rollback", the first element of the branches it pushes.
+func newReviewer(w *Workspace, o *ReviewOptions, kind string, pr Progress) (*reviewer, error) {
+	host, err := review.New(review.Options{RepoURL: w.Target.Source.Spec.URL, Provider: o.Provider, Token: o.Token})
+	if err != nil {
+		return nil, fmt.Errorf("--review: %w", err)
+	}
+	poll := o.Poll
+	if poll <= 0 {
+		poll = DefaultReviewPoll
+	}
+	return &reviewer{host: host, base: w.TargetRef.Branch, prefix: review.BranchPrefix(kind, w.Target.Name), poll: poll, progress: pr}, nil
+}
+
+// branch is the branch to push to: the open pull request's whose branch starts with
+// search (the most recently updated) when every commit on it is the tool's own for
+// the target, or name. A branch someone else added commits to is left to them: the
+// change goes to a new pull request. A promotion searches for any of the target's
+// (a newer plan updates the open one); a revert for its own name only.
+func (r *reviewer) branch(ctx context.Context, rp *repo.Repo, to, search, name string) (string, *review.PullRequest, error) {
+	open, err := r.host.Open(ctx, r.base, search)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(open) == 0 {
+		return name, nil, nil
+	}
+	own, err := r.ownBranch(ctx, rp, open[0].Head, to)
+	if err != nil || own {
+		return open[0].Head, &open[0], err
+	}
+	r.progress.Failed("pull request #%d's branch %s has commits not made by kubectl promote for %s: opening a new pull request", open[0].Number, open[0].Head, to)
+	if name == open[0].Head {
+		name += "-" + time.Now().UTC().Format("20060102150405")
+	}
+	return name, nil, nil
+}
+
+// ownBranch says whether every commit branch has over the tracked branch is the
+// tool's own for the environment to (its Promoted-To trailer names it).
+func (r *reviewer) ownBranch(ctx context.Context, rp *repo.Repo, branch, to string) (bool, error) {
+	base, err := rp.BranchHead(ctx, r.base)
+	if err != nil {
+		return false, err
+	}
+	tip, err := rp.BranchHead(ctx, branch)
+	if errors.Is(err, repo.ErrNotFound) {
+		return true, nil // the pull request's branch is gone: it will be made anew
+	}
+	if err != nil {
+		return false, err
+	}
+	commits, _, err := rp.Range(ctx, base, tip, 0)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range commits {
+		if !slices.Contains(repo.TrailerValues(c.Trailers, history.TrailerTo), to) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// propose opens the pull request of branch, or brings the open one's title and body
+// up to date.
+func (r *reviewer) propose(ctx context.Context, branch string, open *review.PullRequest, title, body string) (*review.PullRequest, error) {
+	if open == nil {
+		pr, err := r.host.Create(ctx, review.NewPullRequest{Head: branch, Base: r.base, Title: title, Body: body})
+		if err == nil {
+			r.progress.Done("opened pull request #%d: %s", pr.Number, pr.URL)
+		}
+		return pr, err
+	}
+	if open.Title == title && open.Body == body {
+		r.progress.Done("pull request #%d is open with this plan: %s", open.Number, open.URL)
+		return open, nil
+	}
+	pr, err := r.host.Update(ctx, open.Number, title, body)
+	if err == nil {
+		r.progress.Done("updated pull request #%d with the newer plan: %s", pr.Number, pr.URL)
+	}
+	return pr, err
+}
+
+// await reads the pull request until it is merged or closed, saying now and then that
+// it is still waiting; ctx (--timeout) bounds it. A host that does not answer is
+// asked again until ctx ends.
+func (r *reviewer) await(ctx context.Context, pr *review.PullRequest) (*review.PullRequest, error) {
+	start, said := time.Now(), time.Now()
+	r.progress.Waiting("waiting for pull request #%d to be merged: %s", pr.Number, pr.URL)
+	t := time.NewTicker(r.poll)
+	defer t.Stop()
+	var lastErr error
+	for {
+		cur, err := r.host.Get(ctx, pr.Number)
+		switch {
+		case err == nil && cur.State != review.StateOpen:
+			return cur, nil
+		case err != nil && !errors.Is(err, ctx.Err()):
+			lastErr = err
+		}
+		if time.Since(said) >= reviewProgressEvery {
+			said = time.Now()
+			r.progress.Waiting("still waiting for pull request #%d to be merged (%s so far)", pr.Number, time.Since(start).Round(time.Second))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, &ReviewPendingError{PR: pr, Err: ctx.Err(), Last: lastErr}
+		case <-t.C:
+		}
+	}
+}
+
+// pullRequestDoc is the JSON pullRequest of a pull request.
+func (r *reviewer) pullRequestDoc(pr *review.PullRequest) *v1alpha1.PullRequest {
+	return &v1alpha1.PullRequest{Provider: r.host.Name(), URL: pr.URL, Number: pr.Number, Branch: pr.Head, State: pr.State, MergeCommit: pr.MergeCommit}
+}
+
+// reviewed is what a review delivery pushed to: the branch, the pull request open
+// for it before the push (nil when none was), and the one proposed after.
+type reviewed struct {
+	branch string
+	open   *review.PullRequest
+	pr     *review.PullRequest
+}
+
+// reviewStrategy is a strategy delivering to a review branch: the plan is the
+// strategy's (made on the tracked branch, as without --review); the commit goes on
+// the open pull request's branch, or on a new branch made from the tracked one.
+type reviewStrategy struct {
+	Strategy
+	r *reviewer
+}
+
+func (s reviewStrategy) Deliver(ctx context.Context, w *Workspace, c *Proposal, p Provenance) (*Delivery, error) {
+	branch, open, err := s.r.branch(ctx, w.Repo, w.Target.Ref.String(), s.r.prefix, s.r.prefix+repo.ShortSHA(w.SourceCommit))
+	if err != nil {
+		return nil, err
+	}
+	rc := *c
+	rc.Branch, rc.Base = branch, c.Branch
+	d, err := s.Strategy.Deliver(ctx, w, &rc, p)
+	if d != nil {
+		d.Review = &reviewed{branch: branch, open: open}
+	}
+	return d, err
+}
+
+// reviewMode wraps the chosen strategy for --review, refusing a strategy whose
+// change a pull request cannot carry.
+func (p *promotion) reviewMode() error {
+	if p.o.Review == nil {
+		return nil
+	}
+	if p.strategy.Name() == StrategyTag {
+		return fmt.Errorf("--review opens a pull request against a branch; %s follows %s, which only a new tag reaches (push the tag, or promote without --review)", p.w.Target.Name, p.w.TargetRef)
+	}
+	if p.o.FFOnly {
+		return errors.New("--review merges through a pull request; --ff-only moves the branch itself and cannot be reviewed")
+	}
+	r, err := newReviewer(p.w, p.o.Review, review.KindPromote, p.o.Progress)
+	if err != nil {
+		return err
+	}
+	p.review, p.strategy = r, reviewStrategy{Strategy: p.strategy, r: r}
+	return nil
+}
+
+// proposed ends the write of a review delivery: the pull request opened or updated,
+// the result's outcome review-open.
+func (p *promotion) proposed(ctx context.Context, d *Delivery) error {
+	rv := d.Review
+	if d.Push.NoOp {
+		p.o.Progress.Done("branch %s already has this plan", rv.branch)
+	} else {
+		p.res.Commit = commitOf(d.Push, d.Spec)
+		p.o.Progress.Done("pushed %s to branch %s (%s)", repo.ShortSHA(d.Push.Commit), rv.branch, p.res.Commit.Subject)
+	}
+	title, body := p.change.Subject, ""
+	// The description says what merging does to the tracked branch: the plan made
+	// on it, not the step from the branch's previous commit (a newer plan pushed on
+	// top of an open pull request), and trailers to match (a squash keeps those).
+	fillPlan(p.res, p.change.Plan)
+	var trailers []repo.Trailer
+	if d.Spec != nil {
+		trailers = againstBase(d.Spec.Trailers, p.change.Plan)
+	} else if tip, err := p.w.Repo.Log(ctx, rv.branch, repo.LogOptions{Limit: 1}); err == nil && len(tip) == 1 {
+		// Nothing pushed: the branch already had the plan (its pull request was
+		// closed, and this run opens a new one); its commit has the provenance.
+		trailers = againstBase(tip[0].Trailers, p.change.Plan)
+	}
+	if rv.open != nil && d.Push.NoOp {
+		title, body = rv.open.Title, rv.open.Body // the same plan: nothing to say anew
+	} else {
+		body = promotionBody(p.res, trailers)
+	}
+	pr, err := p.review.propose(ctx, rv.branch, rv.open, title, body)
+	if err != nil {
+		return fmt.Errorf("%s is on branch %s, but the pull request was not opened: %w; run this promotion again", shortOr(d.Push.Commit, rv.branch), rv.branch, err)
+	}
+	rv.pr = pr
+	p.res.PullRequest = p.review.pullRequestDoc(pr)
+	p.res.Outcome = OutcomeReviewOpen
+	if !p.o.Wait {
+		p.o.Progress.Done("nothing was announced to Flux: merging the pull request promotes it (--wait follows it)")
+	}
+	return nil
+}
+
+func shortOr(sha, branch string) string {
+	if sha == "" {
+		return "the change"
+	}
+	return repo.ShortSHA(sha)
+}
+
+// merged waits, with --wait, for the review delivery's pull request, and returns
+// the merge commit to follow; "" without --wait. A pull request closed without
+// merging is a *ReviewClosedError.
+func (p *promotion) merged(ctx context.Context, d *Delivery) (string, error) {
+	rv := d.Review
+	if !p.o.Wait {
+		return "", nil
+	}
+	pr, err := p.review.await(ctx, rv.pr)
+	if err != nil {
+		return "", err
+	}
+	rv.pr = pr
+	p.res.PullRequest = p.review.pullRequestDoc(pr)
+	if pr.State != review.StateMerged {
+		return "", &ReviewClosedError{PR: pr}
+	}
+	p.res.Outcome = OutcomePromoted
+	p.o.Progress.Done("pull request #%d merged as %s", pr.Number, repo.ShortSHA(pr.MergeCommit))
+	if err := p.w.Repo.Fetch(ctx); err != nil {
+		return "", err
+	}
+	return pr.MergeCommit, nil
+}
+
+// againstBase is a review commit's trailers with its Promoted-Image ones (what the
+// commit changes from its parent) replaced by the plan's against the tracked branch.
+func againstBase(trailers []repo.Trailer, pl *plan.Plan) []repo.Trailer {
+	var out []repo.Trailer
+	done := false
+	for _, t := range trailers {
+		if t.Key != history.TrailerImage {
+			out = append(out, t)
+			continue
+		}
+		if !done {
+			for _, ch := range pl.Changes {
+				out = append(out, repo.Trailer{Key: history.TrailerImage, Value: history.FormatImage(ch.To.String(), ch.From.Version())})
+			}
+			done = true
+		}
+	}
+	return out
+}
+
+// finished says a delivery needs no follow-up: it pushed nothing and has no pull
+// request to wait for.
+func (d *Delivery) finished() bool { return d.Push.NoOp && d.Review == nil }
+
+// promotionBody is a promotion's pull request description: the images, the file
+// diff, the rendered diff (Secrets masked), the gates and, last, the provenance
+// trailers as a trailer block, so that a squash merge whose message is the
+// description keeps them.
+func promotionBody(res *v1alpha1.Promotion, trailers []repo.Trailer) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Promotes what **%s** runs to **%s** (`kubectl promote`, strategy %s). Merging it promotes: Flux applies it from branch `%s`.\n\n",
+		res.Source.Name, res.Target.Name, res.Strategy, res.Target.Branch)
+	if len(res.Changes) > 0 {
+		b.WriteString("### Images\n\n| image | from | to | apps |\n| --- | --- | --- | --- |\n")
+		for _, c := range res.Changes {
+			fmt.Fprintf(&b, "| `%s` | `%s` | `%s` | %s |\n", c.Image, c.From, c.To, strings.Join(c.Apps, ", "))
+		}
+		b.WriteString("\n")
+	}
+	if len(res.Commits) > 0 {
+		fmt.Fprintf(&b, "### Commits (%d)\n\n", res.CommitCount)
+		for _, c := range res.Commits {
+			fmt.Fprintf(&b, "- `%s` %s (%s)\n", repo.ShortSHA(c.SHA), c.Subject, c.Author)
+		}
+		b.WriteString("\n")
+	}
+	writeFiles(&b, res.Files)
+	if res.RenderedDiff != "" {
+		b.WriteString("### Rendered diff (Secrets masked)\n\n<details><summary>manifests as Flux will apply them</summary>\n\n")
+		writeDiff(&b, res.RenderedDiff)
+		b.WriteString("</details>\n\n")
+	}
+	writeGates(&b, res.Gates, res.Forced)
+	writeTrailers(&b, trailers)
+	return b.String()
+}
+
+// maxDiffInBody keeps a description within what hosts accept (GitHub: 65536).
+const maxDiffInBody = 20000
+
+func writeFiles(b *strings.Builder, files []v1alpha1.File) {
+	if len(files) == 0 {
+		return
+	}
+	b.WriteString("### Files\n\n")
+	for _, f := range files {
+		fmt.Fprintf(b, "`%s`\n\n", f.Path)
+		writeDiff(b, f.Diff)
+	}
+}
+
+func writeDiff(b *strings.Builder, diff string) {
+	if len(diff) > maxDiffInBody {
+		diff = diff[:maxDiffInBody] + "\n… (cut; kubectl promote --dry-run shows all of it)\n"
+	}
+	fmt.Fprintf(b, "```diff\n%s\n```\n\n", strings.TrimRight(diff, "\n"))
+}
+
+func writeGates(b *strings.Builder, gates v1alpha1.Gates, forced bool) {
+	b.WriteString("### Gates\n\n| gate | environment | result | |\n| --- | --- | --- | --- |\n")
+	for _, g := range gates {
+		result := "✅ passed"
+		if !g.Passed {
+			result = "❌ failed"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", g.Name, g.Environment, result, strings.ReplaceAll(g.Message, "|", `\|`))
+	}
+	if forced {
+		b.WriteString("\nPromoted past failed gates with `--force`.\n")
+	}
+	b.WriteString("\n")
+}
+
+func writeTrailers(b *strings.Builder, trailers []repo.Trailer) {
+	if len(trailers) == 0 {
+		return
+	}
+	b.WriteString("### Provenance\n\n")
+	for _, t := range trailers {
+		fmt.Fprintf(b, "%s: %s\n", t.Key, t.Value)
+	}
+}
+
+// ReviewClosedError is a pull request closed without merging while --wait waited for
+// it (exit code 8): nothing reached the target.
+type ReviewClosedError struct{ PR *review.PullRequest }
+
+func (e *ReviewClosedError) Error() string {
+	return fmt.Sprintf("pull request #%d was closed without merging: nothing was promoted (%s)", e.PR.Number, e.PR.URL)
+}
+
+// ReviewPendingError is a wait for review that ended (--timeout, or a signal) with
+// the pull request still open: nothing reached the target; the pull request stays.
+type ReviewPendingError struct {
+	PR   *review.PullRequest
+	Err  error
+	Last error // the host's last error while waiting, if any
+}
+
+func (e *ReviewPendingError) Error() string {
+	msg := fmt.Sprintf("pull request #%d is still open (%v): nothing was promoted yet; it promotes when merged (%s)", e.PR.Number, e.Err, e.PR.URL)
+	if e.Last != nil {
+		msg += "; the host's last answer: " + e.Last.Error()
+	}
+	return msg
+}
+
+func (e *ReviewPendingError) Unwrap() error { return e.Err }
+
+// reviewRevert is --rollback-on-failure in review mode: the revert of the merged
+// pull request's commit goes to a pull request of its own (rollback/TARGET/SHA),
+// which waits for review like the promotion did; nothing is announced.
+func (p *promotion) reviewRevert(ctx context.Context, undo v1alpha1.HistoryEntry, subject string, trailers []repo.Trailer, author repo.Signature) *v1alpha1.AutoRollback {
+	out := &v1alpha1.AutoRollback{}
+	r := *p.review
+	r.prefix = review.BranchPrefix(review.KindRollback, p.w.Target.Name)
+	pushed, spec, pr, err := r.revert(ctx, p.w.Repo, p.w.Target.Ref.String(), []v1alpha1.HistoryEntry{undo}, subject, trailers, author, p.o.PushAttempts,
+		func(trailers []repo.Trailer) string {
+			return revertBody(p.res.Target.Name, p.res.Target.Branch, []v1alpha1.HistoryEntry{undo}, nil, "the promoted revision failed health (--rollback-on-failure)", trailers)
+		})
+	if pushed != nil && !pushed.NoOp {
+		out.Commit = commitOf(pushed, spec)
+	}
+	if err != nil {
+		out.Error = err.Error()
+		p.o.Progress.Failed("rollback failed: %v", err)
+		return out
+	}
+	out.PullRequest = r.pullRequestDoc(pr)
+	return out
+}
+
+// writeForReview is rollback --review: the revert on a rollback branch and its pull
+// request; with --wait, the merge commit to follow once it is merged.
+func (rb *rollback) writeForReview(ctx context.Context, trailers []repo.Trailer, author repo.Signature) (string, error) {
+	env, r := rb.w.Target, rb.review
+	pushed, spec, pr, err := r.revert(ctx, rb.w.Repo, env.Ref.String(), rb.res.Reverted, rollbackSubject(env.Name, rb.res.Reverted), trailers, author, rb.o.PushAttempts,
+		func(trailers []repo.Trailer) string {
+			return revertBody(env.Name, rb.branch, rb.res.Reverted, rb.res.Files, rb.o.Reason, trailers)
+		})
+	if pushed != nil && !pushed.NoOp {
+		rb.res.Commit = commitOf(pushed, spec)
+	}
+	if err != nil {
+		return "", err
+	}
+	rb.res.PullRequest = r.pullRequestDoc(pr)
+	rb.res.Outcome = OutcomeReviewOpen
+	if !rb.o.Wait {
+		rb.o.Progress.Done("nothing was announced to Flux: merging the pull request rolls back (--wait follows it)")
+		return "", nil
+	}
+	if pr, err = r.await(ctx, pr); err != nil {
+		return "", err
+	}
+	rb.res.PullRequest = r.pullRequestDoc(pr)
+	if pr.State != review.StateMerged {
+		return "", &ReviewClosedError{PR: pr}
+	}
+	rb.res.Outcome = OutcomeRolledBack
+	rb.o.Progress.Done("pull request #%d merged as %s", pr.Number, repo.ShortSHA(pr.MergeCommit))
+	return pr.MergeCommit, rb.w.Repo.Fetch(ctx)
+}
+
+// revert pushes a revert of entries to the review branch (the open revert pull
+// request's, or a new one from the tracked branch) and opens or updates its pull
+// request, the body made by body from the commit's trailers.
+func (r *reviewer) revert(ctx context.Context, rp *repo.Repo, to string, entries []v1alpha1.HistoryEntry, subject string, trailers []repo.Trailer, author repo.Signature,
+	attempts int, body func([]repo.Trailer) string) (*repo.PushResult, *repo.CommitSpec, *review.PullRequest, error) {
+	name := r.prefix + repo.ShortSHA(entries[0].Commit)
+	branch, open, err := r.branch(ctx, rp, to, name, name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	r.progress.Doing("reverting %d promotion(s) on review branch %s (from %s)", len(entries), branch, r.base)
+	pushed, spec, err := revert(ctx, rp, branch, r.base, entries, subject, trailers, author, attempts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if pushed.NoOp {
+		r.progress.Done("branch %s already has this revert", branch)
+	} else {
+		r.progress.Done("pushed %s to branch %s (%s)", repo.ShortSHA(pushed.Commit), branch, subject)
+	}
+	title, text := subject, body(trailers)
+	if open != nil && pushed.NoOp {
+		title, text = open.Title, open.Body
+	}
+	pr, err := r.propose(ctx, branch, open, title, text)
+	if err != nil {
+		return pushed, spec, nil, fmt.Errorf("the revert is on branch %s, but its pull request was not opened: %w; run this rollback again", branch, err)
+	}
+	return pushed, spec, pr, nil
+}
+
+// revertBody is a revert pull request's description: what it reverts, the file
+// diff and the trailers, last.
+func revertBody(target, branch string, reverted []v1alpha1.HistoryEntry, files []v1alpha1.File, reason string, trailers []repo.Trailer) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Rolls **%s** back (`kubectl promote rollback`). Merging it rolls back: Flux applies it from branch `%s`.\n\n", target, branch)
+	if reason != "" {
+		fmt.Fprintf(&b, "Reason: %s\n\n", reason)
+	}
+	b.WriteString("### Reverts\n\n")
+	for _, e := range reverted {
+		fmt.Fprintf(&b, "- `%s` %s\n", repo.ShortSHA(e.Commit), e.Subject)
+	}
+	b.WriteString("\n")
+	writeFiles(&b, files)
+	writeTrailers(&b, trailers)
+	return b.String()
+}

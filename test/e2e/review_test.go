@@ -183,6 +183,7 @@ func eventually(t *testing.T, what string, limit time.Duration, cond func() bool
 // promotion squash-merged does the same; rollback --review opens a revert pull
 // request; status lists it; and the token appears in no output.
 func TestReview(t *testing.T) {
+	parallel(t)
 	// my-app 1.4.0 never becomes Ready in production (only there): the last case
 	// promotes it to fail health.
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), Gitea: true,

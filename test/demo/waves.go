@@ -59,6 +59,7 @@ func (d *demo) fleet(ctx context.Context) error {
 	if err := kubectl(ctx, env, "promote", "status", "--all-contexts"); err != nil {
 		return fmt.Errorf("kubectl promote status: %w", err)
 	}
+	fmt.Println("   prod-eu lags main by wave 2's commit, which changes only ./apps/prod-us: nothing it reads")
 
 	// prod-eu applied wave 1; the us clusters wave 2, on top of it.
 	applied := []string{}

@@ -57,7 +57,7 @@ demo: ## Real promotions on local Flux clusters, every scene in turn: a director
 demo-branches: ## The same with a branch per environment: the commit staging applied merged into production's branch
 	cd test && go run ./demo -branches
 
-demo-tags: ## Production follows a semver range: the promotion released as tag v1.0.1 that Flux selects, then a signed tag (--sign-key) that Flux verifies
+demo-tags: ## Production follows a semver range: the promotion released as tag v1.0.1 that Flux selects, then a signed tag (--sign-key) that Flux verifies, then a pinned tag (spec.ref.tag) moved
 	cd test && go run ./demo -tags
 
 demo-fleet: ## Four clusters: staging promoted to prod-eu, then to prod-us-1 and prod-us-2, in two waves; status --all-contexts

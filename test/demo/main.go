@@ -16,7 +16,9 @@
 //
 // With -tags (make demo-tags) production follows a semver range: the promotion
 // releases its commit as the next version tag, which Flux selects; then production
-// verifies tag signatures and the next promotion is signed (--sign-key).
+// verifies tag signatures and the next promotion is signed (--sign-key). On new
+// clusters, production then pins a tag (spec.ref.tag, in a gotk-sync.yaml): the
+// promotion releases the next tag and moves the pin to it.
 //
 // With -fleet (make demo-fleet) four clusters (staging, prod-eu, prod-us-1 and
 // prod-us-2) and one promotion in two waves: prod-eu first, the us region once
@@ -143,11 +145,14 @@ func run(ctx context.Context) error {
 	return d.directories(ctx)
 }
 
-// start starts a fleet in the work directory with the infrastructure stand-ins
+// start starts a fleet (in the work directory unless opts.Dir) with the infrastructure stand-ins
 // taking 5 s to become Ready, and returns it with the environment kubectl runs in.
 func (d *demo) start(ctx context.Context, opts fleet.Options) (*fleet.Fleet, []string, error) {
 	fmt.Println("   infrastructure (cert-manager, ingress-nginx stand-ins) takes 5 s to become Ready; apps dependsOn it")
-	opts.Dir, opts.Progress = filepath.Join(d.work, "fleet"), os.Stdout
+	if opts.Dir == "" {
+		opts.Dir = filepath.Join(d.work, "fleet")
+	}
+	opts.Progress = os.Stdout
 	opts.Seed.InfraPodAnnotations = map[string]string{plane.ReadyDelayAnnotation: "5s"}
 	f, err := fleet.Start(ctx, opts)
 	if err != nil {

@@ -22,7 +22,8 @@ const semverRange = ">=1.0.0 <2.0.0"
 
 // tags is the -tags scene: production follows a semver range, so a promotion
 // commits the image edit on main and releases it as the next version tag; then
-// production verifies tag signatures and the next promotion signs its tag.
+// production verifies tag signatures and the next promotion signs its tag. Its
+// second half (pinned) runs on new clusters where production pins a tag.
 func (d *demo) tags(ctx context.Context) error {
 	step("Starting two clusters (staging, production) with Flux, and a Git server with the seed repository")
 	fmt.Printf("   staging tracks branch main; production follows the semver range %q (spec.ref.semver), the first commit is tagged %s\n", semverRange, fleet.InitialTag)
@@ -128,8 +129,21 @@ func (d *demo) tags(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.done(ctx, f, fmt.Sprintf("Flux applied the signed tag in production: %s (Ready=%s)", st.LastAppliedRevision, st.Ready),
-		"kubectl promote status staging production --kustomization apps")
+	signed := fmt.Sprintf("Flux applied the signed tag in production: %s (Ready=%s)", st.LastAppliedRevision, st.Ready)
+	if !d.keep {
+		f.Stop()
+	}
+
+	p, applied, err := d.pinned(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Stop()
+	try := "kubectl promote status staging production --kustomization apps"
+	if d.keep {
+		try += fmt.Sprintf("\n\n  The semver clusters: export KUBECONFIG=%s", f.Kubeconfig)
+	}
+	d.done(ctx, p, signed+"\n"+applied, try)
 	return nil
 }
 

@@ -271,8 +271,7 @@ func (d *demo) directories(ctx context.Context) error {
 		}
 	}
 
-	_, apps := f.Kustomizations("production")
-	st, err := fleet.Kustomization(ctx, f.Client("production"), apps)
+	st, err := productionApps(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -281,6 +280,20 @@ func (d *demo) directories(ctx context.Context) error {
 	}
 	d.done(ctx, f, fmt.Sprintf("Flux applied the promoted revision in production: %s (Ready=%s)", st.LastAppliedRevision, st.Ready),
 		"kubectl promote status staging production --kustomization apps")
+	return nil
+}
+
+// productionApps is the state of production's apps Kustomization.
+func productionApps(ctx context.Context, f *fleet.Fleet) (fleet.KustomizationState, error) {
+	_, apps := f.Kustomizations("production")
+	return fleet.Kustomization(ctx, f.Client("production"), apps)
+}
+
+// history runs kubectl promote history for production's apps.
+func history(ctx context.Context, env []string) error {
+	if err := kubectl(ctx, env, "promote", "history", "production", "--kustomization", "apps"); err != nil {
+		return fmt.Errorf("kubectl promote history: %w", err)
+	}
 	return nil
 }
 

@@ -117,7 +117,7 @@ func (d *demo) pinned(ctx context.Context) (*fleet.Fleet, string, error) {
 		return nil, "", err
 	}
 	step("The pin, moved by a patch beside the generated gotk-sync.yaml (git show), and production now")
-	show, err := gitserver.Git(f.Git.Dir(fleet.Repo), "show", "--format=%h %s%n", head)
+	show, err := gitserver.Git(f.Git.Dir(fleet.Repo), "show", "--format=%h %s", head)
 	if err != nil {
 		return nil, "", err
 	}
@@ -129,16 +129,15 @@ func (d *demo) pinned(ctx context.Context) (*fleet.Fleet, string, error) {
 	if err := kubectl(ctx, env, "promote", "status", "production", "--kustomization", "apps"); err != nil {
 		return nil, "", fmt.Errorf("kubectl promote status: %w", err)
 	}
-	if err := kubectl(ctx, env, "promote", "history", "production", "--kustomization", "apps"); err != nil {
-		return nil, "", fmt.Errorf("kubectl promote history: %w", err)
+	if err := history(ctx, env); err != nil {
+		return nil, "", err
 	}
 
 	tagged, err := gitserver.Git(f.Git.Dir(fleet.Repo), "rev-parse", "v1.0.1^{commit}")
 	if err != nil {
 		return nil, "", fmt.Errorf("the promotion made no tag v1.0.1: %w", err)
 	}
-	_, apps := f.Kustomizations("production")
-	st, err := fleet.Kustomization(ctx, f.Client("production"), apps)
+	st, err := productionApps(ctx, f)
 	if err != nil {
 		return nil, "", err
 	}

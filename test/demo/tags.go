@@ -120,12 +120,11 @@ func (d *demo) tags(ctx context.Context) error {
 	fmt.Printf("SourceVerified=%s: %s\n", status, msg)
 
 	step("kubectl promote history production --kustomization apps")
-	if err := kubectl(ctx, env, "promote", "history", "production", "--kustomization", "apps"); err != nil {
-		return fmt.Errorf("kubectl promote history: %w", err)
+	if err := history(ctx, env); err != nil {
+		return err
 	}
 
-	_, apps := f.Kustomizations("production")
-	st, err := fleet.Kustomization(ctx, f.Client("production"), apps)
+	st, err := productionApps(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -161,8 +160,7 @@ func released(ctx context.Context, f *fleet.Fleet, tag string) (string, error) {
 	if strings.TrimSpace(tagged) != sha {
 		return "", fmt.Errorf("tag %s is on %s, not on main's head %s", tag, tagged, sha)
 	}
-	_, apps := f.Kustomizations("production")
-	st, err := fleet.Kustomization(ctx, f.Client("production"), apps)
+	st, err := productionApps(ctx, f)
 	if err != nil {
 		return "", err
 	}

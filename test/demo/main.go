@@ -48,7 +48,7 @@ import (
 // The scenes other than the default one, one per run.
 var (
 	branches = flag.Bool("branches", false, "A branch per environment, same path: promote by merging the commit staging applied")
-	tags     = flag.Bool("tags", false, "Production follows a semver range: promote by releasing a version tag, then a signed one")
+	tags     = flag.Bool("tags", false, "Production follows a semver range: promote by releasing a version tag, then a signed one; then production pins a tag")
 	waves    = flag.Bool("fleet", false, "Four clusters: promote to prod-eu, then to prod-us-1 and prod-us-2, in two waves")
 )
 
@@ -145,8 +145,9 @@ func run(ctx context.Context) error {
 	return d.directories(ctx)
 }
 
-// start starts a fleet (in the work directory unless opts.Dir) with the infrastructure stand-ins
-// taking 5 s to become Ready, and returns it with the environment kubectl runs in.
+// start starts a fleet (in the work directory unless opts.Dir) with the
+// infrastructure stand-ins taking 5 s to become Ready, and returns it with the
+// environment kubectl runs in.
 func (d *demo) start(ctx context.Context, opts fleet.Options) (*fleet.Fleet, []string, error) {
 	fmt.Println("   infrastructure (cert-manager, ingress-nginx stand-ins) takes 5 s to become Ready; apps dependsOn it")
 	if opts.Dir == "" {

@@ -15,7 +15,7 @@ LDFLAGS := -s -w \
 # build.sh prints that directory on stdout and fails loudly when a build fails.
 WITH_PLANE = dir=$$(bash test/tools/build.sh) && export KUBECTL_PROMOTE_PLANE=$$dir &&
 
-.PHONY: all build install test unit e2e demo demo-branches lint lint-tools cover generate bench bench-e2e bench-status bench-fleet release-check plane clean
+.PHONY: all build install test unit e2e demo demo-branches demo-tags demo-fleet lint lint-tools cover generate bench bench-e2e bench-status bench-fleet release-check plane clean
 
 all: build
 
@@ -51,11 +51,17 @@ plane: ## Build (or find cached) the control plane binaries
 e2e: ## End-to-end suite on real kube-apiserver + Flux + Git, through kubectl
 	$(WITH_PLANE) cd test && go test -count=1 -p 1 -parallel 3 -timeout 80m -v ./plane/... ./fleet/... ./e2e/...
 
-demo: ## Real promotions on local Flux clusters: a directory per environment, then a branch per environment (KEEP=1 leaves them running)
-	cd test && go run ./demo && go run ./demo -branches
+demo: ## Real promotions on local Flux clusters, every scene in turn: a directory per environment, a branch per environment, version tags (then signed), a fleet in waves (KEEP=1 make demo-SCENE leaves that scene's clusters running)
+	cd test && go run ./demo && go run ./demo -branches && go run ./demo -tags && go run ./demo -fleet
 
 demo-branches: ## The same with a branch per environment: the commit staging applied merged into production's branch
 	cd test && go run ./demo -branches
+
+demo-tags: ## Production follows a semver range: the promotion released as tag v1.0.1 that Flux selects, then a signed tag (--sign-key) that Flux verifies, then a pinned tag (spec.ref.tag) moved
+	cd test && go run ./demo -tags
+
+demo-fleet: ## Four clusters: staging promoted to prod-eu, then to prod-us-1 and prod-us-2, in two waves; status --all-contexts
+	cd test && go run ./demo -fleet
 
 bench: ## Go benchmarks of planning, the plan bench report (medians, ratio to a plain kustomize build), and branch-per-env planning against same-branch (medians, ratio ≤ 1.2)
 	go test -run '^$$' -bench Seed -benchtime 10x -count 5 ./pkg/plan/ ./pkg/render/

@@ -1,15 +1,28 @@
 // Command demo is `make demo`: it builds kubectl-promote and the test control plane
-// (cached after the first time), starts two real clusters (staging and production)
-// running real Flux on the seed's fleet-infra repository served by a real Git server,
-// and promotes staging's versions to production with the real
-// `kubectl promote --wait`, showing each step.
+// (cached after the first time), starts real clusters running real Flux on the
+// seed's fleet-infra repository served by a real Git server, and promotes staging's
+// versions onwards with the real `kubectl promote --wait`, showing each step. Each
+// scene is one run; `make demo` runs them all in turn.
 //
 // Run it from test/: go run ./demo. KEEP=1 keeps everything running afterwards and
 // prints the export KUBECONFIG=... line to look around; Ctrl-C stops it.
 //
+// Without a flag, two clusters (staging, production) read a directory each of
+// branch main, and the promotion edits production's overlay.
+//
 // With -branches (make demo-branches) each environment tracks a branch of its own
 // (staging, production) and both read ./apps/staging: staging gets a new commit, and
 // the promotion merges the commit staging applied into production's branch.
+//
+// With -tags (make demo-tags) production follows a semver range: the promotion
+// releases its commit as the next version tag, which Flux selects; then production
+// verifies tag signatures and the next promotion is signed (--sign-key). On new
+// clusters, production then pins a tag (spec.ref.tag, in a gotk-sync.yaml): the
+// promotion releases the next tag and moves the pin to it.
+//
+// With -fleet (make demo-fleet) four clusters (staging, prod-eu, prod-us-1 and
+// prod-us-2) and one promotion in two waves: prod-eu first, the us region once
+// prod-eu is healthy.
 package main
 
 import (
@@ -32,8 +45,12 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/test/plane"
 )
 
-// branches is -branches: the branch-per-environment scene.
-var branches = flag.Bool("branches", false, "A branch per environment, same path: promote by merging the commit staging applied")
+// The scenes other than the default one, one per run.
+var (
+	branches = flag.Bool("branches", false, "A branch per environment, same path: promote by merging the commit staging applied")
+	tags     = flag.Bool("tags", false, "Production follows a semver range: promote by releasing a version tag, then a signed one; then production pins a tag")
+	waves    = flag.Bool("fleet", false, "Four clusters: promote to prod-eu, then to prod-us-1 and prod-us-2, in two waves")
+)
 
 func main() {
 	flag.Parse()
@@ -60,9 +77,25 @@ func step(format string, args ...any) {
 	fmt.Printf("\n== "+format+"\n", args...)
 }
 
+// demo is what every scene shares: a work directory, kubectl and the plugin built
+// into bin (put first on PATH), and a HOME whose git config names the promoter.
+type demo struct {
+	work, bin, home string
+	keep            bool
+	began           time.Time
+}
+
 func run(ctx context.Context) error {
-	keep := os.Getenv("KEEP") != ""
-	began := time.Now()
+	n := 0
+	for _, on := range []bool{*branches, *tags, *waves} {
+		if on {
+			n++
+		}
+	}
+	if n > 1 {
+		return errors.New("-branches, -tags and -fleet are separate scenes: pass one at a time (make demo runs them all)")
+	}
+	d := &demo{keep: os.Getenv("KEEP") != "", began: time.Now()}
 	root, err := repoRoot()
 	if err != nil {
 		return err
@@ -75,43 +108,77 @@ func run(ctx context.Context) error {
 	}
 	os.Setenv("KUBECTL_PROMOTE_PLANE", planeDir)
 
-	work, err := os.MkdirTemp("", "kubectl-promote-demo-")
+	d.work, err = os.MkdirTemp("", "kubectl-promote-demo-")
 	if err != nil {
 		return err
 	}
-	if !keep {
-		defer os.RemoveAll(work)
+	if !d.keep {
+		defer os.RemoveAll(d.work)
 	}
-	bin := filepath.Join(work, "bin")
-	if err := os.MkdirAll(bin, 0o755); err != nil {
+	d.bin = filepath.Join(d.work, "bin")
+	if err := os.MkdirAll(d.bin, 0o755); err != nil {
 		return err
 	}
 	step("Building kubectl-promote")
-	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, "kubectl-promote"), "./cmd/kubectl-promote")
+	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(d.bin, "kubectl-promote"), "./cmd/kubectl-promote")
 	build.Dir, build.Stdout, build.Stderr = root, os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("go build ./cmd/kubectl-promote: %w", err)
 	}
-	if err := os.Symlink(filepath.Join(planeDir, "kubectl"), filepath.Join(bin, "kubectl")); err != nil {
+	if err := os.Symlink(filepath.Join(planeDir, "kubectl"), filepath.Join(d.bin, "kubectl")); err != nil {
 		return err
 	}
-	os.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	home := filepath.Join(work, "home")
-	if err := os.MkdirAll(home, 0o755); err != nil {
+	os.Setenv("PATH", d.bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	d.home = filepath.Join(d.work, "home")
+	if err := os.MkdirAll(d.home, 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(home, ".gitconfig"), []byte("[user]\n\tname = Demo Promoter\n\temail = demo@example.invalid\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(d.home, ".gitconfig"), []byte("[user]\n\tname = Demo Promoter\n\temail = demo@example.invalid\n"), 0o644); err != nil {
 		return err
 	}
+	switch {
+	case *tags:
+		return d.tags(ctx)
+	case *waves:
+		return d.fleet(ctx)
+	}
+	return d.directories(ctx)
+}
 
-	step("Starting two clusters (staging, production) with Flux, and a Git server with the seed repository")
+// start starts a fleet (in the work directory unless opts.Dir) with the
+// infrastructure stand-ins taking 5 s to become Ready, and returns it with the
+// environment kubectl runs in.
+func (d *demo) start(ctx context.Context, opts fleet.Options) (*fleet.Fleet, []string, error) {
 	fmt.Println("   infrastructure (cert-manager, ingress-nginx stand-ins) takes 5 s to become Ready; apps dependsOn it")
-	envs := seed.DefaultEnvs()
-	opts := fleet.Options{
-		Dir:      filepath.Join(work, "fleet"),
-		Seed:     seed.Options{Envs: envs, InfraPodAnnotations: map[string]string{plane.ReadyDelayAnnotation: "5s"}},
-		Progress: os.Stdout,
+	if opts.Dir == "" {
+		opts.Dir = filepath.Join(d.work, "fleet")
 	}
+	opts.Progress = os.Stdout
+	opts.Seed.InfraPodAnnotations = map[string]string{plane.ReadyDelayAnnotation: "5s"}
+	f, err := fleet.Start(ctx, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, append(os.Environ(), "KUBECONFIG="+f.Kubeconfig, "HOME="+d.home), nil
+}
+
+// done ends a scene: the time it took and what Flux applied, then, with KEEP, the
+// lines to look around with, until Ctrl-C.
+func (d *demo) done(ctx context.Context, f *fleet.Fleet, applied string, try string) {
+	step("Done in %s", time.Since(d.began).Round(time.Second))
+	fmt.Println(applied)
+	if d.keep {
+		fmt.Printf("\nThe clusters keep running (Ctrl-C stops them). In another shell:\n\n")
+		fmt.Printf("  export KUBECONFIG=%s\n  export PATH=%s:$PATH\n  %s\n\n", f.Kubeconfig, d.bin, try)
+		<-ctx.Done()
+		fmt.Println("stopping")
+	}
+}
+
+// directories is the default scene, or with -branches the branch-per-environment one.
+func (d *demo) directories(ctx context.Context) error {
+	step("Starting two clusters (staging, production) with Flux, and a Git server with the seed repository")
+	opts := fleet.Options{Seed: seed.Options{Envs: seed.DefaultEnvs()}}
 	if *branches {
 		fmt.Println("   a branch per environment: staging tracks branch staging, production branch production; both read ./apps/staging")
 		opts.Branches = map[string]string{"staging": "staging", "production": "production"}
@@ -125,12 +192,11 @@ func run(ctx context.Context) error {
 			return os.WriteFile(p, []byte(s), 0o644)
 		}
 	}
-	f, err := fleet.Start(ctx, opts)
+	f, env, err := d.start(ctx, opts)
 	if err != nil {
 		return err
 	}
 	defer f.Stop()
-	env := append(os.Environ(), "KUBECONFIG="+f.Kubeconfig, "HOME="+home)
 	prodBranch := f.BranchOf("production")
 	appNS := "production"
 	if *branches {
@@ -156,14 +222,9 @@ func run(ctx context.Context) error {
 		fmt.Printf("   staging applied %s\n", f.RevisionIn("staging", sha))
 	}
 
-	step("What runs where, before the promotion")
-	for _, ctxName := range f.Envs {
-		fmt.Printf("\n-- context %s --\n", ctxName)
-		if err := kubectl(ctx, env, "--context", ctxName, "get", "kustomizations.kustomize.toolkit.fluxcd.io,deployments", "-A"); err != nil {
-			return err
-		}
+	if err := runsWhere(ctx, env, f.Envs); err != nil {
+		return err
 	}
-	fmt.Println()
 	if err := kubectl(ctx, env, "promote", "status", "staging", "production", "--kustomization", "apps"); err != nil {
 		return fmt.Errorf("kubectl promote status: %w", err)
 	}
@@ -211,23 +272,42 @@ func run(ctx context.Context) error {
 		}
 	}
 
-	_, apps := f.Kustomizations("production")
-	st, err := fleet.Kustomization(ctx, f.Client("production"), apps)
+	st, err := productionApps(ctx, f)
 	if err != nil {
 		return err
 	}
 	if st.LastAppliedRevision != f.RevisionIn("production", after) {
 		return fmt.Errorf("production applied %s, not the promotion %s", st.LastAppliedRevision, f.RevisionIn("production", after))
 	}
-	step("Done in %s", time.Since(began).Round(time.Second))
-	fmt.Printf("Flux applied the promoted revision in production: %s (Ready=%s)\n", st.LastAppliedRevision, st.Ready)
+	d.done(ctx, f, fmt.Sprintf("Flux applied the promoted revision in production: %s (Ready=%s)", st.LastAppliedRevision, st.Ready),
+		"kubectl promote status staging production --kustomization apps")
+	return nil
+}
 
-	if keep {
-		fmt.Printf("\nThe clusters keep running (Ctrl-C stops them). In another shell:\n\n")
-		fmt.Printf("  export KUBECONFIG=%s\n  export PATH=%s:$PATH\n  kubectl promote status staging production --kustomization apps\n\n", f.Kubeconfig, bin)
-		<-ctx.Done()
-		fmt.Println("stopping")
+// productionApps is the state of production's apps Kustomization.
+func productionApps(ctx context.Context, f *fleet.Fleet) (fleet.KustomizationState, error) {
+	_, apps := f.Kustomizations("production")
+	return fleet.Kustomization(ctx, f.Client("production"), apps)
+}
+
+// history runs kubectl promote history for production's apps.
+func history(ctx context.Context, env []string) error {
+	if err := kubectl(ctx, env, "promote", "history", "production", "--kustomization", "apps"); err != nil {
+		return fmt.Errorf("kubectl promote history: %w", err)
 	}
+	return nil
+}
+
+// runsWhere shows the Flux Kustomizations and Deployments of each context.
+func runsWhere(ctx context.Context, env []string, contexts []string) error {
+	step("What runs where, before the promotion")
+	for _, name := range contexts {
+		fmt.Printf("\n-- context %s --\n", name)
+		if err := kubectl(ctx, env, "--context", name, "get", "kustomizations.kustomize.toolkit.fluxcd.io,deployments", "-A"); err != nil {
+			return err
+		}
+	}
+	fmt.Println()
 	return nil
 }
 

@@ -225,7 +225,7 @@ func (d *demo) directories(ctx context.Context) error {
 	if err := runsWhere(ctx, env, f.Envs); err != nil {
 		return err
 	}
-	if err := kubectl(ctx, env, "promote", "status", "staging", "production", "--kustomization", "apps"); err != nil {
+	if err := status(ctx, env, "staging", "production", "--kustomization", "apps"); err != nil {
 		return fmt.Errorf("kubectl promote status: %w", err)
 	}
 
@@ -316,6 +316,20 @@ func kubectl(ctx context.Context, env []string, args ...string) error {
 	cmd := exec.CommandContext(ctx, "kubectl", args...)
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, os.Stdout, os.Stdout
 	return cmd.Run()
+}
+
+// status runs `kubectl promote status ARGS`. Its exit 1 for an environment not Ready
+// is shown, not fatal: right after a change Flux re-checks a Kustomization now and
+// then (a dependency requeue firing after the fact), and status says so; what the
+// scene proves is checked against the clusters themselves.
+func status(ctx context.Context, env []string, args ...string) error {
+	err := kubectl(ctx, env, append([]string{"promote", "status"}, args...)...)
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == 1 {
+		fmt.Println("   (status exits 1 while an environment is not Ready: Flux is re-checking it)")
+		return nil
+	}
+	return err
 }
 
 // repoRoot is the directory holding cmd/kubectl-promote, found upwards from here.

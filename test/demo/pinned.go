@@ -126,7 +126,7 @@ func (d *demo) pinned(ctx context.Context) (*fleet.Fleet, string, error) {
 		"-o", "custom-columns=NAME:.metadata.name,BRANCH:.spec.ref.branch,TAG:.spec.ref.tag,REVISION:.status.artifact.revision"); err != nil {
 		return nil, "", err
 	}
-	if err := kubectl(ctx, env, "promote", "status", "production", "--kustomization", "apps"); err != nil {
+	if err := status(ctx, env, "production", "--kustomization", "apps"); err != nil {
 		return nil, "", fmt.Errorf("kubectl promote status: %w", err)
 	}
 	if err := history(ctx, env); err != nil {

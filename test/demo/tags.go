@@ -43,7 +43,7 @@ func (d *demo) tags(ctx context.Context) error {
 	if err := gitRepositories(ctx, env, f.Envs); err != nil {
 		return err
 	}
-	if err := kubectl(ctx, env, "promote", "status", "staging", "production", "--kustomization", "apps"); err != nil {
+	if err := status(ctx, env, "staging", "production", "--kustomization", "apps"); err != nil {
 		return fmt.Errorf("kubectl promote status: %w", err)
 	}
 
@@ -68,7 +68,7 @@ func (d *demo) tags(ctx context.Context) error {
 	if err := gitRepositories(ctx, env, []string{"production"}); err != nil {
 		return err
 	}
-	if err := kubectl(ctx, env, "promote", "status", "staging", "production", "--kustomization", "apps"); err != nil {
+	if err := status(ctx, env, "staging", "production", "--kustomization", "apps"); err != nil {
 		return fmt.Errorf("kubectl promote status: %w", err)
 	}
 

@@ -23,7 +23,7 @@ func (d *demo) fleet(ctx context.Context) error {
 	defer f.Stop()
 
 	step("Every cluster, before the promotion: kubectl promote status --all-contexts")
-	if err := kubectl(ctx, env, "promote", "status", "--all-contexts", "--kustomization", "apps"); err != nil {
+	if err := status(ctx, env, "--all-contexts", "--kustomization", "apps"); err != nil {
 		return fmt.Errorf("kubectl promote status: %w", err)
 	}
 
@@ -56,7 +56,7 @@ func (d *demo) fleet(ctx context.Context) error {
 	}
 
 	step("Every cluster after the promotion: kubectl promote status --all-contexts")
-	if err := kubectl(ctx, env, "promote", "status", "--all-contexts"); err != nil {
+	if err := status(ctx, env, "--all-contexts"); err != nil {
 		return fmt.Errorf("kubectl promote status: %w", err)
 	}
 	fmt.Println("   prod-eu lags main by wave 2's commit, which changes only ./apps/prod-us: nothing it reads")

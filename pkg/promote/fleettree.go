@@ -7,8 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
 )
 
 // branchTree is one checkout of a branch's head shared by every target of a fleet
@@ -69,4 +72,46 @@ func (f *fleetRun) shareTrees(ctx context.Context) error {
 		p.w.tree = trees[branch]
 	}
 	return nil
+}
+
+// sourceKey names the GitRepository env reads, in its cluster.
+func sourceKey(env *flux.Environment) string {
+	return env.Cluster.Context + "\x00" + env.Source.Namespace + "/" + env.Source.Name
+}
+
+// announceSources asks Flux, once per GitRepository, to fetch the wave's commits:
+// its targets mostly share one per cluster, and twenty requests at once to the same
+// object made the API server retry its writes and source-controller fetch twenty
+// times, each target's wait expecting its own request to be the one handled. It
+// returns the token every target announces its Kustomization with, and the sources
+// annotated; a target whose source could not be annotated here annotates it itself
+// (and reports the failure as a single promotion does).
+func announceSources(ctx context.Context, pushed []*waveCommit) (string, map[string]bool) {
+	token := time.Now().UTC().Format(time.RFC3339Nano)
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
+	defer cancel()
+	sources := map[string]*flux.Environment{}
+	for _, c := range pushed {
+		for _, p := range c.targets {
+			if k := sourceKey(p.w.Target); sources[k] == nil {
+				sources[k] = p.w.Target
+			}
+		}
+	}
+	done := map[string]bool{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for k, env := range sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if reconcile.Annotate(actx, env.Cluster, env.Source.DeepCopy(), token) == nil {
+				mu.Lock()
+				done[k] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return token, done
 }

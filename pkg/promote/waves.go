@@ -462,6 +462,7 @@ func (f *fleetRun) runWave(parent context.Context, wi int) error {
 		pr.Done("wave %d: nothing to promote", wi+1)
 		return nil
 	}
+	token, sourceDone := announceSources(ctx, pushed)
 	errs := make([]error, 0)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -471,7 +472,7 @@ func (f *fleetRun) runWave(parent context.Context, wi int) error {
 			go func() {
 				defer wg.Done()
 				d := &Delivery{Push: c.push, Spec: c.spec, Plan: c.plans[cleanPath(p.w.Target.Kustomization.Spec.Path)]}
-				fo := followOptions{wait: wait, progress: p.o.Progress,
+				fo := followOptions{wait: wait, progress: p.o.Progress, token: token, sourceDone: sourceDone[sourceKey(p.w.Target)],
 					carries: func(ctx context.Context, sha string) (bool, error) { return imagesStrategy{}.Carries(ctx, p.w, d, sha) }}
 				out, err := followUp(ctx, p.w, c.push.Commit, fo)
 				p.res.Reconcile = out

@@ -8,8 +8,8 @@ import (
 )
 
 // profileEnv names a directory into which the plugin writes a CPU profile of each
-// run, cpu-<pid>.pprof, for `go tool pprof`. It is a developer's hook (see
-// CONTRIBUTING in the README), not a user-facing flag.
+// run, cpu-<pid>.pprof, for `go tool pprof`. It is a developer's hook (README,
+// Development), not a user-facing flag.
 const profileEnv = "KUBECTL_PROMOTE_CPUPROFILE"
 
 // startProfile starts the CPU profile when profileEnv is set; the func it returns

@@ -570,14 +570,3 @@ func (f *Fleet) LogTail(n int) string {
 	}
 	return b.String()
 }
-
-// OverlayOf is the overlay env reads (seed.Env.Overlay, else its name), which is
-// also its applications' namespace: clusters of one region may share one.
-func (f *Fleet) OverlayOf(env string) string {
-	for _, e := range f.Opts.Seed.Envs {
-		if e.Name == env {
-			return e.OverlayName()
-		}
-	}
-	return env
-}

@@ -14,5 +14,8 @@ import (
 
 func main() {
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
-	os.Exit(plugin.Main(streams, os.Args[1:]))
+	stop := startProfile()
+	code := plugin.Main(streams, os.Args[1:])
+	stop()
+	os.Exit(code)
 }

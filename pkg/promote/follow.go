@@ -27,6 +27,10 @@ type followOptions struct {
 	// via, when set, is the Kustomization that must apply the manifest commit that
 	// pins the target's GitRepository to the new tag: announced and followed first.
 	via *via
+	// token, when set, is the reconcile request to announce with; sourceDone says
+	// the target's GitRepository already has it (see reconcile.AnnounceAt).
+	token      string
+	sourceDone bool
 }
 
 // via is the manifest step of a pinned-tag promotion.
@@ -51,7 +55,7 @@ func followUp(ctx context.Context, w *Workspace, commit string, o followOptions)
 	defer cancel()
 	var step *reconcile.Via
 	if v := o.via; v != nil {
-		vout, err := announce(actx, v.env)
+		vout, err := announce(actx, v.env, "", false)
 		if err != nil {
 			return vout, &UnannouncedError{Commit: v.commit, Env: v.env, Err: err}
 		}
@@ -59,7 +63,7 @@ func followUp(ctx context.Context, w *Workspace, commit string, o followOptions)
 			return w.contains(ctx, v.commit, revision, nil)
 		}}
 	}
-	out, err := announce(actx, env)
+	out, err := announce(actx, env, o.token, o.sourceDone)
 	if step != nil {
 		out.Annotated = append(step.Out.Annotated, out.Annotated...)
 	}
@@ -93,11 +97,15 @@ func followUp(ctx context.Context, w *Workspace, commit string, o followOptions)
 	return out, &UnhealthyError{Commit: commit, Err: err}
 }
 
-// announce is reconcile.Announce, retried while the API server is unreachable
-// (until ctx ends).
-func announce(ctx context.Context, env *flux.Environment) (*v1alpha1.ReconcileOutcome, error) {
+// announce is reconcile.AnnounceAt, with a new token each attempt unless token is
+// given, retried while the API server is unreachable (until ctx ends).
+func announce(ctx context.Context, env *flux.Environment, token string, sourceDone bool) (*v1alpha1.ReconcileOutcome, error) {
 	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 4*time.Second) {
-		out, err := reconcile.Announce(ctx, env)
+		tok := token
+		if tok == "" {
+			tok = time.Now().UTC().Format(time.RFC3339Nano)
+		}
+		out, err := reconcile.AnnounceAt(ctx, env, tok, sourceDone)
 		var forbidden *flux.ForbiddenError
 		if err == nil || errors.As(err, &forbidden) {
 			return out, err

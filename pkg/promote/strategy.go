@@ -47,6 +47,9 @@ type Workspace struct {
 	pushAttempts int
 	// sourceRender is the source rendered once for every target of a fleet.
 	sourceRender *render.Output
+	// tree, when set, is the checkout of the target's branch head that the targets
+	// of a fleet reading that branch share.
+	tree *branchTree
 }
 
 // Proposal is a strategy's plan: the change it will deliver.
@@ -238,11 +241,16 @@ func (imagesStrategy) Plan(ctx context.Context, w *Workspace) (*Proposal, error)
 	if err != nil {
 		return nil, err
 	}
-	dir, err := w.checkout(ctx, head, "target")
-	if err != nil {
-		return nil, err
+	var pl *plan.Plan
+	if t := w.tree; t != nil && t.head == head {
+		pl, err = t.plan(ctx, w)
+	} else {
+		var dir string
+		if dir, err = w.checkout(ctx, head, "target"); err != nil {
+			return nil, err
+		}
+		pl, err = plan.Compute(ctx, w.planInput(dir))
 	}
-	pl, err := plan.Compute(ctx, w.planInput(dir))
 	if err != nil {
 		return nil, err
 	}

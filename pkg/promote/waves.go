@@ -312,8 +312,9 @@ func (f *fleetRun) gate(ctx context.Context) {
 	}
 }
 
-// plan opens the repository once, checks out the source once, and plans every
-// target in parallel on its own checkout of its branch.
+// plan opens the repository once, checks out the source once and each target
+// branch's head once (see branchTree), and plans every target: targets of different
+// branches in parallel, those of one branch one after another on its checkout.
 func (f *fleetRun) plan(ctx context.Context) error {
 	first := f.waves[0][0]
 	f.base = &Workspace{Source: f.src, Target: first.w.Target, SourceRevision: first.w.SourceRevision}
@@ -330,13 +331,19 @@ func (f *fleetRun) plan(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("rendering the source %s: %w", f.src.Name, err)
 	}
-	g, gctx := errgroup.WithContext(ctx)
 	for _, p := range f.all() {
 		w := p.w
 		w.Repo, w.SourceCommit, w.SourceDir, w.sourceRender = f.base.Repo, f.base.SourceCommit, f.base.SourceDir, srcOut
 		if w.Scratch, err = os.MkdirTemp("", "kubectl-promote-target-"); err != nil {
 			return err
 		}
+	}
+	if err := f.shareTrees(ctx); err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, p := range f.all() {
+		w := p.w
 		g.Go(func() error {
 			if err := p.plan(gctx); err != nil {
 				return fmt.Errorf("target %s: %w", p.o.To.Raw, err)
@@ -455,6 +462,7 @@ func (f *fleetRun) runWave(parent context.Context, wi int) error {
 		pr.Done("wave %d: nothing to promote", wi+1)
 		return nil
 	}
+	token, sourceDone := announceSources(ctx, pushed)
 	errs := make([]error, 0)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -464,7 +472,7 @@ func (f *fleetRun) runWave(parent context.Context, wi int) error {
 			go func() {
 				defer wg.Done()
 				d := &Delivery{Push: c.push, Spec: c.spec, Plan: c.plans[cleanPath(p.w.Target.Kustomization.Spec.Path)]}
-				fo := followOptions{wait: wait, progress: p.o.Progress,
+				fo := followOptions{wait: wait, progress: p.o.Progress, token: token, sourceDone: sourceDone[sourceKey(p.w.Target)],
 					carries: func(ctx context.Context, sha string) (bool, error) { return imagesStrategy{}.Carries(ctx, p.w, d, sha) }}
 				out, err := followUp(ctx, p.w, c.push.Commit, fo)
 				p.res.Reconcile = out

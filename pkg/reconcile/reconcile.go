@@ -96,11 +96,21 @@ const DefaultStuckAfter = 20 * time.Second
 // Kustomization. Once it returns without error the promotion is announced: Flux
 // fetches and applies the commit even if nobody waits for it.
 func Announce(ctx context.Context, env *flux.Environment) (*v1alpha1.ReconcileOutcome, error) {
-	token := time.Now().UTC().Format(time.RFC3339Nano)
+	return AnnounceAt(ctx, env, time.Now().UTC().Format(time.RFC3339Nano), false)
+}
+
+// AnnounceAt is Announce with the token given. With sourceDone the caller has
+// already annotated the GitRepository with token (the targets of a fleet wave that
+// read one GitRepository have it annotated once, so that source-controller handles
+// one request, the one every target's Follow then waits for): only the
+// Kustomization is annotated, the GitRepository is still listed in Annotated.
+func AnnounceAt(ctx context.Context, env *flux.Environment, token string, sourceDone bool) (*v1alpha1.ReconcileOutcome, error) {
 	out := &v1alpha1.ReconcileOutcome{RequestedAt: token}
-	for _, obj := range []client.Object{env.Source.DeepCopy(), env.Kustomization.DeepCopy()} {
-		if err := Annotate(ctx, env.Cluster, obj, token); err != nil {
-			return out, err
+	for i, obj := range []client.Object{env.Source.DeepCopy(), env.Kustomization.DeepCopy()} {
+		if i > 0 || !sourceDone {
+			if err := Annotate(ctx, env.Cluster, obj, token); err != nil {
+				return out, err
+			}
 		}
 		out.Annotated = append(out.Annotated, kindOf(obj)+"/"+obj.GetNamespace()+"/"+obj.GetName())
 	}

@@ -1,0 +1,37 @@
+package promote
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The targets of one branch are planned on one checkout of its head, each as if it
+// had its own: prod-us-2 reads the overlay prod-us-1's plan edited, and is still
+// planned on the head as it is (the edit undone), so both show the same change; and
+// the wave announces every target with one reconcile request.
+func TestRunWavesSharedCheckoutPlansEachTargetOnTheHead(t *testing.T) {
+	f := newWavesFleet(t, nil, "")
+	o := f.options([]string{"prod-eu", "prod-us-1", "prod-us-2"})
+	o.DryRun = true
+	res, err := RunWaves(context.Background(), f.clients, o)
+	require.NoError(t, err)
+	want := map[string]string{"prod-eu": "apps/prod-eu/kustomization.yaml", "prod-us-1": "apps/prod-us/kustomization.yaml", "prod-us-2": "apps/prod-us/kustomization.yaml"}
+	for _, p := range res.Waves[0].Targets {
+		require.Equal(t, OutcomeDryRun, p.Outcome, p.Name)
+		require.Len(t, p.Changes, 2, p.Name)
+		require.Len(t, p.Files, 1, p.Name)
+		require.Equal(t, want[p.Target.Context], p.Files[0].Path, p.Name)
+		require.Contains(t, p.Files[0].Diff, `+    newTag: "1.1.0"`, p.Name)
+	}
+
+	res, err = RunWaves(context.Background(), f.clients, f.options([]string{"prod-eu", "prod-us-1", "prod-us-2"}))
+	require.NoError(t, err)
+	token := res.Waves[0].Targets[0].Reconcile.RequestedAt
+	require.NotEmpty(t, token)
+	for _, p := range res.Waves[0].Targets {
+		require.Equal(t, token, p.Reconcile.RequestedAt, p.Name)
+		require.Equal(t, []string{"GitRepository/flux-system/flux-system", "Kustomization/flux-system/apps"}, p.Reconcile.Annotated, p.Name)
+	}
+}

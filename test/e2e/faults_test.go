@@ -195,15 +195,6 @@ func restart(t *testing.T, f *fleet.Fleet, env, component string) {
 	require.NoError(t, f.Plane(env).StartComponent(context.Background(), component))
 }
 
-// recoverFlux restarts env's Flux controllers, which then list everything afresh.
-func recoverFlux(t *testing.T, f *fleet.Fleet, env string) {
-	t.Helper()
-	for _, c := range []string{plane.SourceController, plane.KustomizeController} {
-		require.NoError(t, f.Plane(env).StopComponent(c))
-		restart(t, f, env, c)
-	}
-}
-
 // background starts `kubectl promote ...` without waiting for it; wait returns its result.
 type running struct {
 	cmd    *exec.Cmd
@@ -342,11 +333,8 @@ func TestClusterFaults(t *testing.T) {
 				require.NotEqual(t, own[k], v, "%s was asked to reconcile", k)
 			}
 		}
-		// Flux itself can take minutes to recover from a half-minute outage (its
-		// informers and health-check pollers back off; measured: infrastructure left
-		// Progressing for 4 minutes): restart its controllers so the next cases
-		// start from a production that applied the commit.
-		recoverFlux(t, f, prod)
+		// restart brought Flux's controllers back with the API server (package
+		// plane): production applies the commit, and the next cases start from there.
 		require.NoError(t, f.WaitApplied(ctx, prod, d.Commit.SHA, 4*time.Minute))
 	})
 

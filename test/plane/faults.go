@@ -75,10 +75,30 @@ func (p *Plane) StartComponent(ctx context.Context, name string) error {
 		// server came back (measured: a rollout's new pods were left unready for 90 s,
 		// past their progress deadline). It keeps no state of its own, so it is
 		// restarted with the API server.
-		if err := p.StopComponent(kwokComponent); err != nil {
-			return err
+		//
+		// The Flux controllers, likewise, are not reliably back by themselves: every
+		// reconcile that failed while the server was away doubled its object's retry
+		// delay, and kustomize-controller was seen deaf to its GitRepository's new
+		// revision for over four minutes after a restart. They keep their state in
+		// the cluster (and source-controller its artifacts on disk), so the ones
+		// running are restarted too: what the fault tests measure is kubectl promote
+		// facing an API server outage, not how Flux recovers from one.
+		for _, c := range []string{kwokComponent, SourceController, KustomizeController} {
+			pr, _, err := p.component(c)
+			if err != nil {
+				continue // a plane without Flux
+			}
+			if done, _ := pr.exited(); done && c != kwokComponent {
+				continue // stopped on purpose by the test; it starts it itself
+			}
+			if err := p.StopComponent(c); err != nil {
+				return err
+			}
+			if err := p.StartComponent(ctx, c); err != nil {
+				return err
+			}
 		}
-		return p.StartComponent(ctx, kwokComponent)
+		return nil
 	}
 	for _, a := range old.cmd.Args[1:] {
 		if addr, ok := strings.CutPrefix(a, "--health-addr="); ok {

@@ -194,7 +194,7 @@ func TestBadInputTable(t *testing.T) {
 		// Flux objects.
 		{name: "SourceMissing", args: yes0(prod + "/flux-system/no-source"), want: `does-not-exist`},
 		{name: "SourceOCI", args: yes0(prod + "/flux-system/oci"), want: `OCIRepository`},
-		{name: "SourceOnTag", args: yes0(prod + "/flux-system/tag"), want: `tracks tag "v1\.0\.0": only branches are supported yet|only branches are supported`},
+		{name: "TargetTagMissing", args: yes0(prod + "/flux-system/tag"), want: `tag v1\.0\.0, which GitRepository flux-system/on-tag of flux-system/tag pins, does not exist in http://.*/fleet-infra\.git: create it, or point the GitRepository at a tag that exists$`},
 		{name: "TargetBranchMissing", args: yes0(prod + "/flux-system/branch"), want: `branch "release", which GitRepository flux-system/other-branch of flux-system/branch tracks, does not exist in http://.*/fleet-infra\.git: create it from what flux-system/apps runs with "git push origin [0-9a-f]{40}:refs/heads/release", then promote again$`},
 		{name: "SamePath", args: yes0(prod + "/flux-system/same-path"), want: `both read path "\./apps/staging"`},
 		{name: "TargetSuspended", args: yes0(prod + "/flux-system/suspended"), code: 3, want: `blocked by gates: .*target-suspended`},

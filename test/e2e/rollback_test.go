@@ -198,12 +198,19 @@ func requireSameTree(t *testing.T, f *fleet.Fleet, a, b, path, msg string) {
 	}
 }
 
-// requireAppsApplied asserts env's apps Kustomization is Ready with sha applied.
+// requireAppsApplied asserts env's apps Kustomization is Ready with sha applied. A
+// Kustomization Flux is re-checking on the revision it already applied (the dependency
+// requeue firing after the promotion's reconcile) is briefly Progressing: it is read
+// again for a while, not failed on that moment.
 func requireAppsApplied(t *testing.T, f *fleet.Fleet, env, sha string) {
 	t.Helper()
 	_, apps := f.Kustomizations(env)
-	st, err := fleet.Kustomization(context.Background(), f.Client(env), apps)
-	require.NoError(t, err)
+	var st fleet.KustomizationState
+	_ = fleet.Poll(context.Background(), time.Minute, func(ctx context.Context) (bool, error) {
+		var err error
+		st, err = fleet.Kustomization(ctx, f.Client(env), apps)
+		return err == nil && st.Ready != metav1.ConditionUnknown, nil
+	})
 	requireReady(t, st)
 	require.True(t, st.UpToDate, st.String())
 	require.Equal(t, fleet.Revision(sha), st.LastAppliedRevision, st.String())

@@ -40,13 +40,9 @@ func TestFleetComesUp(t *testing.T) {
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
 	ctx := context.Background()
 	for _, env := range []string{staging, prod} {
-		infra, apps := f.Kustomizations(env)
-		for _, key := range []client.ObjectKey{infra, apps} {
-			st, err := fleet.Kustomization(ctx, f.Client(env), key)
-			require.NoError(t, err)
-			requireReady(t, st)
-			require.Equal(t, fleet.Revision(f.Initial), st.LastAppliedRevision)
-		}
+		// Ready on the first commit (read again while Flux re-checks it, as
+		// requireAppsApplied does).
+		require.NoError(t, f.WaitApplied(ctx, env, f.Initial, time.Minute))
 		for _, name := range []string{"cert-manager", "ingress-nginx-controller"} {
 			st, err := fleet.Deployment(ctx, f.Client(env), seed.InfraNamespace(env), name)
 			require.NoError(t, err)
@@ -103,11 +99,7 @@ func requirePromoted(t *testing.T, f *fleet.Fleet, r result, before string) doc 
 	require.NotNil(t, d.Reconcile, r.String())
 	require.True(t, d.Reconcile.Ready, r.String())
 	require.Equal(t, fleet.Revision(after), d.Reconcile.AppliedRevision)
-	_, apps := f.Kustomizations(prod)
-	st, err := fleet.Kustomization(context.Background(), f.Client(prod), apps)
-	require.NoError(t, err)
-	requireReady(t, st)
-	require.Equal(t, fleet.Revision(after), st.LastAppliedRevision)
+	requireAppsApplied(t, f, prod, after)
 	requireDeployment(t, f, prod, "my-app", myApp11, true)
 	requireDeployment(t, f, prod, "redis", redis725, true)
 	return d

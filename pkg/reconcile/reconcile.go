@@ -183,16 +183,12 @@ type follower struct {
 // request is an event, which a controller handles at once. Failing to write it is no
 // worse than not asking: the wait goes on either way.
 func (f *follower) reannounce(ctx context.Context) {
-	token := time.Now().UTC().Format(time.RFC3339Nano)
-	var asked []string
-	for _, obj := range []client.Object{f.env.Source.DeepCopy(), f.env.Kustomization.DeepCopy()} {
-		if err := Annotate(ctx, f.env.Cluster, obj, token); err != nil {
-			return
-		}
-		asked = append(asked, kindOf(obj)+"/"+obj.GetNamespace()+"/"+obj.GetName())
+	again, err := AnnounceAt(ctx, f.env, time.Now().UTC().Format(time.RFC3339Nano), false)
+	if err != nil {
+		return
 	}
-	f.out.RequestedAt = token
-	f.o.Progress.Doing("the API server answers again: asked Flux to reconcile %s again (its controllers back off after failing while it was away)", strings.Join(asked, ", "))
+	f.out.RequestedAt = again.RequestedAt
+	f.o.Progress.Doing("the API server answers again: asked Flux to reconcile %s again (its controllers back off after failing while it was away)", strings.Join(again.Annotated, ", "))
 }
 
 func (f *follower) short() string { return gitrepo.ShortSHA(flux.RevisionCommit(f.commit)) }

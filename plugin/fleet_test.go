@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-promote/kubectl-promote/internal/signtest"
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
+	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
 )
 
 // A single plain --to is the single promotion; more than one, a comma list or a
@@ -53,4 +58,29 @@ prod-us-1  2     bbbbbbbbbbbb  unhealthy, rolled back by cccccccccccc  12.3
 prod-ap    3     -             skipped                                 -
 wave 2 was rolled back; waves 1 to 1 stay promoted
 `, b.String())
+}
+
+// A fleet takes every flag a single promotion takes: --sign-key signs its commits
+// (it was dropped, and a target with spec.verify then refused for a missing key),
+// --review proposes its waves, and the strategy flags reach each target's strategy.
+func TestFleetCarriesTheSingleTargetFlags(t *testing.T) {
+	k, err := signtest.NewSSH(t.TempDir(), "bot", "")
+	require.NoError(t, err)
+	t.Setenv(EnvSignKey, "")
+	kubeconfig := kubeconfig(t)
+	flags := genericclioptions.NewConfigFlags(true)
+	flags.KubeConfig = &kubeconfig
+	streams, _, _, _ := genericiooptions.NewTestIOStreams()
+	o := NewPromoteOptions(streams, flags)
+	o.From, o.ToList = "staging", []string{"production", "staging"}
+	o.SignKey, o.Review, o.FFOnly, o.Strategy = k.File, true, true, promote.StrategyRevision
+	o.Tag = promote.TagOptions{Bump: promote.BumpMinor}
+	require.NoError(t, o.Complete(&cobra.Command{}, nil))
+	require.NoError(t, o.Validate(), "what a strategy refuses, it refuses once the targets are read")
+	require.NotNil(t, o.fleet)
+	require.NotNil(t, o.fleet.SignKey, "--sign-key")
+	require.NotNil(t, o.fleet.Review, "--review")
+	require.True(t, o.fleet.FFOnly)
+	require.Equal(t, promote.StrategyRevision, o.fleet.Strategy)
+	require.Equal(t, promote.BumpMinor, o.fleet.Tag.Bump)
 }

@@ -308,25 +308,12 @@ func (o *PromoteOptions) Run(ctx context.Context) error {
 	return err
 }
 
-// confirm asks on the terminal before pushing.
+// confirm asks on the terminal before pushing, in the strategy's own words.
 func (o *PromoteOptions) confirm(r *v1alpha1.Promotion) (bool, error) {
 	if o.Review {
 		return askYesNo(o.IOStreams, fmt.Sprintf("Promote %d image(s) to %s by opening a pull request against branch %s?", len(r.Changes), r.Target.Name, r.Target.Branch))
 	}
-	if r.Strategy == promote.StrategyRevision {
-		how := "merging"
-		if r.FastForward {
-			how = "fast-forwarding"
-		}
-		return askYesNo(o.IOStreams, fmt.Sprintf("Promote %d commit(s) to %s by %s branch %s?", r.CommitCount, r.Target.Name, how, r.Target.Branch))
-	}
-	if r.Strategy == promote.StrategyPinnedTag && r.Pin != nil {
-		return askYesNo(o.IOStreams, fmt.Sprintf("Promote %d image(s) to %s by pushing tag %s and pinning %s to it on branch %s?", len(r.Changes), r.Target.Name, r.Tag, r.Pin.GitRepository, r.Pin.Branch))
-	}
-	if r.Strategy == promote.StrategyTag {
-		return askYesNo(o.IOStreams, fmt.Sprintf("Promote %d image(s) to %s by pushing tag %s?", len(r.Changes), r.Target.Name, r.Tag))
-	}
-	return askYesNo(o.IOStreams, fmt.Sprintf("Promote %d image(s) to %s by pushing to branch %s?", len(r.Changes), r.Target.Name, r.Target.Branch))
+	return askYesNo(o.IOStreams, "Promote "+promote.Action(r)+"?")
 }
 
 // askYesNo asks a question on the terminal; without one it refuses, since nobody can answer.

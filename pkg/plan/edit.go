@@ -271,7 +271,7 @@ func entryOps(lines []string, e imageEntry, ed imageEdit) []op {
 				ops = append(ops, op{line: key.Line, deleteTo: val.Line})
 			}
 		case key != nil && val.Value != f.want:
-			ops = append(ops, replaceValue(lines, val, scalar(f.want, val.Style)))
+			ops = append(ops, replaceValue(lines, val, restyle(f.want, val)))
 		}
 	}
 	return ops
@@ -313,6 +313,21 @@ func scalarLen(s string, n *kyaml.Node) int {
 }
 
 var plainSafe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9._:/@+-]*$`)
+
+// plainVersion is a version that reads back as a string when written plain (4.2.0,
+// 1.0.0-rc.1), unless YAML reads it as a number (1.10, 7, 1e3), which
+// kyaml.IsValueNonString catches.
+var plainVersion = regexp.MustCompile(`^[0-9][0-9A-Za-z.+-]*$`)
+
+// restyle renders v to replace the scalar old in the file's own style: quoted as
+// old was, or plain when old was plain and v reads back the same (newTag: 4.1.0
+// becomes newTag: 4.2.0, not "4.2.0").
+func restyle(v string, old *kyaml.Node) string {
+	if old.Style == 0 && plainVersion.MatchString(v) && !kyaml.IsValueNonString(v) && !kyaml.IsYaml1_1NonString(kyaml.NewScalarRNode(v).YNode()) {
+		return v
+	}
+	return scalar(v, old.Style)
+}
 
 // scalar renders v in the given quoting style; a plain scalar falls back to double
 // quotes when it would not read back as the same string (1.10, true, a: b, ...).

@@ -37,6 +37,7 @@ func TestApplyImageEdits(t *testing.T) {
 		{"keep-newname", []imageEdit{{repo: "mirror.acme.io/my-app", tag: "v1.1.0"}}},
 		{"tag-to-digest", []imageEdit{{repo: myApp, digest: "sha256:bbbb"}}},
 		{"digest-to-tag", []imageEdit{{repo: myApp, tag: "1.1.0", digest: "sha256:bbbb"}}},
+		{"keep-plain", []imageEdit{{repo: "a", tag: "4.2.0"}, {repo: "b", tag: "1.10"}, {repo: "c", tag: "2.1.0-rc.1"}, {repo: "d", tag: "2"}}},
 		{"quoting", []imageEdit{{repo: "a", tag: "1.10"}, {repo: "b", tag: "1.1.0"}, {repo: "c", tag: "false"}}},
 		{"flow", []imageEdit{{repo: myApp, tag: "1.1.0"}}},
 		{"null-images", []imageEdit{{repo: myApp, tag: "1.1.0"}}},

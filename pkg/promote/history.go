@@ -2,7 +2,6 @@ package promote
 
 import (
 	"context"
-	"fmt"
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
@@ -31,7 +30,7 @@ func History(ctx context.Context, clients *flux.Clients, spec flux.RefSpec, o Hi
 			return v1alpha1.Environment{}, nil, err
 		}
 	} else if branch == "" {
-		return v1alpha1.Environment{}, nil, fmt.Errorf("GitRepository %s/%s of %s tracks %s: only branches are supported yet", env.Source.Namespace, env.Source.Name, env.Name, ref)
+		return v1alpha1.Environment{}, nil, unsupportedRef(env, ref)
 	}
 	desc := describeEnv(env, ref, env.Kustomization.Status.LastAppliedRevision)
 	r, err := repo.Open(ctx, repo.Options{URL: env.Source.Spec.URL, Auth: o.Auth, RepoDir: o.RepoDir})

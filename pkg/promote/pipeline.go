@@ -251,29 +251,28 @@ func (p *pipeline) named(t *target, err error) error {
 // target's strategy, refusing what it cannot do before anything else.
 func (p *pipeline) load(ctx context.Context) error {
 	var src *flux.Environment
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		var err error
-		if src, err = flux.Load(gctx, p.clients, p.o.From); err != nil {
-			return fmt.Errorf("source %s: %w", p.o.From.Raw, err)
-		}
-		return nil
-	})
-	for _, t := range p.all() {
-		g.Go(func() error {
-			var err error
-			if t.dst, err = flux.Load(gctx, p.clients, t.spec); err != nil {
-				return fmt.Errorf("target %s: %w", t.spec.Raw, err)
-			}
-			return nil
-		})
+	var srcErr error
+	targets := p.all()
+	errs := make([]error, len(targets))
+	var wg sync.WaitGroup
+	wg.Add(1 + len(targets))
+	go func() { defer wg.Done(); src, srcErr = flux.Load(ctx, p.clients, p.o.From) }()
+	for i, t := range targets {
+		go func() { defer wg.Done(); t.dst, errs[i] = flux.Load(ctx, p.clients, t.spec) }()
 	}
-	if err := g.Wait(); err != nil {
-		return err
+	wg.Wait()
+	// The source's error first, then the targets' in order, whichever came first.
+	if srcErr != nil {
+		return fmt.Errorf("source %s: %w", p.o.From.Raw, srcErr)
+	}
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("target %s: %w", targets[i].spec.Raw, err)
+		}
 	}
 	p.src = src
 	p.res.Source = describeEnv(src, flux.RefOf(src.Source), src.Kustomization.Status.LastAppliedRevision)
-	g, gctx = errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	for _, t := range p.all() {
 		g.Go(func() error { return p.named(t, t.use(gctx, src, modesOf(p))) })
 	}

@@ -68,8 +68,10 @@ func TestPickReverts(t *testing.T) {
 	require.True(t, errors.Is(err, ErrNothingToRollBack))
 	_, err = pickReverts(entries, "bbbbbbb", "production")
 	require.ErrorContains(t, err, "no live promotion")
+	require.ErrorContains(t, err, "--to-revision bbbbbbb:", "the rollback's flag, not promote's --to")
 	_, err = pickReverts(entries, "abc", "production")
 	require.ErrorContains(t, err, "at least 7 hex digits")
+	require.ErrorContains(t, err, `--to-revision "abc"`)
 	_, err = pickReverts(nil, "", "production")
 	require.True(t, errors.Is(err, ErrNothingToRollBack))
 }

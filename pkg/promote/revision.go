@@ -219,6 +219,14 @@ func (s revisionStrategy) Deliver(ctx context.Context, g *group, p Provenance) (
 	return d, err
 }
 
+func (revisionStrategy) Action(r *v1alpha1.Promotion) string {
+	how := "merging"
+	if r.FastForward {
+		how = "fast-forwarding"
+	}
+	return fmt.Sprintf("%d commit(s) to %s by %s branch %s", r.CommitCount, r.Target.Name, how, r.Target.Branch)
+}
+
 // Record says what was pushed.
 func (revisionStrategy) Record(res *v1alpha1.Promotion, _ *Workspace, d *Delivery) string {
 	return pushedLine(res, d)

@@ -134,7 +134,7 @@ func (rb *rollback) load(ctx context.Context) error {
 		}
 		rb.tag = &tagRollback{applied: sha}
 	} else if rb.w.TargetRef.Branch == "" {
-		return fmt.Errorf("GitRepository %s/%s of %s tracks %s: only branches are supported yet", env.Source.Namespace, env.Source.Name, env.Name, rb.w.TargetRef)
+		return unsupportedRef(env, rb.w.TargetRef)
 	}
 	rb.branch = rb.w.TargetRef.Branch
 	rb.res.Target = describeEnv(env, rb.w.TargetRef, "")
@@ -281,7 +281,7 @@ func pickReverts(entries []v1alpha1.HistoryEntry, to, env string) ([]v1alpha1.Hi
 	}
 	want := flux.RevisionCommit(to)
 	if len(want) < 7 {
-		return nil, fmt.Errorf("--to %q: give a promotion commit of at least 7 hex digits, as \"kubectl promote history\" lists them", to)
+		return nil, fmt.Errorf("--to-revision %q: give a promotion commit of at least 7 hex digits, as \"kubectl promote history\" lists them", to)
 	}
 	for i, e := range live {
 		if strings.HasPrefix(e.Commit, want) {
@@ -291,7 +291,7 @@ func pickReverts(entries []v1alpha1.HistoryEntry, to, env string) ([]v1alpha1.Hi
 			return live[:i], nil
 		}
 	}
-	return nil, fmt.Errorf("--to %s: no live promotion to %s with that commit (see \"kubectl promote history\")", to, env)
+	return nil, fmt.Errorf("--to-revision %s: no live promotion to %s with that commit (see \"kubectl promote history\")", to, env)
 }
 
 // previewRevert applies the reverts to a scratch checkout of head and diffs the result

@@ -144,7 +144,8 @@ func TestPromoteToAProtectedBranch(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "GH006")
 	require.Contains(t, err.Error(), `branch "main" is protected`)
-	require.Contains(t, err.Error(), "--review")
+	require.Contains(t, err.Error(), "promote with --review")
+	require.NotContains(t, err.Error(), "not available yet", "review mode is there")
 	require.Contains(t, err.Error(), "nothing was pushed")
 	require.Equal(t, ExitError, ExitCode(err))
 	require.Equal(t, OutcomeFailed, res.Outcome)
@@ -336,7 +337,9 @@ func TestPromoteInterruptedWhileWaiting(t *testing.T) {
 	o := f.options(p)
 	o.Wait = true
 	go func() {
-		for !hasPrefix(p.Lines(), "waiting: waiting for GitRepository") {
+		// The run ends (and cancels ctx by its deferred cancel) whether or not
+		// the line comes: the poll stops with it.
+		for ctx.Err() == nil && !hasPrefix(p.Lines(), "waiting: waiting for GitRepository") {
 			time.Sleep(10 * time.Millisecond)
 		}
 		cancel()

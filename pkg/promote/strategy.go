@@ -36,6 +36,25 @@ type Strategy interface {
 	Record(res *v1alpha1.Promotion, w *Workspace, d *Delivery) string
 	// Undo reverts a delivered promotion through the channel it came by.
 	Undo(ctx context.Context, w *Workspace, ch Channel, u *undo) (*undone, error)
+	// Action says, from a planned result, what the promotion will do: "2 image(s)
+	// to production by pushing to branch main".
+	Action(res *v1alpha1.Promotion) string
+}
+
+// strategies are the strategies by name, for what is told from a result alone.
+var strategies = map[string]Strategy{
+	StrategyImages: imagesStrategy{}, StrategyRevision: revisionStrategy{},
+	StrategyTag: tagStrategy{}, StrategyPinnedTag: tagStrategy{pinned: "tag"},
+}
+
+// Action says what a planned promotion will do, in its strategy's words (the
+// question before a push).
+func Action(res *v1alpha1.Promotion) string {
+	s, ok := strategies[res.Strategy]
+	if !ok {
+		s = imagesStrategy{}
+	}
+	return s.Action(res)
 }
 
 // Workspace is what a strategy works on: both environments as read, the repository
@@ -282,6 +301,10 @@ func (imagesStrategy) Deliver(ctx context.Context, g *group, p Provenance) (*Del
 	d.Push = pushed
 	d.Plan = d.planFor(lead.w)
 	return d, err
+}
+
+func (imagesStrategy) Action(r *v1alpha1.Promotion) string {
+	return fmt.Sprintf("%d image(s) to %s by pushing to branch %s", len(r.Changes), r.Target.Name, r.Target.Branch)
 }
 
 // Record says what was pushed.

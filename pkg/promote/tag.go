@@ -321,6 +321,13 @@ func (s tagStrategy) Deliver(ctx context.Context, g *group, p Provenance) (*Deli
 	return d, err
 }
 
+func (s tagStrategy) Action(r *v1alpha1.Promotion) string {
+	if s.pinned != "" && r.Pin != nil {
+		return fmt.Sprintf("%d image(s) to %s by pushing tag %s and pinning %s to it on branch %s", len(r.Changes), r.Target.Name, r.Tag, r.Pin.GitRepository, r.Pin.Branch)
+	}
+	return fmt.Sprintf("%d image(s) to %s by pushing tag %s", len(r.Changes), r.Target.Name, r.Tag)
+}
+
 // Record sets the result's tag (and pin) and the commit's revision, the tag's.
 func (s tagStrategy) Record(res *v1alpha1.Promotion, w *Workspace, d *Delivery) string {
 	res.Tag, res.Commit.Revision = d.Tag, d.Tag+"@sha1:"+d.Push.Commit

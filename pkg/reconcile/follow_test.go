@@ -179,6 +179,26 @@ func TestFollowFailsOnAStalledDependency(t *testing.T) {
 	require.Equal(t, "Stalled", failed.Reason)
 }
 
+// While kustomize-controller runs a health check on the target it records no
+// request (it does at the end of the reconcile): the wait does not ask whether the
+// controller runs, and the timeout says what it was busy with.
+func TestBusyControllerIsNotCalledDown(t *testing.T) {
+	env := production(t, fakeflux.Options{})
+	env.Kustomization = kustomization(t, env, "infrastructure")
+	env.Kustomization.Status.Conditions = append(env.Kustomization.Status.Conditions,
+		metaCondition(meta.ReconcilingCondition, meta.ProgressingReason, "Running health checks for revision main@sha1:"+newSHA))
+	require.NoError(t, env.Cluster.Client.Update(context.Background(), env.Kustomization))
+	startFlux(t, env, fakeflux.Controller{NoKustomize: true})
+	p := &fakeflux.Progress{}
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	_, err := run(ctx, env, newSHA, Options{Wait: true, Progress: p, StuckAfter: 300 * time.Millisecond})
+	var timeout *TimeoutError
+	require.True(t, errors.As(err, &timeout), "%v", err)
+	require.NotContains(t, err.Error()+p.String(), "is kustomize-controller running?")
+	require.Contains(t, err.Error(), "kustomize-controller was still reconciling it (Running health checks")
+}
+
 // When kustomize-controller never handles the request, the timeout says so, whichever
 // phase the wait was in: the target's dependencies (the seed's apps dependsOn
 // infrastructure) or the target itself.

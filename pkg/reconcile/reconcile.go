@@ -199,12 +199,22 @@ type stuck struct {
 	after      time.Duration
 	warned     bool
 	controller string
-	// unhandled is whether the last check saw the request unhandled.
+	// unhandled is whether the last check saw the request unhandled; busy, the
+	// object's Reconciling message when the controller was at work on it.
 	unhandled bool
+	busy      string
 }
 
-func (s *stuck) check(p Progress, what, handled, token string) {
+// check notes whether obj (what) has handled the request token. A controller
+// records the request only when a reconcile ends: an object it is reconciling
+// (Reconciling=True: applying, running health checks) has the request pending
+// behind that work, which says the controller runs, not that it is down.
+func (s *stuck) check(p Progress, what, handled, token string, conditions []metav1.Condition) {
 	s.unhandled = handled != token
+	s.busy = ""
+	if c := flux.Condition(conditions, meta.ReconcilingCondition); s.unhandled && c != nil && c.Status == metav1.ConditionTrue {
+		s.unhandled, s.busy = false, c.Message
+	}
 	if s.warned || !s.unhandled || time.Since(s.since) < s.after {
 		return
 	}
@@ -227,6 +237,9 @@ func (s *stuck) checkIdle(p Progress, idle string) {
 // and StuckAfter has passed (the wait may have ended before a check came late enough
 // to warn, events being all it wakes on besides the resync).
 func (s *stuck) hint() string {
+	if s.busy != "" {
+		return "; " + s.controller + " was still reconciling it (" + s.busy + ")"
+	}
 	if !s.warned && (!s.unhandled || time.Since(s.since) < s.after) {
 		return ""
 	}
@@ -251,7 +264,7 @@ func (f *follower) source(ctx context.Context) error {
 				return ok, err
 			}
 		}
-		st.check(f.o.Progress, what, repo.Status.LastHandledReconcileAt, f.out.RequestedAt)
+		st.check(f.o.Progress, what, repo.Status.LastHandledReconcileAt, f.out.RequestedAt, repo.Status.Conditions)
 		if repo.Status.LastHandledReconcileAt == f.out.RequestedAt {
 			if c := flux.Condition(repo.Status.Conditions, meta.ReadyCondition); c != nil && c.Status == metav1.ConditionFalse {
 				return false, &FailedError{Object: "GitRepository/" + repo.Namespace + "/" + repo.Name, Reason: c.Reason, Message: c.Message}
@@ -306,7 +319,7 @@ func (f *follower) chain(ctx context.Context) error {
 				return false, err
 			}
 			// The latest request to the target: reannounce may have written a newer one.
-			st.check(f.o.Progress, what, cur.Status.LastHandledReconcileAt, f.out.RequestedAt)
+			st.check(f.o.Progress, what, cur.Status.LastHandledReconcileAt, f.out.RequestedAt, cur.Status.Conditions)
 			return false, nil
 		}); err != nil {
 			return f.waitErr(err, "the dependencies of Kustomization "+ks.Namespace+"/"+ks.Name, st.hint())
@@ -354,7 +367,7 @@ func (f *follower) target(ctx context.Context) error {
 		if ready != nil {
 			f.out.Message = ready.Message
 		}
-		st.check(f.o.Progress, what, target.Status.LastHandledReconcileAt, f.out.RequestedAt)
+		st.check(f.o.Progress, what, target.Status.LastHandledReconcileAt, f.out.RequestedAt, target.Status.Conditions)
 		return appliedContaining(ctx, target, f.commit, f.contains)
 	})
 	if err != nil {

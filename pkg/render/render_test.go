@@ -241,13 +241,21 @@ func TestYAMLMasksSecrets(t *testing.T) {
 	require.Empty(t, Diff(a, a, "a", "a"))
 }
 
+// Every way a render fails says, in one line, which path and what went wrong.
 func TestShowErrors(t *testing.T) {
-	if os.Getenv("SHOW_ERRORS") == "" {
-		t.Skip("SHOW_ERRORS=1 prints the messages for review")
-	}
-	for _, p := range []string{"./kust-error/app", "./malformed/app", "../..", "./nope"} {
-		_, err := Render(context.Background(), Input{Dir: "testdata/repos", Kustomization: ks(p)})
-		t.Log(err)
+	for _, c := range []struct{ path, want string }{
+		{"./kust-error/app", "kustomize build of ./kust-error/app"},
+		{"./malformed/app", "broken.yaml"},
+		{"../..", "points outside the repository"},
+		{"./nope", "nope does not exist"},
+	} {
+		_, err := Render(context.Background(), Input{Dir: "testdata/repos", Kustomization: ks(c.path)})
+		require.Error(t, err, c.path)
+		require.Contains(t, err.Error(), c.want, c.path)
+		require.NotContains(t, err.Error(), "\n", "%s: one line", c.path)
+		if os.Getenv("SHOW_ERRORS") != "" {
+			t.Log(err)
+		}
 	}
 }
 

@@ -39,7 +39,7 @@ func (o *PromoteOptions) completeFleet() error {
 	if err != nil {
 		return err
 	}
-	expanded, err := promote.ExpandWaves(o.ToList, contexts)
+	expanded, err := expandWaves(o.ToList, contexts)
 	if err != nil {
 		return err
 	}

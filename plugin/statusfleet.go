@@ -5,7 +5,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
-	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
 )
 
 // completeFleet takes the contexts of --all-contexts or --contexts GLOB; the
@@ -28,7 +27,7 @@ func (o *StatusOptions) completeFleet(refs *refParser, args []string) error {
 		}
 		o.fleetContexts = all
 	} else {
-		waves, err := promote.ExpandWaves([]string{o.Contexts}, all)
+		waves, err := expandWaves([]string{o.Contexts}, all)
 		if err != nil {
 			return fmt.Errorf("--contexts: %w", err)
 		}

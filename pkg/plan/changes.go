@@ -53,26 +53,9 @@ func (e *AmbiguousError) Error() string {
 // src and tgt are all containers of each render; the filter has been validated
 // against src.
 func diffImages(src, tgt []container, f Filter) ([]Change, error) {
-	srcSel, err := matchApps(src, f.Apps, true)
+	srcSel, err := selectSource(src, f)
 	if err != nil {
 		return nil, err
-	}
-	repoSel, err := resolveImages(src, f.Images)
-	if err != nil {
-		return nil, err
-	}
-	if repoSel != nil {
-		var kept []container
-		for _, c := range srcSel {
-			if repoSel[c.image.Repository] {
-				kept = append(kept, c)
-			}
-		}
-		if len(kept) == 0 {
-			return nil, fmt.Errorf("--app %s and --image %s select no container together in the source",
-				strings.Join(f.Apps, ","), strings.Join(f.Images, ","))
-		}
-		srcSel = kept
 	}
 	// Source: versions per repository, and containers by identity.
 	srcVersions := map[string]map[string][]string{}
@@ -94,34 +77,10 @@ func diffImages(src, tgt []container, f Filter) ([]Change, error) {
 		tgtByRepo[c.image.Repository] = append(tgtByRepo[c.image.Repository], c)
 	}
 	tgtSel, _ := matchApps(tgt, f.Apps, false)
-	for _, a := range f.Apps {
-		found := false
-		for _, c := range tgtSel {
-			for _, n := range c.apps {
-				found = found || n == a
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("--app %q runs in the source but not in the target: a new app needs its manifests added to the target overlay, not an image promotion", a)
-		}
+	if err := inTarget(tgtSel, f.Apps); err != nil {
+		return nil, err
 	}
-	// Which source repositories feed each target repository: the same container by
-	// identity, or else the same repository.
-	feeds := map[string]map[string]bool{}
-	for _, t := range tgtSel {
-		srcRepo := ""
-		if s, ok := byIdentity[t.identity()]; ok {
-			srcRepo = s.image.Repository
-		} else if _, ok := srcVersions[t.image.Repository]; ok {
-			srcRepo = t.image.Repository
-		} else {
-			continue
-		}
-		if feeds[t.image.Repository] == nil {
-			feeds[t.image.Repository] = map[string]bool{}
-		}
-		feeds[t.image.Repository][srcRepo] = true
-	}
+	feeds := feedsOf(tgtSel, byIdentity, srcVersions)
 	srcByRepo := map[string][]container{}
 	for _, c := range srcSel {
 		srcByRepo[c.image.Repository] = append(srcByRepo[c.image.Repository], c)
@@ -156,27 +115,13 @@ func diffImages(src, tgt []container, f Filter) ([]Change, error) {
 		if from.version() == src.version() {
 			continue
 		}
-		ch := Change{Repository: repo, From: from, To: Image{Repository: repo, Tag: src.Tag, Digest: src.Digest}}
-		apps, workloads := map[string]bool{}, map[string]bool{}
-		for _, c := range tgtByRepo[repo] {
-			apps[c.app] = true
-			workloads[c.workload()] = true
-			ch.Sidecar = ch.Sidecar || len(reposOf[c.workload()]) > 1
-		}
-		ch.Apps, ch.Workloads = sortedKeys(apps), sortedKeys(workloads)
-		changes = append(changes, ch)
-		// An image field a Secret-sourced postBuild variable sets would be written to
-		// Git in the clear, and printed: refuse, without the value.
+		changes = append(changes, newChange(repo, from, src, tgtByRepo[repo], reposOf))
 		var involved []container
 		for s := range feeds[repo] {
 			involved = append(involved, srcByRepo[s]...)
 		}
-		for _, c := range append(involved, tgtByRepo[repo]...) {
-			if c.fromSecret() {
-				secret = append(secret, fmt.Sprintf("the image %s of %s is set from a Secret through postBuild substituteFrom (%q before substitution); promoting it would write the Secret's value to Git",
-					c.shown, c.workload(), c.raw))
-				break
-			}
+		if why := fromSecret(append(involved, tgtByRepo[repo]...)); why != "" {
+			secret = append(secret, why)
 		}
 	}
 	if len(secret) > 0 {
@@ -203,4 +148,91 @@ func setOf[V any](m map[string]V) map[string]bool {
 		s[k] = true
 	}
 	return s
+}
+
+// selectSource is the source's containers --app and --image select.
+func selectSource(src []container, f Filter) ([]container, error) {
+	srcSel, err := matchApps(src, f.Apps, true)
+	if err != nil {
+		return nil, err
+	}
+	repoSel, err := resolveImages(src, f.Images)
+	if err != nil || repoSel == nil {
+		return srcSel, err
+	}
+	var kept []container
+	for _, c := range srcSel {
+		if repoSel[c.image.Repository] {
+			kept = append(kept, c)
+		}
+	}
+	if len(kept) == 0 {
+		return nil, fmt.Errorf("--app %s and --image %s select no container together in the source",
+			strings.Join(f.Apps, ","), strings.Join(f.Images, ","))
+	}
+	return kept, nil
+}
+
+// inTarget refuses an --app the target does not run.
+func inTarget(tgtSel []container, apps []string) error {
+	for _, a := range apps {
+		found := false
+		for _, c := range tgtSel {
+			for _, n := range c.apps {
+				found = found || n == a
+			}
+		}
+		if !found {
+			return fmt.Errorf("--app %q runs in the source but not in the target: a new app needs its manifests added to the target overlay, not an image promotion", a)
+		}
+	}
+	return nil
+}
+
+// feedsOf says which source repositories feed each target repository: the same
+// container by identity, or else the same repository.
+func feedsOf(tgtSel []container, byIdentity map[string]container, srcVersions map[string]map[string][]string) map[string]map[string]bool {
+	feeds := map[string]map[string]bool{}
+	for _, t := range tgtSel {
+		srcRepo := ""
+		if s, ok := byIdentity[t.identity()]; ok {
+			srcRepo = s.image.Repository
+		} else if _, ok := srcVersions[t.image.Repository]; ok {
+			srcRepo = t.image.Repository
+		} else {
+			continue
+		}
+		if feeds[t.image.Repository] == nil {
+			feeds[t.image.Repository] = map[string]bool{}
+		}
+		feeds[t.image.Repository][srcRepo] = true
+	}
+	return feeds
+}
+
+// newChange is the change of repo from from to src's version, with the apps and
+// workloads of the target's containers that run it.
+func newChange(repo string, from, src Image, tgt []container, reposOf map[string]map[string]bool) Change {
+	ch := Change{Repository: repo, From: from, To: Image{Repository: repo, Tag: src.Tag, Digest: src.Digest}}
+	apps, workloads := map[string]bool{}, map[string]bool{}
+	for _, c := range tgt {
+		apps[c.app] = true
+		workloads[c.workload()] = true
+		ch.Sidecar = ch.Sidecar || len(reposOf[c.workload()]) > 1
+	}
+	ch.Apps, ch.Workloads = sortedKeys(apps), sortedKeys(workloads)
+	return ch
+}
+
+// fromSecret says why a change may not be made when one of its containers' image
+// is set from a Secret through postBuild: it would be written to Git in the clear,
+// and printed. The value itself is never shown.
+func fromSecret(cs []container) string {
+	for _, c := range cs {
+		if c.fromSecret() {
+			return fmt.Sprintf("the image %s of %s is set from a Secret through postBuild substituteFrom (%q before substitution); promoting it would write the Secret's value to Git",
+				c.shown, c.workload(), c.raw)
+		}
+	}
+	return ""
 }

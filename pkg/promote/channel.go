@@ -168,7 +168,7 @@ func (pullRequestChannel) propose(ctx context.Context, g *group) error {
 		// closed, and this run opens a new one); its commit has the provenance.
 		trailers = againstBase(tip[0].Trailers, &plan.Plan{Changes: changes})
 	}
-	title, body := groupSubject(g, changes), promotionBody(res, trailers)
+	title, body := groupSubject(g, changes), review.PromotionBody(res, trailers)
 	if l.open != nil && d.Push.NoOp {
 		title, body = l.open.Title, l.open.Body // the same plan: nothing to say anew
 	}
@@ -216,7 +216,7 @@ func (c pullRequestChannel) Revert(ctx context.Context, w *Workspace, u *undo) (
 	entries := []v1alpha1.HistoryEntry{u.entry}
 	pushed, spec, pr, err := r.revert(ctx, w.Repo, w.Target.Ref.String(), entries, u.subject(), u.trailers(), u.author, u.attempts,
 		func(trailers []repo.Trailer) string {
-			return revertBody(u.names, u.branch, entries, nil, "the promoted revision failed health (--rollback-on-failure)", trailers)
+			return review.RevertBody(u.names, u.branch, entries, nil, "the promoted revision failed health (--rollback-on-failure)", trailers)
 		})
 	out := &undone{}
 	if pushed != nil && !pushed.NoOp {

@@ -71,55 +71,13 @@ func findPin(ctx context.Context, w *Workspace) (*pin, error) {
 	sort.Slice(list.Items, func(i, j int) bool {
 		return list.Items[i].Namespace+"/"+list.Items[i].Name < list.Items[j].Namespace+"/"+list.Items[j].Name
 	})
-	type found struct {
-		pin
-		depth int
-	}
-	var searched, itself []string
-	var matches []found
-	trees := map[string]string{}
+	sc := &pinSearch{w: w, trees: map[string]string{}}
 	for i := range list.Items {
-		ks := &list.Items[i]
-		if ks.Spec.SourceRef.Kind != sourcev1.GitRepositoryKind {
-			continue
-		}
-		key := client.ObjectKey{Namespace: ks.Spec.SourceRef.Namespace, Name: ks.Spec.SourceRef.Name}
-		if key.Namespace == "" {
-			key.Namespace = ks.Namespace
-		}
-		src := &sourcev1.GitRepository{}
-		if err := cl.Client.Get(ctx, key, src); err != nil || !repo.SameURL(src.Spec.URL, gr.Spec.URL) {
-			continue
-		}
-		branch := flux.RefOf(src).Branch
-		if branch == "" {
-			if key.Namespace == gr.Namespace && key.Name == gr.Name {
-				itself = append(itself, ks.Namespace+"/"+ks.Name)
-			}
-			continue
-		}
-		head, err := w.Repo.BranchHead(ctx, branch)
-		if err != nil {
-			continue
-		}
-		dir, ok := trees[head]
-		if !ok {
-			if dir, err = w.checkout(ctx, head, "manifests-"+repo.ShortSHA(head)); err != nil {
-				return nil, err
-			}
-			trees[head] = dir
-		}
-		searched = append(searched, fmt.Sprintf("%s of branch %s (Kustomization %s/%s)", ks.Spec.Path, branch, ks.Namespace, ks.Name))
-		decls, err := manifest.Find(dir, ks.Spec.Path, gr.Namespace, gr.Name, ks.Spec.TargetNamespace)
-		if err != nil {
+		if err := sc.search(ctx, &list.Items[i]); err != nil {
 			return nil, err
 		}
-		for _, d := range decls {
-			env := &flux.Environment{Ref: flux.Ref{Context: cl.Context, Namespace: ks.Namespace, Name: ks.Name}, Cluster: cl, Kustomization: ks, Source: src,
-				Name: "Kustomization " + ks.Namespace + "/" + ks.Name}
-			matches = append(matches, found{pin: pin{decl: d, via: env, branch: branch}, depth: strings.Count(path.Clean("/"+ks.Spec.Path), "/")})
-		}
 	}
+	searched, itself, matches := sc.searched, sc.itself, sc.matches
 	if len(matches) == 0 {
 		where := "no Kustomization in context " + cl.Context + " reads a branch of " + repo.RedactURL(gr.Spec.URL)
 		if len(searched) > 0 {
@@ -146,6 +104,66 @@ func findPin(ctx context.Context, w *Workspace) (*pin, error) {
 	}
 	p := matches[0].pin
 	return &p, nil
+}
+
+// pinSearch is findPin's search through the Kustomizations of the target's cluster.
+type pinSearch struct {
+	w                *Workspace
+	trees            map[string]string // checkouts by commit
+	searched, itself []string
+	matches          []pinFound
+}
+
+type pinFound struct {
+	pin
+	depth int
+}
+
+// search looks for the target's GitRepository's manifest under the path of ks, when
+// ks reads a branch of the same repository, at that branch's head.
+func (sc *pinSearch) search(ctx context.Context, ks *kustomizev1.Kustomization) error {
+	w := sc.w
+	gr, cl := w.Target.Source, w.Target.Cluster
+	if ks.Spec.SourceRef.Kind != sourcev1.GitRepositoryKind {
+		return nil
+	}
+	key := client.ObjectKey{Namespace: ks.Spec.SourceRef.Namespace, Name: ks.Spec.SourceRef.Name}
+	if key.Namespace == "" {
+		key.Namespace = ks.Namespace
+	}
+	src := &sourcev1.GitRepository{}
+	if err := cl.Client.Get(ctx, key, src); err != nil || !repo.SameURL(src.Spec.URL, gr.Spec.URL) {
+		return nil
+	}
+	branch := flux.RefOf(src).Branch
+	if branch == "" {
+		if key.Namespace == gr.Namespace && key.Name == gr.Name {
+			sc.itself = append(sc.itself, ks.Namespace+"/"+ks.Name)
+		}
+		return nil
+	}
+	head, err := w.Repo.BranchHead(ctx, branch)
+	if err != nil {
+		return nil
+	}
+	dir, ok := sc.trees[head]
+	if !ok {
+		if dir, err = w.checkout(ctx, head, "manifests-"+repo.ShortSHA(head)); err != nil {
+			return err
+		}
+		sc.trees[head] = dir
+	}
+	sc.searched = append(sc.searched, fmt.Sprintf("%s of branch %s (Kustomization %s/%s)", ks.Spec.Path, branch, ks.Namespace, ks.Name))
+	decls, err := manifest.Find(dir, ks.Spec.Path, gr.Namespace, gr.Name, ks.Spec.TargetNamespace)
+	if err != nil {
+		return err
+	}
+	for _, d := range decls {
+		env := &flux.Environment{Ref: flux.Ref{Context: cl.Context, Namespace: ks.Namespace, Name: ks.Name}, Cluster: cl, Kustomization: ks, Source: src,
+			Name: "Kustomization " + ks.Namespace + "/" + ks.Name}
+		sc.matches = append(sc.matches, pinFound{pin: pin{decl: d, via: env, branch: branch}, depth: strings.Count(path.Clean("/"+ks.Spec.Path), "/")})
+	}
+	return nil
 }
 
 // planPin finds the manifest and plans its edit to tag on the head of its branch,

@@ -37,6 +37,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/yaml"
 )
@@ -92,48 +93,11 @@ func Render(ctx context.Context, in Input) (*Output, error) {
 	if in.Kustomization == nil {
 		return nil, errors.New("render: no Kustomization given")
 	}
+	m, obj, err := kustomizeBuild(in)
+	if err != nil {
+		return nil, err
+	}
 	ks := in.Kustomization
-	root, err := filepath.Abs(in.Dir)
-	if err != nil {
-		return nil, err
-	}
-	if root, err = filepath.EvalSymlinks(root); err != nil {
-		return nil, fmt.Errorf("repository directory: %w", err)
-	}
-	rel, err := resolvePath(root, ks.Spec.Path)
-	if err != nil {
-		return nil, err
-	}
-
-	dirPath := filepath.Join(root, rel)
-
-	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(ks)
-	if err != nil {
-		return nil, err
-	}
-	obj := unstructured.Unstructured{Object: u}
-	// Flux's generator writes the kustomization.yaml it generates (or rewrites with
-	// the Kustomization's spec) into the build directory. Here it goes to an
-	// in-memory layer over the checkout, Flux's own securefs.MakeFsInMemory, so the
-	// checkout is read through the same root-confined file system kustomize-controller
-	// builds with and is never written.
-	manifest, kfile, _, err := generator.NewGenerator(root, obj).GenerateManifest(dirPath)
-	if err != nil {
-		return nil, fmt.Errorf("generating kustomization.yaml for %s: %w", ks.Spec.Path, err)
-	}
-	disk, err := securefs.MakeFsOnDiskSecureBuild(root)
-	if err != nil {
-		return nil, err
-	}
-	fsys := securefs.MakeFsInMemory(disk)
-	if err := fsys.WriteFile(kfile, manifest); err != nil {
-		return nil, err
-	}
-	m, err := build(fsys, dirPath)
-	if err != nil {
-		return nil, fmt.Errorf("kustomize build of %s (%s) failed: %w", ks.Spec.Path, dirPath, err)
-	}
-
 	out := &Output{}
 	if ks.Spec.PostBuild == nil {
 		for _, res := range m.Resources() {
@@ -145,6 +109,61 @@ func Render(ctx context.Context, in Input) (*Output, error) {
 		}
 		return out, nil
 	}
+	return postBuild(ctx, in, obj, m)
+}
+
+// kustomizeBuild builds the Kustomization's path as kustomize-controller does,
+// before post-build substitution, and returns the Kustomization as an object too.
+func kustomizeBuild(in Input) (resmap.ResMap, unstructured.Unstructured, error) {
+	var obj unstructured.Unstructured
+	ks := in.Kustomization
+	root, err := filepath.Abs(in.Dir)
+	if err != nil {
+		return nil, obj, err
+	}
+	if root, err = filepath.EvalSymlinks(root); err != nil {
+		return nil, obj, fmt.Errorf("repository directory: %w", err)
+	}
+	rel, err := resolvePath(root, ks.Spec.Path)
+	if err != nil {
+		return nil, obj, err
+	}
+
+	dirPath := filepath.Join(root, rel)
+
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(ks)
+	if err != nil {
+		return nil, obj, err
+	}
+	obj = unstructured.Unstructured{Object: u}
+	// Flux's generator writes the kustomization.yaml it generates (or rewrites with
+	// the Kustomization's spec) into the build directory. Here it goes to an
+	// in-memory layer over the checkout, Flux's own securefs.MakeFsInMemory, so the
+	// checkout is read through the same root-confined file system kustomize-controller
+	// builds with and is never written.
+	manifest, kfile, _, err := generator.NewGenerator(root, obj).GenerateManifest(dirPath)
+	if err != nil {
+		return nil, obj, fmt.Errorf("generating kustomization.yaml for %s: %w", ks.Spec.Path, err)
+	}
+	disk, err := securefs.MakeFsOnDiskSecureBuild(root)
+	if err != nil {
+		return nil, obj, err
+	}
+	fsys := securefs.MakeFsInMemory(disk)
+	if err := fsys.WriteFile(kfile, manifest); err != nil {
+		return nil, obj, err
+	}
+	m, err := build(fsys, dirPath)
+	if err != nil {
+		return nil, obj, fmt.Errorf("kustomize build of %s (%s) failed: %w", ks.Spec.Path, dirPath, err)
+	}
+	return m, obj, nil
+}
+
+// postBuild substitutes the Kustomization's postBuild variables in every object,
+// learning which fields Secret-sourced ones set (see secretFields).
+func postBuild(ctx context.Context, in Input, obj unstructured.Unstructured, m resmap.ResMap) (*Output, error) {
+	ks, out := in.Kustomization, &Output{}
 	vars, secret, err := loadVariables(ctx, in.Client, ks, obj)
 	if err != nil {
 		return nil, err

@@ -103,6 +103,29 @@ type RefUpdate struct {
 	Name, Old, Commit string
 }
 
+// raced tells, of a push of commit on head that the server refused, whether
+// someone else moved the branch (a race: nil, to retry on the new head), or made
+// the very same commit first (noop: this one pushed nothing); any other refusal is
+// pushErr. creating says the branch was to be made from a base.
+func (r *Repo) raced(ctx context.Context, branch, head, commit string, also []RefUpdate, creating bool, pushErr error) (noop bool, err error) {
+	if err := r.fetch(ctx); err != nil {
+		return false, err
+	}
+	now, herr := r.branchHead(branch)
+	if errors.Is(herr, ErrNotFound) && creating {
+		return false, pushErr // still absent: the creation itself was refused
+	}
+	if herr == nil && now == commit {
+		// Refused, yet the branch is at our commit: another run made the very same
+		// commit and its push won.
+		return true, nil
+	}
+	if herr != nil || (now == head && !r.movedAny(also)) {
+		return false, pushErr
+	}
+	return false, nil
+}
+
 // Land puts a commit made by make on branch without ever force-pushing: it fetches,
 // calls make on the branch head and pushes what it made (atomically with Made.Also;
 // a Made whose Commit is the head itself pushes only the Also refs, a tag of it).
@@ -171,22 +194,13 @@ func (r *Repo) Land(ctx context.Context, branch string, make MakeFunc, opts Push
 			}
 			return nil, pushErr
 		}
-		// Did someone else move the branch? Then it is a race: retry on the new head.
-		if ferr := r.fetch(ctx); ferr != nil {
-			return nil, ferr
+		noop, err := r.raced(ctx, branch, head, commit, made.Also, opts.Base != "", pushErr)
+		if err != nil {
+			return nil, err
 		}
-		now, herr := r.branchHead(branch)
-		if errors.Is(herr, ErrNotFound) && opts.Base != "" {
-			return nil, pushErr // still absent: the creation itself was refused
-		}
-		if herr == nil && now == commit {
-			// Refused, yet the branch is at our commit: another run made the very same
-			// commit and its push won; this one pushed nothing.
+		if noop {
 			res.NoOp, res.Files = true, nil
 			return res, nil
-		}
-		if herr != nil || (now == head && !r.movedAny(made.Also)) {
-			return nil, pushErr
 		}
 		if res.Attempts >= opts.MaxAttempts {
 			return nil, fmt.Errorf("%w: %d attempts to push to %q of %s lost to other pushes; try again", ErrRaceLost, res.Attempts, branch, r.url)

@@ -120,24 +120,31 @@ func (r *Repo) MergeTree(ctx context.Context, ours, theirs string, o MergeOption
 	if len(conflicts) > 0 {
 		return nil, &MergeConflictError{Ours: m.Ours, Theirs: m.Theirs, Base: m.Base, Files: conflicts}
 	}
-	realOurs, err := oc.Tree()
-	if err != nil {
+	if err := r.recordMerge(ctx, m, oc, dir); err != nil {
 		return nil, err
 	}
+	return m, nil
+}
+
+// recordMerge stores the merged tree in dir as m's tree, and the files it changes
+// from ours (oc's own tree, before any unrevert).
+func (r *Repo) recordMerge(ctx context.Context, m *Merge, oc *object.Commit, dir string) error {
+	realOurs, err := oc.Tree()
+	if err != nil {
+		return err
+	}
 	if m.tree, err = r.storeDir(ctx, dir, realOurs); err != nil {
-		return nil, fmt.Errorf("recording the merge: %w", err)
+		return fmt.Errorf("recording the merge: %w", err)
 	}
 	merged, err := r.git.TreeObject(m.tree)
 	if err != nil && m.tree != emptyTreeHash {
-		return nil, err
+		return err
 	}
 	if merged == nil {
 		merged = &object.Tree{}
 	}
-	if m.Files, err = changedFiles(realOurs, merged); err != nil {
-		return nil, err
-	}
-	return m, nil
+	m.Files, err = changedFiles(realOurs, merged)
+	return err
 }
 
 // unrevert undoes the commits in dir (a checkout of ours) and returns the tree it

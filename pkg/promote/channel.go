@@ -38,11 +38,14 @@ type landing struct {
 	title        string
 }
 
-// undo is a revert to land: the promotion, the branch it is on, and the trailers'
-// values.
+// undo is a revert to land, automatic (--rollback-on-failure) or asked for
+// (rollback): the promotions (newest first), the branch they are on, and the
+// trailers' values.
 type undo struct {
-	entry    v1alpha1.HistoryEntry
-	branch   string
+	entries []v1alpha1.HistoryEntry
+	branch  string
+	// title, when set, is the subject; else it is made from names and why.
+	title    string
 	to       []string
 	names    string // the environments, for the subject
 	why      string // why, for the subject
@@ -55,26 +58,39 @@ type undo struct {
 
 // subject and trailers of the revert commit.
 func (u *undo) subject() string {
-	return fmt.Sprintf("rollback(%s): revert %s, %s", u.names, repo.ShortSHA(u.entry.Commit), u.why)
+	if u.title != "" {
+		return u.title
+	}
+	return fmt.Sprintf("rollback(%s): revert %s, %s", u.names, repo.ShortSHA(u.entries[0].Commit), u.why)
 }
 
+// trailers are Rolled-Back (and Rollback-Range) per promotion, Promoted-To per
+// target, Promoted-By and the reason, if any.
 func (u *undo) trailers() []repo.Trailer {
-	t := []repo.Trailer{{Key: history.TrailerRolledBack, Value: u.entry.Commit}}
-	if u.entry.Base != "" {
-		t = append(t, repo.Trailer{Key: history.TrailerRange, Value: u.entry.Base + ".." + u.entry.Commit})
+	var t []repo.Trailer
+	for _, e := range u.entries {
+		t = append(t, repo.Trailer{Key: history.TrailerRolledBack, Value: e.Commit})
+		if e.Base != "" {
+			t = append(t, repo.Trailer{Key: history.TrailerRange, Value: e.Base + ".." + e.Commit})
+		}
 	}
 	for _, to := range u.to {
 		t = append(t, repo.Trailer{Key: history.TrailerTo, Value: to})
 	}
-	return append(t, repo.Trailer{Key: history.TrailerBy, Value: u.by}, repo.Trailer{Key: history.TrailerReason, Value: u.reason})
+	t = append(t, repo.Trailer{Key: history.TrailerBy, Value: u.by})
+	if u.reason != "" {
+		t = append(t, repo.Trailer{Key: history.TrailerReason, Value: u.reason})
+	}
+	return t
 }
 
 // undone is what a revert landed: the commit (and pull request), and the commit to
-// follow ("" for a pull request).
+// follow ("" for a pull request); noop when the branch had the revert already.
 type undone struct {
 	commit *v1alpha1.Commit
 	pr     *v1alpha1.PullRequest
 	follow string
+	noop   bool
 }
 
 // newChannel is the channel o asks for.
@@ -104,9 +120,12 @@ func (pushChannel) Landed(_ context.Context, p *pipeline, g *group, _ bool) (str
 }
 
 func (pushChannel) Revert(ctx context.Context, w *Workspace, u *undo) (*undone, error) {
-	pushed, spec, err := revert(ctx, w.Repo, u.branch, "", []v1alpha1.HistoryEntry{u.entry}, u.subject(), u.trailers(), u.author, u.attempts)
+	pushed, spec, err := revert(ctx, w.Repo, u.branch, "", u.entries, u.subject(), u.trailers(), u.author, u.attempts)
 	if err != nil {
 		return nil, err
+	}
+	if pushed.NoOp {
+		return &undone{noop: true}, nil
 	}
 	return &undone{commit: commitOf(pushed, spec), follow: pushed.Commit}, nil
 }
@@ -213,7 +232,7 @@ func (c pullRequestChannel) Revert(ctx context.Context, w *Workspace, u *undo) (
 	if err != nil {
 		return nil, err
 	}
-	entries := []v1alpha1.HistoryEntry{u.entry}
+	entries := u.entries
 	pushed, spec, pr, err := r.revert(ctx, w.Repo, w.Target.Ref.String(), entries, u.subject(), u.trailers(), u.author, u.attempts,
 		func(trailers []repo.Trailer) string {
 			return review.RevertBody(u.names, u.branch, entries, nil, "the promoted revision failed health (--rollback-on-failure)", trailers)

@@ -202,41 +202,24 @@ func (rb *rollback) plan(ctx context.Context) error {
 // follow waits for.
 func (rb *rollback) write(ctx context.Context, author repo.Signature) (string, *via, error) {
 	env, p := rb.w.Target, rb.o.Progress
-	trailers := []repo.Trailer{}
-	for _, e := range rb.res.Reverted {
-		trailers = append(trailers, repo.Trailer{Key: history.TrailerRolledBack, Value: e.Commit})
-		if e.Base != "" {
-			trailers = append(trailers, repo.Trailer{Key: history.TrailerRange, Value: e.Base + ".." + e.Commit})
-		}
-	}
-	trailers = append(trailers, repo.Trailer{Key: history.TrailerTo, Value: env.Ref.String()}, repo.Trailer{Key: history.TrailerBy, Value: whoAmI(ctx, env.Cluster)})
-	if rb.o.Reason != "" {
-		trailers = append(trailers, repo.Trailer{Key: history.TrailerReason, Value: rb.o.Reason})
-	}
+	u := &undo{entries: rb.res.Reverted, branch: rb.branch, to: []string{env.Ref.String()}, by: whoAmI(ctx, env.Cluster), reason: rb.o.Reason,
+		title: rollbackSubject(env.Name, rb.res.Reverted), author: author, attempts: rb.o.PushAttempts, progress: p}
 	if rb.tag != nil {
-		return rb.writeTag(ctx, author, trailers, rollbackSubject(env.Name, rb.res.Reverted))
+		return rb.writeTag(ctx, author, u.trailers(), u.subject())
 	}
 	if rb.review != nil {
-		pushed, err := rb.writeForReview(ctx, trailers, author)
+		pushed, err := rb.writeForReview(ctx, u.trailers(), author)
 		return pushed, nil, err
 	}
 	p.Doing("reverting %d promotion(s) on branch %s", len(rb.shas), rb.branch)
-	pushed, spec, err := revert(ctx, rb.w.Repo, rb.branch, "", rb.res.Reverted, rollbackSubject(env.Name, rb.res.Reverted), trailers, author, rb.o.PushAttempts)
-	if err != nil {
-		var unknown *repo.PushUnknownError
-		if errors.As(err, &unknown) {
-			rb.res.Commit = &v1alpha1.Commit{SHA: unknown.Commit, Branch: unknown.Branch, Revision: unknown.Branch + "@sha1:" + unknown.Commit}
-			return "", nil, &UnannouncedError{Commit: unknown.Commit, Env: env, Err: err}
-		}
-		return "", nil, err
+	res, err := pushChannel{}.Revert(ctx, rb.w, u)
+	if err != nil || res.noop {
+		return "", nil, rb.pushErr(err, res != nil && res.noop)
 	}
-	if pushed.NoOp {
-		return "", nil, fmt.Errorf("%w: %s already rolled back on branch %s (another rollback landed first; see \"kubectl promote history\")", ErrNothingToRollBack, strings.Join(shortAll(rb.shas), ", "), rb.branch)
-	}
-	rb.res.Commit = commitOf(pushed, spec)
+	rb.res.Commit = res.commit
 	rb.res.Outcome = OutcomeRolledBack
-	p.Done("pushed %s to branch %s (%s)", repo.ShortSHA(pushed.Commit), rb.branch, spec.Message)
-	return pushed.Commit, nil, nil
+	p.Done("pushed %s to branch %s (%s)", repo.ShortSHA(res.follow), rb.branch, res.commit.Subject)
+	return res.follow, nil, nil
 }
 
 func (rb *rollback) close() {

@@ -125,7 +125,7 @@ func (rb *rollback) writeTag(ctx context.Context, author repo.Signature, trailer
 			return spec, nil
 		}, repo.PushOptions{MaxAttempts: rb.o.PushAttempts})
 		if err != nil || pushed.NoOp {
-			return "", nil, rb.pushErr(err, pushed)
+			return "", nil, rb.pushErr(err, pushed != nil && pushed.NoOp)
 		}
 		rb.res.Commit = commitOf(pushed, spec)
 		rb.res.Pin.Commit = pushed.Commit
@@ -165,7 +165,7 @@ func (rb *rollback) writeTag(ctx context.Context, author repo.Signature, trailer
 		return &repo.Made{Commit: commit, Files: files, Also: []repo.RefUpdate{tag}}, nil
 	}, repo.PushOptions{MaxAttempts: 1})
 	if err != nil || pushed.NoOp {
-		return "", nil, rb.pushErr(err, pushed)
+		return "", nil, rb.pushErr(err, pushed != nil && pushed.NoOp)
 	}
 	rb.res.Commit = commitOf(pushed, spec)
 	rb.res.Commit.Revision = t.tag + "@sha1:" + pushed.Commit
@@ -174,14 +174,16 @@ func (rb *rollback) writeTag(ctx context.Context, author repo.Signature, trailer
 	return pushed.Commit, nil, nil
 }
 
-func (rb *rollback) pushErr(err error, pushed *repo.PushResult) error {
-	if err == nil && pushed != nil && pushed.NoOp {
-		return fmt.Errorf("%w: %s already rolled back on branch %s (see \"kubectl promote history\")", ErrNothingToRollBack, strings.Join(shortAll(rb.shas), ", "), rb.branch)
+// pushErr is what a rollback's push that did not land says: nothing to do when the
+// branch had the revert already (noop), unannounced when its outcome is unknown, a
+// lost race as such.
+func (rb *rollback) pushErr(err error, noop bool) error {
+	if err == nil && noop {
+		return fmt.Errorf("%w: %s already rolled back on branch %s (another rollback landed first; see \"kubectl promote history\")", ErrNothingToRollBack, strings.Join(shortAll(rb.shas), ", "), rb.branch)
 	}
-	var unknown *repo.PushUnknownError
-	if errors.As(err, &unknown) {
-		rb.res.Commit = &v1alpha1.Commit{SHA: unknown.Commit, Branch: unknown.Branch, Revision: unknown.Branch + "@sha1:" + unknown.Commit}
-		return &UnannouncedError{Commit: unknown.Commit, Env: rb.w.Target, Err: err}
+	if c, uerr := unannounced(err, rb.w.Target); c != nil {
+		rb.res.Commit = c
+		return uerr
 	}
 	if errors.Is(err, repo.ErrRaceLost) {
 		return fmt.Errorf("%w (the tag or branch %q moved); nothing of this rollback was pushed: run it again", err, rb.branch)

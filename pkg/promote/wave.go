@@ -151,14 +151,25 @@ func (p *pipeline) deliver(ctx context.Context, g *group, wait bool) error {
 // made of: a push whose outcome is unknown is unannounced (a re-run finishes it); a
 // push the server refused says what to do about a protected branch.
 func pushError(err error, g *group) error {
-	var unknown *repo.PushUnknownError
-	if errors.As(err, &unknown) {
+	if c, uerr := unannounced(err, g.lead().w.Target); c != nil {
 		for _, t := range g.targets {
-			t.res.Commit = &v1alpha1.Commit{SHA: unknown.Commit, Branch: unknown.Branch, Revision: unknown.Branch + "@sha1:" + unknown.Commit}
+			t.res.Commit = c.DeepCopy()
 		}
-		return &UnannouncedError{Commit: unknown.Commit, Env: g.lead().w.Target, Err: err}
+		return uerr
 	}
 	return protectedBranch(err, g.landing.branch)
+}
+
+// unannounced is, for a push whose outcome is unknown (it may have landed), the
+// commit it pushed and the *UnannouncedError that says how to finish it; nil for
+// any other error.
+func unannounced(err error, env *flux.Environment) (*v1alpha1.Commit, error) {
+	var unknown *repo.PushUnknownError
+	if !errors.As(err, &unknown) {
+		return nil, err
+	}
+	return &v1alpha1.Commit{SHA: unknown.Commit, Branch: unknown.Branch, Revision: unknown.Branch + "@sha1:" + unknown.Commit},
+		&UnannouncedError{Commit: unknown.Commit, Env: env, Err: err}
 }
 
 // record sets the targets' results to the pushed delivery and says it.
@@ -325,13 +336,13 @@ func (p *pipeline) undoGroup(ctx context.Context, g *group) *v1alpha1.AutoRollba
 	if p.fleet {
 		why = fmt.Sprintf("wave %d failed health", g.wave+1)
 	}
-	u := undo{entry: v1alpha1.HistoryEntry{Commit: g.commit}, to: g.to(), names: targetNames(g.targets), why: why, by: p.prov.By, author: p.prov.Author,
+	u := undo{entries: []v1alpha1.HistoryEntry{{Commit: g.commit}}, to: g.to(), names: targetNames(g.targets), why: why, by: p.prov.By, author: p.prov.Author,
 		reason: "--rollback-on-failure: the promoted revision failed health", attempts: p.o.PushAttempts, progress: lead.progress}
 	if g.landing.base != "" {
-		u.entry.Subject = g.landing.title
+		u.entries[0].Subject = g.landing.title
 	} else if p.o.FFOnly {
 		// A fast-forward made no commit of its own: revert the range it moved over.
-		u.entry.Base = g.d.Push.Parent
+		u.entries[0].Base = g.d.Push.Parent
 	}
 	u.branch = g.branch
 	lead.progress.Doing("rolling back %s on branch %s", repo.ShortSHA(g.commit), g.branch)
@@ -346,7 +357,7 @@ func (p *pipeline) undoGroup(ctx context.Context, g *group) *v1alpha1.AutoRollba
 		p.setRollback(g, rb)
 		return rb
 	}
-	if res.follow == "" { // a pull request: merging it rolls back
+	if res.follow == "" { // a pull request (merging it rolls back), or nothing to revert
 		p.setRollback(g, rb)
 		return rb
 	}

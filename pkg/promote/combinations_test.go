@@ -49,7 +49,7 @@ func (f *fleet) layout(t *testing.T, strategy string) {
 		f.semverTarget(">=1.0.0 <2.0.0")
 	case StrategyPinnedTag:
 		f.pinnedTarget("main")
-		f.pushTo("main", map[string]string{"clusters/production/sources.yaml": strings.Replace(pinnedSources, "URL", f.srv.URL("fleet.git"), 1)}, "sources")
+		f.pushTo("main", map[string]string{"clusters/production/sources.yaml": strings.Replace(pinnedSources, "URL", f.srv.URL("org/fleet.git"), 1)}, "sources")
 	}
 }
 
@@ -102,7 +102,7 @@ func TestEveryCombinationWorksOrIsRefused(t *testing.T) {
 	require.Len(t, cases, 32)
 	for _, c := range cases {
 		t.Run(c.String(), func(t *testing.T) {
-			f := newFleet(t)
+			f := newFleetAt(t, "org/fleet.git")
 			f.layout(t, c.strategy)
 			before := f.head()
 			p := &fakeflux.Progress{}

@@ -68,16 +68,20 @@ func (j *journal) all() []string {
 	return append([]string(nil), j.events...)
 }
 
-func newFleet(t *testing.T) *fleet {
+func newFleet(t *testing.T) *fleet { return newFleetAt(t, "fleet.git") }
+
+// newFleetAt is newFleet with the repository at path repoPath of the Git server
+// ("org/fleet.git" reads as OWNER/NAME to review mode).
+func newFleetAt(t *testing.T, repoPath string) *fleet {
 	t.Helper()
 	srv := gitserver.NewForTest(t, gitserver.Options{})
 	dir := t.TempDir()
 	require.NoError(t, seed.Write(dir, seed.Options{}))
-	sha, err := srv.Init("fleet.git", dir, "main")
+	sha, err := srv.Init(repoPath, dir, "main")
 	require.NoError(t, err)
-	f := &fleet{t: t, bare: srv.Dir("fleet.git"), seed: sha, srv: srv, journal: &journal{}}
+	f := &fleet{t: t, bare: srv.Dir(repoPath), seed: sha, srv: srv, journal: &journal{}}
 	f.deny.Store("")
-	url := srv.URL("fleet.git")
+	url := srv.URL(repoPath)
 	f.staging = fakeflux.NewCluster(t, fakeflux.Options{Context: "staging", Env: "staging", URL: url, Applied: sha, User: "alice@example.com"})
 	f.prod = fakeflux.NewCluster(t, fakeflux.Options{Context: "production", Env: "production", URL: url, Applied: sha, User: "alice@example.com",
 		Deny: func(ra *authorizationv1.ResourceAttributes) bool {

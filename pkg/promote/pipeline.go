@@ -23,22 +23,26 @@
 //	follow    every target of the wave in parallel until Ready (followUp), then
 //	          Options.Verifiers; the next wave only after that (and --wave-soak)
 //	undo      with --rollback-on-failure, Strategy.Undo of the failed wave's groups
-//	          through the same Channel; `kubectl promote rollback` is the same undo
-//	          run on its own (rollback.go)
+//	          through the same Channel (Channel.Revert); `kubectl promote rollback`
+//	          lands its revert through the same Revert (rollback.go; a tag
+//	          target's new tag or previous pin in tagrollback.go)
 //
 // # Where to add things
 //
-//   - A strategy: a type implementing Strategy (strategy.go has images; revision.go,
-//     tag.go the others), its name in strategyNames and its refusals in the one
-//     table of refusals.go; chooseStrategy (or a Source's Choose) returns it. Nothing
-//     outside the registry switches on a strategy's name: what differs is a method.
+//   - A strategy: a type implementing Strategy (strategy.go has images; revision.go
+//     and tag.go the others), registered by name in strategies (strategy.go), its
+//     refusals in the one table of refusals.go, and chosen by its Source's Choose.
+//     Nothing outside the registry switches on a strategy's name: what differs is
+//     a method (Plan, Deliver, Record, Undo, Action).
 //   - A channel: a type implementing Channel (channel.go: pushChannel and
 //     pullRequestChannel), chosen in newChannel.
 //   - A source: a type implementing Source (source.go: gitRepositorySource),
 //     registered in sourceKinds under the kind a Kustomization's sourceRef names. It
 //     opens the workspace and chooses the strategies of its kind; an
 //     OCIRepository source brings its own strategies (a new tag or digest pushed to
-//     the registry) and plugs in without touching the pipeline.
+//     the registry) and plugs in without touching the pipeline. flux.Load, which
+//     reads the environment's source object (a GitRepository today), learns the
+//     new kind too.
 //   - A gate (a policy: windows, required review, allowed upstreams): a Gate in
 //     Options.Gates. Its failures block like the built-in gates; --force overrides.
 //   - A verification after the target is Ready (signatures, smoke tests): a Verifier
@@ -274,7 +278,13 @@ func (p *pipeline) load(ctx context.Context) error {
 	p.res.Source = describeEnv(src, flux.RefOf(src.Source), src.Kustomization.Status.LastAppliedRevision)
 	g, gctx := errgroup.WithContext(ctx)
 	for _, t := range p.all() {
-		g.Go(func() error { return p.named(t, t.use(gctx, src, modesOf(p))) })
+		g.Go(func() error {
+			err := t.use(gctx, src, modesOf(p))
+			if err == nil {
+				err = p.channel.prepare(t)
+			}
+			return p.named(t, err)
+		})
 	}
 	if err := g.Wait(); err != nil {
 		return err

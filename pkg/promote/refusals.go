@@ -36,9 +36,7 @@ var refusals = map[string][]refusal{
 		}},
 	},
 	StrategyTag: {
-		{func(m modes) bool { return m.ffOnly }, func(w *Workspace) string {
-			return fmt.Sprintf("--ff-only moves a branch; %s follows %s, which a promotion reaches with a new tag", w.Target.Name, w.TargetRef)
-		}},
+		{func(m modes) bool { return m.ffOnly }, tagFFOnly},
 		{func(m modes) bool { return m.review }, func(w *Workspace) string {
 			return fmt.Sprintf("--review opens a pull request against a branch; %s follows %s, which only a new tag reaches (push the tag, or promote without --review)", w.Target.Name, w.TargetRef)
 		}},
@@ -50,9 +48,7 @@ var refusals = map[string][]refusal{
 		}},
 	},
 	StrategyPinnedTag: {
-		{func(m modes) bool { return m.ffOnly }, func(w *Workspace) string {
-			return fmt.Sprintf("--ff-only moves a branch; %s follows %s, which a promotion reaches with a new tag", w.Target.Name, w.TargetRef)
-		}},
+		{func(m modes) bool { return m.ffOnly }, tagFFOnly},
 		{func(m modes) bool { return m.review }, func(w *Workspace) string {
 			return fmt.Sprintf("--review does not apply to %s, whose GitRepository pins %s: the promotion pushes a new tag and the manifest commit that pins it in one atomic push, which a pull request cannot carry; promote without --review", w.Target.Name, w.TargetRef)
 		}},
@@ -63,6 +59,11 @@ var refusals = map[string][]refusal{
 			return fmt.Sprintf("--rollback-on-failure does not apply to %s, whose GitRepository pins a tag: a failed promotion is undone by pinning the previous tag back with \"kubectl promote rollback\"", w.Target.Name)
 		}},
 	},
+}
+
+// tagFFOnly refuses --ff-only for a target a new tag reaches.
+func tagFFOnly(w *Workspace) string {
+	return fmt.Sprintf("--ff-only moves a branch; %s follows %s, which a promotion reaches with a new tag", w.Target.Name, w.TargetRef)
 }
 
 // refuse is the first refusal of s in modes m, nil when s serves them.

@@ -3,6 +3,7 @@ package promote
 import (
 	"context"
 	"os"
+	"strings"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
@@ -127,14 +128,16 @@ func (w *Workspace) share(base *Workspace, srcOut *render.Output) error {
 
 // targetNames joins the targets' environment names.
 func targetNames(ts []*target) string {
-	s := ""
+	return names(ts, func(t *target) string { return t.w.Target.Name })
+}
+
+// names joins name of every target.
+func names(ts []*target, name func(*target) string) string {
+	out := make([]string, len(ts))
 	for i, t := range ts {
-		if i > 0 {
-			s += ", "
-		}
-		s += t.w.Target.Name
+		out[i] = name(t)
 	}
-	return s
+	return strings.Join(out, ", ")
 }
 
 func removeAll(dir string) { _ = os.RemoveAll(dir) }

@@ -79,7 +79,7 @@ func (p *pipeline) runWave(parent context.Context, wi int) error {
 	defer cancel()
 	wait := wi < len(p.waves)-1 || p.o.Wait
 	if p.fleet {
-		p.o.Progress.Doing("wave %d/%d: %s", wi+1, len(p.waves), specNames(p.waves[wi]))
+		p.o.Progress.Doing("wave %d/%d: %s", wi+1, len(p.waves), names(p.waves[wi], func(t *target) string { return t.spec.Raw }))
 	}
 	groups := p.groups(wi)
 	for _, g := range groups {
@@ -89,10 +89,10 @@ func (p *pipeline) runWave(parent context.Context, wi int) error {
 	}
 	follows := p.follows(groups, wi)
 	if len(follows) == 0 {
-		if p.fleet {
+		if p.fleet && len(groups) == 0 {
 			p.o.Progress.Done("wave %d: nothing to promote", wi+1)
 		}
-		return nil
+		return nil // nothing pushed, or a pull request left open
 	}
 	errs := p.followAll(ctx, follows, wait)
 	if len(errs) == 0 {
@@ -439,15 +439,4 @@ func imageTrailers(changes []plan.Change) []repo.Trailer {
 		out = append(out, repo.Trailer{Key: history.TrailerImage, Value: history.FormatImage(ch.To.String(), ch.From.Version())})
 	}
 	return out
-}
-
-func specNames(ts []*target) string {
-	s := ""
-	for i, t := range ts {
-		if i > 0 {
-			s += ", "
-		}
-		s += t.spec.Raw
-	}
-	return s
 }

@@ -73,9 +73,18 @@ func TestFleetReview(t *testing.T) {
 	stderrHas, wait := rr.start("apps", "--from", "staging", "--to", "prod-eu", "--to", "prod-us-*", "--review", "--git-provider", "gitea",
 		"--yes", "--wait", "--timeout", "5m", "-o", "json")
 
+	// waitFor fails with the run's output when cond does not come within limit.
+	waitFor := func(what string, limit time.Duration, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(limit); !cond(); time.Sleep(200 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("waiting for %s:\n%s", what, wait())
+			}
+		}
+	}
 	opened := regexp.MustCompile(`opened pull request #(\d+)`)
 	var first int
-	eventually(t, "wave 1's pull request", 2*time.Minute, func() bool { return stderrHas("opened pull request #") })
+	waitFor("wave 1's pull request", 2*time.Minute, func() bool { return stderrHas("opened pull request #") })
 	prs := giteaPulls(t, g, "open")
 	require.Len(t, prs, 1, "wave 2 waits for wave 1")
 	first = prs[0].Number
@@ -88,7 +97,10 @@ func TestFleetReview(t *testing.T) {
 	giteaMerge(t, g, first, "merge")
 	merged := giteaPull(t, g, first).MergeCommit
 	require.NotEmpty(t, merged)
-	eventually(t, "wave 2's pull request", 3*time.Minute, func() bool { return len(giteaPulls(t, g, "open")) == 1 && giteaPulls(t, g, "open")[0].Number != first })
+	waitFor("wave 2's pull request", 3*time.Minute, func() bool {
+		open := giteaPulls(t, g, "open")
+		return len(open) == 1 && open[0].Number != first
+	})
 	// Wave 1 was merged and applied before wave 2's pull request was opened.
 	requireAppsApplied(t, f, "prod-eu", merged)
 	second := giteaPulls(t, g, "open")[0]

@@ -34,6 +34,9 @@ type ReviewOptions struct {
 	Token string
 	// Poll is how often --wait reads the pull request; 0 means DefaultReviewPoll.
 	Poll time.Duration
+	// Host, when set, is the pull request host to use instead of the one made from
+	// the repository's URL, Provider and Token (a caller's own client; tests).
+	Host review.Provider
 }
 
 // DefaultReviewPoll is how often --wait reads a pull request under review.
@@ -54,9 +57,12 @@ type reviewer struct {
 // newReviewer connects to the host of the target's repository; kind is "promote" or
 // "rollback", the first element of the branches it pushes.
 func newReviewer(w *Workspace, o *ReviewOptions, kind string, pr Progress) (*reviewer, error) {
-	host, err := review.New(review.Options{RepoURL: w.Target.Source.Spec.URL, Provider: o.Provider, Token: o.Token})
-	if err != nil {
-		return nil, fmt.Errorf("--review: %w", err)
+	host := o.Host
+	if host == nil {
+		var err error
+		if host, err = review.New(review.Options{RepoURL: w.Target.Source.Spec.URL, Provider: o.Provider, Token: o.Token}); err != nil {
+			return nil, fmt.Errorf("--review: %w", err)
+		}
 	}
 	poll := o.Poll
 	if poll <= 0 {

@@ -23,8 +23,6 @@ import (
 // Kustomization's spec.sourceRef names. The pipeline asks the Source and the
 // Strategy; it never asks which kind it has.
 type Source interface {
-	// Kind is the Flux kind, as a Kustomization's spec.sourceRef.kind names it.
-	Kind() string
 	// Open fetches the source into w (w.Repo) and checks out w.SourceCommit when set.
 	Open(ctx context.Context, w *Workspace, o openOptions) error
 	// Choose picks the strategy for w's two environments: want is --strategy
@@ -40,7 +38,8 @@ type openOptions struct {
 	key      *sign.Key
 }
 
-// sourceKinds are the sources the pipeline can open, by kind.
+// sourceKinds are the sources the pipeline can open, by the kind a Kustomization's
+// spec.sourceRef names.
 var sourceKinds = map[string]Source{
 	sourcev1.GitRepositoryKind: gitRepositorySource{},
 }
@@ -61,8 +60,6 @@ func sourceOf(env *flux.Environment) (Source, error) {
 // gitRepositorySource is a GitRepository: a Git repository fetched once, and the
 // images, revision and tag strategies (strategy.go).
 type gitRepositorySource struct{}
-
-func (gitRepositorySource) Kind() string { return sourcev1.GitRepositoryKind }
 
 func (gitRepositorySource) Open(ctx context.Context, w *Workspace, o openOptions) error {
 	return w.open(ctx, o.progress, o.auth, o.repoDir, o.key)

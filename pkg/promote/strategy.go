@@ -85,8 +85,6 @@ type Workspace struct {
 type Proposal struct {
 	// Branch is the branch the change is committed to, Head the commit planned on.
 	Branch, Head string
-	// Base, in review mode, is the tracked branch a new review Branch starts from.
-	Base string
 	// Plan is the image changes, the files and the rendered diff.
 	Plan *plan.Plan
 	// Subject is the commit subject.

@@ -29,7 +29,7 @@ install: build ## Install kubectl-promote and its completion script next to kube
 test: lint unit fuzz e2e release-check ## Every test: unit, fuzzing (bounded), end-to-end on a real plane, and the release checks
 
 unit: ## Unit tests (real Git server on loopback, no cluster)
-	go test -race -count=1 ./...
+	go test -race -count=1 -timeout 30m ./...
 
 # Each fuzz target runs on its own (go test -fuzz takes one) from its corpus in
 # testdata/fuzz, for a bounded number of inputs: a count, not -fuzztime 5s, since a

@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/apis/meta"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	"github.com/google/go-containerregistry/pkg/authn"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubectl-promote/kubectl-promote/internal/ociregistry"
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
+	"github.com/kubectl-promote/kubectl-promote/test/plane"
+)
+
+// ociApp is a Flux artifact's content: one ConfigMap saying which version it is.
+func ociApp(version string) string {
+	return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: default\ndata:\n  version: %q\n", version)
+}
+
+// pushOCIApp pushes version as "flux push artifact" does, with origin revision
+// main@sha1:<version repeated>, and returns its digest.
+func pushOCIApp(t *testing.T, reg *ociregistry.Registry, version string) v1.Hash {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "app.yaml"), []byte(ociApp(version)), 0o644))
+	out, err := ociregistry.Push(context.Background(), ociregistry.Artifact{Ref: reg.Repository("app:sha-" + version),
+		Dir: dir, Source: "http://git.example/app.git", Revision: originRevision(version)})
+	require.NoError(t, err)
+	d, err := oci.ParseDigest(out)
+	require.NoError(t, err)
+	return d
+}
+
+func originRevision(version string) string {
+	return "main@sha1:" + strings.Repeat(version, 40/len(version))
+}
+
+// TestOCITagMoveFollowedByFlux: an OCIRepository in a real plane follows the tag
+// "production" of a real loopback registry over plain HTTP (spec.insecure), a
+// Kustomization applies it; pkg/oci moves the tag (a registry-side retag, recorded
+// as a referrer), the real source-controller serves the promoted digest, the
+// Kustomization applies it with the origin revision, and a rollback goes back.
+func TestOCITagMoveFollowedByFlux(t *testing.T) {
+	parallel(t)
+	ctx := context.Background()
+	p := plane.StartT(t, plane.Options{Name: "gitless"})
+	c, err := p.Client()
+	require.NoError(t, err)
+	reg, err := ociregistry.Start(t.TempDir(), ociregistry.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = reg.Close() })
+
+	d1, d2 := pushOCIApp(t, reg, "1"), pushOCIApp(t, reg, "2")
+	require.NotEqual(t, d1, d2)
+	registry := &oci.Client{Keychain: authn.NewMultiKeychain(), Insecure: true, Timeout: 10 * time.Second}
+	app, err := registry.Repository(reg.URL("app"))
+	require.NoError(t, err)
+	_, err = registry.Retag(ctx, app, d1, "production", oci.Record{From: "ci", By: "e2e"})
+	require.NoError(t, err)
+
+	createOCIEnvironment(t, c, reg.URL("app"))
+	waitOCIApplied(t, c, "production@"+d1.String(), originRevision("1"), "1")
+
+	// pkg/flux reads it as an environment.
+	env, err := flux.LoadAnyFrom(ctx, &flux.Cluster{Context: "gitless", Client: mustWatch(t, p)}, flux.RefSpec{Ref: flux.Ref{Context: "gitless", Namespace: "flux-system", Name: "app"}})
+	require.NoError(t, err)
+	require.Equal(t, flux.OCIRef{Kind: flux.OCIRefTag, Tag: "production"}, flux.OCIRefOf(env.OCISource))
+	art, ok, err := flux.OCIArtifactOf(env.OCISource)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, d1.String(), art.Digest)
+	require.Equal(t, originRevision("1"), art.OriginRevision)
+
+	// The promotion: staging proved d2; move production to it.
+	res, err := registry.Retag(ctx, app, d2, "production", oci.Record{From: "staging", By: "e2e", Gates: []string{"source-healthy"}})
+	require.NoError(t, err)
+	require.Equal(t, d1, res.Previous)
+	requestOCIReconcile(t, c)
+	waitOCIApplied(t, c, "production@"+d2.String(), originRevision("2"), "2")
+
+	_, hist, err := registry.History(ctx, app, "production", 0)
+	require.NoError(t, err)
+	require.Len(t, hist, 2)
+	require.Equal(t, []string{d2.String(), d1.String()}, []string{hist[0].Digest, hist[1].Digest})
+
+	// Rollback: the tag goes back to d1 and Flux applies it again.
+	rb, err := registry.Rollback(ctx, app, "production", oci.RollbackOptions{Record: oci.Record{By: "e2e"}})
+	require.NoError(t, err)
+	require.Equal(t, d1, rb.Digest)
+	requestOCIReconcile(t, c)
+	waitOCIApplied(t, c, "production@"+d1.String(), originRevision("1"), "1")
+}
+
+func mustWatch(t *testing.T, p *plane.Plane) client.WithWatch {
+	t.Helper()
+	c, err := client.NewWithWatch(p.RESTConfig(), client.Options{Scheme: flux.Scheme})
+	require.NoError(t, err)
+	return c
+}
+
+// createOCIEnvironment applies an OCIRepository following tag production of url over
+// plain HTTP, and a Kustomization applying it.
+func createOCIEnvironment(t *testing.T, c client.Client, url string) {
+	t.Helper()
+	ctx := context.Background()
+	repo := &sourcev1.OCIRepository{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "flux-system"},
+		Spec: sourcev1.OCIRepositorySpec{URL: url, Insecure: true, Interval: metav1.Duration{Duration: 10 * time.Minute},
+			Reference: &sourcev1.OCIRepositoryRef{Tag: "production"}}}
+	require.NoError(t, c.Create(ctx, repo))
+	ks := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "flux-system"},
+		Spec: kustomizev1.KustomizationSpec{Interval: metav1.Duration{Duration: 10 * time.Minute}, Path: "./", Prune: true,
+			SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.OCIRepositoryKind, Name: "app"}}}
+	require.NoError(t, c.Create(ctx, ks))
+}
+
+// requestOCIReconcile asks source-controller to look at the tag again now, as
+// "flux reconcile source oci" does.
+func requestOCIReconcile(t *testing.T, c client.Client) {
+	t.Helper()
+	repo := &sourcev1.OCIRepository{}
+	require.NoError(t, c.Get(context.Background(), client.ObjectKey{Namespace: "flux-system", Name: "app"}, repo))
+	patch := client.MergeFrom(repo.DeepCopy())
+	if repo.Annotations == nil {
+		repo.Annotations = map[string]string{}
+	}
+	repo.Annotations[meta.ReconcileRequestAnnotation] = time.Now().Format(time.RFC3339Nano)
+	require.NoError(t, c.Patch(context.Background(), repo, patch))
+}
+
+// waitOCIApplied waits until the OCIRepository serves revision, the Kustomization
+// applied it (Ready, with originRev as lastAppliedOriginRevision) and the ConfigMap
+// says version.
+func waitOCIApplied(t *testing.T, c client.Client, revision, originRev, version string) {
+	t.Helper()
+	var last string
+	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		repo := &sourcev1.OCIRepository{}
+		ks := &kustomizev1.Kustomization{}
+		cm := &corev1.ConfigMap{}
+		key := client.ObjectKey{Namespace: "flux-system", Name: "app"}
+		if err := c.Get(ctx, key, repo); err != nil {
+			return false, err
+		}
+		if err := c.Get(ctx, key, ks); err != nil {
+			return false, err
+		}
+		artifact := ""
+		if repo.Status.Artifact != nil {
+			artifact = repo.Status.Artifact.Revision
+		}
+		ready := apimeta.IsStatusConditionTrue(ks.Status.Conditions, meta.ReadyCondition)
+		_ = c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "app"}, cm)
+		last = fmt.Sprintf("artifact %q, ks ready=%v applied %q origin %q, configmap version %q; ks conditions %v",
+			artifact, ready, ks.Status.LastAppliedRevision, ks.Status.LastAppliedOriginRevision, cm.Data["version"], ks.Status.Conditions)
+		return artifact == revision && ready && ks.Status.LastAppliedRevision == revision &&
+			ks.Status.LastAppliedOriginRevision == originRev && cm.Data["version"] == version, nil
+	})
+	require.NoError(t, err, "waiting for %s to be applied: %s", revision, last)
+}

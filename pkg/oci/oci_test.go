@@ -69,6 +69,8 @@ func TestPullUnpacksTheSelectedLayer(t *testing.T) {
 	require.Equal(t, "latest@"+d.String(), a.Revision())
 	require.Equal(t, "main@sha1:"+strings.Repeat("1", 40), a.OriginRevision())
 	require.Equal(t, "https://git.example/app.git", a.Source())
+	_, err = time.Parse(time.RFC3339, a.Created())
+	require.NoError(t, err)
 	b, err := os.ReadFile(filepath.Join(dir, "deploy.yaml"))
 	require.NoError(t, err)
 	require.Equal(t, "version: 1\n", string(b))

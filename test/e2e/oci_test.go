@@ -104,6 +104,34 @@ func TestOCITagMoveFollowedByFlux(t *testing.T) {
 	require.Equal(t, d1, rb.Digest)
 	requestOCIReconcile(t, c)
 	waitOCIApplied(t, c, "production@"+d1.String(), originRevision("1"), "1")
+
+	// Another repository: copy d2 by digest and tag it; the OCIRepository now reads it.
+	prod, err := registry.Repository(reg.URL("prod/app"))
+	require.NoError(t, err)
+	_, err = registry.Copy(ctx, app, d2, prod, "stable", oci.Record{By: "e2e"})
+	require.NoError(t, err)
+	setOCIRef(t, c, reg.URL("prod/app"), &sourcev1.OCIRepositoryRef{Tag: "stable"})
+	waitOCIApplied(t, c, "stable@"+d2.String(), originRevision("2"), "2")
+
+	// A semver range: releasing v1.1.0 for d1 (after v1.0.0 for d2) moves Flux to d1.
+	_, err = registry.Release(ctx, prod, d2, "v1.0.0", ">=1.0.0", "", oci.Record{By: "e2e"})
+	require.NoError(t, err)
+	setOCIRef(t, c, reg.URL("prod/app"), &sourcev1.OCIRepositoryRef{SemVer: ">=1.0.0"})
+	waitOCIApplied(t, c, "v1.0.0@"+d2.String(), originRevision("2"), "2")
+	_, err = registry.Release(ctx, prod, d1, "v1.1.0", ">=1.0.0", "", oci.Record{By: "e2e"})
+	require.NoError(t, err)
+	requestOCIReconcile(t, c)
+	waitOCIApplied(t, c, "v1.1.0@"+d1.String(), originRevision("1"), "1")
+}
+
+// setOCIRef points the OCIRepository at url and ref.
+func setOCIRef(t *testing.T, c client.Client, url string, ref *sourcev1.OCIRepositoryRef) {
+	t.Helper()
+	repo := &sourcev1.OCIRepository{}
+	require.NoError(t, c.Get(context.Background(), client.ObjectKey{Namespace: "flux-system", Name: "app"}, repo))
+	patch := client.MergeFrom(repo.DeepCopy())
+	repo.Spec.URL, repo.Spec.Reference = url, ref
+	require.NoError(t, c.Patch(context.Background(), repo, patch))
 }
 
 func mustWatch(t *testing.T, p *plane.Plane) client.WithWatch {

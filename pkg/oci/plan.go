@@ -120,8 +120,9 @@ func (c *Client) current(ctx context.Context, p *Plan) (v1.Hash, error) {
 }
 
 // Apply writes the plan to the registry: retag or copy to the target's tag, or a
-// semver release of tag (required for semver, ignored otherwise). A pin is refused:
-// it is a Git edit.
+// semver release of tag (required for semver, ignored otherwise; the digest copied
+// first when the target reads another repository). A pin is refused: it is a Git
+// edit.
 func (c *Client) Apply(ctx context.Context, p *Plan, tag string, rec Record) (*Result, error) {
 	rec.OriginRevision = orDefault(rec.OriginRevision, p.OriginRevision)
 	switch p.Strategy {
@@ -132,6 +133,11 @@ func (c *Client) Apply(ctx context.Context, p *Plan, tag string, rec Record) (*R
 	case StrategySemver:
 		if tag == "" {
 			return nil, fmt.Errorf("the target follows the semver range %q: name the version to release with --tag (or --bump)", p.Ref.SemVer)
+		}
+		if p.Source.String() != p.Target.String() {
+			if err := c.copyDigest(ctx, p.Source, p.Digest, p.Target); err != nil {
+				return nil, err
+			}
 		}
 		return c.Release(ctx, p.Target, p.Digest, tag, p.Ref.SemVer, p.Ref.SemverFilter, rec)
 	}

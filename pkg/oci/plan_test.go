@@ -75,6 +75,17 @@ func TestPlanChoosesTheStrategyFromTheTarget(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, p.UpToDate())
 
+	// A semver range in another repository: copied by digest, then released there.
+	semverMirror := ociEnv("production", reg.URL("releases/app"), &sourcev1.OCIRepositoryRef{SemVer: "1.x"}, "", "")
+	p, err = c.PlanPromotion(ctx, staging, semverMirror)
+	require.NoError(t, err)
+	require.Zero(t, p.Current)
+	_, err = c.Apply(ctx, p, "1.0.0", Record{})
+	require.NoError(t, err)
+	p, err = c.PlanPromotion(ctx, staging, semverMirror)
+	require.NoError(t, err)
+	require.True(t, p.UpToDate())
+
 	// A digest pin is a Git edit.
 	pinned := ociEnv("production", reg.URL("app"), &sourcev1.OCIRepositoryRef{Digest: d1.String()}, "", "")
 	p, err = c.PlanPromotion(ctx, staging, pinned)

@@ -114,11 +114,11 @@ func TestOCITagMoveFollowedByFlux(t *testing.T) {
 	waitOCIApplied(t, c, "stable@"+d2.String(), originRevision("2"), "2")
 
 	// A semver range: releasing v1.1.0 for d1 (after v1.0.0 for d2) moves Flux to d1.
-	_, err = registry.Release(ctx, prod, d2, "v1.0.0", ">=1.0.0", "", oci.Record{By: "e2e"})
+	_, err = registry.Release(ctx, app, d2, "v1.0.0", ">=1.0.0", "", oci.Record{By: "e2e"})
 	require.NoError(t, err)
-	setOCIRef(t, c, reg.URL("prod/app"), &sourcev1.OCIRepositoryRef{SemVer: ">=1.0.0"})
+	setOCIRef(t, c, reg.URL("app"), &sourcev1.OCIRepositoryRef{SemVer: ">=1.0.0"})
 	waitOCIApplied(t, c, "v1.0.0@"+d2.String(), originRevision("2"), "2")
-	_, err = registry.Release(ctx, prod, d1, "v1.1.0", ">=1.0.0", "", oci.Record{By: "e2e"})
+	_, err = registry.Release(ctx, app, d1, "v1.1.0", ">=1.0.0", "", oci.Record{By: "e2e"})
 	require.NoError(t, err)
 	requestOCIReconcile(t, c)
 	waitOCIApplied(t, c, "v1.1.0@"+d1.String(), originRevision("1"), "1")

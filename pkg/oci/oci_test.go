@@ -32,11 +32,17 @@ func startRegistry(t *testing.T, opts ociregistry.Options) *ociregistry.Registry
 	return r
 }
 
-// push pushes a Flux artifact whose deploy.yaml says version, as flux push artifact does.
+// configMap is an artifact's content: a ConfigMap saying its version.
+func configMap(version string) string {
+	return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  version: \"" + version + "\"\n"
+}
+
+// push pushes a Flux artifact whose deploy.yaml is configMap(version), as flux push
+// artifact does.
 func push(t *testing.T, reg *ociregistry.Registry, ref, version string, auth authn.Authenticator) v1.Hash {
 	t.Helper()
 	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "deploy.yaml"), []byte("version: "+version+"\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "deploy.yaml"), []byte(configMap(version)), 0o644))
 	out, err := ociregistry.Push(context.Background(), ociregistry.Artifact{Ref: reg.Repository(ref), Dir: dir,
 		Source: "https://git.example/app.git", Revision: "main@sha1:" + strings.Repeat(version[len(version)-1:], 40), Auth: auth})
 	require.NoError(t, err)
@@ -73,7 +79,7 @@ func TestPullUnpacksTheSelectedLayer(t *testing.T) {
 	require.NoError(t, err)
 	b, err := os.ReadFile(filepath.Join(dir, "deploy.yaml"))
 	require.NoError(t, err)
-	require.Equal(t, "version: 1\n", string(b))
+	require.Equal(t, configMap("1"), string(b))
 
 	byDigest, err := c.Get(ctx, app, d.String())
 	require.NoError(t, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -142,4 +143,23 @@ func (c *Client) Apply(ctx context.Context, p *Plan, tag string, rec Record) (*R
 		return c.Release(ctx, p.Target, p.Digest, tag, p.Ref.SemVer, p.Ref.SemverFilter, rec)
 	}
 	return nil, fmt.Errorf("the target pins %s in spec.ref.digest: the pin is edited in Git, not moved in the registry", p.Ref.Digest)
+}
+
+// Fetch unpacks, as the target's OCIRepository would (its layerSelector), the digest
+// the source applied into dir/source and the digest the target serves now into
+// dir/target, for rendering both with the Kustomization's spec.path. targetDir is
+// empty when the target serves nothing yet.
+func (c *Client) Fetch(ctx context.Context, p *Plan, dir string) (sourceDir, targetDir string, err error) {
+	sourceDir = filepath.Join(dir, "source")
+	if _, err := c.Pull(ctx, p.Source, p.Digest.String(), p.TargetSelector, sourceDir); err != nil {
+		return "", "", err
+	}
+	if p.Current == (v1.Hash{}) {
+		return sourceDir, "", nil
+	}
+	targetDir = filepath.Join(dir, "target")
+	if _, err := c.Pull(ctx, p.Target, p.Current.String(), p.TargetSelector, targetDir); err != nil {
+		return "", "", err
+	}
+	return sourceDir, targetDir, nil
 }

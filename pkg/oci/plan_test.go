@@ -12,6 +12,7 @@ import (
 
 	"github.com/kubectl-promote/kubectl-promote/internal/ociregistry"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/render"
 )
 
 // ociEnv is an environment as flux.LoadAnyFrom returns it for an OCIRepository.
@@ -43,6 +44,19 @@ func TestPlanChoosesTheStrategyFromTheTarget(t *testing.T) {
 	require.Equal(t, d2, p.Digest)
 	require.Equal(t, d1, p.Current)
 	require.False(t, p.UpToDate())
+
+	// Both artifacts unpacked as the target would, rendered like kustomize-controller.
+	src, dst, err := c.Fetch(ctx, p, t.TempDir())
+	require.NoError(t, err)
+	ks := &kustomizev1.Kustomization{Spec: kustomizev1.KustomizationSpec{Path: "./"}}
+	before, err := render.Render(ctx, render.Input{Dir: dst, Kustomization: ks})
+	require.NoError(t, err)
+	after, err := render.Render(ctx, render.Input{Dir: src, Kustomization: ks})
+	require.NoError(t, err)
+	diff := render.Diff(before, after, "production", "staging")
+	require.Contains(t, diff, "-  version: \"1\"")
+	require.Contains(t, diff, "+  version: \"2\"")
+
 	res, err := c.Apply(ctx, p, "", Record{By: "alice"})
 	require.NoError(t, err)
 	require.Equal(t, "main@sha1:"+d2.Hex[:40], res.Record.OriginRevision)

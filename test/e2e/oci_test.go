@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/internal/ociregistry"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
+	"github.com/kubectl-promote/kubectl-promote/test/authregistry"
 	"github.com/kubectl-promote/kubectl-promote/test/plane"
 )
 
@@ -132,6 +134,68 @@ func setOCIRef(t *testing.T, c client.Client, url string, ref *sourcev1.OCIRepos
 	patch := client.MergeFrom(repo.DeepCopy())
 	repo.Spec.URL, repo.Spec.Reference = url, ref
 	require.NoError(t, c.Patch(context.Background(), repo, patch))
+}
+
+// TestOCISecretRefAgainstAnAuthenticatingRegistry: distribution with htpasswd; the
+// OCIRepository pulls with its dockerconfigjson secretRef, pkg/oci promotes with the
+// credentials read from that same Secret, and source-controller follows.
+func TestOCISecretRefAgainstAnAuthenticatingRegistry(t *testing.T) {
+	parallel(t)
+	ctx := context.Background()
+	const password = "e2e-Passw0rd"
+	p := plane.StartT(t, plane.Options{Name: "gitless-auth"})
+	c, err := p.Client()
+	require.NoError(t, err)
+	reg, err := authregistry.Start(ctx, t.TempDir(), map[string]string{"ci": password})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = reg.Close() })
+
+	ci := &authn.Basic{Username: "ci", Password: password}
+	var digests []v1.Hash
+	for _, version := range []string{"1", "2"} {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "app.yaml"), []byte(ociApp(version)), 0o644))
+		out, err := ociregistry.Push(ctx, ociregistry.Artifact{Ref: reg.Repository("app:sha-" + version), Dir: dir,
+			Revision: originRevision(version), Auth: ci})
+		require.NoError(t, err)
+		d, err := oci.ParseDigest(out)
+		require.NoError(t, err)
+		digests = append(digests, d)
+	}
+	auth := base64.StdEncoding.EncodeToString([]byte("ci:" + password))
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "regcred", Namespace: "flux-system"},
+		Type: corev1.SecretTypeDockerConfigJson,
+		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"` + reg.Host + `":{"auth":"` + auth + `"}}}`)}}
+	require.NoError(t, c.Create(ctx, secret))
+
+	// Without credentials the registry refuses, in one line.
+	anon := &oci.Client{Keychain: authn.NewMultiKeychain(), Insecure: true}
+	app, err := anon.Repository(reg.URL("app"))
+	require.NoError(t, err)
+	_, err = anon.Retag(ctx, app, digests[0], "production", oci.Record{})
+	require.ErrorIs(t, err, oci.ErrDenied)
+
+	// The Secret the OCIRepository names, read when asked.
+	fromSecret := &corev1.Secret{}
+	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "regcred"}, fromSecret))
+	sa, err := oci.AuthFromDockerConfigJSON(fromSecret.Data[corev1.DockerConfigJsonKey], reg.Host)
+	require.NoError(t, err)
+	registry := &oci.Client{Keychain: authn.NewMultiKeychain(), Auth: sa, Insecure: true}
+	_, err = registry.Retag(ctx, app, digests[0], "production", oci.Record{By: "e2e"})
+	require.NoError(t, err)
+
+	createOCIEnvironment(t, c, reg.URL("app"))
+	repo := &sourcev1.OCIRepository{}
+	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "app"}, repo))
+	patch := client.MergeFrom(repo.DeepCopy())
+	repo.Spec.SecretRef = &meta.LocalObjectReference{Name: "regcred"}
+	require.NoError(t, c.Patch(ctx, repo, patch))
+	waitOCIApplied(t, c, "production@"+digests[0].String(), originRevision("1"), "1")
+
+	_, err = registry.Retag(ctx, app, digests[1], "production", oci.Record{By: "e2e"})
+	require.NoError(t, err)
+	requestOCIReconcile(t, c)
+	waitOCIApplied(t, c, "production@"+digests[1].String(), originRevision("2"), "2")
 }
 
 func mustWatch(t *testing.T, p *plane.Plane) client.WithWatch {

@@ -23,6 +23,9 @@ type Environment struct {
 	Cluster       *Cluster
 	Kustomization *kustomizev1.Kustomization
 	Source        *sourcev1.GitRepository
+	// OCISource is set instead of Source for a Kustomization reading an
+	// OCIRepository, loaded with LoadAnyFrom.
+	OCISource *sourcev1.OCIRepository
 }
 
 // Load reads an environment's Kustomization and GitRepository. A context-only
@@ -74,8 +77,7 @@ func LoadFrom(ctx context.Context, cluster *Cluster, spec RefSpec) (*Environment
 		srcNS = ks.Namespace
 	}
 	if src.Kind != sourcev1.GitRepositoryKind {
-		return nil, fmt.Errorf("Kustomization %s/%s in context %q reads from %s %s/%s: only GitRepository sources are supported yet",
-			ks.Namespace, ks.Name, ref.Context, src.Kind, srcNS, src.Name)
+		return nil, &SourceKindError{Env: env, Kind: src.Kind, Namespace: srcNS, Name: src.Name}
 	}
 	repo := &sourcev1.GitRepository{}
 	if err := cluster.Client.Get(ctx, client.ObjectKey{Namespace: srcNS, Name: src.Name}, repo); err != nil {

@@ -47,6 +47,15 @@ func TestApplied(t *testing.T) {
 		{"an old failure, before our commit", ks(metav1.ConditionFalse, meta.HealthCheckFailedReason, oldRev, olderRev), false, ""},
 		{"health check failed on our commit", ks(metav1.ConditionFalse, meta.HealthCheckFailedReason, newRev, oldRev), false, meta.HealthCheckFailedReason},
 		{"build failed on our commit", ks(metav1.ConditionFalse, "BuildFailed", newRev, oldRev), false, "BuildFailed"},
+		// kustomize-controller v1.10 (Flux v2.10) retries a download whose digest no
+		// longer matches, as it does a missing artifact: Ready=False ArtifactFailed
+		// "Source is not ready, artifact digest changed, retrying in 30s", set before
+		// lastAttemptedRevision moves to the new revision. Not a failure of our commit.
+		{"v2.10: artifact digest changed during the download", ks(metav1.ConditionFalse, meta.ArtifactFailedReason, oldRev, oldRev), false, ""},
+		// With CancelHealthCheckOnNewRevision, the health check of the revision before
+		// ours is canceled when ours arrives: Ready=False HealthCheckCanceled on the old
+		// revision, then ours is applied.
+		{"v2.10: the previous revision's health check canceled for ours", ks(metav1.ConditionFalse, meta.HealthCheckCanceledReason, oldRev, olderRev), false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			done, err := Applied(tc.ks, commit)

@@ -99,6 +99,7 @@ func overlayTag(t *testing.T, f *fleet.Fleet, sha, repository string) string {
 }
 
 func TestConcurrentPromotionsAndRollbacks(t *testing.T) {
+	parallel(t)
 	f := raceFleet(t)
 	ctx := context.Background()
 	from, to := f.AppsRef(staging), f.AppsRef(prod)

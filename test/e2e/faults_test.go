@@ -100,6 +100,7 @@ func requireResumed(t *testing.T, f *fleet.Fleet, app, commit string) {
 // Issue 13, 1: the Git host down, frozen, or losing a push's answer. Nothing is
 // ever pushed without being said so; every command ends within --timeout.
 func TestGitFaults(t *testing.T) {
+	parallel(t)
 	f := faultFleet(t)
 	before := head(t, f)
 	const timeout = 15 * time.Second
@@ -274,6 +275,7 @@ func untilAnnotated(t *testing.T, f *fleet.Fleet, env string, own map[string]str
 // Issue 13, 1 and defects 4, 5, 7: the target's API server and Flux controllers
 // failing around the push and during --wait.
 func TestClusterFaults(t *testing.T) {
+	parallel(t)
 	f := faultFleet(t)
 	ctx := context.Background()
 
@@ -418,6 +420,7 @@ func stagingTag(t *testing.T, f *fleet.Fleet) string {
 // --rollback-on-failure, and with the rollback itself failing (the branch protected
 // the moment the promotion landed, so the revert is refused).
 func TestUnhealthyAfterPush(t *testing.T) {
+	parallel(t)
 	broken := []string{myApp11, myApp12, seed.MyAppImage + ":1.3.0"}
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), GitProxy: true,
 		Customize: func(dir string) error {

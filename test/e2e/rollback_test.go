@@ -767,6 +767,7 @@ func TestStatusShowsDriftAcrossClusters(t *testing.T) {
 // lands (linear history, no force push: the server refuses those), the other exits 1
 // with "nothing to roll back" and pushes nothing; production applies the one revert.
 func TestConcurrentRollbacksOneLands(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), Shared: true})
 	ref := f.AppsRef(prod)
 	promoted := promoteWait(t, f, "--app", "my-app")

@@ -223,6 +223,7 @@ func TestBlockedWhenSourceUnhealthy(t *testing.T) {
 // Scenario 6: two promotions of different apps started at the same moment → both
 // land, linear history, no force push (the server refuses them), both applied.
 func TestConcurrentPromotionsBothLand(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions()})
 	before := head(t, f)
 	var wg sync.WaitGroup

@@ -76,6 +76,7 @@ func requireRefused(t *testing.T, f *fleet.Fleet, r result, before, want string)
 // passphrase-protected key and an ssh-agent, each landing one commit that Flux
 // applies.
 func TestSSHPromotions(t *testing.T) {
+	parallel(t)
 	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), Shared: true, SSH: true})
 	require.True(t, strings.HasPrefix(f.RepoURL, "ssh://"), f.RepoURL)
 	requireGitRepositoryFetched(t, f, f.Initial)

@@ -197,6 +197,11 @@ func startOnce(ctx context.Context, opts Options, attempt int) (_ *Plane, err er
 	if err != nil {
 		return nil, err
 	}
+	release, err := bootSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
 		return nil, err
@@ -748,3 +753,19 @@ func (p *Plane) PIDs() []int {
 // try, a time that varies with how many tries the outage saw. Capped, the clusters
 // recover within seconds, and what the tests measure is the tool, not Flux's backoff.
 const maxRetryDelay = "--max-retry-delay=15s"
+
+// bootSlots bounds how many planes of one process boot at once. Booting (keys, etcd,
+// the API server's first start, the CRDs) is the CPU-heavy part of a plane's life:
+// twelve at once on 2 cores, as six parallel e2e tests starting their fleets together
+// ask for, can take longer than StartTimeout, which runs from the slot on.
+var bootSlots = make(chan struct{}, 2)
+
+// bootSlot waits for a boot slot, or for ctx; release gives it back.
+func bootSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case bootSlots <- struct{}{}:
+		return func() { <-bootSlots }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("plane: waiting for another plane to finish booting: %w", ctx.Err())
+	}
+}

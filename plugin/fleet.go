@@ -46,9 +46,10 @@ func (o *PromoteOptions) completeFleet() error {
 	w := &promote.WaveOptions{Given: o.ToList, WaveSoak: o.WaveSoak, Options: promote.Options{
 		From:    from,
 		Filter:  plan.Filter{Apps: o.Apps, Images: o.Images},
-		RepoDir: o.RepoDir, Auth: o.auth(), Strategy: o.Strategy,
+		RepoDir: o.RepoDir, Auth: o.auth(), Strategy: o.Strategy, FFOnly: o.FFOnly, Tag: o.Tag,
 		MinSoak: o.MinSoak, Force: o.Force, DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout,
 		RollbackOnFailure: o.RollbackOnFailure, PushAttempts: promote.DefaultPushAttempts,
+		Review: o.reviewOptions(),
 	}}
 	for _, wave := range expanded {
 		var specs []flux.RefSpec
@@ -64,29 +65,21 @@ func (o *PromoteOptions) completeFleet() error {
 	if w.Author, err = o.author(); err != nil {
 		return err
 	}
+	if w.SignKey, err = o.signingKey(); err != nil {
+		return err
+	}
 	o.fleet = w
 	return o.completePrinter()
 }
 
-// validateFleet rejects what a fleet promotion does not do.
+// validateFleet rejects a --wave-soak that has no next wave. What a strategy does
+// not do in a fleet, each target's strategy refuses once its layout is read.
 func (o *PromoteOptions) validateFleet() error {
 	if o.WaveSoak < 0 {
 		return fmt.Errorf("--wave-soak must not be negative")
 	}
-	if o.fleet == nil {
-		if o.WaveSoak > 0 {
-			return fmt.Errorf("--wave-soak is for several waves (--to given more than once); with one target there is no next wave")
-		}
-		return nil
-	}
-	if o.Strategy != promote.StrategyAuto && o.Strategy != promote.StrategyImages {
-		return fmt.Errorf("--strategy %s: a fleet (several --to targets) is promoted by image edits (--strategy %s); promote each target on its own", o.Strategy, promote.StrategyImages)
-	}
-	if o.FFOnly || o.Tag != (promote.TagOptions{}) {
-		return fmt.Errorf("--ff-only, --bump, --tag, --branch and --include-unreleased are for a single target; a fleet is promoted by image edits")
-	}
-	if o.Review {
-		return fmt.Errorf("--review is for a single target: a fleet's waves are pushed and followed one after another; propose each target on its own (kubectl promote ... --to TARGET --review)")
+	if o.fleet == nil && o.WaveSoak > 0 {
+		return fmt.Errorf("--wave-soak is for several waves (--to given more than once); with one target there is no next wave")
 	}
 	return nil
 }

@@ -50,26 +50,32 @@ func (t *branchTree) plan(ctx context.Context, w *Workspace) (*plan.Plan, error)
 	return pl, nil
 }
 
+// treeSharer is a strategy that plans on the shared checkout of its branch's head.
+type treeSharer interface{ sharesTree() }
+
 // shareTrees checks out, once per branch, the head of every branch the targets
 // read, and has each target planned on its branch's checkout.
-func (f *fleetRun) shareTrees(ctx context.Context) error {
+func (p *pipeline) shareTrees(ctx context.Context) error {
 	trees := map[string]*branchTree{}
-	for _, p := range f.all() {
-		branch := p.w.TargetRef.Branch
-		if t := trees[branch]; t != nil {
-			p.w.tree = t
+	for _, t := range p.all() {
+		branch := t.w.TargetRef.Branch
+		if _, ok := t.strategy.(treeSharer); !ok {
 			continue
 		}
-		head, err := p.w.targetHead(ctx)
-		if err != nil {
-			return fmt.Errorf("target %s: %w", p.o.To.Raw, err)
+		if tree := trees[branch]; tree != nil {
+			t.w.tree = tree
+			continue
 		}
-		dir, err := f.base.checkout(ctx, head, "target")
+		head, err := t.w.targetHead(ctx)
 		if err != nil {
-			return fmt.Errorf("target %s: %w", p.o.To.Raw, err)
+			return p.named(t, err)
+		}
+		dir, err := p.base.checkout(ctx, head, "target")
+		if err != nil {
+			return p.named(t, err)
 		}
 		trees[branch] = &branchTree{head: head, dir: dir}
-		p.w.tree = trees[branch]
+		t.w.tree = trees[branch]
 	}
 	return nil
 }
@@ -86,16 +92,14 @@ func sourceKey(env *flux.Environment) string {
 // returns the token every target announces its Kustomization with, and the sources
 // annotated; a target whose source could not be annotated here annotates it itself
 // (and reports the failure as a single promotion does).
-func announceSources(ctx context.Context, pushed []*waveCommit) (string, map[string]bool) {
+func announceSources(ctx context.Context, targets []*flux.Environment) (string, map[string]bool) {
 	token := time.Now().UTC().Format(time.RFC3339Nano)
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
 	defer cancel()
 	sources := map[string]*flux.Environment{}
-	for _, c := range pushed {
-		for _, p := range c.targets {
-			if k := sourceKey(p.w.Target); sources[k] == nil {
-				sources[k] = p.w.Target
-			}
+	for _, env := range targets {
+		if k := sourceKey(env); sources[k] == nil {
+			sources[k] = env
 		}
 	}
 	done := map[string]bool{}

@@ -31,6 +31,8 @@ type followOptions struct {
 	// the target's GitRepository already has it (see reconcile.AnnounceAt).
 	token      string
 	sourceDone bool
+	// verifiers run once the target is Ready (with wait); an error is failed health.
+	verifiers []Verifier
 }
 
 // via is the manifest step of a pinned-tag promotion.
@@ -80,6 +82,9 @@ func followUp(ctx context.Context, w *Workspace, commit string, o followOptions)
 			}
 			return w.contains(ctx, commit, revision, o.carries)
 		}})
+	if err == nil && o.wait {
+		err = verify(ctx, env, out.AppliedRevision, o.verifiers)
+	}
 	out.Seconds = time.Since(start).Seconds()
 	if err == nil {
 		return out, nil
@@ -95,6 +100,17 @@ func followUp(ctx context.Context, w *Workspace, commit string, o followOptions)
 		return out, &UnhealthyError{Commit: commit, Err: &reconcile.TimeoutError{What: "Flux to apply " + repo.ShortSHA(commit)}}
 	}
 	return out, &UnhealthyError{Commit: commit, Err: err}
+}
+
+// verify runs the verifiers on the revision the target is Ready on; the first
+// error is failed health.
+func verify(ctx context.Context, env *flux.Environment, revision string, verifiers []Verifier) error {
+	for _, v := range verifiers {
+		if err := v.Verify(ctx, env, revision); err != nil {
+			return &reconcile.FailedError{Object: "the verification of " + revision, Reason: "VerificationFailed", Message: err.Error()}
+		}
+	}
+	return nil
 }
 
 // announce is reconcile.AnnounceAt, with a new token each attempt unless token is

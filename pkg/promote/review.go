@@ -15,7 +15,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/review"
 )
 
-// Review mode (--review) delivers a promotion or a rollback as a pull request instead
+// Review mode (--review, pullRequestChannel) delivers a promotion or a rollback as a pull request instead
 // of a push to the tracked branch: the strategy's commit goes to a branch of its own,
 // promote/TARGET/SHORT-SHA (rollback/... for a revert), made from the tracked branch
 // and pushed without force, and a pull request proposes it with the plan in its
@@ -171,127 +171,11 @@ func (r *reviewer) pullRequestDoc(pr *review.PullRequest) *v1alpha1.PullRequest 
 	return &v1alpha1.PullRequest{Provider: r.host.Name(), URL: pr.URL, Number: pr.Number, Branch: pr.Head, State: pr.State, MergeCommit: pr.MergeCommit}
 }
 
-// reviewed is what a review delivery pushed to: the branch, the pull request open
-// for it before the push (nil when none was), and the one proposed after.
-type reviewed struct {
-	branch string
-	open   *review.PullRequest
-	pr     *review.PullRequest
-}
-
-// reviewStrategy is a strategy delivering to a review branch: the plan is the
-// strategy's (made on the tracked branch, as without --review); the commit goes on
-// the open pull request's branch, or on a new branch made from the tracked one.
-type reviewStrategy struct {
-	Strategy
-	r *reviewer
-}
-
-func (s reviewStrategy) Deliver(ctx context.Context, w *Workspace, c *Proposal, p Provenance) (*Delivery, error) {
-	branch, open, err := s.r.branch(ctx, w.Repo, w.Target.Ref.String(), s.r.prefix, s.r.prefix+repo.ShortSHA(w.SourceCommit))
-	if err != nil {
-		return nil, err
-	}
-	rc := *c
-	rc.Branch, rc.Base = branch, c.Branch
-	d, err := s.Strategy.Deliver(ctx, w, &rc, p)
-	if d != nil {
-		d.Review = &reviewed{branch: branch, open: open}
-	}
-	return d, err
-}
-
-// reviewMode wraps the chosen strategy for --review, refusing a strategy whose
-// change a pull request cannot carry.
-func (p *promotion) reviewMode() error {
-	if p.o.Review == nil {
-		return nil
-	}
-	if p.strategy.Name() == StrategyTag {
-		return fmt.Errorf("--review opens a pull request against a branch; %s follows %s, which only a new tag reaches (push the tag, or promote without --review)", p.w.Target.Name, p.w.TargetRef)
-	}
-	if p.o.FFOnly {
-		return errors.New("--review merges through a pull request; --ff-only moves the branch itself and cannot be reviewed")
-	}
-	r, err := newReviewer(p.w, p.o.Review, review.KindPromote, p.o.Progress)
-	if err != nil {
-		return err
-	}
-	p.review, p.strategy = r, reviewStrategy{Strategy: p.strategy, r: r}
-	return nil
-}
-
-// proposed ends the write of a review delivery: the pull request opened or updated,
-// the result's outcome review-open.
-func (p *promotion) proposed(ctx context.Context, d *Delivery) error {
-	rv := d.Review
-	if d.Push.NoOp {
-		p.o.Progress.Done("branch %s already has this plan", rv.branch)
-	} else {
-		p.res.Commit = commitOf(d.Push, d.Spec)
-		p.o.Progress.Done("pushed %s to branch %s (%s)", repo.ShortSHA(d.Push.Commit), rv.branch, p.res.Commit.Subject)
-	}
-	title, body := p.change.Subject, ""
-	// The description says what merging does to the tracked branch: the plan made
-	// on it, not the step from the branch's previous commit (a newer plan pushed on
-	// top of an open pull request), and trailers to match (a squash keeps those).
-	fillPlan(p.res, p.change.Plan)
-	var trailers []repo.Trailer
-	if d.Spec != nil {
-		trailers = againstBase(d.Spec.Trailers, p.change.Plan)
-	} else if tip, err := p.w.Repo.Log(ctx, rv.branch, repo.LogOptions{Limit: 1}); err == nil && len(tip) == 1 {
-		// Nothing pushed: the branch already had the plan (its pull request was
-		// closed, and this run opens a new one); its commit has the provenance.
-		trailers = againstBase(tip[0].Trailers, p.change.Plan)
-	}
-	if rv.open != nil && d.Push.NoOp {
-		title, body = rv.open.Title, rv.open.Body // the same plan: nothing to say anew
-	} else {
-		body = promotionBody(p.res, trailers)
-	}
-	pr, err := p.review.propose(ctx, rv.branch, rv.open, title, body)
-	if err != nil {
-		return fmt.Errorf("%s is on branch %s, but the pull request was not opened: %w; run this promotion again", shortOr(d.Push.Commit, rv.branch), rv.branch, err)
-	}
-	rv.pr = pr
-	p.res.PullRequest = p.review.pullRequestDoc(pr)
-	p.res.Outcome = OutcomeReviewOpen
-	if !p.o.Wait {
-		p.o.Progress.Done("nothing was announced to Flux: merging the pull request promotes it (--wait follows it)")
-	}
-	return nil
-}
-
 func shortOr(sha, branch string) string {
 	if sha == "" {
 		return "the change"
 	}
 	return repo.ShortSHA(sha)
-}
-
-// merged waits, with --wait, for the review delivery's pull request, and returns
-// the merge commit to follow; "" without --wait. A pull request closed without
-// merging is a *ReviewClosedError.
-func (p *promotion) merged(ctx context.Context, d *Delivery) (string, error) {
-	rv := d.Review
-	if !p.o.Wait {
-		return "", nil
-	}
-	pr, err := p.review.await(ctx, rv.pr)
-	if err != nil {
-		return "", err
-	}
-	rv.pr = pr
-	p.res.PullRequest = p.review.pullRequestDoc(pr)
-	if pr.State != review.StateMerged {
-		return "", &ReviewClosedError{PR: pr}
-	}
-	p.res.Outcome = OutcomePromoted
-	p.o.Progress.Done("pull request #%d merged as %s", pr.Number, repo.ShortSHA(pr.MergeCommit))
-	if err := p.w.Repo.Fetch(ctx); err != nil {
-		return "", err
-	}
-	return pr.MergeCommit, nil
 }
 
 // againstBase is a review commit's trailers with its Promoted-Image ones (what the
@@ -313,10 +197,6 @@ func againstBase(trailers []repo.Trailer, pl *plan.Plan) []repo.Trailer {
 	}
 	return out
 }
-
-// finished says a delivery needs no follow-up: it pushed nothing and has no pull
-// request to wait for.
-func (d *Delivery) finished() bool { return d.Push.NoOp && d.Review == nil }
 
 // promotionBody is a promotion's pull request description: the images, the file
 // diff, the rendered diff (Secrets masked), the gates and, last, the provenance
@@ -422,29 +302,6 @@ func (e *ReviewPendingError) Error() string {
 }
 
 func (e *ReviewPendingError) Unwrap() error { return e.Err }
-
-// reviewRevert is --rollback-on-failure in review mode: the revert of the merged
-// pull request's commit goes to a pull request of its own (rollback/TARGET/SHA),
-// which waits for review like the promotion did; nothing is announced.
-func (p *promotion) reviewRevert(ctx context.Context, undo v1alpha1.HistoryEntry, subject string, trailers []repo.Trailer, author repo.Signature) *v1alpha1.AutoRollback {
-	out := &v1alpha1.AutoRollback{}
-	r := *p.review
-	r.prefix = review.BranchPrefix(review.KindRollback, p.w.Target.Name)
-	pushed, spec, pr, err := r.revert(ctx, p.w.Repo, p.w.Target.Ref.String(), []v1alpha1.HistoryEntry{undo}, subject, trailers, author, p.o.PushAttempts,
-		func(trailers []repo.Trailer) string {
-			return revertBody(p.res.Target.Name, p.res.Target.Branch, []v1alpha1.HistoryEntry{undo}, nil, "the promoted revision failed health (--rollback-on-failure)", trailers)
-		})
-	if pushed != nil && !pushed.NoOp {
-		out.Commit = commitOf(pushed, spec)
-	}
-	if err != nil {
-		out.Error = err.Error()
-		p.o.Progress.Failed("rollback failed: %v", err)
-		return out
-	}
-	out.PullRequest = r.pullRequestDoc(pr)
-	return out
-}
 
 // writeForReview is rollback --review: the revert on a rollback branch and its pull
 // request; with --wait, the merge commit to follow once it is merged.

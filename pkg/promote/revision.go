@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/render"
@@ -176,9 +177,10 @@ func imageRef(repository, version string) string {
 	return repository + ":" + version
 }
 
-func (s revisionStrategy) Deliver(ctx context.Context, w *Workspace, c *Proposal, p Provenance) (*Delivery, error) {
+func (s revisionStrategy) Deliver(ctx context.Context, g *group, p Provenance) (*Delivery, error) {
+	w, c := g.lead().w, g.lead().change
 	d := &Delivery{Plan: c.Plan}
-	pushed, err := w.Repo.Land(ctx, c.Branch, func(ctx context.Context, head string) (*repo.Made, error) {
+	pushed, err := w.Repo.Land(ctx, g.landing.branch, func(ctx context.Context, head string) (*repo.Made, error) {
 		cur := c
 		if head != c.Head {
 			// Another push won: merge again on the new head, and re-check.
@@ -191,10 +193,7 @@ func (s revisionStrategy) Deliver(ctx context.Context, w *Workspace, c *Proposal
 		if cur.Merge.UpToDate {
 			return nil, nil
 		}
-		own := []repo.Trailer{{Key: history.TrailerStrategy, Value: StrategyRevision}}
-		for _, ch := range cur.Plan.Changes {
-			own = append(own, repo.Trailer{Key: history.TrailerImage, Value: history.FormatImage(ch.To.String(), ch.From.Version())})
-		}
+		own := append([]repo.Trailer{{Key: history.TrailerStrategy, Value: StrategyRevision}}, imageTrailers(cur.Plan.Changes)...)
 		if s.ffOnly {
 			own = append(own, repo.Trailer{Key: history.TrailerBase, Value: head})
 			d.Spec = &repo.CommitSpec{Message: cur.Subject, Trailers: p.Trailers(own...), Author: p.Author}
@@ -211,13 +210,24 @@ func (s revisionStrategy) Deliver(ctx context.Context, w *Workspace, c *Proposal
 			return nil, err
 		}
 		return &repo.Made{Commit: sha, Files: cur.Merge.Files}, nil
-	}, repo.PushOptions{MaxAttempts: w.pushAttempts, Base: c.Base})
+	}, repo.PushOptions{MaxAttempts: w.pushAttempts, Base: g.landing.base})
 	if d.Spec != nil {
 		// The result's subject is the first line.
 		d.Spec.Message, _, _ = strings.Cut(d.Spec.Message, "\n")
 	}
 	d.Push = pushed
 	return d, err
+}
+
+// Record says what was pushed.
+func (revisionStrategy) Record(res *v1alpha1.Promotion, _ *Workspace, d *Delivery) string {
+	return pushedLine(res, d)
+}
+
+// Undo reverts the merge against its first parent, or the range a fast-forward
+// moved the branch over.
+func (revisionStrategy) Undo(ctx context.Context, w *Workspace, ch Channel, u *undo) (*undone, error) {
+	return ch.Revert(ctx, w, u)
 }
 
 // rollbacksToUndo lists the rollbacks on the target's branch that are still current

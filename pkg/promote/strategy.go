@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
@@ -14,20 +15,27 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
-// Strategy is how a promotion reaches the Git ref the target's GitRepository reads:
-// what the change is and how it is delivered. Everything around it (reading the
-// environments, the gates, the confirmation, announcing the commit to Flux and
-// following it) is the same for every strategy; see Run.
+// Strategy is how a promotion reaches what the target's source reads, and carries
+// everything about itself: what the change is (Plan), how it lands for a group of
+// targets (Deliver, through the channel's landing), how it is undone (Undo), what it
+// records and says once pushed (Record), and, in refusals.go's table, the modes it
+// refuses. Everything around it (reading the environments, the gates, the
+// confirmation, announcing the commit to Flux and following it) is the pipeline's.
 type Strategy interface {
 	// Name is the strategy as the plan's "strategy:" line and the JSON field show it.
 	Name() string
 	// Plan works out the change on the fetched repository, writing nothing. A plan
 	// with no image changes and no commits is "nothing to promote".
 	Plan(ctx context.Context, w *Workspace) (*Proposal, error)
-	// Deliver lands the planned change with the provenance given, never forcing:
-	// when another push wins the race it re-plans on the new head and tries again.
-	// Push.NoOp says the branch already had the change when the write was made.
-	Deliver(ctx context.Context, w *Workspace, c *Proposal, p Provenance) (*Delivery, error)
+	// Deliver lands the planned change of the group's targets on g.landing with the
+	// provenance given, never forcing: when another push wins the race it re-plans
+	// on the new head and tries again. Push.NoOp says the branch already had it.
+	Deliver(ctx context.Context, g *group, p Provenance) (*Delivery, error)
+	// Record fills a target's result with what the delivery pushed (its commit's
+	// revision, tag, pin) and returns the progress line that says it.
+	Record(res *v1alpha1.Promotion, w *Workspace, d *Delivery) string
+	// Undo reverts a delivered promotion through the channel it came by.
+	Undo(ctx context.Context, w *Workspace, ch Channel, u *undo) (*undone, error)
 }
 
 // Workspace is what a strategy works on: both environments as read, the repository
@@ -48,8 +56,10 @@ type Workspace struct {
 	// sourceRender is the source rendered once for every target of a fleet.
 	sourceRender *render.Output
 	// tree, when set, is the checkout of the target's branch head that the targets
-	// of a fleet reading that branch share.
+	// reading that branch share.
 	tree *branchTree
+	// source is the kind of source the target reads (source.go).
+	source Source
 }
 
 // Proposal is a strategy's plan: the change it will deliver.
@@ -82,10 +92,12 @@ type Proposal struct {
 // empty says the proposal changes nothing: no image and no commit to promote.
 func (c *Proposal) empty() bool { return len(c.Plan.Changes) == 0 && c.CommitCount == 0 }
 
-// Provenance is what every promotion commit records about itself.
+// Provenance is what every promotion commit records about itself: To has one
+// environment per target the commit promotes.
 type Provenance struct {
-	From, FromRevision, To, By, Gates string
-	Author                            repo.Signature
+	From, FromRevision, By, Gates string
+	To                            []string
+	Author                        repo.Signature
 }
 
 // Trailers are the provenance trailers around the strategy's own, in their
@@ -94,7 +106,9 @@ func (p Provenance) Trailers(own ...repo.Trailer) []repo.Trailer {
 	t := []repo.Trailer{
 		{Key: history.TrailerFrom, Value: p.From},
 		{Key: history.TrailerFromRevision, Value: p.FromRevision},
-		{Key: history.TrailerTo, Value: p.To},
+	}
+	for _, to := range p.To {
+		t = append(t, repo.Trailer{Key: history.TrailerTo, Value: to})
 	}
 	t = append(t, own...)
 	return append(t, repo.Trailer{Key: history.TrailerBy, Value: p.By}, repo.Trailer{Key: history.TrailerGates, Value: p.Gates})
@@ -104,8 +118,10 @@ func (p Provenance) Trailers(own ...repo.Trailer) []repo.Trailer {
 type Delivery struct {
 	Push *repo.PushResult
 	Spec *repo.CommitSpec
-	// Plan is the plan as finally committed (re-made on a newer head after a race).
-	Plan *plan.Plan
+	// Plan is the plan as finally committed (re-made on a newer head after a race);
+	// Plans, for a group, each overlay's (by cleaned path).
+	Plan  *plan.Plan
+	Plans map[string]*plan.Plan
 	// Tag is the tag pushed with the commit (the tag strategy).
 	Tag string
 	// PinCommit is the manifest commit of a pinned-tag promotion; pin its plan and
@@ -113,8 +129,6 @@ type Delivery struct {
 	PinCommit string
 	pin       *pin
 	released  string
-	// Review, in review mode, is the review branch and its pull request.
-	Review *reviewed
 }
 
 // Strategy names, for --strategy and the JSON "strategy" field.
@@ -152,8 +166,7 @@ func chooseStrategy(w *Workspace, want string, ffOnly bool, tag TagOptions) (Str
 		return nil, fmt.Errorf("--bump, --tag, --branch and --include-unreleased are for a target whose GitRepository follows a semver range or pins a tag; %s tracks %s", dst.Name, w.TargetRef)
 	}
 	if w.TargetRef.Branch == "" {
-		return nil, fmt.Errorf("GitRepository %s/%s of %s tracks %s: only branches are supported yet",
-			dst.Source.Namespace, dst.Source.Name, dst.Name, w.TargetRef)
+		return nil, unsupportedRef(dst, w.TargetRef)
 	}
 	branch := w.TargetRef.Branch
 	sameBranch := w.SourceRef.Branch == branch
@@ -173,9 +186,6 @@ func chooseStrategy(w *Workspace, want string, ffOnly bool, tag TagOptions) (Str
 	}
 	switch want {
 	case StrategyImages:
-		if ffOnly {
-			return nil, fmt.Errorf("--ff-only moves the target's branch to the source's commit, the %s strategy; it cannot be combined with an image edit (%s)", StrategyRevision, StrategyImages)
-		}
 		return imagesStrategy{}, nil
 	case StrategyRevision:
 		if sameBranch {
@@ -192,9 +202,6 @@ func chooseTag(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy
 	if want != "" && want != StrategyAuto && want != StrategyTag {
 		return nil, fmt.Errorf("--strategy %s: GitRepository %s/%s of %s follows %s, which only a new tag reaches: use --strategy %s (or auto)",
 			want, dst.Source.Namespace, dst.Source.Name, dst.Name, w.TargetRef, StrategyTag)
-	}
-	if ffOnly {
-		return nil, fmt.Errorf("--ff-only moves a branch; %s follows %s, which a promotion reaches with a new tag", dst.Name, w.TargetRef)
 	}
 	same := samePath(w.Source.Kustomization.Spec.Path, dst.Kustomization.Spec.Path)
 	if same && (tag.Branch != "" || tag.IncludeUnreleased) {
@@ -235,6 +242,8 @@ type imagesStrategy struct{}
 
 func (imagesStrategy) Name() string { return StrategyImages }
 
+func (imagesStrategy) sharesTree() {}
+
 func (imagesStrategy) Plan(ctx context.Context, w *Workspace) (*Proposal, error) {
 	branch := w.TargetRef.Branch
 	head, err := w.targetHead(ctx)
@@ -257,26 +266,37 @@ func (imagesStrategy) Plan(ctx context.Context, w *Workspace) (*Proposal, error)
 	return &Proposal{Branch: branch, Head: head, Plan: pl, Subject: Subject(w.Target.Name, w.Source.Name, pl.Changes)}, nil
 }
 
-func (imagesStrategy) Deliver(ctx context.Context, w *Workspace, c *Proposal, p Provenance) (*Delivery, error) {
-	d := &Delivery{Plan: c.Plan}
-	pushed, err := w.Repo.CommitAndPush(ctx, c.Branch, func(ctx context.Context, head, dir string) (*repo.CommitSpec, error) {
-		pl, err := plan.Compute(ctx, w.planInput(dir))
-		if err != nil {
+// Deliver commits, on the landing branch, the edit of every overlay the group's
+// targets read, with a Promoted-To trailer per target.
+func (imagesStrategy) Deliver(ctx context.Context, g *group, p Provenance) (*Delivery, error) {
+	lead := g.lead()
+	d := &Delivery{}
+	pushed, err := lead.w.Repo.CommitAndPush(ctx, g.landing.branch, func(ctx context.Context, head, dir string) (*repo.CommitSpec, error) {
+		changes, err := g.replan(ctx, head, dir, d)
+		if err != nil || len(changes) == 0 {
 			return nil, err
 		}
-		d.Plan = pl
-		if len(pl.Changes) == 0 {
-			return nil, nil
-		}
-		var own []repo.Trailer
-		for _, ch := range pl.Changes {
-			own = append(own, repo.Trailer{Key: history.TrailerImage, Value: history.FormatImage(ch.To.String(), ch.From.Version())})
-		}
-		d.Spec = &repo.CommitSpec{Message: Subject(w.Target.Name, w.Source.Name, pl.Changes), Trailers: p.Trailers(own...), Author: p.Author}
+		d.Spec = &repo.CommitSpec{Message: Subject(targetNames(g.targets), lead.w.Source.Name, changes), Trailers: p.Trailers(imageTrailers(changes)...), Author: p.Author}
 		return d.Spec, nil
-	}, repo.PushOptions{MaxAttempts: w.pushAttempts, Base: c.Base})
+	}, repo.PushOptions{MaxAttempts: lead.w.pushAttempts, Base: g.landing.base})
 	d.Push = pushed
+	d.Plan = d.planFor(lead.w)
 	return d, err
+}
+
+// Record says what was pushed.
+func (imagesStrategy) Record(res *v1alpha1.Promotion, _ *Workspace, d *Delivery) string {
+	return pushedLine(res, d)
+}
+
+// Undo reverts the promotion commit.
+func (imagesStrategy) Undo(ctx context.Context, w *Workspace, ch Channel, u *undo) (*undone, error) {
+	return ch.Revert(ctx, w, u)
+}
+
+// pushedLine is the progress line of a commit pushed to a branch.
+func pushedLine(res *v1alpha1.Promotion, d *Delivery) string {
+	return fmt.Sprintf("pushed %s to branch %s (%s)", repo.ShortSHA(d.Push.Commit), d.Push.Branch, res.Commit.Subject)
 }
 
 // Carries says whether a later commit of the target's branch still runs the images
@@ -295,7 +315,7 @@ func (imagesStrategy) Carries(ctx context.Context, w *Workspace, d *Delivery, sh
 	for _, r := range plan.RunningImages(out) {
 		running[r.Repository+"\x00"+r.Version] = true
 	}
-	for _, ch := range d.Plan.Changes {
+	for _, ch := range d.planFor(w).Changes {
 		if !running[ch.Repository+"\x00"+ch.To.Version()] {
 			return false, nil
 		}

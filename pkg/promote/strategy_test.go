@@ -50,7 +50,7 @@ func TestChooseStrategy(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			w := strategyWorkspace(strategyEnv("staging", url, c.srcBranch, c.srcPath), strategyEnv("production", url, c.dstBranch, c.dstPath))
-			s, err := chooseStrategy(w, c.want, c.ffOnly, TagOptions{})
+			s, err := choose(w, c.want, c.ffOnly, TagOptions{})
 			if c.errContain != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), c.errContain)
@@ -68,14 +68,14 @@ func TestChooseStrategy(t *testing.T) {
 func TestChooseStrategyRefusesOtherRepository(t *testing.T) {
 	w := strategyWorkspace(strategyEnv("staging", "git@github.com:org/fleet.git", "staging", "./apps"),
 		strategyEnv("production", "https://github.com/org/other", "production", "./apps"))
-	_, err := chooseStrategy(w, "", false, TagOptions{})
+	_, err := choose(w, "", false, TagOptions{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "promoting between repositories is not supported")
 
 	// The same repository written two ways is the same.
 	w = strategyWorkspace(strategyEnv("staging", "ssh://git@GitHub.com/org/fleet.git", "staging", "./apps"),
 		strategyEnv("production", "https://github.com/org/fleet/", "production", "./apps"))
-	s, err := chooseStrategy(w, "", false, TagOptions{})
+	s, err := choose(w, "", false, TagOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, StrategyRevision, s.Name())
 }
@@ -85,17 +85,17 @@ func TestChooseStrategyPinnedTagTarget(t *testing.T) {
 	for _, ref := range []sourcev1.GitRepositoryRef{{Tag: "v1.0.0"}, {Name: "refs/tags/v1.0.0"}} {
 		dst := strategyEnv("production", "https://h/x", "", "./apps/production")
 		dst.Source.Spec.Reference = &ref
-		s, err := chooseStrategy(strategyWorkspace(src, dst), "", false, TagOptions{})
+		s, err := choose(strategyWorkspace(src, dst), "", false, TagOptions{})
 		require.NoError(t, err)
 		assert.Equal(t, StrategyPinnedTag, s.Name())
 		assert.Equal(t, "v1.0.0", s.(tagStrategy).pinned)
-		_, err = chooseStrategy(strategyWorkspace(src, dst), StrategyImages, false, TagOptions{})
+		_, err = choose(strategyWorkspace(src, dst), StrategyImages, false, TagOptions{})
 		require.ErrorContains(t, err, "use --strategy tag")
 	}
 	// A ref name that is no tag is still refused.
 	dst := strategyEnv("production", "https://h/x", "", "./apps")
 	dst.Source.Spec.Reference = &sourcev1.GitRepositoryRef{Name: "refs/heads/main"}
-	_, err := chooseStrategy(strategyWorkspace(src, dst), "", false, TagOptions{})
+	_, err := choose(strategyWorkspace(src, dst), "", false, TagOptions{})
 	require.ErrorContains(t, err, "ref refs/heads/main")
 }
 
@@ -106,12 +106,12 @@ func TestChooseStrategySemverTarget(t *testing.T) {
 		return dst
 	}
 	src := strategyEnv("staging", "https://h/x", "main", "./apps/staging")
-	s, err := chooseStrategy(strategyWorkspace(src, semverEnv("./apps/production")), "", false, TagOptions{Bump: BumpMinor})
+	s, err := choose(strategyWorkspace(src, semverEnv("./apps/production")), "", false, TagOptions{Bump: BumpMinor})
 	require.NoError(t, err)
 	assert.Equal(t, StrategyTag, s.Name())
 	assert.Equal(t, BumpMinor, s.(tagStrategy).Bump)
 	assert.False(t, s.(tagStrategy).samePath)
-	s, err = chooseStrategy(strategyWorkspace(src, semverEnv("apps/staging/")), "", false, TagOptions{})
+	s, err = choose(strategyWorkspace(src, semverEnv("apps/staging/")), "", false, TagOptions{})
 	require.NoError(t, err)
 	assert.True(t, s.(tagStrategy).samePath, "the whole tree is the environment: the applied commit is tagged")
 
@@ -127,10 +127,20 @@ func TestChooseStrategySemverTarget(t *testing.T) {
 		{path: "./apps/production", tag: TagOptions{Bump: "micro"}, err: `--bump "micro"`},
 		{path: "./apps/production", tag: TagOptions{Bump: BumpMajor, Tag: "v1.9.0"}, err: "cannot be combined with --bump"},
 	} {
-		_, err := chooseStrategy(strategyWorkspace(src, semverEnv(c.path)), c.want, c.ff, c.tag)
+		_, err := choose(strategyWorkspace(src, semverEnv(c.path)), c.want, c.ff, c.tag)
 		assert.ErrorContains(t, err, c.err)
 	}
 	// The tag flags on a branch target say what they are for.
-	_, err = chooseStrategy(strategyWorkspace(src, strategyEnv("production", "https://h/x", "main", "./apps/production")), "", false, TagOptions{IncludeUnreleased: true})
+	_, err = choose(strategyWorkspace(src, strategyEnv("production", "https://h/x", "main", "./apps/production")), "", false, TagOptions{IncludeUnreleased: true})
 	assert.ErrorContains(t, err, "follows a semver range")
+}
+
+// choose is the strategy load picks for one target with --ff-only as given: the
+// source's choice, then the registry's refusals.
+func choose(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy, error) {
+	s, err := chooseStrategy(w, want, ffOnly, tag)
+	if err != nil {
+		return nil, err
+	}
+	return s, refuse(s, w, modes{ffOnly: ffOnly})
 }

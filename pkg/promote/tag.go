@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
@@ -257,7 +258,8 @@ func changeSet(cs []plan.Change) string {
 	return "[" + strings.Join(out, " ") + "]"
 }
 
-func (s tagStrategy) Deliver(ctx context.Context, w *Workspace, c *Proposal, p Provenance) (*Delivery, error) {
+func (s tagStrategy) Deliver(ctx context.Context, g *group, p Provenance) (*Delivery, error) {
+	w, c := g.lead().w, g.lead().change
 	d := &Delivery{Plan: c.Plan}
 	attempt := 0
 	pushed, err := w.Repo.Land(ctx, c.Branch, func(ctx context.Context, head string) (*repo.Made, error) {
@@ -275,11 +277,8 @@ func (s tagStrategy) Deliver(ctx context.Context, w *Workspace, c *Proposal, p P
 		if cur.empty() {
 			return nil, nil
 		}
-		own := []repo.Trailer{{Key: history.TrailerStrategy, Value: s.Name()}, {Key: history.TrailerTag, Value: cur.Tag},
-			{Key: history.TrailerPreviousTag, Value: cur.Released.Name}}
-		for _, ch := range cur.Plan.Changes {
-			own = append(own, repo.Trailer{Key: history.TrailerImage, Value: history.FormatImage(ch.To.String(), ch.From.Version())})
-		}
+		own := append([]repo.Trailer{{Key: history.TrailerStrategy, Value: s.Name()}, {Key: history.TrailerTag, Value: cur.Tag},
+			{Key: history.TrailerPreviousTag, Value: cur.Released.Name}}, imageTrailers(cur.Plan.Changes)...)
 		d.Spec = &repo.CommitSpec{Message: cur.Subject, Trailers: p.Trailers(own...), Author: p.Author}
 		commit, files := head, []string(nil)
 		if s.samePath {
@@ -320,6 +319,27 @@ func (s tagStrategy) Deliver(ctx context.Context, w *Workspace, c *Proposal, p P
 		err = fmt.Errorf("%w (tag names or branch %q taken by other pushes each time); nothing of this promotion was pushed", err, c.Branch)
 	}
 	return d, err
+}
+
+// Record sets the result's tag (and pin) and the commit's revision, the tag's.
+func (s tagStrategy) Record(res *v1alpha1.Promotion, w *Workspace, d *Delivery) string {
+	res.Tag, res.Commit.Revision = d.Tag, d.Tag+"@sha1:"+d.Push.Commit
+	if d.pin == nil {
+		return fmt.Sprintf("pushed %s to branch %s with tag %s (%s)", repo.ShortSHA(d.Push.Commit), d.Push.Branch, d.Tag, res.Commit.Subject)
+	}
+	prev := ""
+	if res.Pin != nil {
+		prev = res.Pin.Previous
+	}
+	res.Pin = d.pin.describe(w, prev, d.Tag)
+	res.Pin.Commit = d.PinCommit
+	return fmt.Sprintf("pushed %s with tag %s and %s pinning it (%s) to branch %s", repo.ShortSHA(d.Push.Commit), d.Tag, repo.ShortSHA(d.PinCommit), res.Pin.File, res.Pin.Branch)
+}
+
+// Undo is refused up front (refusals.go): a tag target's promotion is undone by
+// "kubectl promote rollback", with a new tag or the previous pin (tagrollback.go).
+func (s tagStrategy) Undo(context.Context, *Workspace, Channel, *undo) (*undone, error) {
+	return nil, fmt.Errorf("%s: undo a release with \"kubectl promote rollback\"", s.Name())
 }
 
 // withPin adds to made, for a pinned target, the manifest commit that pins the new

@@ -219,7 +219,7 @@ func TestRunWavesFailingWaveStopsAndRollsBack(t *testing.T) {
 	require.Empty(t, res.Waves[1].Rollback.Error)
 	require.Equal(t, OutcomeUnhealthy, res.Waves[1].Targets[0].Outcome)
 	require.NotNil(t, res.Waves[1].Targets[1].Rollback)
-	require.Contains(t, pr.String(), "wave 2 rolled back; waves 1 to 1 stay promoted")
+	require.Contains(t, pr.String(), "wave 2 rolled back; wave 1 stays promoted")
 	// prod-eu still runs wave 1's commit.
 	ks := &kustomizev1.Kustomization{}
 	require.NoError(t, f.clusters["prod-eu"].Client.Get(context.Background(), client.ObjectKey{Namespace: fakeflux.Namespace, Name: "apps"}, ks))

@@ -96,12 +96,32 @@ func (r *Repo) landed(ctx context.Context, branch, commit string) (bool, error) 
 // would hang the command past --timeout.
 const transportGrace = 2 * time.Second
 
-// bounded runs a go-git network operation and returns its error, or ctx's error
-// once ctx has ended and the operation has not returned within transportGrace (the
-// operation is then left to end by itself; the command is about to exit).
-func bounded(ctx context.Context, op func(context.Context) error) error {
+// netGate lets one go-git network operation at a time run on a repository: an
+// operation bounded abandoned holds it until it ends by itself, so the next one
+// (a retried push, a fetch) never runs beside it on the same repository.
+type netGate chan struct{}
+
+func newNetGate() netGate { return make(netGate, 1) }
+
+// bounded runs a go-git network operation once gate is free and returns its error,
+// or ctx's error once ctx has ended and the operation has not returned within
+// transportGrace (the operation is then left to end by itself, holding gate until
+// it does).
+func bounded(ctx context.Context, gate netGate, op func(context.Context) error) error {
+	select {
+	case gate <- struct{}{}:
+	default:
+		select {
+		case gate <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	done := make(chan error, 1)
-	go func() { done <- op(ctx) }()
+	go func() {
+		defer func() { <-gate }()
+		done <- op(ctx)
+	}()
 	select {
 	case err := <-done:
 		return err

@@ -15,7 +15,7 @@ func TestBoundedAbandonsAnOperationThatIgnoresItsContext(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	start := time.Now()
-	err := bounded(ctx, func(context.Context) error { <-release; return nil })
+	err := bounded(ctx, newNetGate(), func(context.Context) error { <-release; return nil })
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want the deadline", err)
 	}
@@ -24,7 +24,30 @@ func TestBoundedAbandonsAnOperationThatIgnoresItsContext(t *testing.T) {
 	}
 	// One that returns in time keeps its own result.
 	want := errors.New("refused")
-	if err := bounded(context.Background(), func(context.Context) error { return want }); err != want {
+	if err := bounded(context.Background(), newNetGate(), func(context.Context) error { return want }); err != want {
 		t.Fatalf("err = %v, want %v", err, want)
+	}
+}
+
+// An abandoned operation keeps the repository's gate until it ends: the next one
+// waits for it (or for its own context) instead of running beside it.
+func TestBoundedSerialisesAfterAnAbandonedOperation(t *testing.T) {
+	gate := newNetGate()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	release := make(chan struct{})
+	err := bounded(ctx, gate, func(context.Context) error { <-release; return nil })
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the deadline", err)
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancelShort()
+	ran := false
+	if err := bounded(short, gate, func(context.Context) error { ran = true; return nil }); !errors.Is(err, context.DeadlineExceeded) || ran {
+		t.Fatalf("err = %v, ran = %v: the second operation ran beside the abandoned one", err, ran)
+	}
+	close(release)
+	if err := bounded(context.Background(), gate, func(context.Context) error { return nil }); err != nil {
+		t.Fatalf("after the abandoned operation ended: %v", err)
 	}
 }

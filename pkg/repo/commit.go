@@ -485,7 +485,7 @@ func (r *Repo) push(ctx context.Context, commit, branch string, also ...RefUpdat
 	if r.progress != nil {
 		progress = io.MultiWriter(&serverMsg, r.progress)
 	}
-	err := bounded(ctx, func(ctx context.Context) error {
+	err := bounded(ctx, r.net, func(ctx context.Context) error {
 		return r.git.PushContext(ctx, &git.PushOptions{
 			RemoteName: r.remote,
 			RemoteURL:  r.pushURL,

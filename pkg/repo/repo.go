@@ -79,6 +79,7 @@ type Repo struct {
 	local    bool              // RepoDir mode
 	heads    map[string]string // directory -> commit checked out into it
 	signer   git.Signer        // signs commits and tags, if set
+	net      netGate           // one network operation at a time (bounded)
 }
 
 // Open clones Options.URL into a temporary bare repository, or opens the local
@@ -88,7 +89,7 @@ func Open(ctx context.Context, opts Options) (*Repo, error) {
 	if opts.Auth.Username == "" && opts.Auth.Password == "" && opts.Auth.Token == "" && (user != "" || pass != "") {
 		opts.Auth.Username, opts.Auth.Password = user, pass
 	}
-	r := &Repo{auth: opts.Auth, progress: opts.Progress, remote: "origin", heads: map[string]string{}, signer: opts.Signer}
+	r := &Repo{auth: opts.Auth, progress: opts.Progress, remote: "origin", heads: map[string]string{}, signer: opts.Signer, net: newNetGate()}
 	if opts.RepoDir != "" {
 		if err := r.openLocal(opts.RepoDir, clean); err != nil {
 			return nil, err
@@ -131,7 +132,7 @@ func (r *Repo) unshallow(ctx context.Context, dir string) error {
 	}
 	opts := r.fetchOptions()
 	opts.Depth, opts.Prune = math.MaxInt32, false // git's own "infinite" depth for --unshallow
-	fetchErr := bounded(ctx, func(ctx context.Context) error { return r.git.FetchContext(ctx, opts) })
+	fetchErr := bounded(ctx, r.net, func(ctx context.Context) error { return r.git.FetchContext(ctx, opts) })
 	if errors.Is(fetchErr, git.NoErrAlreadyUpToDate) {
 		fetchErr = nil
 	}
@@ -352,7 +353,7 @@ func (r *Repo) fetchOptions() *git.FetchOptions {
 }
 
 func (r *Repo) fetch(ctx context.Context) error {
-	err := bounded(ctx, func(ctx context.Context) error { return r.git.FetchContext(ctx, r.fetchOptions()) })
+	err := bounded(ctx, r.net, func(ctx context.Context) error { return r.git.FetchContext(ctx, r.fetchOptions()) })
 	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) || errors.Is(err, transport.ErrEmptyRemoteRepository) {
 		return nil
 	}

@@ -128,27 +128,9 @@ func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec 
 		e.Ready = false
 		e.Message = "suspended; " + e.Message
 	}
-	branch := "master"
-	if ref := env.Source.Spec.Reference; ref != nil {
-		switch {
-		case ref.Branch != "":
-			branch = ref.Branch
-		case strings.HasPrefix(ref.Name, "refs/tags/"):
-			branch = ""
-			e.Ref = "tag " + strings.TrimPrefix(ref.Name, "refs/tags/")
-		case ref.Tag != "":
-			branch = ""
-			e.Ref = "tag " + ref.Tag
-		case ref.SemVer != "":
-			branch = ""
-			e.Ref = "semver " + ref.SemVer
-		case ref.Commit != "":
-			branch = ""
-			e.Ref = "commit " + ref.Commit
-		}
-	}
+	var branch string
+	e.Ref, branch = refLabel(flux.RefOf(env.Source))
 	if branch != "" {
-		e.Ref = "branch " + branch
 		e.Branch = branch
 		e.PullRequests = openReviews(ctx, env.Source.Spec.URL, branch, env.Name, repos.opts.GitProvider)
 	}
@@ -397,4 +379,26 @@ func statusName(envs []flux.RefSpec) string {
 		names[i] = e.Raw
 	}
 	return strings.Join(names, ",")
+}
+
+// refLabel is how status shows what a GitRepository's ref selects, read by
+// flux.RefOf in source-controller's order (a commit, a ref name, a tag, a semver
+// range, else a branch), and the branch when it is one.
+func refLabel(ref flux.GitRef) (label, branch string) {
+	switch {
+	case ref.Commit != "":
+		return "commit " + ref.Commit, ""
+	case strings.HasPrefix(ref.Name, "refs/tags/"):
+		return "tag " + strings.TrimPrefix(ref.Name, "refs/tags/"), ""
+	case strings.HasPrefix(ref.Name, "refs/heads/"):
+		branch = strings.TrimPrefix(ref.Name, "refs/heads/")
+		return "branch " + branch, branch
+	case ref.Name != "":
+		return "ref " + ref.Name, ""
+	case ref.Tag != "":
+		return "tag " + ref.Tag, ""
+	case ref.SemVer != "":
+		return "semver " + ref.SemVer, ""
+	}
+	return "branch " + ref.Branch, ref.Branch
 }

@@ -245,7 +245,7 @@ func TestFleetWaves(t *testing.T) {
 			_, rev := readyAt(t, f, env)
 			require.Equal(t, fleet.Revision(revert), rev, "%s is back on the revert", env)
 		}
-		require.Contains(t, r.Stderr, "wave 2 rolled back; waves 1 to 1 stay promoted")
+		require.Contains(t, r.Stderr, "wave 2 rolled back; wave 1 stays promoted")
 	})
 
 	t.Run("status of every cluster", func(t *testing.T) {

@@ -1,0 +1,272 @@
+package promote
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
+	"github.com/kubectl-promote/kubectl-promote/pkg/history"
+	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
+	"github.com/kubectl-promote/kubectl-promote/pkg/review"
+)
+
+// Channel is how a delivery lands: a push to the tracked branch (pushChannel), or a
+// pull request from a branch of its own (pullRequestChannel, --review). The
+// pipeline asks it where a group's commit goes, what Flux is to apply once it has
+// landed, and how a revert lands; it never asks which channel it has.
+type Channel interface {
+	// prepare checks, before anything is planned, that the channel can serve t.
+	prepare(t *target) error
+	// Landing is where a group's commit goes.
+	Landing(ctx context.Context, g *group) (landing, error)
+	// Landed records the group's delivery, and returns the commit Flux is to apply:
+	// the commit pushed; a pull request's merge commit once merged (with wait); ""
+	// when there is nothing to announce (nothing pushed, or a pull request open).
+	Landed(ctx context.Context, p *pipeline, g *group, wait bool) (string, error)
+	// Revert lands the revert u describes: pushed (undone.follow is the commit to
+	// follow) or proposed.
+	Revert(ctx context.Context, w *Workspace, u *undo) (*undone, error)
+}
+
+// landing is where a delivery goes: branch, made from base when base is set (a
+// review branch from the tracked branch); and, for a pull request, the one open on
+// branch before the push and the one proposed after.
+type landing struct {
+	branch, base string
+	open, pr     *review.PullRequest
+	title        string
+}
+
+// undo is a revert to land: the promotion, the branch it is on, and the trailers'
+// values.
+type undo struct {
+	entry    v1alpha1.HistoryEntry
+	branch   string
+	to       []string
+	names    string // the environments, for the subject
+	why      string // why, for the subject
+	by       string
+	reason   string
+	author   repo.Signature
+	attempts int
+	progress Progress
+}
+
+// subject and trailers of the revert commit.
+func (u *undo) subject() string {
+	return fmt.Sprintf("rollback(%s): revert %s, %s", u.names, repo.ShortSHA(u.entry.Commit), u.why)
+}
+
+func (u *undo) trailers() []repo.Trailer {
+	t := []repo.Trailer{{Key: history.TrailerRolledBack, Value: u.entry.Commit}}
+	if u.entry.Base != "" {
+		t = append(t, repo.Trailer{Key: history.TrailerRange, Value: u.entry.Base + ".." + u.entry.Commit})
+	}
+	for _, to := range u.to {
+		t = append(t, repo.Trailer{Key: history.TrailerTo, Value: to})
+	}
+	return append(t, repo.Trailer{Key: history.TrailerBy, Value: u.by}, repo.Trailer{Key: history.TrailerReason, Value: u.reason})
+}
+
+// undone is what a revert landed: the commit (and pull request), and the commit to
+// follow ("" for a pull request).
+type undone struct {
+	commit *v1alpha1.Commit
+	pr     *v1alpha1.PullRequest
+	follow string
+}
+
+// newChannel is the channel o asks for.
+func newChannel(o *Options) Channel {
+	if o.Review != nil {
+		return pullRequestChannel{o: o.Review}
+	}
+	return pushChannel{}
+}
+
+// pushChannel lands a delivery on the branch the target tracks.
+type pushChannel struct{}
+
+func (pushChannel) prepare(*target) error { return nil }
+
+func (pushChannel) Landing(_ context.Context, g *group) (landing, error) {
+	return landing{branch: g.branch}, nil
+}
+
+func (pushChannel) Landed(_ context.Context, p *pipeline, g *group, _ bool) (string, error) {
+	if g.d.Push.NoOp {
+		p.nothingPushed(g)
+		return "", nil
+	}
+	p.record(g)
+	return g.d.Push.Commit, nil
+}
+
+func (pushChannel) Revert(ctx context.Context, w *Workspace, u *undo) (*undone, error) {
+	pushed, spec, err := revert(ctx, w.Repo, u.branch, "", []v1alpha1.HistoryEntry{u.entry}, u.subject(), u.trailers(), u.author, u.attempts)
+	if err != nil {
+		return nil, err
+	}
+	return &undone{commit: commitOf(pushed, spec), follow: pushed.Commit}, nil
+}
+
+// pullRequestChannel lands a delivery on a review branch, promote/TARGET/SHA made
+// from the tracked branch, and proposes it in a pull request; the next step waits
+// for the merge (see review.go).
+type pullRequestChannel struct{ o *ReviewOptions }
+
+func (c pullRequestChannel) prepare(t *target) error {
+	r, err := newReviewer(t.w, c.o, review.KindPromote, t.progress)
+	t.review = r
+	return err
+}
+
+func (pullRequestChannel) Landing(ctx context.Context, g *group) (landing, error) {
+	lead := g.lead()
+	r := lead.review
+	branch, open, err := r.branch(ctx, lead.w.Repo, lead.w.Target.Ref.String(), r.prefix, r.prefix+repo.ShortSHA(lead.w.SourceCommit))
+	return landing{branch: branch, base: g.branch, open: open}, err
+}
+
+func (c pullRequestChannel) Landed(ctx context.Context, p *pipeline, g *group, wait bool) (string, error) {
+	lead, d, l := g.lead(), g.d, &g.landing
+	if d.Push.NoOp {
+		p.say(g.wave, lead.progress.Done, "branch %s already has this plan", l.branch)
+	} else {
+		for _, t := range g.targets {
+			t.res.Commit = commitOf(d.Push, d.Spec)
+		}
+		p.say(g.wave, lead.progress.Done, "pushed %s to branch %s (%s)", repo.ShortSHA(d.Push.Commit), l.branch, d.Spec.Message)
+	}
+	if err := c.propose(ctx, g); err != nil {
+		return "", err
+	}
+	for _, t := range g.targets {
+		t.res.PullRequest = lead.review.pullRequestDoc(l.pr)
+		t.res.Outcome = OutcomeReviewOpen
+	}
+	if !wait {
+		lead.progress.Done("nothing was announced to Flux: merging the pull request promotes it (--wait follows it)")
+		return "", nil
+	}
+	return c.merged(ctx, g)
+}
+
+// propose opens the group's pull request, or brings the open one up to date. The
+// description says what merging does to the tracked branch: the plan made on it,
+// not the step from the review branch's previous commit (a newer plan pushed on top
+// of an open pull request), and trailers to match (a squash keeps those).
+func (pullRequestChannel) propose(ctx context.Context, g *group) error {
+	lead, d, l := g.lead(), g.d, &g.landing
+	res, changes := groupResult(g)
+	var trailers []repo.Trailer
+	if d.Spec != nil {
+		trailers = againstBase(d.Spec.Trailers, &plan.Plan{Changes: changes})
+	} else if tip, err := lead.w.Repo.Log(ctx, l.branch, repo.LogOptions{Limit: 1}); err == nil && len(tip) == 1 {
+		// Nothing pushed: the branch already had the plan (its pull request was
+		// closed, and this run opens a new one); its commit has the provenance.
+		trailers = againstBase(tip[0].Trailers, &plan.Plan{Changes: changes})
+	}
+	title, body := groupSubject(g, changes), promotionBody(res, trailers)
+	if l.open != nil && d.Push.NoOp {
+		title, body = l.open.Title, l.open.Body // the same plan: nothing to say anew
+	}
+	pr, err := lead.review.propose(ctx, l.branch, l.open, title, body)
+	if err != nil {
+		return fmt.Errorf("%s is on branch %s, but the pull request was not opened: %w; run this promotion again", shortOr(d.Push.Commit, l.branch), l.branch, err)
+	}
+	l.pr, l.title = pr, pr.Title
+	return nil
+}
+
+// merged waits for the group's pull request, and returns the merge commit to
+// follow. A pull request closed without merging is a *ReviewClosedError.
+func (pullRequestChannel) merged(ctx context.Context, g *group) (string, error) {
+	lead, l := g.lead(), &g.landing
+	pr, err := lead.review.await(ctx, l.pr)
+	if err != nil {
+		return "", err
+	}
+	l.pr = pr
+	for _, t := range g.targets {
+		t.res.PullRequest = lead.review.pullRequestDoc(pr)
+	}
+	if pr.State != review.StateMerged {
+		return "", &ReviewClosedError{PR: pr}
+	}
+	for _, t := range g.targets {
+		t.res.Outcome = OutcomePromoted
+	}
+	lead.progress.Done("pull request #%d merged as %s", pr.Number, repo.ShortSHA(pr.MergeCommit))
+	if err := lead.w.Repo.Fetch(ctx); err != nil {
+		return "", err
+	}
+	return pr.MergeCommit, nil
+}
+
+// Revert, in review mode, proposes the revert of the merged pull request's commit
+// in a pull request of its own (rollback/TARGET/SHA), which waits for review like
+// the promotion did; nothing is announced.
+func (c pullRequestChannel) Revert(ctx context.Context, w *Workspace, u *undo) (*undone, error) {
+	r, err := newReviewer(w, c.o, review.KindRollback, u.progress)
+	if err != nil {
+		return nil, err
+	}
+	entries := []v1alpha1.HistoryEntry{u.entry}
+	pushed, spec, pr, err := r.revert(ctx, w.Repo, w.Target.Ref.String(), entries, u.subject(), u.trailers(), u.author, u.attempts,
+		func(trailers []repo.Trailer) string {
+			return revertBody(u.names, u.branch, entries, nil, "the promoted revision failed health (--rollback-on-failure)", trailers)
+		})
+	out := &undone{}
+	if pushed != nil && !pushed.NoOp {
+		out.commit = commitOf(pushed, spec)
+	}
+	if err != nil {
+		return out, err
+	}
+	out.pr = r.pullRequestDoc(pr)
+	return out, nil
+}
+
+// groupResult is the result a group's pull request describes: the lead target's,
+// named for every target, with every target's changes and files.
+func groupResult(g *group) (*v1alpha1.Promotion, []plan.Change) {
+	lead := g.lead()
+	var changes []plan.Change
+	seen := map[string]bool{}
+	for _, t := range g.targets {
+		fillPlan(t.res, t.change.Plan)
+		for _, ch := range t.change.Plan.Changes {
+			if id := ch.Repository + "\x00" + ch.To.String(); !seen[id] {
+				seen[id] = true
+				changes = append(changes, ch)
+			}
+		}
+	}
+	if len(g.targets) == 1 {
+		return lead.res, changes
+	}
+	res := lead.res.DeepCopy()
+	res.Target.Name = targetNames(g.targets)
+	res.Changes, res.Files = nil, nil
+	fillPlan(res, &plan.Plan{Changes: changes})
+	files := map[string]bool{}
+	for _, t := range g.targets {
+		for _, f := range t.res.Files {
+			if !files[f.Path] {
+				files[f.Path] = true
+				res.Files = append(res.Files, f)
+			}
+		}
+	}
+	return res, changes
+}
+
+// groupSubject is the pull request's title: the plan's subject for one target.
+func groupSubject(g *group, changes []plan.Change) string {
+	if len(g.targets) == 1 {
+		return g.lead().change.Subject
+	}
+	return Subject(targetNames(g.targets), g.lead().w.Source.Name, changes)
+}

@@ -1,0 +1,110 @@
+package promote
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
+	"github.com/kubectl-promote/kubectl-promote/pkg/sign"
+)
+
+// Source is the kind of Flux source a target reads, which a workspace is opened
+// from: a GitRepository today. It fetches what the source serves and checks out the
+// source environment's applied revision, and it chooses, among the strategies of
+// its kind, the one the two environments call for.
+//
+// To add a source (an OCIRepository: artifacts pushed to a registry), implement
+// Source, with strategies of its own (Strategy: a new tag or digest pushed, the
+// OCIRepository's ref moved), and register it in sourceKinds under the kind a
+// Kustomization's spec.sourceRef names. The pipeline asks the Source and the
+// Strategy; it never asks which kind it has.
+type Source interface {
+	// Kind is the Flux kind, as a Kustomization's spec.sourceRef.kind names it.
+	Kind() string
+	// Open fetches the source into w (w.Repo) and checks out w.SourceCommit when set.
+	Open(ctx context.Context, w *Workspace, o openOptions) error
+	// Choose picks the strategy for w's two environments: want is --strategy
+	// ("auto" or empty picks), ffOnly --ff-only, tag the tag strategy's flags.
+	Choose(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy, error)
+}
+
+// openOptions is how a source is fetched.
+type openOptions struct {
+	progress Progress
+	auth     repo.Auth
+	repoDir  string
+	key      *sign.Key
+}
+
+// sourceKinds are the sources the pipeline can open, by kind.
+var sourceKinds = map[string]Source{
+	sourcev1.GitRepositoryKind: gitRepositorySource{},
+}
+
+// sourceOf is the source env's Kustomization reads.
+func sourceOf(env *flux.Environment) (Source, error) {
+	kind := env.Kustomization.Spec.SourceRef.Kind
+	if kind == "" {
+		kind = sourcev1.GitRepositoryKind
+	}
+	s, ok := sourceKinds[kind]
+	if !ok {
+		return nil, fmt.Errorf("Kustomization %s reads a %s: promoting from a %s is not supported; promote environments whose Kustomizations read a GitRepository", env.Ref, kind, kind)
+	}
+	return s, nil
+}
+
+// gitRepositorySource is a GitRepository: a Git repository fetched once, and the
+// images, revision and tag strategies (strategy.go).
+type gitRepositorySource struct{}
+
+func (gitRepositorySource) Kind() string { return sourcev1.GitRepositoryKind }
+
+func (gitRepositorySource) Open(ctx context.Context, w *Workspace, o openOptions) error {
+	return w.open(ctx, o.progress, o.auth, o.repoDir, o.key)
+}
+
+func (gitRepositorySource) Choose(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy, error) {
+	return chooseStrategy(w, want, ffOnly, tag)
+}
+
+// open fetches the repository the target reads and checks out the source's applied
+// revision.
+func (w *Workspace) open(ctx context.Context, pr Progress, auth repo.Auth, repoDir string, key *sign.Key) error {
+	pr.Doing("fetching %s", repo.RedactURL(w.Target.Source.Spec.URL))
+	opts := repo.Options{URL: w.Target.Source.Spec.URL, Auth: auth, RepoDir: repoDir}
+	if key != nil { // a nil *sign.Key in the interface would not be nil
+		opts.Signer = key
+	}
+	r, err := repo.Open(ctx, opts)
+	if err != nil {
+		return err
+	}
+	w.Repo = r
+	if w.Scratch, err = os.MkdirTemp("", "kubectl-promote-"); err != nil {
+		return err
+	}
+	if w.SourceCommit != "" {
+		dir, err := w.checkout(ctx, w.SourceCommit, "source")
+		if err != nil {
+			return fmt.Errorf("checking out the source's applied revision %s: %w", w.SourceRevision, err)
+		}
+		w.SourceDir = dir
+	}
+	return nil
+}
+
+// unsupportedRef refuses a GitRepository ref a promotion cannot move, saying what
+// to do: a commit pin (spec.ref.commit) or another ref that is no branch, tag or
+// semver range.
+func unsupportedRef(env *flux.Environment, ref flux.GitRef) error {
+	gr := fmt.Sprintf("GitRepository %s/%s of %s", env.Source.Namespace, env.Source.Name, env.Name)
+	if ref.Commit != "" {
+		return fmt.Errorf("%s pins commit %s, which no promotion can move without editing the pin by hand: point spec.ref at the branch that carries its overlay (spec.ref.branch), a tag (spec.ref.tag) or a semver range (spec.ref.semver), then promote again", gr, ref.Commit)
+	}
+	return fmt.Errorf("%s tracks %s, which is no branch, tag or semver range: point spec.ref at a branch (spec.ref.branch), a tag (spec.ref.tag) or a semver range (spec.ref.semver), then promote again", gr, ref)
+}

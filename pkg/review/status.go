@@ -17,6 +17,9 @@ const (
 	StatusPending = "pending"
 	StatusSuccess = "success"
 	StatusFailure = "failure"
+	// StatusError is a promotion superseded by a newer revision: neither success
+	// nor failure (GitLab: canceled).
+	StatusError = "error"
 )
 
 // StatusContextPrefix starts the context of every status a promotion posts:
@@ -67,8 +70,11 @@ func (g *githubProvider) SetStatus(ctx context.Context, sha string, s Status) er
 
 func (g *gitlabProvider) SetStatus(ctx context.Context, sha string, s Status) error {
 	state := gitlab.BuildStateValue(s.State)
-	if s.State == StatusFailure {
+	switch s.State {
+	case StatusFailure:
 		state = gitlab.Failed
+	case StatusError:
+		state = gitlab.Canceled
 	}
 	_, _, err := g.c.Commits.SetCommitStatus(g.repo.FullName(), sha, &gitlab.SetCommitStatusOptions{
 		State: state, Name: gitlab.Ptr(s.Context), Description: gitlab.Ptr(description(s.Description))}, gitlab.WithContext(ctx))

@@ -22,7 +22,9 @@ type Promotion struct {
 	// unannounced (pushed, but Flux could not be asked to reconcile it), interrupted
 	// (pushed and announced, the wait cut short by a signal), review-open (--review:
 	// the pull request is open, opened or updated by this run), review-closed
-	// (--review --wait: the pull request was closed without merging) or failed.
+	// (--review --wait: the pull request was closed without merging), superseded
+	// (pushed and announced; a newer revision without it cancelled its health check,
+	// see Reconcile.SupersededBy) or failed.
 	Outcome string `json:"outcome"`
 	// Strategy is how the change reaches the target's Git ref, chosen from the two
 	// GitRepositories' refs and paths or by --strategy: images (an image edit in the

@@ -104,6 +104,11 @@ func (o *PromoteOptions) runFleet(ctx context.Context, pr, out *printer) error {
 		}
 	}
 	res, err := promote.RunWaves(ctx, o.clients, *w)
+	for _, wave := range res.Waves {
+		for i := range wave.Targets {
+			o.record(&wave.Targets[i])
+		}
+	}
 	if o.machine() {
 		if perr := o.printObject(res, o.Out); perr != nil && err == nil {
 			err = perr

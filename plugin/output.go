@@ -108,6 +108,9 @@ func (p *printer) Done(format string, args ...any)    { p.line("✔", green, for
 func (p *printer) Waiting(format string, args ...any) { p.line("◎", yellow, format, args...) }
 func (p *printer) Failed(format string, args ...any)  { p.line("✗", red, format, args...) }
 
+// Warning is something that went wrong without failing the command (Flux's ⚠).
+func (p *printer) Warning(format string, args ...any) { p.line("⚠", yellow, format, args...) }
+
 // plan prints the preview: the strategy, the commits moved, the image changes, the
 // file diff, the rendered diff and the gates.
 func (p *printer) plan(r *v1alpha1.Promotion) {
@@ -198,6 +201,19 @@ func (p *printer) summary(r *v1alpha1.Promotion) {
 		fmt.Fprintf(p.w, "kustomization/%s applied %s\n", r.Target.Kustomization, r.Reconcile.AppliedRevision)
 	}
 	fmt.Fprint(p.w, pullRequestLine(r.PullRequest))
+	for _, c := range r.Verification {
+		state := "passed"
+		if !c.Passed {
+			state = "failed"
+		}
+		fmt.Fprintf(p.w, "check/%s %s %s (%s, %d attempt(s), %.1fs): %s\n", c.Kind, c.Check, state, c.From, c.Attempts, c.Seconds, c.Message)
+	}
+	if s := r.CommitStatus; s != nil && s.State != "" {
+		fmt.Fprintf(p.w, "status/%s %s on commit/%s\n", s.Context, s.State, s.SHA)
+	}
+	if r.Reconcile != nil && r.Reconcile.SupersededBy != "" {
+		fmt.Fprintf(p.w, "kustomization/%s superseded by %s\n", r.Target.Kustomization, r.Reconcile.SupersededBy)
+	}
 	if r.Rollback != nil && r.Rollback.Commit != nil {
 		fmt.Fprintf(p.w, "commit/%s rolled back on %s\n", r.Rollback.Commit.SHA, r.Rollback.Commit.Branch)
 	}

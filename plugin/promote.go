@@ -43,7 +43,8 @@ Exit codes: 0 promoted or nothing to do, 1 error (nothing pushed), 3 blocked by 
 gate (nothing pushed), 4 pushed but the target did not become healthy, 6 pushed but
 Flux could not be asked to reconcile (the error says how), 7 pushed and announced but
 the wait was interrupted, 8 (--review --wait) the pull request was closed without
-merging.
+merging, 9 pushed but superseded: a newer revision without it cancelled its health
+check.
 
 --review pushes the commit to a branch promote/TARGET/SHORT-SHA instead and opens a
 pull request (merge request on GitLab) against the branch the target tracks, with
@@ -81,6 +82,7 @@ type PromoteOptions struct {
 	envFlags
 	writeFlags
 	reviewFlags
+	verifyFlags
 
 	From, To string
 	// ToList is every --to given; more than one, a comma list or a glob is a fleet.
@@ -147,6 +149,7 @@ func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptio
 	o.addWriteFlags(cmd, "Show the plan and the gates; write nothing anywhere", "Wait for the target to apply the commit and become healthy")
 	o.addGitFlags(cmd)
 	o.addReviewFlags(cmd, "promotion")
+	o.addVerifyFlags(cmd)
 	o.addOutputFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("app", CompleteApps(o.listApps))
 	_ = cmd.RegisterFlagCompletionFunc("strategy", cobra.FixedCompletions([]cobra.Completion{promote.StrategyAuto, promote.StrategyImages, promote.StrategyRevision, promote.StrategyTag}, cobra.ShellCompDirectiveNoFileComp))
@@ -270,6 +273,9 @@ func (o *PromoteOptions) Validate() error {
 	if err := o.validateReview(); err != nil {
 		return err
 	}
+	if err := o.validateVerify(o.Wait); err != nil {
+		return err
+	}
 	if err := o.validateWrite(&o.outputFlags); err != nil {
 		return err
 	}
@@ -295,9 +301,12 @@ func (o *PromoteOptions) Run(ctx context.Context) error {
 		o.opts.Confirm = o.confirm
 	}
 	if o.fleet != nil {
+		o.extend(&o.fleet.Options, o.GitProvider, pr)
 		return o.runFleet(ctx, pr, out)
 	}
+	o.extend(&o.opts, o.GitProvider, pr)
 	res, err := promote.Run(ctx, o.clients, o.opts)
+	o.record(res)
 	if o.machine() {
 		if perr := o.printObject(res, o.Out); perr != nil && err == nil {
 			err = perr

@@ -21,16 +21,13 @@ type reviewFlags struct {
 func (r *reviewFlags) addReviewFlags(cmd *cobra.Command, what string) {
 	f := cmd.Flags()
 	f.BoolVar(&r.Review, "review", false, "Open a pull request (merge request on GitLab) with the "+what+" instead of pushing to the tracked branch; the token comes from KUBECTL_PROMOTE_GIT_TOKEN or GITHUB_TOKEN/GITLAB_TOKEN/GITEA_TOKEN. With --wait, wait for it to be merged")
-	f.StringVar(&r.GitProvider, "git-provider", "", "With --review, the Git host's kind when its name does not tell: "+strings.Join(review.Providers, ", "))
+	f.StringVar(&r.GitProvider, "git-provider", "", "The Git host's kind when its name does not tell, for --review and commit statuses: "+strings.Join(review.Providers, ", "))
 	_ = cmd.RegisterFlagCompletionFunc("git-provider", cobra.FixedCompletions(review.Providers, cobra.ShellCompDirectiveNoFileComp))
 }
 
 func (r *reviewFlags) validateReview() error {
 	if r.GitProvider != "" && !slices.Contains(review.Providers, r.GitProvider) {
 		return fmt.Errorf("--git-provider %q: use %s", r.GitProvider, strings.Join(review.Providers, ", "))
-	}
-	if r.GitProvider != "" && !r.Review {
-		return fmt.Errorf("--git-provider names the host review mode opens pull requests on: add --review")
 	}
 	return nil
 }

@@ -203,6 +203,9 @@ func (o *StatusOptions) table(rep *v1alpha1.Status) error {
 		if e.Selectable != "" {
 			fmt.Fprintf(o.Out, "%s: tag %s is already selectable (the range selects it over %s): Flux moves to it at its next fetch\n", e.Name, e.Selectable, e.Tag)
 		}
+		if line := policyLine(e.Policy); line != "" {
+			fmt.Fprintf(o.Out, "%s: policy: %s\n", e.Name, line)
+		}
 		for _, pr := range e.PullRequests {
 			fmt.Fprintf(o.Out, "%s: pull request #%d open for review (%s, branch %s)\n", e.Name, pr.Number, pr.URL, pr.Branch)
 		}
@@ -250,4 +253,52 @@ func shortRevision(rev string) string {
 		return rev[:i+13]
 	}
 	return rev
+}
+
+// policyLine is an environment's policy on one line: the windows and whether one is
+// open now (and until when), then the rest.
+func policyLine(p *v1alpha1.EnvironmentPolicy) string {
+	if p == nil {
+		return ""
+	}
+	if p.Error != "" {
+		return "malformed: " + p.Error
+	}
+	var parts []string
+	if w := p.Window; w != nil {
+		state := "closed"
+		if w.Open {
+			state = "open"
+		}
+		s := fmt.Sprintf("window %s (%s)", state, w.Reason)
+		if w.NextChange != "" {
+			s += ", changes at " + w.NextChange
+		}
+		parts = append(parts, s)
+	}
+	if len(p.Allow) > 0 {
+		parts = append(parts, "allow "+strings.Join(p.Allow, "; "))
+	}
+	if len(p.Deny) > 0 {
+		parts = append(parts, "deny "+strings.Join(p.Deny, "; "))
+	}
+	if p.FreezeUntil != "" {
+		parts = append(parts, "frozen until "+p.FreezeUntil)
+	}
+	if p.RequireReview {
+		parts = append(parts, "review required")
+	}
+	if len(p.Upstreams) > 0 {
+		parts = append(parts, "from "+strings.Join(p.Upstreams, ", "))
+	}
+	if p.MinSoak != "" {
+		parts = append(parts, "min-soak "+p.MinSoak)
+	}
+	if p.RequireSigning {
+		parts = append(parts, "signing required")
+	}
+	for _, c := range p.Verify {
+		parts = append(parts, "verify "+c.URL)
+	}
+	return strings.Join(parts, "; ")
 }

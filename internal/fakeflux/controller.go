@@ -48,8 +48,15 @@ type Controller struct {
 	// a controller backing off after failing (the API server away) ignores a request
 	// until a newer one comes.
 	SourceMisses int
+	// CancelOnNewRevision is kustomize-controller's feature gate of that name: a
+	// Kustomization running health checks (see Hangs) when its source moves to a new
+	// revision stops with Ready=False, reason HealthCheckCanceled, and goes on to the
+	// new revision after CanceledFor (0: at its next step).
+	CancelOnNewRevision bool
+	CanceledFor         time.Duration
 
-	missed map[string]bool
+	missed   map[string]bool
+	canceled map[string]time.Time
 }
 
 // Start runs the controller until the test ends.
@@ -145,6 +152,9 @@ func (c *Controller) kustomization(ctx context.Context, ks *kustomizev1.Kustomiz
 		return nil
 	}
 	rev := src.Status.Artifact.Revision
+	if cancel, err := c.cancel(ctx, ks, rev); cancel || err != nil {
+		return err
+	}
 	token := ks.Annotations[meta.ReconcileRequestAnnotation]
 	requested := token != "" && token != ks.Status.LastHandledReconcileAt
 	if !requested && rev == ks.Status.LastAttemptedRevision {
@@ -193,4 +203,26 @@ func (c *Controller) fails(name, rev string) string {
 		return ""
 	}
 	return c.Fails(name, flux.RevisionCommit(rev))
+}
+
+// cancel is CancelOnNewRevision: it cancels the health checks of a Kustomization
+// progressing on an older revision than rev, and holds it cancelled for CanceledFor.
+func (c *Controller) cancel(ctx context.Context, ks *kustomizev1.Kustomization, rev string) (bool, error) {
+	if !c.CancelOnNewRevision {
+		return false, nil
+	}
+	if c.canceled == nil {
+		c.canceled = map[string]time.Time{}
+	}
+	if at, ok := c.canceled[ks.Name]; ok && time.Since(at) < c.CanceledFor {
+		return true, nil
+	}
+	cur := apimeta.FindStatusCondition(ks.Status.Conditions, meta.ReadyCondition)
+	if cur == nil || cur.Reason != meta.ProgressingReason || ks.Status.LastAttemptedRevision == rev {
+		return false, nil
+	}
+	c.canceled[ks.Name] = time.Now()
+	apimeta.SetStatusCondition(&ks.Status.Conditions, ready(metav1.ConditionFalse, meta.HealthCheckCanceledReason,
+		"New reconciliation triggered by GitRepository/"+ks.Namespace+"/"+ks.Spec.SourceRef.Name))
+	return true, c.Client.Update(ctx, ks)
 }

@@ -55,23 +55,31 @@ func Source(ctx context.Context, env *flux.Environment, o SourceOptions) v1alpha
 	}
 	set = append(set, Health(ctx, env, "source-health"))
 	if o.MinSoak > 0 {
-		now := o.Now
-		if now.IsZero() {
-			now = time.Now()
-		}
-		since, ok := readySince(ks)
-		switch {
-		case !ok:
-			set = append(set, v1alpha1.Gate{Name: "source-soak", Environment: name, Message: "cannot tell since when " + applied + " is Ready"})
-		case now.Sub(since) < o.MinSoak:
-			set = append(set, v1alpha1.Gate{Name: "source-soak", Environment: name,
-				Message: fmt.Sprintf("Ready on %s for %s, less than --min-soak %s", applied, now.Sub(since).Round(time.Second), o.MinSoak)})
-		default:
-			set = append(set, v1alpha1.Gate{Name: "source-soak", Environment: name, Passed: true,
-				Message: fmt.Sprintf("Ready on %s for %s (≥ %s)", applied, now.Sub(since).Round(time.Second), o.MinSoak)})
-		}
+		set = append(set, Soak(env, o.MinSoak, o.Now, "--min-soak"))
 	}
 	return set
+}
+
+// Soak is the source-soak gate: the source has been Ready on its applied revision for
+// at least min (now zero means time.Now); by names where min comes from (--min-soak,
+// or the target's policy).
+func Soak(env *flux.Environment, min time.Duration, now time.Time, by string) v1alpha1.Gate {
+	ks := env.Kustomization
+	name := env.Name
+	applied := ks.Status.LastAppliedRevision
+	if now.IsZero() {
+		now = time.Now()
+	}
+	since, ok := readySince(ks)
+	switch {
+	case !ok:
+		return v1alpha1.Gate{Name: "source-soak", Environment: name, Message: "cannot tell since when " + applied + " is Ready"}
+	case now.Sub(since) < min:
+		return v1alpha1.Gate{Name: "source-soak", Environment: name,
+			Message: fmt.Sprintf("Ready on %s for %s, less than %s %s", applied, now.Sub(since).Round(time.Second), by, min)}
+	}
+	return v1alpha1.Gate{Name: "source-soak", Environment: name, Passed: true,
+		Message: fmt.Sprintf("Ready on %s for %s (≥ %s)", applied, now.Sub(since).Round(time.Second), min)}
 }
 
 // readySince is when the Kustomization became Ready on its applied revision: its

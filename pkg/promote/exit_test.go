@@ -28,6 +28,7 @@ func TestErrorsMapToOutcomesAndExitCodes(t *testing.T) {
 		{"any error", errors.New("boom"), OutcomeFailed, ExitError},
 		{"forbidden", &flux.ForbiddenError{Verb: "patch"}, OutcomeFailed, ExitError},
 		{"declined", ErrDeclined, OutcomeDeclined, ExitError},
+		{"superseded", fmt.Errorf("x: %w", &SupersededError{Commit: "abc", Err: &reconcile.SupersededError{By: "main@sha1:def"}}), OutcomeSuperseded, ExitSuperseded},
 		{"blocked", &BlockedError{Failed: []string{"source-ready"}}, OutcomeBlocked, ExitBlocked},
 		{"unhealthy", &UnhealthyError{Commit: "abc", Err: failed}, OutcomeUnhealthy, ExitUnhealthy},
 		{"Flux failure outside a promotion", failed, OutcomeFailed, ExitUnhealthy},

@@ -2,6 +2,7 @@ package promote
 
 import (
 	"context"
+	"time"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
@@ -24,6 +25,16 @@ type GateInput struct {
 	Source, Target *flux.Environment
 	Strategy       string
 	Review         bool
+	// Signed is whether what is written is signed (--sign-key).
+	Signed bool
+	// MinSoak is --min-soak as given (0 when not).
+	MinSoak time.Duration
+}
+
+// Refuser is a Gate that may also refuse a target outright, before anything is
+// written and whatever --force says (exit code 1): a policy that requires signing.
+type Refuser interface {
+	Refuse(ctx context.Context, in GateInput) error
 }
 
 // Verifier runs once the target is Ready on the promoted revision (with --wait): a

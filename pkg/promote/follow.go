@@ -91,7 +91,10 @@ func followUp(ctx context.Context, w *Workspace, commit string, o followOptions)
 	}
 	var failed *reconcile.FailedError
 	var timeout *reconcile.TimeoutError
+	var superseded *reconcile.SupersededError
 	switch {
+	case errors.As(err, &superseded):
+		return out, &SupersededError{Commit: commit, Err: superseded}
 	case errors.As(err, &failed) || errors.As(err, &timeout):
 		return out, &UnhealthyError{Commit: commit, Err: err}
 	case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
@@ -191,6 +194,20 @@ func (e *UnannouncedError) Error() string {
 
 func (e *UnannouncedError) Unwrap() error { return e.Err }
 
+// SupersededError is a pushed and announced change whose health check a newer
+// revision without it cancelled (exit code 9): neither healthy nor failed, and never
+// rolled back; what runs is the newer revision.
+type SupersededError struct {
+	Commit string
+	Err    *reconcile.SupersededError
+}
+
+func (e *SupersededError) Error() string {
+	return fmt.Sprintf("%s was pushed but %v", repo.ShortSHA(e.Commit), e.Err)
+}
+
+func (e *SupersededError) Unwrap() error { return e.Err }
+
 // InterruptedError is a wait cut short by a signal after the change was pushed and
 // announced (exit code 7): Flux goes on applying it.
 type InterruptedError struct {
@@ -232,6 +249,8 @@ func outcomeOf(err error) string {
 		return OutcomeInterrupted
 	case errors.As(err, &unhealthy):
 		return OutcomeUnhealthy
+	case errors.As(err, new(*SupersededError)):
+		return OutcomeSuperseded
 	case errors.Is(err, ErrDeclined):
 		return OutcomeDeclined
 	}
@@ -248,6 +267,10 @@ const (
 	ExitInterrupted = 7
 	// ExitReviewClosed: --review --wait, the pull request was closed without merging.
 	ExitReviewClosed = 8
+	// ExitSuperseded: pushed and announced, but a newer revision that does not
+	// contain it cancelled its health check (outcome superseded): not a failure,
+	// never rolled back.
+	ExitSuperseded = 9
 )
 
 // ExitCode maps a promotion's or rollback's error to the process exit code.
@@ -263,6 +286,8 @@ func ExitCode(err error) int {
 		return ExitInterrupted
 	case OutcomeReviewClosed:
 		return ExitReviewClosed
+	case OutcomeSuperseded:
+		return ExitSuperseded
 	}
 	if err == nil {
 		return ExitOK

@@ -217,6 +217,9 @@ func (p *pipeline) run(ctx context.Context) error {
 	if err := p.load(before); err != nil {
 		return err
 	}
+	if err := p.refuse(before); err != nil {
+		return err
+	}
 	p.gate(before)
 	if p.src.Kustomization.Status.LastAppliedRevision == "" {
 		// Nothing to render or promote; the gates say why.
@@ -295,6 +298,27 @@ func (p *pipeline) load(ctx context.Context) error {
 	return p.checkWaves()
 }
 
+// gateInput is what Options.Gates judge of target t.
+func (p *pipeline) gateInput(t *target) GateInput {
+	return GateInput{Source: p.src, Target: t.w.Target, Strategy: t.strategy.Name(), Review: p.o.Review != nil,
+		Signed: p.o.SignKey != nil, MinSoak: p.o.MinSoak}
+}
+
+// refuse asks the Options.Gates that are Refusers whether a target is refused
+// outright (required signing): before the gates, the plan and anything written.
+func (p *pipeline) refuse(ctx context.Context) error {
+	for _, t := range p.all() {
+		for _, extra := range p.o.Gates {
+			if r, ok := extra.(Refuser); ok {
+				if err := r.Refuse(ctx, p.gateInput(t)); err != nil {
+					return p.named(t, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // gate reads the source's gates once and every target's (the built-in ones and
 // Options.Gates) in parallel.
 func (p *pipeline) gate(ctx context.Context) {
@@ -311,7 +335,7 @@ func (p *pipeline) gate(ctx context.Context) {
 			defer wg.Done()
 			t.gates = gates.Target(ctx, t.w.Target)
 			for _, extra := range p.o.Gates {
-				t.gates = append(t.gates, extra.Check(ctx, GateInput{Source: p.src, Target: t.w.Target, Strategy: t.strategy.Name(), Review: p.o.Review != nil})...)
+				t.gates = append(t.gates, extra.Check(ctx, p.gateInput(t))...)
 			}
 		}()
 	}

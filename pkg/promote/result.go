@@ -21,5 +21,8 @@ const (
 	OutcomeReviewOpen = "review-open"
 	// OutcomeReviewClosed: --review --wait, the pull request was closed unmerged.
 	OutcomeReviewClosed = "review-closed"
-	OutcomeFailed       = "failed"
+	// OutcomeSuperseded: pushed and announced; a newer revision without it
+	// cancelled its health check (HealthCheckCanceled).
+	OutcomeSuperseded = "superseded"
+	OutcomeFailed     = "failed"
 )

@@ -372,3 +372,82 @@ func TestDependencyWaitFollowsTheSourceToALaterRevision(t *testing.T) {
 	require.Equal(t, "main@sha1:"+later, kustomization(t, env, "infrastructure").Status.LastAppliedRevision)
 	require.NotContains(t, p.String(), "is kustomize-controller running?")
 }
+
+// kustomize-controller's CancelHealthCheckOnNewRevision: a later push lands while the
+// target runs the commit's health checks, which are cancelled (Ready=False, reason
+// HealthCheckCanceled). When the later revision contains the commit the wait follows
+// it to Ready; when it does not, the wait ends at once as superseded: neither a
+// failure nor a timeout. Held cancelled for a moment, the wait sees the cancellation;
+// not held, it sees the target move on.
+func TestFollowSupersededHealthCheck(t *testing.T) {
+	const later = "3333333333333333333333333333333333333333"
+	for _, tc := range []struct {
+		name     string
+		contains bool
+		held     time.Duration
+	}{{"contains, cancellation seen", true, 300 * time.Millisecond}, {"does not contain, cancellation seen", false, 300 * time.Millisecond},
+		{"does not contain, moved on", false, 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := production(t, fakeflux.Options{})
+			var head atomic.Value
+			head.Store(newSHA)
+			startFlux(t, env, fakeflux.Controller{Head: func() (string, error) { return head.Load().(string), nil },
+				Hangs:               func(name, sha string) bool { return name == "apps" && sha == newSHA },
+				CancelOnNewRevision: true, CanceledFor: tc.held})
+			p := &fakeflux.Progress{}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			go func() {
+				for ctx.Err() == nil && !strings.Contains(p.String(), "Running health checks for revision main@sha1:"+newSHA) {
+					time.Sleep(10 * time.Millisecond)
+				}
+				// The later push, fetched by the source's own interval.
+				head.Store(later)
+				repo := &sourcev1.GitRepository{}
+				if err := env.Cluster.Client.Get(ctx, client.ObjectKeyFromObject(env.Source), repo); err != nil {
+					t.Errorf("get: %v", err)
+					return
+				}
+				repo.Status.Artifact.Revision = fakeflux.Revision("main", later)
+				if err := env.Cluster.Client.Update(ctx, repo); err != nil {
+					t.Errorf("update: %v", err)
+				}
+			}()
+			contains := func(_ context.Context, rev string) (bool, error) {
+				return flux.SameRevision(rev, newSHA) || (tc.contains && flux.SameRevision(rev, later)), nil
+			}
+			start := time.Now()
+			out, err := run(ctx, env, newSHA, Options{Wait: true, Progress: p, Contains: contains})
+			if tc.contains {
+				require.NoError(t, err, p.String())
+				require.Equal(t, "main@sha1:"+later, out.AppliedRevision)
+				require.Contains(t, p.String(), "a newer revision main@sha1:"+later+" cancelled the health check; it contains 222222222222: following it")
+				require.Empty(t, out.SupersededBy)
+				return
+			}
+			var superseded *SupersededError
+			require.ErrorAs(t, err, &superseded, p.String())
+			require.Equal(t, "main@sha1:"+later, superseded.By)
+			require.Equal(t, "main@sha1:"+later, out.SupersededBy)
+			require.False(t, out.Ready)
+			var failed *FailedError
+			require.False(t, errors.As(err, &failed))
+			require.Contains(t, err.Error(), "superseded: Kustomization/flux-system/apps moved on to main@sha1:"+later+", which does not contain 222222222222")
+			require.Less(t, time.Since(start), 8*time.Second, "superseded ends the wait, it does not run out the timeout")
+		})
+	}
+}
+
+// HealthCheckCanceled on the commit itself is not a failure.
+func TestAppliedIgnoresACancelledHealthCheck(t *testing.T) {
+	ks := &kustomizev1.Kustomization{}
+	ks.Name, ks.Namespace = "apps", "flux-system"
+	ks.Status.LastAttemptedRevision = "main@sha1:" + newSHA
+	ks.Status.Conditions = []metav1.Condition{{Type: meta.ReadyCondition, Status: metav1.ConditionFalse, Reason: meta.HealthCheckCanceledReason, Message: "New reconciliation triggered by GitRepository/flux-system/flux-system"}}
+	done, err := Applied(ks, newSHA)
+	require.False(t, done)
+	require.NoError(t, err)
+	ks.Status.Conditions[0].Reason = meta.HealthCheckFailedReason
+	_, err = Applied(ks, newSHA)
+	require.Error(t, err)
+}

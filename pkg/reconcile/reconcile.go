@@ -174,6 +174,9 @@ type follower struct {
 	contains func(context.Context, string) (bool, error)
 	w        *watcher
 	repo     *sourcev1.GitRepository
+	// followed is the newer revision containing the commit that the wait follows
+	// since a health check of the commit was cancelled for it.
+	followed string
 }
 
 // reannounce asks Flux again, with a new token, once the API server answers after
@@ -368,6 +371,9 @@ func (f *follower) target(ctx context.Context) error {
 			f.out.Message = ready.Message
 		}
 		st.check(f.o.Progress, what, target.Status.LastHandledReconcileAt, f.out.RequestedAt, target.Status.Conditions)
+		if err := f.superseded(ctx, target, ready); err != nil {
+			return false, err
+		}
 		return appliedContaining(ctx, target, f.commit, f.contains)
 	})
 	if err != nil {
@@ -378,9 +384,50 @@ func (f *follower) target(ctx context.Context) error {
 	return nil
 }
 
+// superseded returns a *SupersededError when a newer revision that does not contain
+// the commit took the target over: kustomize-controller cancelled the commit's health
+// check for it (the CancelHealthCheckOnNewRevision feature gate: Ready=False, reason
+// HealthCheckCanceled), or the target moved on to it (a cancellation the wait did not
+// see). A newer revision that contains the commit is followed instead: the wait goes
+// on until the target is Ready on it.
+func (f *follower) superseded(ctx context.Context, target *kustomizev1.Kustomization, ready *metav1.Condition) error {
+	canceled := ready != nil && ready.Status == metav1.ConditionFalse && ready.Reason == meta.HealthCheckCanceledReason
+	attempted := target.Status.LastAttemptedRevision
+	if !canceled && (attempted == "" || flux.SameRevision(attempted, f.out.SourceRevision)) {
+		return nil
+	}
+	if err := f.env.Cluster.Client.Get(ctx, client.ObjectKeyFromObject(f.repo), f.repo); err != nil {
+		return err
+	}
+	if f.repo.Status.Artifact == nil {
+		return nil
+	}
+	newer := f.repo.Status.Artifact.Revision
+	if !canceled && !flux.SameRevision(attempted, newer) {
+		return nil // not yet at the newer revision: an older attempt, or ours to come
+	}
+	ok, err := f.contains(ctx, newer)
+	if err != nil {
+		return err
+	}
+	if ok {
+		if canceled && f.followed != newer {
+			f.followed = newer
+			f.o.Progress.Waiting("a newer revision %s cancelled the health check; it contains %s: following it", newer, f.short())
+		}
+		return nil
+	}
+	if canceled || !flux.SameRevision(attempted, f.commit) {
+		f.out.SupersededBy = newer
+		return &SupersededError{Object: "Kustomization/" + target.Namespace + "/" + target.Name, Commit: f.commit, By: newer}
+	}
+	return nil
+}
+
 func (f *follower) waitErr(err error, what, hint string) error {
 	var failed *FailedError
-	if errors.As(err, &failed) {
+	var superseded *SupersededError
+	if errors.As(err, &failed) || errors.As(err, &superseded) {
 		return err
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
@@ -408,7 +455,8 @@ func appliedContaining(ctx context.Context, ks *kustomizev1.Kustomization, commi
 // Applied says whether a Kustomization has applied commit and is Ready, or fails
 // when Flux reported failure for that commit: Stalled, or Ready=False for its current
 // generation after attempting the commit for a reason other than waiting for its
-// dependencies (which Flux retries by itself).
+// dependencies (which Flux retries by itself) or a health check cancelled by a newer
+// revision (HealthCheckCanceled: Follow tells whether that one contains the commit).
 func Applied(ks *kustomizev1.Kustomization, commit string) (bool, error) {
 	if ok, _ := flux.Ready(ks); ok && flux.SameRevision(ks.Status.LastAppliedRevision, commit) {
 		return true, nil
@@ -419,7 +467,8 @@ func Applied(ks *kustomizev1.Kustomization, commit string) (bool, error) {
 	}
 	ready := flux.Condition(ks.Status.Conditions, meta.ReadyCondition)
 	if ready != nil && ready.Status == metav1.ConditionFalse && ks.Generation == ks.Status.ObservedGeneration &&
-		flux.SameRevision(ks.Status.LastAttemptedRevision, commit) && ready.Reason != meta.DependencyNotReadyReason {
+		flux.SameRevision(ks.Status.LastAttemptedRevision, commit) && ready.Reason != meta.DependencyNotReadyReason &&
+		ready.Reason != meta.HealthCheckCanceledReason {
 		return false, &FailedError{Object: object, Reason: ready.Reason, Message: ready.Message}
 	}
 	return false, nil
@@ -452,6 +501,18 @@ func dependenciesReady(ctx context.Context, cl *flux.Cluster, ks *kustomizev1.Ku
 		}
 	}
 	return true, "", nil
+}
+
+// SupersededError says a newer revision that does not contain the commit took the
+// target over before the commit was seen healthy: neither success nor failure (the
+// commit is pushed; what runs is the newer revision's), never a reason to roll back.
+type SupersededError struct {
+	Object, Commit, By string
+}
+
+func (e *SupersededError) Error() string {
+	return fmt.Sprintf("superseded: %s moved on to %s, which does not contain %s, before %s was seen healthy (its health check cancelled); check \"flux get kustomizations\" for what runs now",
+		e.Object, e.By, gitrepo.ShortSHA(flux.RevisionCommit(e.Commit)), gitrepo.ShortSHA(flux.RevisionCommit(e.Commit)))
 }
 
 // TimeoutError says the wait ran out of --timeout.

@@ -107,7 +107,8 @@ func transient(err error) bool {
 			apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsUnexpectedServerError(err)
 	}
 	var failed *FailedError
-	if errors.As(err, &failed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	var superseded *SupersededError
+	if errors.As(err, &failed) || errors.As(err, &superseded) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	// Not an API status: a connection refused or reset, a TLS or DNS failure.

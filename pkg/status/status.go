@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/policy"
 	"github.com/kubectl-promote/kubectl-promote/pkg/render"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
@@ -123,6 +125,7 @@ func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec 
 	e.Path = ks.Spec.Path
 	e.AppliedRevision = ks.Status.LastAppliedRevision
 	e.Suspended = ks.Spec.Suspend
+	e.Policy = describePolicy(ks, time.Now())
 	e.Ready, e.Message = flux.Ready(ks)
 	if e.Suspended {
 		e.Ready = false
@@ -379,6 +382,19 @@ func statusName(envs []flux.RefSpec) string {
 		names[i] = e.Raw
 	}
 	return strings.Join(names, ",")
+}
+
+// describePolicy is the environment's policy as status shows it: nil without one,
+// the annotation's error when it is malformed.
+func describePolicy(ks *kustomizev1.Kustomization, now time.Time) *v1alpha1.EnvironmentPolicy {
+	p, err := policy.Of(ks)
+	if err != nil {
+		return &v1alpha1.EnvironmentPolicy{Error: err.Error()}
+	}
+	if p.Empty() {
+		return nil
+	}
+	return p.Describe(now)
 }
 
 // refLabel is how status shows what a GitRepository's ref selects, read by

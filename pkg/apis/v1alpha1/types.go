@@ -22,7 +22,9 @@ type Promotion struct {
 	// unannounced (pushed, but Flux could not be asked to reconcile it), interrupted
 	// (pushed and announced, the wait cut short by a signal), review-open (--review:
 	// the pull request is open, opened or updated by this run), review-closed
-	// (--review --wait: the pull request was closed without merging) or failed.
+	// (--review --wait: the pull request was closed without merging), superseded
+	// (pushed and announced; a newer revision without it cancelled its health check,
+	// see Reconcile.SupersededBy) or failed.
 	Outcome string `json:"outcome"`
 	// Strategy is how the change reaches the target's Git ref, chosen from the two
 	// GitRepositories' refs and paths or by --strategy: images (an image edit in the
@@ -73,6 +75,12 @@ type Promotion struct {
 	// PullRequest is the pull request (merge request on GitLab) the change went
 	// through, with --review.
 	PullRequest *PullRequest `json:"pullRequest,omitempty"`
+	// Verification are the checks run once the target was Ready (--verify,
+	// --verify-command and the target's policy), each with its result and timing.
+	Verification []CheckResult `json:"verification,omitempty"`
+	// CommitStatus is the commit status kubectl-promote/TARGET on the promoted
+	// commit, with a Git host token.
+	CommitStatus *CommitStatus `json:"commitStatus,omitempty"`
 	// Error is the failure, when Outcome is blocked, declined, unhealthy,
 	// unannounced, interrupted, review-closed or failed.
 	Error string `json:"error,omitempty"`
@@ -186,6 +194,11 @@ type ReconcileOutcome struct {
 	Message string `json:"message,omitempty"`
 	// Seconds from the first annotation to the end of the wait.
 	Seconds float64 `json:"seconds"`
+	// SupersededBy is the newer revision whose arrival cancelled the health check
+	// (kustomize-controller's CancelHealthCheckOnNewRevision, Ready=False reason
+	// HealthCheckCanceled) and which does not contain the commit: the wait stopped
+	// there, neither failed nor rolled back.
+	SupersededBy string `json:"supersededBy,omitempty"`
 }
 
 // AutoRollback is the outcome of reverting a promotion that failed health
@@ -224,7 +237,8 @@ type PullRequest struct {
 // Gate is one check made before a promotion, and its outcome.
 type Gate struct {
 	// Name is stable, for scripts: source-ready, source-suspended, source-applied,
-	// source-health, source-soak, target-suspended, target-dependencies.
+	// source-health, source-soak, target-suspended, target-dependencies, and from the
+	// target's policy window, review and upstream.
 	Name string `json:"name"`
 	// Environment is the environment the gate looked at.
 	Environment string `json:"environment"`
@@ -499,6 +513,8 @@ type EnvironmentStatus struct {
 	// branch the GitRepository tracks (its head in Git) the applied revision lacks
 	// (git rev-list --count APPLIED..HEAD): how far the environment lags its source.
 	SourceLag *int `json:"sourceLag,omitempty"`
+	// Policy is the environment's promotion policy, when its Kustomization has one.
+	Policy *EnvironmentPolicy `json:"policy,omitempty"`
 	// PullRequests are review mode's open pull requests to the environment
 	// (promotions and reverts, newest first), when the Git host could be asked (a
 	// token is set and it answered); empty otherwise.

@@ -1,0 +1,225 @@
+package promote
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/fluxcd/cli-utils/pkg/object"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/gates"
+	"github.com/kubectl-promote/kubectl-promote/pkg/policy"
+	"github.com/kubectl-promote/kubectl-promote/pkg/review"
+	checks "github.com/kubectl-promote/kubectl-promote/pkg/verify"
+)
+
+// PolicyGate is the target's policy (pkg/policy) as a Gate: its windows, required
+// review and allowed upstreams are gates, its min-soak the source-soak gate when
+// --min-soak is not given; a malformed policy, or one that requires signing when
+// nothing is signed, refuses the target outright.
+type PolicyGate struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (g PolicyGate) now() time.Time {
+	if g.Now == nil {
+		return time.Now()
+	}
+	return g.Now()
+}
+
+// Refuse refuses a malformed policy, and a target that requires signing without
+// --sign-key.
+func (g PolicyGate) Refuse(_ context.Context, in GateInput) error {
+	p, err := policy.Of(in.Target.Kustomization)
+	if err != nil {
+		return err
+	}
+	if p.RequireSigning && !in.Signed {
+		return fmt.Errorf("%s requires signed promotions (%s on Kustomization %s/%s): %s", in.Target.Name,
+			policy.AnnotationRequireSigning, in.Target.Ref.Namespace, in.Target.Ref.Name, SignKeyHint)
+	}
+	return nil
+}
+
+// Check is the policy's gates for the target.
+func (g PolicyGate) Check(_ context.Context, in GateInput) v1alpha1.Gates {
+	p, err := policy.Of(in.Target.Kustomization)
+	if err != nil {
+		return nil // Refuse said so
+	}
+	now := g.now()
+	set := p.Gates(in.Target.Name, policy.Request{Now: now, Review: in.Review,
+		Source: []string{in.Source.Name, in.Source.Ref.Context, in.Source.Ref.String()}})
+	if p.MinSoak > 0 && in.MinSoak == 0 {
+		set = append(set, gates.Soak(in.Source, p.MinSoak, now, in.Target.Name+"'s "+policy.AnnotationMinSoak))
+	}
+	return set
+}
+
+// CheckVerifier is a Verifier running the checks given on the command line and those
+// of the target's policy once the target is Ready, and keeping each target's results.
+type CheckVerifier struct {
+	Checks   checks.Checks
+	Options  checks.Options
+	mu       sync.Mutex
+	results  map[string][]v1alpha1.CheckResult
+	Progress Progress
+}
+
+// Verify runs the checks; a failed one is failed health.
+func (v *CheckVerifier) Verify(ctx context.Context, target *flux.Environment, revision string) error {
+	cs := v.Checks
+	p, err := policy.Of(target.Kustomization)
+	if err != nil {
+		return err
+	}
+	for _, c := range p.Checks {
+		h, err := checks.FromSpec(c, checks.FromPolicy)
+		if err != nil {
+			return err
+		}
+		cs.HTTP = append(cs.HTTP, h)
+	}
+	if cs.Empty() {
+		return nil
+	}
+	sha, _ := flux.CommitSHA(revision)
+	env := checks.Env{Target: target.Name, Context: target.Ref.Context, Namespace: target.Ref.Namespace, Kustomization: target.Ref.Name,
+		Revision: revision, Commit: sha, Images: images(ctx, target)}
+	o := v.Options
+	if o.Progress == nil && v.Progress != nil {
+		o.Progress = v.Progress
+	}
+	res, err := checks.Run(ctx, cs, env, o)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.results == nil {
+		v.results = map[string][]v1alpha1.CheckResult{}
+	}
+	v.results[target.Name] = res
+	return err
+}
+
+// Results are the checks run for the target (by name), if any.
+func (v *CheckVerifier) Results(target string) []v1alpha1.CheckResult {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.results[target]
+}
+
+// images are the container images of the workloads the target applied (its
+// inventory), for a command check.
+func images(ctx context.Context, env *flux.Environment) []string {
+	inv := env.Kustomization.Status.Inventory
+	cur := env.Kustomization.DeepCopy()
+	if err := env.Cluster.Client.Get(ctx, client.ObjectKeyFromObject(cur), cur); err == nil {
+		inv = cur.Status.Inventory
+	}
+	if inv == nil {
+		return nil
+	}
+	var out []string
+	for _, e := range inv.Entries {
+		o, err := object.ParseObjMetadata(e.ID)
+		if err != nil || o.GroupKind.Group != "apps" || (o.GroupKind.Kind != "Deployment" && o.GroupKind.Kind != "StatefulSet" && o.GroupKind.Kind != "DaemonSet") {
+			continue
+		}
+		u := &unstructured.Unstructured{}
+		u.SetAPIVersion("apps/" + e.Version)
+		u.SetKind(o.GroupKind.Kind)
+		if err := env.Cluster.Client.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: o.Name}, u); err != nil {
+			continue
+		}
+		containers, _, _ := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "containers")
+		for _, c := range containers {
+			if m, ok := c.(map[string]any); ok {
+				if img, ok := m["image"].(string); ok {
+					out = append(out, img)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// StatusObserver is an Observer posting commit statuses kubectl-promote/TARGET on the
+// Git host: pending when pushed, success or failure (with the reason) when the follow
+// ends. Failing to post is a warning; it keeps each target's last status.
+type StatusObserver struct {
+	// Host is the Git host's statuses for a repository URL; nil (no token) skips
+	// quietly, an error with a warning.
+	Host func(repoURL string) (review.CommitStatuses, error)
+	Warn func(format string, args ...any)
+	// Wait is whether the follow waits for Ready (without it, only pending is posted).
+	Wait bool
+
+	mu        sync.Mutex
+	reporters map[string]*review.StatusReporter
+}
+
+func (s *StatusObserver) reporter(e Event) *review.StatusReporter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.reporters[e.Target.Name]; r != nil && r.Out.SHA == e.Commit {
+		return r
+	}
+	host, err := s.Host(e.Repo)
+	if host == nil && err == nil {
+		return nil // no Git host token: no statuses
+	}
+	if err != nil {
+		s.Warn("no commit status for %s: %v", e.Target.Name, err)
+		return nil
+	}
+	if s.reporters == nil {
+		s.reporters = map[string]*review.StatusReporter{}
+	}
+	r := review.NewStatusReporter(host, e.Target.Name, e.Commit, s.Warn)
+	s.reporters[e.Target.Name] = r
+	return r
+}
+
+// Pushed posts pending.
+func (s *StatusObserver) Pushed(ctx context.Context, e Event) {
+	if r := s.reporter(e); r != nil {
+		r.Post(ctx, review.StatusPending, "pushed; waiting for Flux to apply it")
+	}
+}
+
+// Finished posts success or failure.
+func (s *StatusObserver) Finished(ctx context.Context, e Event) {
+	if e.Commit == "" || (!s.Wait && e.Err == nil) {
+		return
+	}
+	r := s.reporter(e)
+	if r == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	switch {
+	case e.Err == nil:
+		r.Post(ctx, review.StatusSuccess, "applied, healthy and verified")
+	case e.Outcome == OutcomeSuperseded:
+		r.Post(ctx, review.StatusError, e.Err.Error())
+	default:
+		r.Post(ctx, review.StatusFailure, e.Outcome+": "+e.Err.Error())
+	}
+}
+
+// Status is the last commit status of the target (by name), if any.
+func (s *StatusObserver) Status(target string) *v1alpha1.CommitStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.reporters[target]; r != nil {
+		return r.Out
+	}
+	return nil
+}

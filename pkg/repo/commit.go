@@ -133,7 +133,11 @@ func (r *Repo) Land(ctx context.Context, branch string, make MakeFunc, opts Push
 			return nil, err
 		}
 		res.Parent = head
+		// Other runs may use the cache while this one makes its commit: what make
+		// writes are objects, and what it fetches takes the lock again.
+		r.unlockCache()
 		made, err := make(ctx, head)
+		_ = r.lockCache(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -485,14 +489,16 @@ func (r *Repo) push(ctx context.Context, commit, branch string, also ...RefUpdat
 	if r.progress != nil {
 		progress = io.MultiWriter(&serverMsg, r.progress)
 	}
-	err := bounded(ctx, func(ctx context.Context) error {
-		return r.git.PushContext(ctx, &git.PushOptions{
-			RemoteName: r.remote,
-			RemoteURL:  r.pushURL,
-			RefSpecs:   specs,
-			Auth:       r.method,
-			Progress:   progress,
-			Atomic:     len(also) > 0,
+	err := r.cacheLocked(ctx, func() error {
+		return bounded(ctx, func(ctx context.Context) error {
+			return r.git.PushContext(ctx, &git.PushOptions{
+				RemoteName: r.remote,
+				RemoteURL:  r.pushURL,
+				RefSpecs:   specs,
+				Auth:       r.method,
+				Progress:   progress,
+				Atomic:     len(also) > 0,
+			})
 		})
 	})
 	if errors.Is(err, git.NoErrAlreadyUpToDate) {

@@ -76,7 +76,7 @@ bench-e2e: ## Latency of `kubectl promote --wait` against the scripted baseline,
 bench-status: ## How long `kubectl promote status` takes for 2 clusters and for 20 environments, medians
 	$(WITH_PLANE) cd test && go run ./benchstatus
 
-bench-fleet: ## Fleet promotion overhead, 20 targets against 1, and status over 20 contexts, medians
+bench-fleet: ## Fleet promotion overhead, 100 targets against 1 (≤ 1.5×), and status over 100 contexts (≤ 2 s), medians
 	$(WITH_PLANE) cd test && go run ./benchfleet
 
 release-check: ## goreleaser check + snapshot, krew manifest validation and install, go install, completion through kubectl

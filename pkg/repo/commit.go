@@ -133,11 +133,7 @@ func (r *Repo) Land(ctx context.Context, branch string, make MakeFunc, opts Push
 			return nil, err
 		}
 		res.Parent = head
-		// Other runs may use the cache while this one makes its commit: what make
-		// writes are objects, and what it fetches takes the lock again.
-		r.unlockCache()
-		made, err := make(ctx, head)
-		_ = r.lockCache(ctx)
+		made, err := r.makeUnlocked(ctx, make, head)
 		if err != nil {
 			return nil, err
 		}
@@ -199,6 +195,15 @@ func (r *Repo) Land(ctx context.Context, branch string, make MakeFunc, opts Push
 			return nil, err
 		}
 	}
+}
+
+// makeUnlocked runs make without the cache's lock: other runs may use the cache while
+// this one makes its commit, since what make writes are objects, and what it fetches
+// takes the lock again.
+func (r *Repo) makeUnlocked(ctx context.Context, make MakeFunc, head string) (*Made, error) {
+	r.unlockCache()
+	defer func() { _ = r.lockCache(ctx) }()
+	return make(ctx, head)
 }
 
 // resolve returns the commit of a remote branch name or a full SHA.

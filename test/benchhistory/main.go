@@ -149,30 +149,25 @@ func report(rounds, commits int, short, long medians) error {
 	return nil
 }
 
-// measure times rounds dry runs with the cache removed before each, rounds with it
-// kept (after one run that fills it), and rounds of a depth-1 clone.
+// measure times, round by round (so that a load on the machine weighs on both
+// alike), a dry run with the cache removed first, then one with the cache it left,
+// and a depth-1 clone.
 func (b *bench) measure(ctx context.Context, rounds int, name string) (medians, error) {
 	var cold, warm, clone []time.Duration
 	for i := range rounds {
 		if err := os.RemoveAll(b.cache); err != nil {
 			return medians{}, err
 		}
-		d, err := b.time(ctx)
+		c, err := b.time(ctx)
 		if err != nil {
 			return medians{}, err
 		}
-		cold = append(cold, d)
-		fmt.Fprintf(os.Stderr, "  %s, cold round %d: %6.0f ms\n", name, i+1, ms(d))
-	}
-	for i := -1; i < rounds; i++ {
-		d, err := b.time(ctx)
+		w, err := b.time(ctx)
 		if err != nil {
 			return medians{}, err
 		}
-		if i >= 0 {
-			warm = append(warm, d)
-			fmt.Fprintf(os.Stderr, "  %s, warm round %d: %6.0f ms\n", name, i+1, ms(d))
-		}
+		cold, warm = append(cold, c), append(warm, w)
+		fmt.Fprintf(os.Stderr, "  %s, round %d: cold %6.0f ms, warm %6.0f ms\n", name, i+1, ms(c), ms(w))
 	}
 	for i := range rounds {
 		dir := filepath.Join(b.work, "clone")

@@ -269,3 +269,18 @@ func (l *fileLock) lock(ctx context.Context, dir string) error {
 		}
 	}
 }
+
+// fileLock is an exclusive lock on a file shared by every kubectl-promote process
+// (flock(2), LockFileEx on Windows: lock_*.go); the system drops it when the process
+// ends, however it ends.
+type fileLock struct{ f *os.File }
+
+func openFileLock(path string) (*fileLock, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &fileLock{f: f}, nil
+}
+
+func (l *fileLock) close() error { return l.f.Close() }

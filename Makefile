@@ -15,7 +15,7 @@ LDFLAGS := -s -w \
 # build.sh prints that directory on stdout and fails loudly when a build fails.
 WITH_PLANE = dir=$$(bash test/tools/build.sh) && export KUBECTL_PROMOTE_PLANE=$$dir &&
 
-.PHONY: all build install test unit e2e demo demo-branches demo-tags demo-fleet lint lint-tools cover generate bench bench-e2e bench-status bench-fleet release-check plane clean
+.PHONY: all build install test unit e2e demo demo-branches demo-tags demo-fleet lint lint-tools cover generate bench bench-e2e bench-status bench-fleet bench-history release-check plane clean
 
 all: build
 
@@ -83,8 +83,11 @@ bench-e2e: ## Latency of `kubectl promote --wait` against the scripted baseline,
 bench-status: ## How long `kubectl promote status` takes for 2 clusters and for 20 environments, medians
 	$(WITH_PLANE) cd test && go run ./benchstatus
 
-bench-fleet: ## Fleet promotion overhead, 20 targets against 1, and status over 20 contexts, medians
+bench-fleet: ## Fleet promotion overhead, 100 targets against 1 (≤ 1.5×), and status over 100 contexts (≤ 2 s), medians
 	$(WITH_PLANE) cd test && go run ./benchfleet
+
+bench-history: ## `kubectl promote --dry-run` on a 1-commit and a 50,000-commit repository, cold and warm cache, beside git clone --depth 1 (medians, ratios ≤ 1.2×)
+	$(WITH_PLANE) cd test && go run ./benchhistory
 
 release-check: ## goreleaser check + snapshot, krew manifest validation and install, go install, completion through kubectl
 	if ! command -v kubectl >/dev/null; then $(WITH_PLANE) true; fi; \

@@ -142,10 +142,16 @@ func (o *StatusOptions) Validate() error {
 func (o *StatusOptions) Run(ctx context.Context) error {
 	ctx, stop := interruptible(ctx)
 	defer stop()
+	var unread int
 	if o.fleetContexts != nil {
-		specs, err := status.FleetEnvs(ctx, o.clients, o.fleetContexts, o.namespace, o.Kustomization)
-		if err != nil {
-			return err
+		specs, failed := status.FleetEnvs(ctx, o.clients, o.fleetContexts, o.namespace, o.Kustomization)
+		// One line per cluster that could not be read; the others are shown.
+		for _, f := range failed {
+			fmt.Fprintf(o.ErrOut, "✗ %v\n", f)
+		}
+		unread = len(failed)
+		if len(specs) == 0 && unread > 0 {
+			return fmt.Errorf("none of the %d contexts could be read", len(o.fleetContexts))
 		}
 		if len(specs) == 0 {
 			return fmt.Errorf("no Flux Kustomization in contexts %s", strings.Join(o.fleetContexts, ", "))
@@ -164,7 +170,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !rep.Ready() {
+	if !rep.Ready() || unread > 0 {
 		return ErrNotReady
 	}
 	return nil

@@ -151,12 +151,31 @@ func (c *Clients) Cluster(context string) (*Cluster, error) {
 		context = cur
 	}
 	c.mu.Lock()
+	cl, ok := c.clusters[context]
+	c.mu.Unlock()
+	if ok {
+		return cl, nil
+	}
+	// Built without the lock, so that the clients of a fleet's hundred contexts are
+	// built side by side; the first one stored wins.
+	cluster, err := c.newCluster(context)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cl, ok := c.clusters[context]; ok {
 		return cl, nil
 	}
+	c.clusters[context] = cluster
+	return cluster, nil
+}
+
+// newCluster makes the client of a context of the kubeconfig.
+func (c *Clients) newCluster(context string) (*Cluster, error) {
 	if c.flags == nil {
-		return nil, &UnknownContextError{Context: context, Known: c.fixedContexts()}
+		known, _ := c.Contexts()
+		return nil, &UnknownContextError{Context: context, Known: known}
 	}
 	known, err := c.Contexts()
 	if err != nil {
@@ -181,9 +200,7 @@ func (c *Clients) Cluster(context string) (*Cluster, error) {
 	if err != nil {
 		ns = ""
 	}
-	cluster := &Cluster{Context: context, Namespace: ns, Config: cfg, Client: cl}
-	c.clusters[context] = cluster
-	return cluster, nil
+	return &Cluster{Context: context, Namespace: ns, Config: cfg, Client: cl}, nil
 }
 
 // forContext returns the user's kubectl flags for a context: as given for the current

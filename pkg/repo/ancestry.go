@@ -21,28 +21,38 @@ func (r *Repo) IsAncestor(ctx context.Context, ancestor, descendant string) (boo
 		if ferr := r.fetch(ctx); ferr != nil {
 			return false, ferr
 		}
-		if d, err = r.commitObject(descendant); err != nil {
+		if d, err = r.commit(ctx, descendant); err != nil {
 			return false, nil
 		}
 	}
-	a, err := r.commitObject(ancestor)
+	a, err := r.commit(ctx, ancestor)
 	if err != nil {
 		return false, nil
 	}
-	return a.IsAncestor(d)
+	var ok bool
+	err = r.history(ctx, func() (err error) {
+		ok, err = a.IsAncestor(d)
+		return err
+	})
+	return ok, err
 }
 
 // descends says whether commit is head or one of its ancestors, in the objects fetched.
-func (r *Repo) descends(head, commit string) (bool, error) {
-	h, err := r.commitObject(head)
+func (r *Repo) descends(ctx context.Context, head, commit string) (bool, error) {
+	h, err := r.commit(ctx, head)
 	if err != nil {
 		return false, err
 	}
-	c, err := r.commitObject(commit)
+	c, err := r.commit(ctx, commit)
 	if err != nil {
 		return false, nil
 	}
-	return c.IsAncestor(h)
+	var ok bool
+	err = r.history(ctx, func() (err error) {
+		ok, err = c.IsAncestor(h)
+		return err
+	})
+	return ok, err
 }
 
 // PushUnknownError says a push may or may not have landed: the connection failed
@@ -80,7 +90,7 @@ func (r *Repo) landed(ctx context.Context, branch, commit string) (bool, error) 
 				return herr == nil, herr
 			}
 			// Another push may have landed on top of ours since.
-			return r.descends(head, commit)
+			return r.descends(cctx, head, commit)
 		}
 		select {
 		case <-cctx.Done():

@@ -156,7 +156,7 @@ func (r *Repo) Land(ctx context.Context, branch string, make MakeFunc, opts Push
 			return nil, err
 		}
 		res.Parent = head
-		made, err := make(ctx, head)
+		made, err := r.makeUnlocked(ctx, make, head)
 		if err != nil {
 			return nil, err
 		}
@@ -209,6 +209,15 @@ func (r *Repo) Land(ctx context.Context, branch string, make MakeFunc, opts Push
 			return nil, err
 		}
 	}
+}
+
+// makeUnlocked runs make without the cache's lock: other runs may use the cache while
+// this one makes its commit, since what make writes are objects, and what it fetches
+// takes the lock again.
+func (r *Repo) makeUnlocked(ctx context.Context, make MakeFunc, head string) (*Made, error) {
+	r.unlockCache()
+	defer func() { _ = r.lockCache(ctx) }()
+	return make(ctx, head)
 }
 
 // resolve returns the commit of a remote branch name or a full SHA.
@@ -499,14 +508,16 @@ func (r *Repo) push(ctx context.Context, commit, branch string, also ...RefUpdat
 	if r.progress != nil {
 		progress = io.MultiWriter(&serverMsg, r.progress)
 	}
-	err := bounded(ctx, r.net, func(ctx context.Context) error {
-		return r.git.PushContext(ctx, &git.PushOptions{
-			RemoteName: r.remote,
-			RemoteURL:  r.pushURL,
-			RefSpecs:   specs,
-			Auth:       r.method,
-			Progress:   progress,
-			Atomic:     len(also) > 0,
+	err := r.cacheLocked(ctx, func() error {
+		return bounded(ctx, r.net, func(ctx context.Context) error {
+			return r.git.PushContext(ctx, &git.PushOptions{
+				RemoteName: r.remote,
+				RemoteURL:  r.pushURL,
+				RefSpecs:   specs,
+				Auth:       r.method,
+				Progress:   progress,
+				Atomic:     len(also) > 0,
+			})
 		})
 	})
 	if errors.Is(err, git.NoErrAlreadyUpToDate) {

@@ -131,3 +131,11 @@ func readFile(t testing.TB, path string) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+// storeDir is where r keeps its objects: its cache, or its temporary clone.
+func storeDir(r *Repo) string {
+	if r.cacheDir != "" {
+		return r.cacheDir
+	}
+	return r.tmp
+}

@@ -69,6 +69,18 @@ func (r *Repo) Log(ctx context.Context, branch string, opts LogOptions) ([]Commi
 	}
 	// Flux writes paths like "./apps/production": clean them to a repository prefix.
 	prefix := strings.TrimPrefix(path.Clean("/"+opts.Path), "/")
+	var out []Commit
+	err := r.history(ctx, func() error {
+		var err error
+		out, err = r.log(ctx, start, prefix, stopAt, notBefore, opts)
+		return err
+	})
+	return out, err
+}
+
+// log walks the first parents of start for Log; a parent the repository does not
+// hold (a shallow repository's end) is an error history deepens on.
+func (r *Repo) log(ctx context.Context, start, prefix, stopAt string, notBefore time.Time, opts LogOptions) ([]Commit, error) {
 	c, err := r.commitObject(start)
 	if err != nil {
 		return nil, err
@@ -84,8 +96,7 @@ func (r *Repo) Log(ctx context.Context, branch string, opts LogOptions) ([]Commi
 		var parent *object.Commit
 		if c.NumParents() > 0 {
 			if parent, err = c.Parent(0); err != nil {
-				// A shallow clone ends here.
-				parent = nil
+				return nil, err
 			}
 		}
 		touched, files, err := commitFiles(c, parent, prefix)

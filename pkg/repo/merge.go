@@ -61,27 +61,15 @@ func (e *MergeConflictError) Is(target error) bool { return target == ErrConflic
 func (r *Repo) MergeTree(ctx context.Context, ours, theirs string, o MergeOptions) (*Merge, error) {
 	defer r.lock(ctx)()
 	ctx = context.WithValue(ctx, lockKey{r}, true)
-	oc, err := r.commitObject(ours)
-	if err != nil {
-		return nil, err
-	}
-	tc, err := r.commitObject(theirs)
-	if err != nil {
-		return nil, err
-	}
-	m := &Merge{Ours: oc.Hash.String(), Theirs: tc.Hash.String()}
-	if ok, err := tc.IsAncestor(oc); err != nil {
-		return nil, err
-	} else if ok || oc.Hash == tc.Hash {
-		m.UpToDate, m.Base = true, m.Theirs
-		return m, nil
-	}
-	if m.FastForward, err = oc.IsAncestor(tc); err != nil {
-		return nil, err
-	}
-	bases, err := oc.MergeBase(tc)
-	if err != nil {
-		return nil, err
+	var oc, tc *object.Commit
+	var m *Merge
+	var bases []*object.Commit
+	err := r.history(ctx, func() (err error) {
+		oc, tc, m, bases, err = r.mergeBase(ours, theirs)
+		return err
+	})
+	if err != nil || m.UpToDate {
+		return m, err
 	}
 	baseTree := &object.Tree{}
 	if len(bases) > 0 {
@@ -145,6 +133,29 @@ func (r *Repo) recordMerge(ctx context.Context, m *Merge, oc *object.Commit, dir
 	}
 	m.Files, err = changedFiles(realOurs, merged)
 	return err
+}
+
+// mergeBase reads what MergeTree merges: the two commits, whether theirs is already
+// in ours (m.UpToDate) or ours in theirs (m.FastForward), and their merge bases.
+func (r *Repo) mergeBase(ours, theirs string) (oc, tc *object.Commit, m *Merge, bases []*object.Commit, err error) {
+	if oc, err = r.commitObject(ours); err != nil {
+		return
+	}
+	if tc, err = r.commitObject(theirs); err != nil {
+		return
+	}
+	m = &Merge{Ours: oc.Hash.String(), Theirs: tc.Hash.String()}
+	if ok, err := tc.IsAncestor(oc); err != nil {
+		return oc, tc, m, nil, err
+	} else if ok || oc.Hash == tc.Hash {
+		m.UpToDate, m.Base = true, m.Theirs
+		return oc, tc, m, nil, nil
+	}
+	if m.FastForward, err = oc.IsAncestor(tc); err != nil {
+		return
+	}
+	bases, err = oc.MergeBase(tc)
+	return
 }
 
 // unrevert undoes the commits in dir (a checkout of ours) and returns the tree it
@@ -295,22 +306,13 @@ func (r *Repo) CommitMerge(ctx context.Context, m *Merge, spec CommitSpec) (stri
 // are in all.
 func (r *Repo) Range(ctx context.Context, base, tip string, limit int) ([]Commit, int, error) {
 	defer r.lock(ctx)()
-	t, err := r.commitObject(tip)
-	if err != nil {
-		return nil, 0, err
-	}
-	exclude := map[plumbing.Hash]bool{}
-	if base != "" {
-		b, err := r.commitObject(base)
-		if err != nil {
-			return nil, 0, err
-		}
-		if err := walk(ctx, b, nil, func(c *object.Commit) { exclude[c.Hash] = true }); err != nil {
-			return nil, 0, err
-		}
-	}
 	var found []*object.Commit
-	if err := walk(ctx, t, exclude, func(c *object.Commit) { found = append(found, c) }); err != nil {
+	err := r.history(ctx, func() error {
+		var err error
+		found, err = r.rangeCommits(ctx, base, tip)
+		return err
+	})
+	if err != nil {
 		return nil, 0, err
 	}
 	sort.SliceStable(found, func(i, j int) bool { return found[i].Committer.When.After(found[j].Committer.When) })
@@ -325,7 +327,29 @@ func (r *Repo) Range(ctx context.Context, base, tip string, limit int) ([]Commit
 	return out, n, nil
 }
 
-// walk visits every ancestor of c (c included) not in stop, once.
+// rangeCommits lists the commits reachable from tip but not from base, unsorted.
+func (r *Repo) rangeCommits(ctx context.Context, base, tip string) ([]*object.Commit, error) {
+	t, err := r.commitObject(tip)
+	if err != nil {
+		return nil, err
+	}
+	exclude := map[plumbing.Hash]bool{}
+	if base != "" {
+		b, err := r.commitObject(base)
+		if err != nil {
+			return nil, err
+		}
+		if err := walk(ctx, b, nil, func(c *object.Commit) { exclude[c.Hash] = true }); err != nil {
+			return nil, err
+		}
+	}
+	var found []*object.Commit
+	err = walk(ctx, t, exclude, func(c *object.Commit) { found = append(found, c) })
+	return found, err
+}
+
+// walk visits every ancestor of c (c included) not in stop, once. A parent the
+// repository does not hold (a shallow repository's end) is plumbing.ErrObjectNotFound.
 func walk(ctx context.Context, c *object.Commit, stop map[plumbing.Hash]bool, visit func(*object.Commit)) error {
 	seen := map[plumbing.Hash]bool{}
 	queue := []*object.Commit{c}
@@ -344,9 +368,8 @@ func walk(ctx context.Context, c *object.Commit, stop map[plumbing.Hash]bool, vi
 			queue = append(queue, p)
 			return nil
 		})
-		if err != nil && err != plumbing.ErrObjectNotFound {
-			// A shallow clone ends here.
-			continue
+		if err != nil {
+			return err
 		}
 	}
 	return nil

@@ -39,7 +39,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/go-git/go-billy/v5"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -62,7 +61,14 @@ type Options struct {
 	// Signer, when set, signs every commit and tag object the Repo writes (a
 	// *sign.Key); see signObject.
 	Signer git.Signer
+	// CacheDir is where repositories are kept between runs (see "The repository
+	// cache" in cache.go); "" means DefaultCacheDir, NoCache a temporary clone that
+	// Close removes. Unused with RepoDir.
+	CacheDir string
 }
+
+// NoCache as Options.CacheDir makes Open clone into a temporary directory.
+const NoCache = "-"
 
 // Repo is an open repository. Its methods are safe for concurrent use; they run one
 // at a time. An ApplyFunc may call them with the context it was given.
@@ -80,10 +86,19 @@ type Repo struct {
 	heads    map[string]string // directory -> commit checked out into it
 	signer   git.Signer        // signs commits and tags, if set
 	net      netGate           // one network operation at a time (bounded)
+
+	// The cache (see cache.go), when the repository is kept there.
+	cacheDir   string
+	flock      *fileLock
+	fileLocked bool     // this Repo holds flock now
+	packs      []string // the pack files as of this Repo's last look
+	rebuilt    bool     // Open found the cache corrupt and rebuilt it
+	deepened   int      // the steps of deepenSteps fetched
 }
 
-// Open clones Options.URL into a temporary bare repository, or opens the local
-// checkout Options.RepoDir, and fetches every branch.
+// Open opens the cached repository of Options.URL (making it on first use), or clones
+// it into a temporary bare repository, or opens the local checkout Options.RepoDir, and
+// fetches every branch: only their tips, except in a checkout (see "Shallow history").
 func Open(ctx context.Context, opts Options) (*Repo, error) {
 	clean, user, pass := splitUserinfo(strings.TrimSpace(opts.URL))
 	if opts.Auth.Username == "" && opts.Auth.Password == "" && opts.Auth.Token == "" && (user != "" || pass != "") {
@@ -98,7 +113,7 @@ func Open(ctx context.Context, opts Options) (*Repo, error) {
 		if clean == "" {
 			return nil, fmt.Errorf("no repository URL: set the GitRepository URL or pass --repo-dir")
 		}
-		if err := r.openTemp(clean); err != nil {
+		if err := r.openShared(ctx, clean, opts.CacheDir); err != nil {
 			return nil, err
 		}
 	}
@@ -137,33 +152,10 @@ func (r *Repo) unshallow(ctx context.Context, dir string) error {
 		fetchErr = nil
 	}
 	if fetchErr == nil {
-		// go-git records new shallow commits but never drops the ones the remote
-		// unshallowed, as git does: drop every one whose parents are now present.
-		if shallow, err = r.git.Storer.Shallow(); err != nil {
+		if err := r.pruneShallow(); err != nil {
 			return err
 		}
-		var still []plumbing.Hash
-		for _, h := range shallow {
-			c, err := r.git.CommitObject(h)
-			complete := err == nil
-			for i := 0; complete && i < len(c.ParentHashes); i++ {
-				_, err := r.git.Storer.EncodedObject(plumbing.CommitObject, c.ParentHashes[i])
-				complete = err == nil
-			}
-			if !complete {
-				still = append(still, h)
-			}
-		}
-		if len(still) == 0 {
-			// No shallow file at all: git takes an empty one for a shallow repository.
-			if fs, ok := r.git.Storer.(interface{ Filesystem() billy.Filesystem }); ok {
-				if err := fs.Filesystem().Remove("shallow"); err == nil || errors.Is(err, os.ErrNotExist) {
-					return nil
-				}
-			}
-			return r.git.Storer.SetShallow(nil)
-		}
-		if err := r.git.Storer.SetShallow(still); err != nil {
+		if shallow, err = r.git.Storer.Shallow(); err != nil || len(shallow) == 0 {
 			return err
 		}
 	}
@@ -175,22 +167,32 @@ func (r *Repo) unshallow(ctx context.Context, dir string) error {
 		dir, why, dir)
 }
 
+// openShared opens the cache of rawURL under cacheDir, or a temporary clone when
+// there is no cache (NoCache, no user cache directory, or one that cannot be written).
+func (r *Repo) openShared(ctx context.Context, rawURL, cacheDir string) error {
+	if cacheDir == "" {
+		cacheDir, _ = DefaultCacheDir()
+	}
+	if cacheDir != "" && cacheDir != NoCache {
+		err := r.openCache(ctx, cacheDir, rawURL)
+		r.unlockCache()
+		if err == nil {
+			return nil
+		}
+		r.Close()
+		r.flock, r.cacheDir, r.git = nil, "", nil
+	}
+	return r.openTemp(rawURL)
+}
+
 func (r *Repo) openTemp(rawURL string) error {
 	dir, err := os.MkdirTemp("", "kubectl-promote-git-")
 	if err != nil {
 		return err
 	}
 	r.tmp = dir
-	g, err := git.PlainInit(dir, true)
+	g, err := initBare(dir, r.remote, rawURL)
 	if err != nil {
-		r.Close()
-		return err
-	}
-	if _, err := g.CreateRemote(&config.RemoteConfig{
-		Name:  r.remote,
-		URLs:  []string{rawURL},
-		Fetch: []config.RefSpec{config.RefSpec("+refs/heads/*:refs/remotes/" + r.remote + "/*")},
-	}); err != nil {
 		r.Close()
 		return err
 	}
@@ -318,8 +320,16 @@ func repoKey(raw string) (string, bool) {
 // URL returns the remote URL in use, without credentials.
 func (r *Repo) URL() string { return r.url }
 
-// Close releases the repository and removes the temporary clone, if any.
+// Close releases the repository and removes the temporary clone, if any; a cached
+// repository stays for the next run.
 func (r *Repo) Close() error {
+	closeStore(r.git)
+	if r.flock != nil {
+		r.unlockCache()
+		err := r.flock.close()
+		r.flock = nil
+		return err
+	}
 	if r.tmp != "" {
 		err := os.RemoveAll(r.tmp)
 		r.tmp = ""
@@ -349,15 +359,30 @@ func (r *Repo) fetchOptions() *git.FetchOptions {
 		Tags:     git.NoTags,
 		Force:    true,
 		Prune:    true,
+		Depth:    r.fetchDepth(),
 	}
 }
 
-func (r *Repo) fetch(ctx context.Context) error {
-	err := bounded(ctx, r.net, func(ctx context.Context) error { return r.git.FetchContext(ctx, r.fetchOptions()) })
-	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) || errors.Is(err, transport.ErrEmptyRemoteRepository) {
-		return nil
+// fetchDepth is 1 (the tips; see "Shallow history") but in a checkout, which the user
+// keeps whole.
+func (r *Repo) fetchDepth() int {
+	if r.local {
+		return 0
 	}
-	return r.classify("fetching from", err)
+	return 1
+}
+
+func (r *Repo) fetch(ctx context.Context) error {
+	return r.cacheLocked(ctx, func() error {
+		err := bounded(ctx, r.net, func(ctx context.Context) error { return r.git.FetchContext(ctx, r.fetchOptions()) })
+		if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) || errors.Is(err, transport.ErrEmptyRemoteRepository) {
+			if err == nil && !r.local {
+				return r.pruneShallow()
+			}
+			return nil
+		}
+		return r.classify("fetching from", err)
+	})
 }
 
 // BranchHead returns the SHA of branch on the remote as of the last Fetch (Open
@@ -392,13 +417,13 @@ func (r *Repo) commitObject(sha string) (*object.Commit, error) {
 	}
 	c, err := r.git.CommitObject(plumbing.NewHash(sha))
 	if err != nil {
-		return nil, fmt.Errorf("%w: commit %s is not in %s (was it pushed? run a fetch)", ErrNotFound, ShortSHA(sha), r.url)
+		return nil, &missingCommit{fmt.Errorf("%w: commit %s is not in %s (was it pushed? run a fetch)", ErrNotFound, ShortSHA(sha), r.url)}
 	}
 	return c, nil
 }
 
 func (r *Repo) checkout(ctx context.Context, sha, dir string) error {
-	c, err := r.commitObject(sha)
+	c, err := r.commit(ctx, sha)
 	if err != nil {
 		return err
 	}
@@ -515,7 +540,15 @@ func (r *Repo) lock(ctx context.Context) func() {
 		return func() {}
 	}
 	r.mu.Lock()
-	return r.mu.Unlock
+	// Waiting for another run's operation ends with ctx: then this operation runs
+	// without the cache's lock, which is safe since every write to the cache is a
+	// fetch or a push, which fails at once on the ended ctx, or an object, which
+	// go-git writes to a temporary file and renames.
+	_ = r.lockCache(ctx)
+	return func() {
+		r.unlockCache()
+		r.mu.Unlock()
+	}
 }
 
 func absDir(dir string) string {

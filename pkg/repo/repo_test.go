@@ -281,7 +281,7 @@ func TestBasicAuth(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, res.Commit, f.git(t, "rev-parse", "main"))
 		// The credentials are not written into the temporary clone either.
-		assertNoSecretUnder(t, r.tmp, password)
+		assertNoSecretUnder(t, storeDir(r), password)
 	})
 	t.Run("token", func(t *testing.T) {
 		// A token is sent as the password; the server here wants user "flux".
@@ -292,7 +292,7 @@ func TestBasicAuth(t *testing.T) {
 	t.Run("credentials in the URL", func(t *testing.T) {
 		r := f.open(t, Options{URL: f.authURL()})
 		assert.NotContains(t, r.URL(), password)
-		assertNoSecretUnder(t, r.tmp, password)
+		assertNoSecretUnder(t, storeDir(r), password)
 	})
 
 	failures := map[string]Options{

@@ -41,23 +41,24 @@ func (a fileState) equal(b fileState) bool {
 // left unchanged.
 func (r *Repo) RevertInto(ctx context.Context, sha, dir string) ([]string, error) {
 	defer r.lock(ctx)()
-	c, err := r.commitObject(sha)
-	if err != nil {
-		return nil, err
-	}
-	after, err := c.Tree()
-	if err != nil {
-		return nil, err
-	}
-	before := &object.Tree{}
-	if c.NumParents() > 0 {
+	var c *object.Commit
+	before, after := &object.Tree{}, &object.Tree{}
+	err := r.history(ctx, func() (err error) {
+		if c, err = r.commitObject(sha); err != nil {
+			return err
+		}
+		if after, err = c.Tree(); err != nil || c.NumParents() == 0 {
+			return err
+		}
 		p, err := c.Parent(0)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if before, err = p.Tree(); err != nil {
-			return nil, err
-		}
+		before, err = p.Tree()
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return r.revertTrees(ctx, c.Hash, before, after, dir)
 }
@@ -66,11 +67,11 @@ func (r *Repo) RevertInto(ctx context.Context, sha, dir string) ([]string, error
 // one change: the difference between their trees, as a fast-forward promotion made it.
 func (r *Repo) RevertRangeInto(ctx context.Context, from, to, dir string) ([]string, error) {
 	defer r.lock(ctx)()
-	fc, err := r.commitObject(from)
+	fc, err := r.commit(ctx, from)
 	if err != nil {
 		return nil, err
 	}
-	tc, err := r.commitObject(to)
+	tc, err := r.commit(ctx, to)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +136,7 @@ func (r *Repo) revertTrees(ctx context.Context, commit plumbing.Hash, before, af
 	if len(conflicts) > 0 {
 		ce := &ConflictError{Commit: commit.String(), Files: conflicts}
 		if head, ok := r.heads[absDir(dir)]; ok {
-			ce.Since = r.touchingSince(head, commit, conflicts)
+			ce.Since = r.touchingSince(ctx, head, commit, conflicts)
 		}
 		return nil, ce
 	}
@@ -162,8 +163,20 @@ func writeStates(root *os.Root, writes []pathWrite) ([]string, error) {
 }
 
 // touchingSince lists the first-parent commits from head down to (excluding) stop
-// that change any of files, newest first.
-func (r *Repo) touchingSince(head string, stop plumbing.Hash, files []string) []string {
+// that change any of files, newest first, deepening a shallow repository to reach stop.
+func (r *Repo) touchingSince(ctx context.Context, head string, stop plumbing.Hash, files []string) []string {
+	var out []string
+	_ = r.history(ctx, func() error {
+		var err error
+		out, err = r.touching(head, stop, files)
+		return err
+	})
+	return out
+}
+
+// touching is touchingSince in the commits the repository holds; a missing parent is
+// an error.
+func (r *Repo) touching(head string, stop plumbing.Hash, files []string) ([]string, error) {
 	var out []string
 	c, err := r.git.CommitObject(plumbing.NewHash(head))
 	for err == nil && c.Hash != stop && len(out) < 20 {
@@ -171,7 +184,7 @@ func (r *Repo) touchingSince(head string, stop plumbing.Hash, files []string) []
 		ptree := &object.Tree{}
 		if c.NumParents() > 0 {
 			if parent, err = c.Parent(0); err != nil {
-				break
+				return out, err
 			}
 			ptree, _ = parent.Tree()
 		}
@@ -190,7 +203,7 @@ func (r *Repo) touchingSince(head string, stop plumbing.Hash, files []string) []
 		}
 		c = parent
 	}
-	return out
+	return out, nil
 }
 
 func treeState(t *object.Tree, p string) (fileState, error) {

@@ -94,7 +94,7 @@ func (r *Repo) CreateTag(ctx context.Context, name, commit, message string, tagg
 	if !plumbing.ReferenceName(up.Name).IsTag() || strings.ContainsAny(name, " ~^:?*[\\") || strings.Contains(name, "..") {
 		return up, fmt.Errorf("tag name %q is not a valid Git ref name", name)
 	}
-	c, err := r.commitObject(commit)
+	c, err := r.commit(ctx, commit)
 	if err != nil {
 		return up, err
 	}

@@ -2,7 +2,7 @@
 // status on a real control plane running real Flux, with the fleet repository on a
 // real Git server. Twenty clusters with Flux do not fit in this machine's memory, so:
 //
-//   - the targets are N environments (20 by default) in one shared cluster, one
+//   - the targets are N environments (100 by default) in one shared cluster, one
 //     apps-<env> Kustomization each on an overlay of its own, plus staging, the
 //     source. Every round runs the built plugin as a user would, without --wait, so
 //     what is timed is the tool's work alone: reading the source and targets, the
@@ -18,9 +18,9 @@
 //     connection, all pointing at the one plane.
 //
 // It prints each round and the medians, and fails when the targets are missed:
-// N targets at most 2× one target, status over N clusters at most 1.5 s.
+// N targets at most 1.5× one target, status over N clusters at most 2 s.
 //
-// Run from test/: go run ./benchfleet [-rounds 5] [-targets 20] (make bench-fleet).
+// Run from test/: go run ./benchfleet [-rounds 5] [-targets 100] (make bench-fleet).
 package main
 
 import (
@@ -44,7 +44,7 @@ import (
 
 func main() {
 	rounds := flag.Int("rounds", 5, "Measured rounds of each scenario")
-	targets := flag.Int("targets", 20, "Targets (Kustomizations) of the fleet, and contexts of the status")
+	targets := flag.Int("targets", 100, "Targets (Kustomizations) of the fleet, and contexts of the status")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -164,13 +164,13 @@ func run(ctx context.Context, rounds, n int) error {
 	fmt.Println()
 	fmt.Printf("kubectl promote without --wait (read, gates, clone, plan, commit, push, announce), median of %d rounds:\n", rounds)
 	fmt.Printf("  1 target:   %6.0f ms\n", ms(s1))
-	fmt.Printf("  %d targets: %6.0f ms  (%.2f× one target; target ≤ 2×)\n", n, ms(sn), float64(sn)/float64(s1))
-	fmt.Printf("kubectl promote status over %d contexts (one Kustomization each): median %6.0f ms (target ≤ 1500 ms)\n", n, ms(st))
+	fmt.Printf("  %d targets: %6.0f ms  (%.2f× one target; target ≤ 1.5×)\n", n, ms(sn), float64(sn)/float64(s1))
+	fmt.Printf("kubectl promote status over %d contexts (one Kustomization each): median %6.0f ms (target ≤ 2000 ms)\n", n, ms(st))
 	var failed []string
-	if sn > 2*s1 {
+	if 2*sn > 3*s1 {
 		failed = append(failed, fmt.Sprintf("%d targets took %.2f× one target", n, float64(sn)/float64(s1)))
 	}
-	if st > 1500*time.Millisecond {
+	if st > 2000*time.Millisecond {
 		failed = append(failed, fmt.Sprintf("status over %d contexts took %.0f ms", n, ms(st)))
 	}
 	if len(failed) > 0 {

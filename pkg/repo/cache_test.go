@@ -1,0 +1,199 @@
+package repo
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/kubectl-promote/kubectl-promote/internal/gitserver"
+)
+
+// longFixture is a fixture whose main has n commits on top of the seed.
+func longFixture(t *testing.T, n int) (*fixture, string) {
+	t.Helper()
+	f := newFixture(t, gitserver.Options{})
+	head, err := gitserver.AddHistory(f.bare, "main", n)
+	require.NoError(t, err)
+	return f, head
+}
+
+func commitCount(t *testing.T, r *Repo) int {
+	t.Helper()
+	iter, err := r.git.CommitObjects()
+	require.NoError(t, err)
+	n := 0
+	require.NoError(t, iter.ForEach(func(*object.Commit) error { n++; return nil }))
+	return n
+}
+
+// Open fetches the tips only; reading an old commit, or the whole log, deepens the
+// repository as far as the read needs, and no further than the next step.
+func TestOpenIsShallowAndDeepensOnDemand(t *testing.T) {
+	f, head := longFixture(t, 600)
+	r := f.open(t, Options{CacheDir: t.TempDir()})
+	assert.Equal(t, 1, commitCount(t, r), "only the tip of main")
+	got, err := r.BranchHead(t.Context(), "main")
+	require.NoError(t, err)
+	assert.Equal(t, head, got)
+
+	// The seed's commit is 600 back: checking it out deepens to 4096 (the whole history).
+	require.NoError(t, r.Checkout(t.Context(), f.seed, filepath.Join(t.TempDir(), "seed")))
+	assert.Equal(t, 601, commitCount(t, r))
+	shallow, err := r.git.Storer.Shallow()
+	require.NoError(t, err)
+	assert.Empty(t, shallow, "the whole history is there: not shallow any more")
+
+	// A commit 10 back needs one step (16) on a fresh cache.
+	r2 := f.open(t, Options{CacheDir: t.TempDir()})
+	tenBack := f.git(t, "rev-parse", "main~10")
+	ok, err := r2.IsAncestor(t.Context(), tenBack, head)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, 16, commitCount(t, r2))
+
+	// A log over the whole branch gets every commit.
+	log, err := r2.Log(t.Context(), "main", LogOptions{})
+	require.NoError(t, err)
+	assert.Len(t, log, 601)
+	assert.Equal(t, f.seed, log[600].SHA)
+
+	// Not an ancestor: walks the whole history, then says no.
+	f.git(t, "branch", "side", f.seed)
+	other := f.pushFile(t, "side", "x.txt", "x\n", "side")
+	require.NoError(t, r2.Fetch(t.Context()))
+	ok, err = r2.IsAncestor(t.Context(), other, head)
+	require.NoError(t, err)
+	assert.False(t, ok)
+}
+
+// A push from the shallow repository lands with its parent, nothing forced, and a
+// later run fetches only what changed into the cache.
+func TestCachePushAndWarmRun(t *testing.T) {
+	f, head := longFixture(t, 300)
+	cache := t.TempDir()
+	r := f.open(t, Options{CacheDir: cache})
+	res, err := r.CommitAndPush(t.Context(), "main", func(ctx context.Context, head, dir string) (*CommitSpec, error) {
+		writeFile(t, dir, productionFile, stagingYAML("1.1.0"))
+		return &CommitSpec{Message: "promote", Author: testAuthor}, nil
+	}, PushOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, head, res.Parent)
+	assert.Equal(t, res.Commit, f.git(t, "rev-parse", "main"))
+	assert.Equal(t, head, f.git(t, "rev-parse", "main^"))
+	assert.Equal(t, "302", f.git(t, "rev-list", "--count", "main"))
+	require.NoError(t, r.Close())
+
+	entries, err := os.ReadDir(cache)
+	require.NoError(t, err)
+	require.Len(t, entries, 2, "one repository and its lock")
+
+	other := f.pushFile(t, "main", stagingFile, stagingYAML("1.2.0"), "by hand")
+	r2 := f.open(t, Options{CacheDir: cache})
+	assert.Equal(t, r.cacheDir, r2.cacheDir, "the same cache")
+	got, err := r2.BranchHead(t.Context(), "main")
+	require.NoError(t, err)
+	assert.Equal(t, other, got)
+	ok, err := r2.IsAncestor(t.Context(), res.Commit, other)
+	require.NoError(t, err)
+	assert.True(t, ok, "the new tip sits on the cached history")
+	assert.LessOrEqual(t, commitCount(t, r2), 4, "warm: the new tip and what the first run had")
+}
+
+// A cache whose refs name objects it does not hold, or that is not a repository at
+// all, is rebuilt; deleting the cache is always safe.
+func TestCorruptCacheIsRebuilt(t *testing.T) {
+	f, head := longFixture(t, 20)
+	cache := t.TempDir()
+	r := f.open(t, Options{CacheDir: cache})
+	dir := r.cacheDir
+	require.NoError(t, r.Close())
+
+	corruptions := map[string]func(){
+		"packs truncated": func() {
+			packs, err := filepath.Glob(filepath.Join(dir, "objects", "pack", "*.pack"))
+			require.NoError(t, err)
+			require.NotEmpty(t, packs)
+			for _, p := range packs {
+				require.NoError(t, os.Truncate(p, 40))
+			}
+		},
+		"ref to a missing object": func() {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "refs", "remotes", "origin", "main"), []byte(strings.Repeat("ab", 20)+"\n"), 0o644))
+		},
+		"not a repository": func() {
+			require.NoError(t, os.RemoveAll(filepath.Join(dir, "HEAD")))
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "config"), []byte("[[[garbage"), 0o644))
+		},
+		"deleted": func() { require.NoError(t, os.RemoveAll(cache)) },
+	}
+	for name, corrupt := range corruptions {
+		t.Run(name, func(t *testing.T) {
+			corrupt()
+			r := f.open(t, Options{CacheDir: cache})
+			assert.Equal(t, name != "deleted", r.Rebuilt())
+			got, err := r.BranchHead(t.Context(), "main")
+			require.NoError(t, err)
+			assert.Equal(t, head, got)
+			require.NoError(t, r.Checkout(t.Context(), f.seed, filepath.Join(t.TempDir(), "seed")))
+			require.NoError(t, r.Close())
+			again := f.open(t, Options{CacheDir: cache})
+			assert.False(t, again.Rebuilt(), "the rebuilt cache is sound")
+		})
+	}
+}
+
+// Two Repos on one cache, working at once (each operation locks it): both pushes
+// land and both see a sound cache.
+func TestCacheSharedByConcurrentRepos(t *testing.T) {
+	f, _ := longFixture(t, 50)
+	cache := t.TempDir()
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() {
+			r, err := Open(t.Context(), Options{URL: f.url, CacheDir: cache})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer r.Close()
+			_, errs[i] = r.CommitAndPush(t.Context(), "main", func(ctx context.Context, head, dir string) (*CommitSpec, error) {
+				writeFile(t, dir, "clusters/production/w"+string(rune('a'+i))+".yaml", "w\n")
+				return &CommitSpec{Message: "writer", Author: testAuthor}, nil
+			}, PushOptions{Backoff: 1, MaxAttempts: 10})
+			if errs[i] == nil {
+				_, errs[i] = r.Log(t.Context(), "main", LogOptions{Limit: 60})
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	assert.Equal(t, "55", f.git(t, "rev-list", "--count", "main"))
+	r := f.open(t, Options{CacheDir: cache})
+	assert.False(t, r.Rebuilt())
+}
+
+// Without a cache (NoCache) Open clones shallow into a temporary directory that
+// Close removes.
+func TestNoCacheIsTemporaryAndShallow(t *testing.T) {
+	f, head := longFixture(t, 100)
+	r := f.open(t, Options{CacheDir: NoCache})
+	require.NotEmpty(t, r.tmp)
+	assert.Equal(t, 1, commitCount(t, r))
+	c, err := r.Log(t.Context(), head, LogOptions{Limit: 30})
+	require.NoError(t, err)
+	assert.Len(t, c, 30)
+	tmp := r.tmp
+	require.NoError(t, r.Close())
+	assert.NoDirExists(t, tmp)
+}

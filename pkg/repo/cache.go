@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-git/go-billy/v5/osfs"
@@ -107,6 +109,33 @@ func (r *Repo) rebuildCache() (*git.Repository, error) {
 	return g, nil
 }
 
+// fetchOrRebuild is Open's fetch: in the cache, a fetch that fails for another
+// reason than the remote (credentials, host key, network, deadline) is taken for a
+// corrupt cache, which is rebuilt and fetched again, once.
+func (r *Repo) fetchOrRebuild(ctx context.Context) error {
+	err := r.Fetch(ctx)
+	if err == nil || r.cacheDir == "" {
+		return err
+	}
+	for _, remote := range []error{ErrAuthentication, ErrHostKey, ErrUnreachable, context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, remote) {
+			return err
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.lockCache(ctx); err != nil {
+		return err
+	}
+	defer r.unlockCache()
+	g, err := r.rebuildCache()
+	if err != nil {
+		return err
+	}
+	r.git = g
+	return r.fetch(ctx)
+}
+
 // Rebuilt says whether Open found the cached repository corrupt and fetched it again.
 func (r *Repo) Rebuilt() bool { return r.rebuilt }
 
@@ -155,6 +184,9 @@ func openCached(dir, remote, rawURL string) (*git.Repository, error) {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return initBare(dir, remote, rawURL)
 	}
+	if err := checkPacks(dir); err != nil {
+		return nil, err
+	}
 	g, err := git.Open(openStore(dir), nil)
 	if err != nil {
 		return nil, err
@@ -197,6 +229,48 @@ func checkCached(g *git.Repository, remote, rawURL string) error {
 		}
 		return nil
 	})
+}
+
+// checkPacks checks that every pack file ends with the checksum its index names, as
+// a whole pack does: a truncated or overwritten pack fails, without reading it all.
+func checkPacks(dir string) error {
+	idxs, err := filepath.Glob(filepath.Join(dir, "objects", "pack", "*.idx"))
+	if err != nil {
+		return err
+	}
+	for _, idx := range idxs {
+		want, err := tail(idx, 40)
+		if err != nil {
+			return err
+		}
+		got, err := tail(strings.TrimSuffix(idx, ".idx")+".pack", 20)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(want[:20], got) {
+			return fmt.Errorf("pack %s is damaged", filepath.Base(idx))
+		}
+	}
+	return nil
+}
+
+// tail reads the last n bytes of the file at path.
+func tail(path string, n int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() < n {
+		return nil, fmt.Errorf("%s is truncated", filepath.Base(path))
+	}
+	b := make([]byte, n)
+	_, err = f.ReadAt(b, fi.Size()-n)
+	return b, err
 }
 
 // packSet lists the pack files of the repository at dir.

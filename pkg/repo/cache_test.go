@@ -197,3 +197,29 @@ func TestNoCacheIsTemporaryAndShallow(t *testing.T) {
 	require.NoError(t, r.Close())
 	assert.NoDirExists(t, tmp)
 }
+
+// A cache whose history packs are damaged while its refs name sound (loose)
+// objects, as after a push: Open finds it out and rebuilds it.
+func TestCacheWithDamagedPackBehindLooseRefsIsRebuilt(t *testing.T) {
+	f, _ := longFixture(t, 20)
+	cache := t.TempDir()
+	r := f.open(t, Options{CacheDir: cache})
+	res, err := r.CommitAndPush(t.Context(), "main", func(ctx context.Context, head, dir string) (*CommitSpec, error) {
+		writeFile(t, dir, productionFile, stagingYAML("1.1.0"))
+		return &CommitSpec{Message: "promote", Author: testAuthor}, nil
+	}, PushOptions{})
+	require.NoError(t, err)
+	dir := r.cacheDir
+	require.NoError(t, r.Close())
+	packs, err := filepath.Glob(filepath.Join(dir, "objects", "pack", "*.pack"))
+	require.NoError(t, err)
+	require.NotEmpty(t, packs)
+	for _, p := range packs {
+		require.NoError(t, os.Truncate(p, 32))
+	}
+	r = f.open(t, Options{CacheDir: cache})
+	assert.True(t, r.Rebuilt())
+	log, err := r.Log(t.Context(), "main", LogOptions{Limit: 3})
+	require.NoError(t, err)
+	assert.Equal(t, res.Commit, log[0].SHA)
+}

@@ -123,7 +123,7 @@ func Open(ctx context.Context, opts Options) (*Repo, error) {
 		return nil, r.classify("connecting to", err)
 	}
 	r.method = m
-	if err := r.Fetch(ctx); err != nil {
+	if err := r.fetchOrRebuild(ctx); err != nil {
 		r.Close()
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func (v *verifyFlags) validateVerify(wait bool) error {
 	if (len(v.Verify) > 0 || len(v.VerifyCommands) > 0) && !wait {
 		return fmt.Errorf("--verify and --verify-command run once the target is Ready: add --wait")
 	}
-	if (v.VerifyExpr != "" || (v.VerifyStatus != 0 && v.VerifyStatus != 200)) && len(v.Verify) == 0 {
+	if (v.VerifyExpr != "" || v.VerifyStatus != 200) && len(v.Verify) == 0 {
 		return fmt.Errorf("--verify-status and --verify-expr apply to --verify URL: add --verify")
 	}
 	if v.VerifyFor <= 0 {

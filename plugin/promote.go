@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/kubectl-promote/kubectl-promote/pkg/verify"
 	"os"
 	"strings"
 	"time"
@@ -105,7 +106,12 @@ type PromoteOptions struct {
 
 // NewPromoteOptions returns the options of `kubectl promote` with their defaults.
 func NewPromoteOptions(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *PromoteOptions {
-	return &PromoteOptions{envFlags: newEnvFlags(flags), writeFlags: writeFlags{Timeout: promote.DefaultTimeout}, IOStreams: streams}
+	return &PromoteOptions{
+		envFlags: newEnvFlags(flags), writeFlags: writeFlags{Timeout: promote.DefaultTimeout},
+		// The flags' defaults, for options built without the command too.
+		verifyFlags: verifyFlags{VerifyStatus: 200, VerifyFor: verify.DefaultFor},
+		IOStreams:   streams,
+	}
 }
 
 func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {

@@ -187,7 +187,7 @@ func TestConcurrentPromotionsAndRollbacks(t *testing.T) {
 			}
 			return promoteFrom(src, "--app", "redis")
 		})
-		var commits []string
+		var commits, resumed []string
 		landed := map[string]string{} // commit -> version
 		for _, r := range rs {
 			require.Equal(t, 0, r.Code, r.String())
@@ -202,11 +202,22 @@ func TestConcurrentPromotionsAndRollbacks(t *testing.T) {
 			case "nothing-to-promote":
 				require.Nil(t, d.Commit, r.String())
 				require.Regexp(t, `nothing to promote: .*(already has these versions|already runs)`, r.Stderr, "the loser says what happened")
+			case "resumed":
+				// A loser that planned after a winner pushed and before Flux applied it
+				// finds that promotion on the branch, unapplied, and announces it (as a
+				// re-run after a failed announcement does): it pushes nothing itself.
+				require.NotNil(t, d.Commit, r.String())
+				require.Empty(t, d.Changes, r.String())
+				require.Contains(t, r.Stderr, "has not applied it", r.String())
+				resumed = append(resumed, d.Commit.SHA)
 			default:
 				t.Fatalf("unexpected outcome:\n%s", r)
 			}
 		}
 		require.NotEmpty(t, commits)
+		for _, sha := range resumed {
+			require.Contains(t, commits, sha, "a resumed run announced a commit one of the others landed")
+		}
 		after := head(t, f)
 		requireLinear(t, f, before, after, commits)
 		require.Equal(t, landed[after], overlayTag(t, f, after, seed.RedisImage), "the last one landed wins")

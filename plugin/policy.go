@@ -83,20 +83,18 @@ func (v *verifyFlags) record(r *v1alpha1.Promotion) {
 	r.CommitStatus = v.statuses.Status(r.Target.Name)
 }
 
-// statusHost is the commit statuses of the repository, when a token for its host is
-// set (nil without one: no statuses); an unknown host with a token is a warning
-// (name it with --git-provider).
+// statusHost is the commit statuses of the repository, when its host is known (by
+// its name, or --git-provider) and a token for it is set; nil otherwise: no statuses.
+// A host the URL does not name is no reason to warn: KUBECTL_PROMOTE_GIT_TOKEN is
+// also the token of plain Git servers over HTTPS, which have no status API.
 func statusHost(repoURL, provider string) (review.CommitStatuses, error) {
 	if provider == "" {
 		r, err := review.ParseURL(repoURL)
 		if err != nil {
-			return nil, err
+			return nil, nil
 		}
 		if provider, err = review.Detect(r.Host); err != nil {
-			if tok, _ := review.TokenFromEnv(""); tok == "" {
-				return nil, nil
-			}
-			return nil, err
+			return nil, nil
 		}
 	}
 	if tok, _ := review.TokenFromEnv(provider); tok == "" {

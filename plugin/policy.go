@@ -84,17 +84,17 @@ func (v *verifyFlags) record(r *v1alpha1.Promotion) {
 }
 
 // statusHost is the commit statuses of the repository, when a token for its host is
-// set (nil without one: no statuses); an unknown host with a token is a warning
-// (name it with --git-provider).
+// set (nil without one: no statuses); an unknown host or a URL without OWNER/NAME
+// with a token is a warning (name the host with --git-provider).
 func statusHost(repoURL, provider string) (review.CommitStatuses, error) {
 	if provider == "" {
 		r, err := review.ParseURL(repoURL)
-		if err != nil {
-			return nil, err
+		if err == nil {
+			provider, err = review.Detect(r.Host)
 		}
-		if provider, err = review.Detect(r.Host); err != nil {
+		if err != nil {
 			if tok, _ := review.TokenFromEnv(""); tok == "" {
-				return nil, nil
+				return nil, nil // no token: a URL no host API could serve is no warning
 			}
 			return nil, err
 		}

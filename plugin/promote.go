@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
+	"github.com/kubectl-promote/kubectl-promote/pkg/verify"
 )
 
 const (
@@ -105,7 +107,8 @@ type PromoteOptions struct {
 
 // NewPromoteOptions returns the options of `kubectl promote` with their defaults.
 func NewPromoteOptions(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *PromoteOptions {
-	return &PromoteOptions{envFlags: newEnvFlags(flags), writeFlags: writeFlags{Timeout: promote.DefaultTimeout}, IOStreams: streams}
+	return &PromoteOptions{envFlags: newEnvFlags(flags), writeFlags: writeFlags{Timeout: promote.DefaultTimeout},
+		verifyFlags: verifyFlags{VerifyStatus: http.StatusOK, VerifyFor: verify.DefaultFor}, IOStreams: streams}
 }
 
 func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {

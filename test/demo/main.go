@@ -210,24 +210,9 @@ func (d *demo) directories(ctx context.Context) error {
 	if *branches {
 		appNS = "staging"
 		step("A new commit on branch staging: my-app 1.2.0, applied by staging")
-		sha, err := f.CommitTo("staging", "my-app 1.2.0", func(dir string) error {
-			p := filepath.Join(dir, "apps", "staging", "kustomization.yaml")
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(p, []byte(strings.Replace(string(data), `newTag: "1.1.0"`, `newTag: "1.2.0"`, 1)), 0o644)
-		})
-		if err != nil {
+		if err := newStagingVersion(ctx, f); err != nil {
 			return err
 		}
-		if err := f.Reconcile(ctx, "staging"); err != nil {
-			return err
-		}
-		if err := f.Settle(ctx, "staging", sha); err != nil {
-			return err
-		}
-		fmt.Printf("   staging applied %s\n", f.RevisionIn("staging", sha))
 	}
 
 	if err := runsWhere(ctx, env, f.Envs); err != nil {

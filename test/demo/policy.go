@@ -80,7 +80,7 @@ func (d *demo) policy(ctx context.Context) error {
 	if err := kubectl(ctx, env, append(annotate, policyPrefix+"deny-")...); err != nil {
 		return err
 	}
-	if err := d.newStagingVersion(ctx, f); err != nil {
+	if err := newStagingVersion(ctx, f); err != nil {
 		return err
 	}
 	return d.verified(ctx, f, env)
@@ -119,9 +119,9 @@ func forcedPast(f *fleet.Fleet, before, gate string) error {
 	return nil
 }
 
-// newStagingVersion commits my-app 1.2.0 to staging's overlay and waits until
-// staging has applied it.
-func (d *demo) newStagingVersion(ctx context.Context, f *fleet.Fleet) error {
+// newStagingVersion commits my-app 1.2.0 to staging's overlay, on the branch staging
+// tracks, and waits until staging has applied it.
+func newStagingVersion(ctx context.Context, f *fleet.Fleet) error {
 	sha, err := f.CommitTo(f.BranchOf("staging"), "my-app 1.2.0", func(dir string) error {
 		p := filepath.Join(dir, "apps", "staging", "kustomization.yaml")
 		data, err := os.ReadFile(p)

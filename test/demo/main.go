@@ -23,6 +23,11 @@
 // With -fleet (make demo-fleet) four clusters (staging, prod-eu, prod-us-1 and
 // prod-us-2) and one promotion in two waves: prod-eu first, the us region once
 // prod-eu is healthy.
+//
+// With -policy (make demo-policy) two clusters again: a deny window around now on
+// production's Kustomization blocks the promotion (the window gate, exit 3), --force
+// pushes past it and the commit records it; then a promotion is verified after
+// Ready against an HTTP server on loopback (--verify with a CEL expression).
 package main
 
 import (
@@ -50,6 +55,7 @@ var (
 	branches = flag.Bool("branches", false, "A branch per environment, same path: promote by merging the commit staging applied")
 	tags     = flag.Bool("tags", false, "Production follows a semver range: promote by releasing a version tag, then a signed one; then production pins a tag")
 	waves    = flag.Bool("fleet", false, "Four clusters: promote to prod-eu, then to prod-us-1 and prod-us-2, in two waves")
+	policy   = flag.Bool("policy", false, "A deny window blocks the promotion, --force passes it; then a promotion verified after Ready over HTTP")
 )
 
 func main() {
@@ -87,13 +93,13 @@ type demo struct {
 
 func run(ctx context.Context) error {
 	n := 0
-	for _, on := range []bool{*branches, *tags, *waves} {
+	for _, on := range []bool{*branches, *tags, *waves, *policy} {
 		if on {
 			n++
 		}
 	}
 	if n > 1 {
-		return errors.New("-branches, -tags and -fleet are separate scenes: pass one at a time (make demo runs them all)")
+		return errors.New("-branches, -tags, -fleet and -policy are separate scenes: pass one at a time (make demo runs them all)")
 	}
 	d := &demo{keep: os.Getenv("KEEP") != "", began: time.Now()}
 	root, err := repoRoot()
@@ -141,6 +147,8 @@ func run(ctx context.Context) error {
 		return d.tags(ctx)
 	case *waves:
 		return d.fleet(ctx)
+	case *policy:
+		return d.policy(ctx)
 	}
 	return d.directories(ctx)
 }
@@ -202,24 +210,9 @@ func (d *demo) directories(ctx context.Context) error {
 	if *branches {
 		appNS = "staging"
 		step("A new commit on branch staging: my-app 1.2.0, applied by staging")
-		sha, err := f.CommitTo("staging", "my-app 1.2.0", func(dir string) error {
-			p := filepath.Join(dir, "apps", "staging", "kustomization.yaml")
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(p, []byte(strings.Replace(string(data), `newTag: "1.1.0"`, `newTag: "1.2.0"`, 1)), 0o644)
-		})
-		if err != nil {
+		if err := newStagingVersion(ctx, f); err != nil {
 			return err
 		}
-		if err := f.Reconcile(ctx, "staging"); err != nil {
-			return err
-		}
-		if err := f.Settle(ctx, "staging", sha); err != nil {
-			return err
-		}
-		fmt.Printf("   staging applied %s\n", f.RevisionIn("staging", sha))
 	}
 
 	if err := runsWhere(ctx, env, f.Envs); err != nil {
@@ -312,10 +305,27 @@ func runsWhere(ctx context.Context, env []string, contexts []string) error {
 }
 
 func kubectl(ctx context.Context, env []string, args ...string) error {
-	fmt.Printf("$ kubectl %s\n", strings.Join(args, " "))
+	fmt.Printf("$ kubectl %s\n", shellJoin(args))
 	cmd := exec.CommandContext(ctx, "kubectl", args...)
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, os.Stdout, os.Stdout
 	return cmd.Run()
+}
+
+// shellJoin joins args as they would be typed in a shell: an argument with a space
+// or a shell metacharacter is quoted.
+func shellJoin(args []string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		switch {
+		case strings.Contains(a, "'") && !strings.ContainsAny(a, "$`\"\\!"):
+			quoted[i] = `"` + a + `"`
+		case a == "" || strings.ContainsAny(a, " '*?$&|;<>()[]{}!\"\\`"):
+			quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		default:
+			quoted[i] = a
+		}
+	}
+	return strings.Join(quoted, " ")
 }
 
 // status runs `kubectl promote status ARGS`. Its exit 1 for an environment not Ready

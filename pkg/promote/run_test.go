@@ -282,7 +282,7 @@ func TestPromoteWaitRefusesADescendantChangingTheImagesAgain(t *testing.T) {
 	p := &fakeflux.Progress{}
 	o := f.options(p)
 	o.Wait = true
-	o.Timeout = 5 * time.Second
+	o.Timeout = 15 * time.Second // the wait times out on the hotfix; room for -race on a loaded machine before it
 	res, err := Run(context.Background(), f.clients, o)
 	var unhealthy *UnhealthyError
 	require.True(t, errors.As(err, &unhealthy), "%v %+v %s", err, res.Reconcile, p)

@@ -451,3 +451,23 @@ func TestAppliedIgnoresACancelledHealthCheck(t *testing.T) {
 	_, err = Applied(ks, newSHA)
 	require.Error(t, err)
 }
+
+// A controller stopped in the middle of a health check leaves Reconciling=True behind:
+// when a dependency also never started on the new revision, the timeout asks whether
+// the controller runs besides saying what it was last reconciling (the plane's fault
+// test: kustomize-controller stopped during a wait).
+func TestStoppedMidHealthCheckIsAskedAbout(t *testing.T) {
+	env := production(t, fakeflux.Options{})
+	env.Kustomization = kustomization(t, env, "apps")
+	env.Kustomization.Status.Conditions = append(env.Kustomization.Status.Conditions,
+		metaCondition(meta.ReconcilingCondition, meta.ProgressingReason, "Running health checks for revision main@sha1:"+newSHA))
+	require.NoError(t, env.Cluster.Client.Update(context.Background(), env.Kustomization))
+	startFlux(t, env, fakeflux.Controller{NoKustomize: true})
+	p := &fakeflux.Progress{}
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	_, err := run(ctx, env, newSHA, Options{Wait: true, Progress: p, StuckAfter: time.Nanosecond})
+	var timeout *TimeoutError
+	require.True(t, errors.As(err, &timeout), "%v", err)
+	require.Contains(t, err.Error(), "is kustomize-controller running?", p.String())
+}

@@ -241,7 +241,13 @@ func (s *stuck) checkIdle(p Progress, idle string) {
 // to warn, events being all it wakes on besides the resync).
 func (s *stuck) hint() string {
 	if s.busy != "" {
-		return "; " + s.controller + " was still reconciling it (" + s.busy + ")"
+		h := "; " + s.controller + " was still reconciling it (" + s.busy + ")"
+		if s.warned {
+			// Something also never started on the new revision: a controller stopped
+			// mid-reconcile leaves the same Reconciling condition behind.
+			h += ", but did not start on the new revision after " + s.after.Round(time.Second).String() + ": is " + s.controller + " running?"
+		}
+		return h
 	}
 	if !s.warned && (!s.unhandled || time.Since(s.since) < s.after) {
 		return ""

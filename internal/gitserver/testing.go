@@ -1,5 +1,7 @@
 package gitserver
 
+import "os"
+
 // TB is the part of testing.TB that NewForTest uses; it keeps this package free of
 // the testing import so the demo program can link it.
 type TB interface {
@@ -24,4 +26,17 @@ func NewForTest(t TB, opts Options) *Server {
 		}
 	})
 	return s
+}
+
+// RunWithTempCache runs a package's tests with XDG_CACHE_HOME in a temporary
+// directory, removed at the end, so that every repository Open without CacheDir
+// caches there and never in the user's cache. Call it from TestMain.
+func RunWithTempCache(m interface{ Run() int }) int {
+	dir, err := os.MkdirTemp("", "kubectl-promote-test-cache-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_CACHE_HOME", dir)
+	defer os.RemoveAll(dir)
+	return m.Run()
 }

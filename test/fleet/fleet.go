@@ -90,6 +90,15 @@ type Options struct {
 	// Gitea over HTTP, and pull requests are opened there (review mode). Not with
 	// TLS, GitProxy, SSH or GitAuth.
 	Gitea bool
+	// Bootstrap applies only the GitRepository and, as `flux bootstrap` does, a
+	// parent Kustomization (BootstrapName) that applies clusters/<env>/ from Git:
+	// the environments' Flux Kustomizations are then managed by Flux, so a change
+	// to one (its policy annotations) is a commit (Fleet.CommitKustomization).
+	// Without it the harness creates them itself.
+	Bootstrap bool
+	// KustomizeFeatureGates are passed to every plane (plane.Options), e.g.
+	// plane.CancelHealthChecks.
+	KustomizeFeatureGates []string
 	// NoWait returns without waiting for Flux to apply the first commit.
 	NoWait bool
 	// Progress, if set, receives one line per step.
@@ -181,7 +190,8 @@ func Start(ctx context.Context, o Options) (_ *Fleet, err error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, err := plane.Start(ctx, plane.Options{Name: name, Dir: filepath.Join(o.Dir, "planes", name), BinDir: o.BinDir})
+			p, err := plane.Start(ctx, plane.Options{Name: name, Dir: filepath.Join(o.Dir, "planes", name), BinDir: o.BinDir,
+				KustomizeFeatureGates: o.KustomizeFeatureGates})
 			results[i] = started{p, err}
 		}()
 	}
@@ -483,6 +493,9 @@ func (f *Fleet) applyFlux(ctx context.Context, env string) error {
 	}
 	if err := c.Create(ctx, gr); err != nil && !isAlreadyExists(err) {
 		return err
+	}
+	if f.Opts.Bootstrap {
+		return c.Create(ctx, f.bootstrapKustomization(env))
 	}
 	files, err := filepath.Glob(filepath.Join(f.Opts.Dir, "seed", "clusters", env, "*.yaml"))
 	if err != nil {

@@ -49,6 +49,10 @@ type Options struct {
 	BinDir string
 	// NoFlux starts the plane without Flux: no CRDs, no controllers, no flux-system.
 	NoFlux bool
+	// KustomizeFeatureGates are kustomize-controller's --feature-gates, e.g.
+	// "CancelHealthCheckOnNewRevision=true" (CancelHealthChecks): a start flag, so
+	// the binaries (and their cache key) stay the same.
+	KustomizeFeatureGates []string
 	// StartTimeout bounds Start; zero means 60 s.
 	StartTimeout time.Duration
 	// PortsChosen, if set, is called on every attempt of Start with the ports just
@@ -57,6 +61,11 @@ type Options struct {
 	// on the machine might, or to hand the plane ports another plane holds.
 	PortsChosen func(attempt int, ports map[string]int)
 }
+
+// CancelHealthChecks is the kustomize-controller feature gate (KustomizeFeatureGates)
+// with which a new source revision cancels the health check in progress: Ready=False,
+// reason HealthCheckCanceled.
+const CancelHealthChecks = "CancelHealthCheckOnNewRevision=true"
 
 // Port roles, the keys of Plane.Ports.
 const (
@@ -479,13 +488,16 @@ func (p *Plane) startFlux(ctx, procCtx context.Context, c client.Client, env []s
 		return err
 	}
 	p.add(sc)
-	kc, err := startProcess(procCtx, "kustomize-controller", logs, env, filepath.Join(p.binDir, "kustomize-controller"),
-		"--enable-leader-election=false",
+	kcArgs := []string{"--enable-leader-election=false",
 		fmt.Sprintf("--metrics-addr=127.0.0.1:%d", kcMetrics),
 		fmt.Sprintf("--health-addr=127.0.0.1:%d", kcHealth),
 		"--log-encoding=console",
 		maxRetryDelay,
-	)
+	}
+	if len(p.opts.KustomizeFeatureGates) > 0 {
+		kcArgs = append(kcArgs, "--feature-gates="+strings.Join(p.opts.KustomizeFeatureGates, ","))
+	}
+	kc, err := startProcess(procCtx, "kustomize-controller", logs, env, filepath.Join(p.binDir, "kustomize-controller"), kcArgs...)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,10 @@ is refused and nothing is pushed.
 pull request against the branch the environment tracks; nothing is announced until
 it is merged (--wait waits for that; closed without merging is exit 8).
 
+A rollback is allowed whatever the environment's promotion windows say, except in a
+deny window that names rollbacks ("including rollbacks"): then it is refused (exit 3,
+nothing pushed) unless --force, which the revert's Promote-Gates trailer records.
+
 -o prints one Rollback document (kubectl-promote.dev/v1alpha1) in any of kubectl's
 output formats; it needs --yes or --dry-run.`
 
@@ -48,6 +52,8 @@ type RollbackOptions struct {
 	// ToRevision is the promotion commit to go back to (--to-revision).
 	ToRevision string
 	Reason     string
+	// Force rolls back inside a deny window that names rollbacks (--force).
+	Force bool
 
 	env     string
 	clients *flux.Clients
@@ -88,6 +94,7 @@ func NewCmdRollback(streams genericiooptions.IOStreams, flags *genericclioptions
 	f.StringVar(&o.ToRevision, "to", "", "Revert every promotion after this promotion commit (deprecated: use --to-revision)")
 	_ = f.MarkDeprecated("to", "use --to-revision instead")
 	f.StringVar(&o.Reason, "reason", "", "Why, recorded in the revert commit")
+	f.BoolVar(&o.Force, "force", false, "Roll back even inside a deny window of the environment's policy that names rollbacks (recorded in the commit)")
 	o.addWriteFlags(cmd, "Show what would be reverted; write nothing anywhere", "Wait for the environment to apply the revert and become healthy")
 	o.addKustomizationFlag(cmd)
 	o.addGitFlags(cmd)
@@ -112,7 +119,7 @@ func (o *RollbackOptions) Complete(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	o.opts = promote.RollbackOptions{Env: env, To: o.ToRevision, Reason: o.Reason, RepoDir: o.RepoDir, Auth: o.auth(),
-		DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout, PushAttempts: promote.DefaultPushAttempts, Review: o.reviewOptions()}
+		DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout, PushAttempts: promote.DefaultPushAttempts, Review: o.reviewOptions(), Force: o.Force}
 	if o.opts.Author, err = o.author(); err != nil {
 		return err
 	}

@@ -45,12 +45,14 @@ type undo struct {
 	entries []v1alpha1.HistoryEntry
 	branch  string
 	// title, when set, is the subject; else it is made from names and why.
-	title    string
-	to       []string
-	names    string // the environments, for the subject
-	why      string // why, for the subject
-	by       string
-	reason   string
+	title  string
+	to     []string
+	names  string // the environments, for the subject
+	why    string // why, for the subject
+	by     string
+	reason string
+	// gates, when set, is the Promote-Gates trailer (a rollback forced past a window).
+	gates    string
 	author   repo.Signature
 	attempts int
 	progress Progress
@@ -80,6 +82,9 @@ func (u *undo) trailers() []repo.Trailer {
 	t = append(t, repo.Trailer{Key: history.TrailerBy, Value: u.by})
 	if u.reason != "" {
 		t = append(t, repo.Trailer{Key: history.TrailerReason, Value: u.reason})
+	}
+	if u.gates != "" {
+		t = append(t, repo.Trailer{Key: history.TrailerGates, Value: u.gates})
 	}
 	return t
 }

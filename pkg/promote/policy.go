@@ -2,6 +2,7 @@ package promote
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -14,6 +15,8 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/gates"
 	"github.com/kubectl-promote/kubectl-promote/pkg/policy"
+	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
+	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 	"github.com/kubectl-promote/kubectl-promote/pkg/review"
 	checks "github.com/kubectl-promote/kubectl-promote/pkg/verify"
 )
@@ -210,7 +213,53 @@ func (s *StatusObserver) Finished(ctx context.Context, e Event) {
 	case e.Outcome == OutcomeSuperseded:
 		r.Post(ctx, review.StatusError, e.Err.Error())
 	default:
-		r.Post(ctx, review.StatusFailure, e.Outcome+": "+e.Err.Error())
+		r.Post(ctx, review.StatusFailure, e.Outcome+": "+failureReason(e.Err))
+	}
+}
+
+// failureReason is why a follow failed, short enough for a status description (140
+// characters on GitHub): what Flux or the verification reported, without the
+// commit and revision the status already sits on.
+func failureReason(err error) string {
+	var failed *reconcile.FailedError
+	if errors.As(err, &failed) {
+		return failed.Reason + ": " + failed.Message
+	}
+	return err.Error()
+}
+
+// RolledBack posts failure again on a promoted commit --rollback-on-failure
+// reverted, naming the revert and keeping the reason.
+func (s *StatusObserver) RolledBack(ctx context.Context, e Event, revert string) {
+	r := s.reporter(e)
+	if r == nil {
+		return
+	}
+	why := r.Out.Description
+	if r.Out.State != review.StatusFailure {
+		why = "the promoted revision failed health"
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	r.Post(ctx, review.StatusFailure, "rolled back by "+repo.ShortSHA(revert)+"; "+why)
+}
+
+// RollbackObserver is an Observer also told when --rollback-on-failure reverted a
+// target's promotion: Event is the promotion's, revert the revert's commit.
+type RollbackObserver interface {
+	RolledBack(ctx context.Context, e Event, revert string)
+}
+
+// rolledBack tells the observers that can hear it (StatusObserver) that the group's
+// promotion was reverted by revert.
+func (p *pipeline) rolledBack(ctx context.Context, g *group, revert string) {
+	for _, t := range g.targets {
+		e := Event{Target: t.w.Target, Repo: t.w.Repo.URL(), Commit: g.commit, Outcome: OutcomeUnhealthy}
+		for _, o := range p.o.Observers {
+			if rb, ok := o.(RollbackObserver); ok {
+				rb.RolledBack(ctx, e, revert)
+			}
+		}
 	}
 }
 
@@ -222,4 +271,36 @@ func (s *StatusObserver) Status(target string) *v1alpha1.CommitStatus {
 		return r.Out
 	}
 	return nil
+}
+
+// RollbackWindow is the target's window gate for a rollback, at now: nil when its
+// policy has no windows. A rollback is allowed by default; only a deny window
+// "including rollbacks" closes it. A malformed policy is an error naming it.
+func RollbackWindow(env *flux.Environment, now time.Time) (*v1alpha1.Gate, error) {
+	p, err := policy.Of(env.Kustomization)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range p.Gates(env.Name, policy.Request{Now: now, Rollback: true}) {
+		if g.Name == policy.GateWindow {
+			return &g, nil
+		}
+	}
+	return nil, nil
+}
+
+// rollbackAllowed refuses a rollback of env that a deny window "including
+// rollbacks" closes now (exit code 3, nothing written), unless force; it returns
+// the Promote-Gates trailer to record on the revert ("" when nothing was forced).
+// `kubectl promote rollback` and --rollback-on-failure both run it.
+func rollbackAllowed(env *flux.Environment, force bool, progress Progress) (string, error) {
+	g, err := RollbackWindow(env, time.Now())
+	if err != nil || g == nil || g.Passed {
+		return "", err
+	}
+	if !force {
+		return "", fmt.Errorf("%s: rollbacks to %s are %s: %w", policy.GateWindow, env.Name, g.Message, &BlockedError{Failed: []string{policy.GateWindow}})
+	}
+	progress.Failed("%s: rollbacks to %s are %s: rolling back anyway because of --force", policy.GateWindow, env.Name, g.Message)
+	return "forced (failed: " + policy.GateWindow + ")", nil
 }

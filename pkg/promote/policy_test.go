@@ -2,6 +2,8 @@ package promote
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/policy"
+	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
 	"github.com/kubectl-promote/kubectl-promote/pkg/review"
 )
 
@@ -78,8 +81,66 @@ func TestStatusObserver(t *testing.T) {
 	require.Equal(t, &v1alpha1.CommitStatus{Provider: review.Gitea, Context: "kubectl-promote/production", SHA: "abc", State: review.StatusFailure,
 		Description: host.posted[1].Description}, o.Status("production"))
 
+	// A failed verification: its reason, not the revision the status sits on; then
+	// --rollback-on-failure reverts it, and the status says so.
+	e.Err = &UnhealthyError{Commit: "abc", Err: &reconcile.FailedError{Object: "the verification of main@sha1:" + strings.Repeat("a", 40),
+		Reason: "VerificationFailed", Message: "GET http://x: 503"}}
+	o.Finished(ctx, e)
+	require.Equal(t, "unhealthy: VerificationFailed: GET http://x: 503", host.posted[2].Description)
+	o.RolledBack(ctx, Event{Target: e.Target, Repo: e.Repo, Commit: "abc"}, "def4567890abcdef")
+	require.Len(t, host.posted, 4)
+	require.Equal(t, review.StatusFailure, host.posted[3].State)
+	require.Equal(t, "rolled back by def4567890ab; unhealthy: VerificationFailed: GET http://x: 503", host.posted[3].Description)
+
 	// Without a token there is no host: nothing is posted, nothing warned.
 	quiet := &StatusObserver{Wait: true, Warn: func(f string, a ...any) { t.Errorf(f, a...) }, Host: func(string) (review.CommitStatuses, error) { return nil, nil }}
 	quiet.Pushed(ctx, e)
 	require.Nil(t, quiet.Status("production"))
+}
+
+// failures records Progress.Failed lines.
+type failures struct {
+	nopProgress
+	lines []string
+}
+
+func (f *failures) Failed(format string, args ...any) {
+	f.lines = append(f.lines, fmt.Sprintf(format, args...))
+}
+
+// A rollback passes windows and freezes, except a deny window "including rollbacks"
+// open now: blocked (exit 3) without --force, recorded in Promote-Gates with it.
+func TestRollbackAllowed(t *testing.T) {
+	now := time.Now().UTC()
+	open := fmt.Sprintf("daily %s for 2h UTC", now.Add(-time.Minute).Format("15:04"))
+	p := &failures{}
+
+	env := policyEnv("production", nil)
+	gates, err := rollbackAllowed(env, false, p)
+	require.NoError(t, err)
+	require.Empty(t, gates)
+
+	// A deny window that does not name rollbacks, and a freeze: rollbacks pass.
+	env = policyEnv("production", map[string]string{policy.AnnotationDeny: open, policy.AnnotationFreezeUntil: "2999-01-01"})
+	g, err := RollbackWindow(env, now)
+	require.NoError(t, err)
+	require.True(t, g.Passed, g.Message)
+	gates, err = rollbackAllowed(env, false, p)
+	require.NoError(t, err)
+	require.Empty(t, gates)
+
+	env = policyEnv("production", map[string]string{policy.AnnotationDeny: open + " including rollbacks"})
+	_, err = rollbackAllowed(env, false, p)
+	require.ErrorContains(t, err, `window: rollbacks to production are closed: deny window "`+open+` including rollbacks" until`)
+	require.Equal(t, ExitBlocked, ExitCode(err))
+	require.Empty(t, p.lines)
+	gates, err = rollbackAllowed(env, true, p)
+	require.NoError(t, err)
+	require.Equal(t, "forced (failed: window)", gates)
+	require.Len(t, p.lines, 1)
+	require.Contains(t, p.lines[0], "rolling back anyway because of --force")
+
+	env = policyEnv("production", map[string]string{policy.AnnotationDeny: "Fri 25:00-26:00"})
+	_, err = rollbackAllowed(env, true, p)
+	require.ErrorContains(t, err, "annotation promote.kubectl-promote.dev/deny")
 }

@@ -45,6 +45,9 @@ type RollbackOptions struct {
 	PushAttempts int
 	// Review, when set (--review), proposes the revert as a pull request.
 	Review *ReviewOptions
+	// Force rolls back even when the target's policy closes rollbacks now (a deny
+	// window "including rollbacks"); the revert's Promote-Gates trailer records it.
+	Force bool
 }
 
 // ErrNothingToRollBack says the environment has no live promotion to revert.
@@ -68,9 +71,7 @@ func RunRollback(ctx context.Context, clients *flux.Clients, o RollbackOptions) 
 	err := rb.run(ctx)
 	if err != nil {
 		res.Error = err.Error()
-		if out := outcomeOf(err); out != OutcomeBlocked {
-			res.Outcome = out
-		}
+		res.Outcome = outcomeOf(err)
 	}
 	return res, err
 }
@@ -86,6 +87,8 @@ type rollback struct {
 	// tag is set for a target that follows a semver range or pins a tag (tagrollback.go).
 	tag    *tagRollback
 	review *reviewer // with --review
+	// gates is the revert's Promote-Gates trailer: set when --force passed a closed window.
+	gates string
 }
 
 func (rb *rollback) run(ctx context.Context) error {
@@ -139,6 +142,9 @@ func (rb *rollback) load(ctx context.Context) error {
 	rb.branch = rb.w.TargetRef.Branch
 	rb.res.Target = describeEnv(env, rb.w.TargetRef, "")
 	if rb.res.Signing, err = checkSigning(ctx, env, rb.o.SignKey, rb.o.Progress); err != nil {
+		return err
+	}
+	if rb.gates, err = rollbackAllowed(env, rb.o.Force, rb.o.Progress); err != nil {
 		return err
 	}
 	if rb.o.Review != nil {
@@ -203,7 +209,7 @@ func (rb *rollback) plan(ctx context.Context) error {
 func (rb *rollback) write(ctx context.Context, author repo.Signature) (string, *via, error) {
 	env, p := rb.w.Target, rb.o.Progress
 	u := &undo{entries: rb.res.Reverted, branch: rb.branch, to: []string{env.Ref.String()}, by: whoAmI(ctx, env.Cluster), reason: rb.o.Reason,
-		title: rollbackSubject(env.Name, rb.res.Reverted), author: author, attempts: rb.o.PushAttempts, progress: p}
+		title: rollbackSubject(env.Name, rb.res.Reverted), author: author, attempts: rb.o.PushAttempts, progress: p, gates: rb.gates}
 	if rb.tag != nil {
 		return rb.writeTag(ctx, author, u.trailers(), u.subject())
 	}

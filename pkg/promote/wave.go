@@ -1,6 +1,7 @@
 package promote
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -345,8 +346,18 @@ func (p *pipeline) undoGroup(ctx context.Context, g *group) *v1alpha1.AutoRollba
 		u.entries[0].Base = g.d.Push.Parent
 	}
 	u.branch = g.branch
-	lead.progress.Doing("rolling back %s on branch %s", repo.ShortSHA(g.commit), g.branch)
 	rb := &v1alpha1.AutoRollback{}
+	for _, t := range g.targets {
+		gates, err := rollbackAllowed(t.w.Target, p.o.Force, t.progress)
+		if err != nil {
+			rb.Error = "not rolled back: " + err.Error()
+			lead.progress.Failed("%s", rb.Error)
+			p.setRollback(g, rb)
+			return rb
+		}
+		u.gates = cmp.Or(u.gates, gates)
+	}
+	lead.progress.Doing("rolling back %s on branch %s", repo.ShortSHA(g.commit), g.branch)
 	res, err := lead.strategy.Undo(ctx, lead.w, p.channel, &u)
 	if res != nil {
 		rb.Commit, rb.PullRequest = res.commit, res.pr
@@ -362,6 +373,7 @@ func (p *pipeline) undoGroup(ctx context.Context, g *group) *v1alpha1.AutoRollba
 		return rb
 	}
 	lead.progress.Done("pushed rollback %s to branch %s", repo.ShortSHA(res.follow), g.branch)
+	p.rolledBack(ctx, g, res.follow)
 	p.followBack(ctx, g, res.follow, rb)
 	return rb
 }

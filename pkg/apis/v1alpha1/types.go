@@ -281,9 +281,10 @@ type Rollback struct {
 	// Standard object metadata; only name is set.
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	// Outcome is one of rolled-back, dry-run, declined, unhealthy, review-open
-	// (--review: the revert's pull request is open), review-closed (--review --wait:
-	// it was closed without merging) or failed.
+	// Outcome is one of rolled-back, dry-run, declined, blocked (a deny window of
+	// the environment's policy that names rollbacks; nothing written), unhealthy,
+	// review-open (--review: the revert's pull request is open), review-closed
+	// (--review --wait: it was closed without merging) or failed.
 	Outcome string `json:"outcome"`
 	// Target is the environment rolled back.
 	Target Environment `json:"target"`

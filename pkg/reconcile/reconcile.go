@@ -417,7 +417,8 @@ func (f *follower) superseded(ctx context.Context, target *kustomizev1.Kustomiza
 		return err
 	}
 	if ok {
-		if canceled && f.followed != newer {
+		// (The commit's own revision cancelling an older one's check is no news.)
+		if canceled && f.followed != newer && !flux.SameRevision(newer, f.commit) {
 			f.followed = newer
 			f.o.Progress.Waiting("a newer revision %s cancelled the health check; it contains %s: following it", newer, f.short())
 		}

@@ -299,8 +299,21 @@ func rollbackAllowed(env *flux.Environment, force bool, progress Progress) (stri
 		return "", err
 	}
 	if !force {
-		return "", fmt.Errorf("%s: rollbacks to %s are %s: %w", policy.GateWindow, env.Name, g.Message, &BlockedError{Failed: []string{policy.GateWindow}})
+		return "", &rollbackClosedError{env: env.Name, message: g.Message}
 	}
 	progress.Failed("%s: rollbacks to %s are %s: rolling back anyway because of --force", policy.GateWindow, env.Name, g.Message)
 	return "forced (failed: " + policy.GateWindow + ")", nil
+}
+
+// rollbackClosedError is a rollback refused by a deny window that names rollbacks:
+// blocked (exit code 3).
+type rollbackClosedError struct{ env, message string }
+
+func (e *rollbackClosedError) Error() string {
+	return fmt.Sprintf("%s: rollbacks to %s are %s; nothing was pushed (wait, change the policy in Git, or use --force: the revert records it)",
+		policy.GateWindow, e.env, e.message)
+}
+
+func (e *rollbackClosedError) Unwrap() error {
+	return &BlockedError{Failed: []string{policy.GateWindow}}
 }

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+
 	"github.com/kubectl-promote/kubectl-promote/internal/gitserver"
 	"github.com/kubectl-promote/kubectl-promote/internal/seed"
 	"github.com/kubectl-promote/kubectl-promote/test/fleet"
@@ -30,18 +32,16 @@ const policyPrefix = "promote.kubectl-promote.dev/"
 // against an HTTP server on loopback that fails twice before answering.
 func (d *demo) policy(ctx context.Context) error {
 	step("Starting two clusters (staging, production) with Flux, and a Git server with the seed repository")
-	f, env, err := d.start(ctx, fleet.Options{Seed: seed.Options{Envs: seed.DefaultEnvs()}})
+	f, env, err := d.start(ctx, fleet.Options{Seed: seed.Options{Envs: seed.DefaultEnvs()}, Bootstrap: true})
 	if err != nil {
 		return err
 	}
 	defer f.Stop()
-	_, apps := f.Kustomizations("production")
-	annotate := []string{"--context", "production", "-n", apps.Namespace, "annotate", "kustomizations.kustomize.toolkit.fluxcd.io", apps.Name}
 
 	window := denyWindow(time.Now())
 	step("Production's policy: a deny window around now (%s), an annotation on its apps Kustomization", window)
-	fmt.Println("   in your repository the annotation sits on the Kustomization in Git; here kubectl sets it live")
-	if err := kubectl(ctx, env, append(annotate, policyPrefix+"deny="+window)...); err != nil {
+	fmt.Println("   committed to clusters/production/apps.yaml; Flux applies it (a parent Kustomization flux-system applies clusters/production, as flux bootstrap sets up)")
+	if err := setPolicy(ctx, f, "deny", window); err != nil {
 		return err
 	}
 	if err := status(ctx, env, "staging", "production", "--kustomization", "apps"); err != nil {
@@ -76,14 +76,36 @@ func (d *demo) policy(ctx context.Context) error {
 		return err
 	}
 
-	step("The window lifted (annotation removed), and a new version on staging: my-app 1.2.0, applied by staging")
-	if err := kubectl(ctx, env, append(annotate, policyPrefix+"deny-")...); err != nil {
+	step("The window lifted (the annotation removed in Git), and a new version on staging: my-app 1.2.0, applied by staging")
+	if err := setPolicy(ctx, f, "deny", ""); err != nil {
 		return err
 	}
 	if err := newStagingVersion(ctx, f); err != nil {
 		return err
 	}
 	return d.verified(ctx, f, env)
+}
+
+// setPolicy commits production's policy annotation name (under policyPrefix) set to
+// value, or removed for "", and waits until Flux has applied it.
+func setPolicy(ctx context.Context, f *fleet.Fleet, name, value string) error {
+	sha, err := f.CommitKustomization(ctx, "production", "policy(production): "+name, func(ks *kustomizev1.Kustomization) {
+		a := ks.GetAnnotations()
+		if a == nil {
+			a = map[string]string{}
+		}
+		if value == "" {
+			delete(a, policyPrefix+name)
+		} else {
+			a[policyPrefix+name] = value
+		}
+		ks.SetAnnotations(a)
+	}, func(ks *kustomizev1.Kustomization) bool { return ks.GetAnnotations()[policyPrefix+name] == value })
+	if err != nil {
+		return err
+	}
+	fmt.Printf("   commit %s applied by Flux\n", sha[:7])
+	return nil
 }
 
 // denyWindow is a window of today's weekday, in UTC, from the start of the current

@@ -45,6 +45,10 @@ type RollbackOptions struct {
 	envFlags
 	writeFlags
 	reviewFlags
+	registryFlags
+	// Force, for an OCIRepository environment, moves the tag back even when
+	// someone moved it since the last promotion.
+	Force bool
 	// ToRevision is the promotion commit to go back to (--to-revision).
 	ToRevision string
 	Reason     string
@@ -91,6 +95,8 @@ func NewCmdRollback(streams genericiooptions.IOStreams, flags *genericclioptions
 	o.addWriteFlags(cmd, "Show what would be reverted; write nothing anywhere", "Wait for the environment to apply the revert and become healthy")
 	o.addKustomizationFlag(cmd)
 	o.addGitFlags(cmd)
+	o.addRegistryFlags(cmd)
+	cmd.Flags().BoolVar(&o.Force, "force", false, "For an OCIRepository environment: move its tag back even when someone moved it since the last promotion")
 	o.addReviewFlags(cmd, "revert")
 	o.addOutputFlags(cmd)
 	return cmd
@@ -112,7 +118,8 @@ func (o *RollbackOptions) Complete(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	o.opts = promote.RollbackOptions{Env: env, To: o.ToRevision, Reason: o.Reason, RepoDir: o.RepoDir, Auth: o.auth(),
-		DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout, PushAttempts: promote.DefaultPushAttempts, Review: o.reviewOptions()}
+		DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout, PushAttempts: promote.DefaultPushAttempts, Review: o.reviewOptions(),
+		Force: o.Force, Registry: o.registryOptions()}
 	if o.opts.Author, err = o.author(); err != nil {
 		return err
 	}

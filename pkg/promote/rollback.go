@@ -13,6 +13,7 @@ import (
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
+	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 	"github.com/kubectl-promote/kubectl-promote/pkg/review"
@@ -45,6 +46,10 @@ type RollbackOptions struct {
 	PushAttempts int
 	// Review, when set (--review), proposes the revert as a pull request.
 	Review *ReviewOptions
+	// Force moves an OCI environment's tag back even when someone moved it since
+	// the last promotion; Registry is how its registry is reached (ocihistory.go).
+	Force    bool
+	Registry oci.Options
 }
 
 // ErrNothingToRollBack says the environment has no live promotion to revert.
@@ -94,6 +99,9 @@ func (rb *rollback) run(ctx context.Context) error {
 	if err := rb.load(before); err != nil {
 		return err
 	}
+	if rb.w.Target.OCISource != nil {
+		return rb.runOCI(ctx, before)
+	}
 	if err := rb.w.open(before, rb.o.Progress, rb.o.Auth, rb.o.RepoDir, rb.o.SignKey); err != nil {
 		return err
 	}
@@ -122,9 +130,14 @@ func (rb *rollback) run(ctx context.Context) error {
 
 // load reads the environment.
 func (rb *rollback) load(ctx context.Context) error {
-	env, err := flux.Load(ctx, rb.clients, rb.o.Env)
+	env, err := flux.LoadAny(ctx, rb.clients, rb.o.Env)
 	if err != nil {
 		return err
+	}
+	if env.OCISource != nil {
+		rb.w = &Workspace{Target: env, registry: rb.o.Registry}
+		rb.res.Target = describeOCI(env, env.Kustomization.Status.LastAppliedRevision)
+		return nil
 	}
 	rb.w = &Workspace{Target: env, TargetRef: flux.RefOf(env.Source), pushAttempts: rb.o.PushAttempts}
 	if rb.w.TargetRef.SemVer != "" || PinnedTag(rb.w.TargetRef) != "" {

@@ -1,10 +1,14 @@
 package promote
 
 import (
+	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +16,8 @@ import (
 	"github.com/fluxcd/pkg/apis/meta"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -29,14 +35,25 @@ type ociFleet struct {
 	*fleet
 	reg     *ociregistry.Registry
 	digests map[string]string // version → "sha256:…"
+	// auth pushes the fixture's artifacts: user "ci" of a registry with users.
+	auth authn.Authenticator
 }
 
 func newOCIFleet(t *testing.T, prodRepo string, ref *sourcev1.OCIRepositoryRef, versions ...string) *ociFleet {
 	t.Helper()
-	reg, err := ociregistry.Start(t.TempDir(), ociregistry.Options{})
+	return newOCIFleetOn(t, ociregistry.Options{}, prodRepo, ref, versions...)
+}
+
+// newOCIFleetOn is newOCIFleet with a registry started with opts.
+func newOCIFleetOn(t *testing.T, opts ociregistry.Options, prodRepo string, ref *sourcev1.OCIRepositoryRef, versions ...string) *ociFleet {
+	t.Helper()
+	reg, err := ociregistry.Start(t.TempDir(), opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = reg.Close() })
 	f := &ociFleet{fleet: newFleet(t), reg: reg, digests: map[string]string{}}
+	if ci, ok := opts.Users["ci"]; ok {
+		f.auth = &authn.Basic{Username: "ci", Password: ci.Password}
+	}
 	for _, v := range versions {
 		f.digests[v] = f.push("app:"+v, v)
 	}
@@ -54,7 +71,7 @@ func (f *ociFleet) push(ref, version string) string {
 	cm := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: default\ndata:\n  version: \"" + version + "\"\n"
 	require.NoError(f.t, os.WriteFile(filepath.Join(dir, "app.yaml"), []byte(cm), 0o644))
 	out, err := ociregistry.Push(context.Background(), ociregistry.Artifact{Ref: f.reg.Repository(ref), Dir: dir,
-		Source: "https://git.example/app.git", Revision: "main@sha1:" + strings.Repeat("a", 40), Created: time.Unix(1, 0)})
+		Source: "https://git.example/app.git", Revision: "main@sha1:" + strings.Repeat("a", 40), Created: time.Unix(1, 0), Auth: f.auth})
 	require.NoError(f.t, err)
 	return out[strings.LastIndex(out, "@")+1:]
 }
@@ -222,4 +239,53 @@ func TestOCIMixAndPinAreRefused(t *testing.T) {
 	o.To = envRef("production")
 	_, err = Run(context.Background(), f.clients, o)
 	require.ErrorContains(t, err, "(reads from an OCIRepository) to production (reads from a GitRepository): both environments must read the same kind of source")
+}
+
+// Two promotions racing for one tag: another writer moves the tag right after our
+// write. The promotion reads the tag back, reports the lost race in one line, and
+// announces nothing.
+func TestOCILostRaceIsReportedNotClaimed(t *testing.T) {
+	var rival atomic.Pointer[[]byte]
+	var mediaType string
+	wrap := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.ServeHTTP(w, r)
+			if r.Method != http.MethodPut || !strings.HasSuffix(r.URL.Path, "/manifests/production") {
+				return
+			}
+			if raw := rival.Swap(nil); raw != nil {
+				req := httptest.NewRequest(http.MethodPut, r.URL.Path, bytes.NewReader(*raw))
+				req.Header.Set("Content-Type", mediaType)
+				h.ServeHTTP(httptest.NewRecorder(), req)
+			}
+		})
+	}
+	f := newOCIFleetOn(t, ociregistry.Options{Wrap: wrap}, "app", &sourcev1.OCIRepositoryRef{Tag: "production"}, "1.0.0", "1.1.0")
+	ref, err := name.ParseReference(f.reg.Repository("app") + "@" + f.digests["1.0.0"])
+	require.NoError(t, err)
+	desc, err := remote.Get(ref)
+	require.NoError(t, err)
+	mediaType = string(desc.MediaType)
+	rival.Store(&desc.Manifest)
+	p := &fakeflux.Progress{}
+	res, err := Run(context.Background(), f.clients, f.options(p))
+	require.ErrorIs(t, err, oci.ErrLostRace, p.String())
+	require.Equal(t, ExitError, ExitCode(err))
+	require.NotContains(t, err.Error(), "\n")
+	require.Equal(t, OutcomeFailed, res.Outcome)
+	require.Nil(t, res.Reconcile, "nothing announced")
+	require.Equal(t, f.digests["1.0.0"], f.resolve("app:production"), "the rival holds the tag")
+}
+
+// A registry that refuses our push says so in one line, naming the repository and
+// never the credentials; nothing is written.
+func TestOCINoPushAccess(t *testing.T) {
+	users := map[string]ociregistry.User{"ci": {Password: "ci-secret", Push: true}, "reader": {Password: "reader-secret"}}
+	f := newOCIFleetOn(t, ociregistry.Options{Users: users}, "app", &sourcev1.OCIRepositoryRef{Tag: "production"}, "1.0.0")
+	o := f.options(&fakeflux.Progress{})
+	o.Registry = oci.Options{Credentials: oci.Credentials{Username: "reader", Password: "reader-secret"}}
+	_, err := Run(context.Background(), f.clients, o)
+	require.ErrorIs(t, err, oci.ErrDenied)
+	require.Contains(t, err.Error(), "no push access to "+f.reg.Repository("app"))
+	require.NotContains(t, err.Error(), "reader-secret")
 }

@@ -160,7 +160,7 @@ func TestOCIPromoteThroughTheCLI(t *testing.T) {
 	require.Equal(t, oci.StrategyRetag, d.Strategy)
 	require.Equal(t, "production/app", d.Target.OCIRepository)
 	require.Equal(t, "tag production", d.Target.Ref)
-	require.Equal(t, "main@sha1:"+strings.Repeat("2", 40), d.Source.OriginRevision)
+	require.Equal(t, ocienv.OriginRevision("2.0.0"), d.Source.OriginRevision)
 	require.NotNil(t, d.Artifact)
 	require.Equal(t, d2, d.Artifact.Digest)
 	require.Equal(t, d1, d.Artifact.Previous)

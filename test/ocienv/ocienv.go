@@ -6,6 +6,7 @@ package ocienv
 
 import (
 	"context"
+	"crypto/sha1"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,9 +53,10 @@ spec:
 `, version, version)
 }
 
-// OriginRevision is the Git revision an artifact of version is recorded as built from.
+// OriginRevision is the Git revision an artifact of version is recorded as built
+// from: a SHA-1 of the version, standing for the commit CI built.
 func OriginRevision(version string) string {
-	return "main@sha1:" + strings.Repeat(version[:1], 40)
+	return fmt.Sprintf("main@sha1:%x", sha1.Sum([]byte(version)))
 }
 
 // Push pushes App(version) to repository app of reg under each tag, as "flux push

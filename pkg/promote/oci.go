@@ -188,9 +188,14 @@ func (s ociStrategy) Deliver(ctx context.Context, g *group, p Provenance) (*Deli
 	if err != nil {
 		return nil, err
 	}
-	s.st.result = res
+	for _, t := range g.targets { // targets following one tag share its write
+		if o, ok := t.strategy.(ociStrategy); ok {
+			o.st.result, o.st.plan = res, s.st.plan
+		}
+	}
 	push := &repo.PushResult{Commit: res.Digest.String(), Parent: digestOr(res.Previous), Branch: g.branch, Attempts: 1, NoOp: res.Unchanged}
-	return &Delivery{Push: push, Plan: lead.change.Plan, Tag: res.Tag}, nil
+	// The subject names the write in a fleet's "wave N: pushed" line; nothing is committed.
+	return &Delivery{Push: push, Spec: &repo.CommitSpec{Message: lead.change.Subject}, Plan: lead.change.Plan, Tag: res.Tag}, nil
 }
 
 // Record says what was tagged; an OCI promotion has no commit.

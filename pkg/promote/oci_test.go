@@ -80,12 +80,18 @@ func (f *ociFleet) push(ref, version string) string {
 // when set, is what both have applied.
 func (f *ociFleet) env(c *flux.Cluster, repoPath string, ref *sourcev1.OCIRepositoryRef, applied string) {
 	f.t.Helper()
+	f.envNamed(c, "app", repoPath, ref, applied)
+}
+
+// envNamed is env with the OCIRepository and the Kustomization called name.
+func (f *ociFleet) envNamed(c *flux.Cluster, name, repoPath string, ref *sourcev1.OCIRepositoryRef, applied string) {
+	f.t.Helper()
 	ctx := context.Background()
-	repo := &sourcev1.OCIRepository{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: fakeflux.Namespace, Generation: 1},
+	repo := &sourcev1.OCIRepository{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: fakeflux.Namespace, Generation: 1},
 		Spec: sourcev1.OCIRepositorySpec{URL: f.reg.URL(repoPath), Reference: ref, Interval: metav1.Duration{Duration: time.Minute}}}
-	ks := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: fakeflux.Namespace, Generation: 1},
+	ks := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: fakeflux.Namespace, Generation: 1},
 		Spec: kustomizev1.KustomizationSpec{Path: "./", Prune: true, Interval: metav1.Duration{Duration: time.Minute},
-			SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.OCIRepositoryKind, Name: "app"}}}
+			SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.OCIRepositoryKind, Name: name}}}
 	defer func() {
 		require.NoError(f.t, c.Client.Create(ctx, repo))
 		require.NoError(f.t, c.Client.Create(ctx, ks))
@@ -288,4 +294,29 @@ func TestOCINoPushAccess(t *testing.T) {
 	require.ErrorIs(t, err, oci.ErrDenied)
 	require.Contains(t, err.Error(), "no push access to "+f.reg.Repository("app"))
 	require.NotContains(t, err.Error(), "reader-secret")
+}
+
+// A fleet of OCI targets in one wave: each target's tag is written once (two targets
+// following one tag share the write), and every target's OCIRepository and
+// Kustomization are announced.
+func TestOCIFleetWave(t *testing.T) {
+	f := newOCIFleet(t, "app", &sourcev1.OCIRepositoryRef{Tag: "production"}, "1.0.0", "1.1.0")
+	f.envNamed(f.prod, "canary", "app", &sourcev1.OCIRepositoryRef{Tag: "canary"}, "")
+	f.envNamed(f.prod, "mirror", "app", &sourcev1.OCIRepositoryRef{Tag: "production"}, "")
+	o := f.options(&fakeflux.Progress{})
+	ref := func(name string) flux.RefSpec {
+		return flux.RefSpec{Raw: "production/flux-system/" + name, Ref: flux.Ref{Context: "production", Namespace: fakeflux.Namespace, Name: name}}
+	}
+	wo := WaveOptions{Options: o, Waves: [][]flux.RefSpec{{ref("app"), ref("canary"), ref("mirror")}}, Given: []string{"production/flux-system/app,canary,mirror"}}
+	res, err := RunWaves(context.Background(), f.clients, wo)
+	require.NoError(t, err)
+	require.Equal(t, OutcomePromoted, res.Outcome)
+	require.Equal(t, f.digests["1.1.0"], f.resolve("app:production"))
+	require.Equal(t, f.digests["1.1.0"], f.resolve("app:canary"))
+	for _, tr := range res.Waves[0].Targets {
+		require.Equal(t, OutcomePromoted, tr.Outcome, tr.Name)
+		require.NotNil(t, tr.Artifact, tr.Name)
+		require.Equal(t, f.digests["1.1.0"], tr.Artifact.Digest, tr.Name)
+		require.Contains(t, tr.Reconcile.Annotated, "OCIRepository/flux-system/"+tr.Target.Kustomization, tr.Name)
+	}
 }

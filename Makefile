@@ -15,7 +15,7 @@ LDFLAGS := -s -w \
 # build.sh prints that directory on stdout and fails loudly when a build fails.
 WITH_PLANE = dir=$$(bash test/tools/build.sh) && export KUBECTL_PROMOTE_PLANE=$$dir &&
 
-.PHONY: all build install test unit e2e demo demo-branches demo-tags demo-fleet demo-policy lint lint-tools cover generate bench bench-e2e bench-status bench-fleet bench-history release-check plane clean
+.PHONY: all build install test unit e2e demo demo-branches demo-tags demo-fleet demo-policy demo-oci lint lint-tools cover generate bench bench-e2e bench-status bench-fleet bench-history bench-oci release-check plane clean
 
 all: build
 
@@ -58,8 +58,8 @@ plane: ## Build (or find cached) the control plane binaries
 e2e: ## End-to-end suite on real kube-apiserver + Flux + Git, through kubectl
 	$(WITH_PLANE) cd test && go test -count=1 -p 1 -parallel 6 -timeout 80m -v ./plane/... ./fleet/... ./e2e/...
 
-demo: ## Real promotions on local Flux clusters, every scene in turn: a directory per environment, a branch per environment, version tags (then signed), a fleet in waves, a policy window and verification (KEEP=1 make demo-SCENE leaves that scene's clusters running)
-	cd test && go run ./demo && go run ./demo -branches && go run ./demo -tags && go run ./demo -fleet && go run ./demo -policy
+demo: ## Real promotions on local Flux clusters, every scene in turn: a directory per environment, a branch per environment, version tags (then signed), a fleet in waves, a policy window and verification, gitless OCI artifacts (KEEP=1 make demo-SCENE leaves that scene's clusters running)
+	cd test && go run ./demo && go run ./demo -branches && go run ./demo -tags && go run ./demo -fleet && go run ./demo -policy && go run ./demo -oci
 
 demo-branches: ## The same with a branch per environment: the commit staging applied merged into production's branch
 	cd test && go run ./demo -branches
@@ -69,6 +69,9 @@ demo-tags: ## Production follows a semver range: the promotion released as tag v
 
 demo-fleet: ## Four clusters: staging promoted to prod-eu, then to prod-us-1 and prod-us-2, in two waves; status --all-contexts
 	cd test && go run ./demo -fleet
+
+demo-oci: ## Gitless: staging and production follow tags of an OCI registry; the promotion moves production's tag to the digest staging applied (no commit), history from the registry's records
+	cd test && go run ./demo -oci
 
 demo-policy: ## A deny window around now blocks the promotion (exit 3), --force passes it and the commit records it; then a promotion verified after Ready (--verify URL with a CEL expression)
 	cd test && go run ./demo -policy
@@ -82,6 +85,9 @@ bench: ## Go benchmarks of planning, the plan bench report (medians, ratio to a 
 
 bench-e2e: ## Latency of `kubectl promote --wait` against the scripted baseline, on a real plane
 	$(WITH_PLANE) cd test && go run ./bench -rounds 3
+
+bench-oci: ## Gitless: `kubectl promote --wait` against `flux tag artifact` + reconcile requests + polling, on a real plane and registry, medians and ratio
+	$(WITH_PLANE) cd test && go run ./benchoci -rounds 5
 
 bench-status: ## How long `kubectl promote status` takes for 2 clusters and for 20 environments, medians
 	$(WITH_PLANE) cd test && go run ./benchstatus

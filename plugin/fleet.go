@@ -49,7 +49,7 @@ func (o *PromoteOptions) completeFleet() error {
 		RepoDir: o.RepoDir, Auth: o.auth(), Strategy: o.Strategy, FFOnly: o.FFOnly, Tag: o.Tag,
 		MinSoak: o.MinSoak, Force: o.Force, DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout,
 		RollbackOnFailure: o.RollbackOnFailure, PushAttempts: promote.DefaultPushAttempts,
-		Review: o.reviewOptions(),
+		Review: o.reviewOptions(), Registry: o.registryOptions(),
 	}}
 	for _, wave := range expanded {
 		var specs []flux.RefSpec

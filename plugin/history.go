@@ -39,6 +39,7 @@ output formats.`
 // HistoryOptions holds the flags of `kubectl promote history`.
 type HistoryOptions struct {
 	envFlags
+	registryFlags
 	Limit int
 
 	env     string
@@ -76,6 +77,7 @@ func NewCmdHistory(streams genericiooptions.IOStreams, flags *genericclioptions.
 	cmd.Flags().IntVar(&o.Limit, "limit", o.Limit, "Show at most this many entries (0 for all)")
 	o.addKustomizationFlag(cmd)
 	o.addGitFlags(cmd)
+	o.addRegistryFlags(cmd)
 	o.addOutputFlags(cmd)
 	return cmd
 }
@@ -106,12 +108,15 @@ func (o *HistoryOptions) Validate() error {
 func (o *HistoryOptions) Run(ctx context.Context) error {
 	ctx, stop := interruptible(ctx)
 	defer stop()
-	env, entries, err := promote.History(ctx, o.clients, o.spec, promote.HistoryOptions{Auth: o.auth(), RepoDir: o.RepoDir, Limit: o.Limit})
+	env, entries, err := promote.History(ctx, o.clients, o.spec, promote.HistoryOptions{Auth: o.auth(), RepoDir: o.RepoDir, Limit: o.Limit, Registry: o.registryOptions()})
 	if err != nil {
 		return namingHint(err, "kubectl promote history CONTEXT --kustomization NAME")
 	}
 	if o.machine() {
 		return o.printObject(v1alpha1.NewHistory(o.env, env, entries), o.Out)
+	}
+	if env.OCIRepository != "" {
+		return ociHistoryTable(o.Out, o.ErrOut, env, entries)
 	}
 	if len(entries) == 0 {
 		fmt.Fprintf(o.ErrOut, "No promotions to %s found on branch %s under %s\n", env.Name, env.Branch, env.Path)

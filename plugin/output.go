@@ -137,6 +137,7 @@ func (p *printer) plan(r *v1alpha1.Promotion) {
 		}
 		fmt.Fprintln(p.w)
 	}
+	p.artifactPlan(r)
 	if len(r.Changes) > 0 {
 		fmt.Fprintf(p.w, "Images to promote from %s to %s:\n", r.Source.Name, r.Target.Name)
 		tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
@@ -197,6 +198,7 @@ func (p *printer) summary(r *v1alpha1.Promotion) {
 	} else if r.Commit != nil {
 		fmt.Fprintf(p.w, "commit/%s pushed to %s\n", r.Commit.SHA, r.Commit.Branch)
 	}
+	p.artifactSummary(r)
 	if r.Reconcile != nil && r.Reconcile.Ready {
 		fmt.Fprintf(p.w, "kustomization/%s applied %s\n", r.Target.Kustomization, r.Reconcile.AppliedRevision)
 	}
@@ -240,6 +242,9 @@ func (p *printer) rollbackPlan(r *v1alpha1.Rollback) {
 
 // strategyLine says how the promotion reaches the target's branch.
 func strategyLine(r *v1alpha1.Promotion) string {
+	if line := ociStrategyLine(r); line != "" {
+		return line
+	}
 	switch {
 	case r.Strategy == "revision" && r.FastForward:
 		return fmt.Sprintf("revision (fast-forward branch %s to what %s applied)", r.Target.Branch, r.Source.Name)

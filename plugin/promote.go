@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
 	"github.com/kubectl-promote/kubectl-promote/pkg/verify"
@@ -84,6 +85,7 @@ type PromoteOptions struct {
 	writeFlags
 	reviewFlags
 	verifyFlags
+	registryFlags
 
 	From, To string
 	// ToList is every --to given; more than one, a comma list or a glob is a fleet.
@@ -146,7 +148,7 @@ func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptio
 	f.DurationVar(&o.MinSoak, "min-soak", 0, "Require the source to have been Ready on its revision for at least this long")
 	f.BoolVar(&o.Force, "force", false, "Promote even when gates fail (recorded in the commit)")
 	f.BoolVar(&o.RollbackOnFailure, "rollback-on-failure", false, "With --wait, revert the promotion when the target fails health")
-	f.StringVar(&o.Strategy, "strategy", promote.StrategyAuto, "How the change reaches the target's branch: auto (from the GitRepository refs and paths), images (edit the target overlay's images), revision (merge the source's applied commit into the target's branch) or tag (release with a new tag, for a target following a semver range or pinned to a tag, whose manifest is then edited to pin it)")
+	f.StringVar(&o.Strategy, "strategy", promote.StrategyAuto, "How the change reaches the target's branch: auto (from the GitRepository refs and paths), images (edit the target overlay's images), revision (merge the source's applied commit into the target's branch) or tag (release with a new tag, for a target following a semver range or pinned to a tag, whose manifest is then edited to pin it); for an OCIRepository target: retag, copy or semver")
 	f.BoolVar(&o.FFOnly, "ff-only", false, "With the revision strategy, fast-forward the target's branch to the source's applied commit instead of merging (provenance goes to a Git note)")
 	f.StringVar(&o.Tag.Bump, "bump", "", "For a target following a semver range (or pinned to a tag): the part of the highest selected (or pinned) tag to bump for the new tag, patch (default), minor or major")
 	f.StringVar(&o.Tag.Tag, "tag", "", "For a target following a semver range or pinned to a tag: the new tag's name (instead of --bump); for a range it must be a version the range selects")
@@ -156,6 +158,7 @@ func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptio
 	o.addGitFlags(cmd)
 	o.addReviewFlags(cmd, "promotion")
 	o.addVerifyFlags(cmd)
+	o.addRegistryFlags(cmd)
 	o.addOutputFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("app", CompleteApps(o.listApps))
 	_ = cmd.RegisterFlagCompletionFunc("strategy", cobra.FixedCompletions([]cobra.Completion{promote.StrategyAuto, promote.StrategyImages, promote.StrategyRevision, promote.StrategyTag}, cobra.ShellCompDirectiveNoFileComp))
@@ -199,7 +202,7 @@ func (o *PromoteOptions) Complete(cmd *cobra.Command, args []string) error {
 		Strategy: o.Strategy, FFOnly: o.FFOnly, Tag: o.Tag,
 		MinSoak: o.MinSoak, Force: o.Force, DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout,
 		RollbackOnFailure: o.RollbackOnFailure, PushAttempts: promote.DefaultPushAttempts,
-		Review: o.reviewOptions(),
+		Review: o.reviewOptions(), Registry: o.registryOptions(),
 	}
 	if o.opts.Author, err = o.author(); err != nil {
 		return err
@@ -258,9 +261,9 @@ func (o *PromoteOptions) Validate() error {
 		return fmt.Errorf("--min-soak must not be negative")
 	}
 	switch o.Strategy {
-	case promote.StrategyAuto, promote.StrategyImages, promote.StrategyRevision, promote.StrategyTag:
+	case promote.StrategyAuto, promote.StrategyImages, promote.StrategyRevision, promote.StrategyTag, oci.StrategyRetag, oci.StrategyCopy, oci.StrategySemver:
 	default:
-		return fmt.Errorf("--strategy %q: use %s, %s, %s or %s", o.Strategy, promote.StrategyAuto, promote.StrategyImages, promote.StrategyRevision, promote.StrategyTag)
+		return fmt.Errorf("--strategy %q: use %s, %s, %s or %s (or, for OCIRepository targets, %s, %s or %s)", o.Strategy, promote.StrategyAuto, promote.StrategyImages, promote.StrategyRevision, promote.StrategyTag, oci.StrategyRetag, oci.StrategyCopy, oci.StrategySemver)
 	}
 	switch o.Tag.Bump {
 	case "", promote.BumpPatch, promote.BumpMinor, promote.BumpMajor:

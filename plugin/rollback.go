@@ -49,10 +49,13 @@ type RollbackOptions struct {
 	envFlags
 	writeFlags
 	reviewFlags
+	registryFlags
 	// ToRevision is the promotion commit to go back to (--to-revision).
 	ToRevision string
 	Reason     string
-	// Force rolls back inside a deny window that names rollbacks (--force).
+	// Force rolls back inside a deny window that names rollbacks, and moves an
+	// OCIRepository environment's tag back even when someone moved it since the
+	// last promotion (--force).
 	Force bool
 
 	env     string
@@ -94,10 +97,11 @@ func NewCmdRollback(streams genericiooptions.IOStreams, flags *genericclioptions
 	f.StringVar(&o.ToRevision, "to", "", "Revert every promotion after this promotion commit (deprecated: use --to-revision)")
 	_ = f.MarkDeprecated("to", "use --to-revision instead")
 	f.StringVar(&o.Reason, "reason", "", "Why, recorded in the revert commit")
-	f.BoolVar(&o.Force, "force", false, "Roll back even inside a deny window of the environment's policy that names rollbacks (recorded in the commit)")
+	f.BoolVar(&o.Force, "force", false, "Roll back even inside a deny window of the environment's policy that names rollbacks (recorded), and move an OCIRepository environment's tag back even when someone moved it since the last promotion")
 	o.addWriteFlags(cmd, "Show what would be reverted; write nothing anywhere", "Wait for the environment to apply the revert and become healthy")
 	o.addKustomizationFlag(cmd)
 	o.addGitFlags(cmd)
+	o.addRegistryFlags(cmd)
 	o.addReviewFlags(cmd, "revert")
 	o.addOutputFlags(cmd)
 	return cmd
@@ -119,7 +123,8 @@ func (o *RollbackOptions) Complete(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	o.opts = promote.RollbackOptions{Env: env, To: o.ToRevision, Reason: o.Reason, RepoDir: o.RepoDir, Auth: o.auth(),
-		DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout, PushAttempts: promote.DefaultPushAttempts, Review: o.reviewOptions(), Force: o.Force}
+		DryRun: o.DryRun, Wait: o.Wait, Timeout: o.Timeout, PushAttempts: promote.DefaultPushAttempts, Review: o.reviewOptions(),
+		Force: o.Force, Registry: o.registryOptions()}
 	if o.opts.Author, err = o.author(); err != nil {
 		return err
 	}

@@ -48,6 +48,7 @@ Status document (kubectl-promote.dev/v1alpha1) in any of kubectl's output format
 // StatusOptions holds the flags of `kubectl promote status`.
 type StatusOptions struct {
 	envFlags
+	registryFlags
 	// GitProvider is --git-provider, for the open review pull requests.
 	GitProvider string
 
@@ -94,6 +95,7 @@ func NewCmdStatus(streams genericiooptions.IOStreams, flags *genericclioptions.C
 	cmd.Flags().BoolVarP(&o.AllContexts, "all-contexts", "A", false, "Every Kustomization of every kubeconfig context (or the one --kustomization names), read in parallel, each with its lag behind the branch its source tracks")
 	cmd.Flags().StringVar(&o.Contexts, "contexts", "", "Like --all-contexts, for the contexts matching this glob, e.g. 'prod-*'")
 	o.addGitFlags(cmd)
+	o.addRegistryFlags(cmd)
 	cmd.Flags().StringVar(&o.GitProvider, "git-provider", "", "The Git host's kind, to list open review pull requests when its name does not tell: "+strings.Join(review.Providers, ", "))
 	_ = cmd.RegisterFlagCompletionFunc("git-provider", cobra.FixedCompletions(review.Providers, cobra.ShellCompDirectiveNoFileComp))
 	o.addOutputFlags(cmd)
@@ -158,7 +160,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		}
 		o.specs = specs
 	}
-	rep, err := status.Run(ctx, o.clients, status.Options{Envs: o.specs, Auth: o.auth(), RepoDir: o.RepoDir, SourceLag: o.fleetContexts != nil, GitProvider: o.GitProvider})
+	rep, err := status.Run(ctx, o.clients, status.Options{Envs: o.specs, Auth: o.auth(), RepoDir: o.RepoDir, SourceLag: o.fleetContexts != nil, GitProvider: o.GitProvider, Registry: o.registryOptions()})
 	if err != nil {
 		return namingHint(err, "kubectl promote status CONTEXT --kustomization NAME")
 	}
@@ -198,7 +200,7 @@ func (o *StatusOptions) table(rep *v1alpha1.Status) error {
 		if e.BehindCommits != nil && *e.BehindCommits > 0 {
 			behind += fmt.Sprintf(" (%d commit(s) behind %s)", *e.BehindCommits, e.BehindOf)
 		}
-		fmt.Fprintf(tw, "%s\t%s/%s\t%s %s\t%s\t%s\t%s\t%s\n", e.Name, e.Namespace, e.Kustomization, dash(e.GitRepository), dash(refLine(e)),
+		fmt.Fprintf(tw, "%s\t%s/%s\t%s %s\t%s\t%s\t%s\t%s\n", e.Name, e.Namespace, e.Kustomization, dash(e.GitRepository+e.OCIRepository), dash(refLine(e)),
 			dash(shortRevision(e.AppliedRevision)), ready, images, behind)
 	}
 	if err := tw.Flush(); err != nil {
@@ -206,6 +208,9 @@ func (o *StatusOptions) table(rep *v1alpha1.Status) error {
 	}
 	for _, e := range rep.Environments {
 		o.problems(e)
+		if e.OriginRevision != "" {
+			fmt.Fprintf(o.Out, "%s: artifact built from %s\n", e.Name, e.OriginRevision)
+		}
 		if e.Selectable != "" {
 			fmt.Fprintf(o.Out, "%s: tag %s is already selectable (the range selects it over %s): Flux moves to it at its next fetch\n", e.Name, e.Selectable, e.Tag)
 		}

@@ -15,7 +15,11 @@ type GitRef struct {
 const DefaultBranch = "master"
 
 // RefOf reads the ref a GitRepository tracks.
+// A nil repository (an environment reading an OCIRepository) tracks no Git ref.
 func RefOf(repo *sourcev1.GitRepository) GitRef {
+	if repo == nil {
+		return GitRef{}
+	}
 	ref := repo.Spec.Reference
 	switch {
 	case ref == nil:

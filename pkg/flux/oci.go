@@ -164,3 +164,30 @@ func OCIAppliedOf(ks *kustomizev1.Kustomization) (a OCIArtifact, ok bool, err er
 	a.OriginRevision = ks.Status.LastAppliedOriginRevision
 	return a, true, nil
 }
+
+// LoadAny is Load that also accepts a Kustomization reading from an OCIRepository
+// (see LoadAnyFrom).
+func LoadAny(ctx context.Context, clients *Clients, spec RefSpec) (*Environment, error) {
+	cluster, err := clients.Cluster(spec.Ref.Context)
+	if err != nil {
+		return nil, err
+	}
+	return LoadAnyFrom(ctx, cluster, spec)
+}
+
+// SourceObject is the Flux source env's Kustomization reads: its GitRepository or
+// its OCIRepository.
+func (e *Environment) SourceObject() client.Object {
+	if e.OCISource != nil {
+		return e.OCISource
+	}
+	return e.Source
+}
+
+// SourceResource is the API resource of env's source, as RBAC names it.
+func (e *Environment) SourceResource() string {
+	if e.OCISource != nil {
+		return "ocirepositories"
+	}
+	return "gitrepositories"
+}

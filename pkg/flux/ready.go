@@ -66,6 +66,16 @@ const AdditiveCELDependencyCheck = false
 // and, when both read the same source, applied at that source's current artifact
 // revision.
 func DependencyReady(dep *kustomizev1.Kustomization, dependent *kustomizev1.Kustomization, source *sourcev1.GitRepository) error {
+	revision := ""
+	if source != nil && source.Status.Artifact != nil {
+		revision = source.Status.Artifact.Revision
+	}
+	return DependencyReadyOn(dep, dependent, revision)
+}
+
+// DependencyReadyOn is DependencyReady for a source of any kind whose artifact is at
+// revision ("" when it has none).
+func DependencyReadyOn(dep, dependent *kustomizev1.Kustomization, revision string) error {
 	if expr := readyExpr(dep, dependent); expr != "" {
 		ready, err := evalReadyExpr(expr, dependent, dep)
 		if err != nil {
@@ -81,10 +91,9 @@ func DependencyReady(dep *kustomizev1.Kustomization, dependent *kustomizev1.Kust
 	if ok, why := Ready(dep); !ok {
 		return fmt.Errorf("dependency %s/%s is not ready: %s", dep.Namespace, dep.Name, why)
 	}
-	if source != nil && sameSource(dep, dependent) && source.Status.Artifact != nil &&
-		!SameRevision(dep.Status.LastAppliedRevision, source.Status.Artifact.Revision) {
+	if revision != "" && sameSource(dep, dependent) && !SameRevision(dep.Status.LastAppliedRevision, revision) {
 		return fmt.Errorf("dependency %s/%s revision is not up to date: applied %s, source has %s",
-			dep.Namespace, dep.Name, dep.Status.LastAppliedRevision, source.Status.Artifact.Revision)
+			dep.Namespace, dep.Name, dep.Status.LastAppliedRevision, revision)
 	}
 	return nil
 }

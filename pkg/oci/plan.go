@@ -45,7 +45,7 @@ func (p *Plan) UpToDate() bool { return p.Current == p.Digest }
 // reading an OCIRepository. A mix of a Git and an OCI environment is refused with
 // one line. Reading the target's current digest needs the registry.
 func (c *Client) PlanPromotion(ctx context.Context, source, target *flux.Environment) (*Plan, error) {
-	if err := refuseMix(source, target); err != nil {
+	if err := RefuseMix(source, target); err != nil {
 		return nil, err
 	}
 	applied, ok, err := flux.OCIAppliedOf(source.Kustomization)
@@ -72,7 +72,8 @@ func (c *Client) PlanPromotion(ctx context.Context, source, target *flux.Environ
 	return p, err
 }
 
-func refuseMix(source, target *flux.Environment) error {
+// RefuseMix refuses a promotion between a Git and an OCI environment, in one line.
+func RefuseMix(source, target *flux.Environment) error {
 	kind := func(e *flux.Environment) string {
 		if e.OCISource != nil {
 			return "an " + sourcev1.OCIRepositoryKind

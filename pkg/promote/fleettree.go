@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
@@ -82,7 +84,8 @@ func (p *pipeline) shareTrees(ctx context.Context) error {
 
 // sourceKey names the GitRepository env reads, in its cluster.
 func sourceKey(env *flux.Environment) string {
-	return env.Cluster.Context + "\x00" + env.Source.Namespace + "/" + env.Source.Name
+	src := env.SourceObject()
+	return env.Cluster.Context + "\x00" + env.SourceResource() + "/" + src.GetNamespace() + "/" + src.GetName()
 }
 
 // announceSources asks Flux, once per GitRepository, to fetch the wave's commits:
@@ -109,7 +112,7 @@ func announceSources(ctx context.Context, targets []*flux.Environment) (string, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if reconcile.Annotate(actx, env.Cluster, env.Source.DeepCopy(), token) == nil {
+			if reconcile.Annotate(actx, env.Cluster, env.SourceObject().DeepCopyObject().(client.Object), token) == nil {
 				mu.Lock()
 				done[k] = true
 				mu.Unlock()

@@ -141,6 +141,9 @@ func announce(ctx context.Context, env *flux.Environment, token string, sourceDo
 // or a descendant on the branch that, when the strategy can tell, still carries the
 // change (another promotion landed on top of ours, and Flux applied both).
 func (w *Workspace) contains(ctx context.Context, commit, revision string, carries func(context.Context, string) (bool, error)) (bool, error) {
+	if flux.SameRevision(revision, commit) {
+		return true, nil // an OCI digest, or the commit itself
+	}
 	sha, err := flux.CommitSHA(revision)
 	if err != nil {
 		return false, nil

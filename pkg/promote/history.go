@@ -5,6 +5,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
@@ -13,14 +14,19 @@ type HistoryOptions struct {
 	Auth    repo.Auth
 	RepoDir string
 	Limit   int
+	// Registry is how an OCI environment's registry is reached.
+	Registry oci.Options
 }
 
 // History reads the promotions and rollbacks to an environment from the branch its
 // GitRepository tracks, restricted to its Kustomization's path.
 func History(ctx context.Context, clients *flux.Clients, spec flux.RefSpec, o HistoryOptions) (v1alpha1.Environment, []v1alpha1.HistoryEntry, error) {
-	env, err := flux.Load(ctx, clients, spec)
+	env, err := flux.LoadAny(ctx, clients, spec)
 	if err != nil {
 		return v1alpha1.Environment{}, nil, err
+	}
+	if env.OCISource != nil {
+		return ociHistory(ctx, env, o)
 	}
 	ref := flux.RefOf(env.Source)
 	branch := ref.Branch

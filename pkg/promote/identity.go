@@ -31,7 +31,7 @@ func whoAmI(ctx context.Context, cluster *flux.Cluster) string {
 // be allowed before anything is pushed, so a promotion is never left half made.
 func checkPermissions(ctx context.Context, env *flux.Environment) error {
 	checks := []struct{ group, resource, ns, name string }{
-		{"source.toolkit.fluxcd.io", "gitrepositories", env.Source.Namespace, env.Source.Name},
+		{"source.toolkit.fluxcd.io", env.SourceResource(), env.SourceObject().GetNamespace(), env.SourceObject().GetName()},
 		{"kustomize.toolkit.fluxcd.io", "kustomizations", env.Ref.Namespace, env.Ref.Name},
 	}
 	for _, c := range checks {

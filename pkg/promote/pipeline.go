@@ -64,6 +64,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/gates"
+	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
 	"github.com/kubectl-promote/kubectl-promote/pkg/render"
@@ -113,6 +114,9 @@ type Options struct {
 	PushAttempts int
 	// Review, when set (--review), delivers through a pull request (channel.go).
 	Review *ReviewOptions
+	// Registry is how OCI registries are reached, for environments reading an
+	// OCIRepository (oci.go).
+	Registry oci.Options
 	// Gates, Verifiers and Observers extend the pipeline (see extend.go).
 	Gates     []Gate
 	Verifiers []Verifier
@@ -263,9 +267,9 @@ func (p *pipeline) load(ctx context.Context) error {
 	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
 	wg.Add(1 + len(targets))
-	go func() { defer wg.Done(); src, srcErr = flux.Load(ctx, p.clients, p.o.From) }()
+	go func() { defer wg.Done(); src, srcErr = flux.LoadAny(ctx, p.clients, p.o.From) }()
 	for i, t := range targets {
-		go func() { defer wg.Done(); t.dst, errs[i] = flux.Load(ctx, p.clients, t.spec) }()
+		go func() { defer wg.Done(); t.dst, errs[i] = flux.LoadAny(ctx, p.clients, t.spec) }()
 	}
 	wg.Wait()
 	// The source's error first, then the targets' in order, whichever came first.
@@ -354,8 +358,8 @@ func (p *pipeline) gate(ctx context.Context) {
 // on its checkout.
 func (p *pipeline) plan(ctx context.Context) error {
 	first := p.waves[0][0]
-	p.base = &Workspace{Source: p.src, Target: first.w.Target, SourceRevision: first.w.SourceRevision, source: first.w.source}
-	sha, err := flux.CommitSHA(p.base.SourceRevision)
+	p.base = &Workspace{Source: p.src, Target: first.w.Target, SourceRevision: first.w.SourceRevision, source: first.w.source, registry: first.w.registry}
+	sha, err := p.base.source.Commit(p.base.SourceRevision)
 	if err != nil {
 		return fmt.Errorf("source %s: lastAppliedRevision %q: %w", p.src.Name, p.base.SourceRevision, err)
 	}

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
 )
 
 // modes are the ways a promotion is asked for that a strategy may not serve.
@@ -47,6 +50,21 @@ var refusals = map[string][]refusal{
 			return fmt.Sprintf("--rollback-on-failure does not apply to %s, which follows %s: a failed release is undone by a new tag that \"kubectl promote rollback\" releases", w.Target.Name, w.TargetRef)
 		}},
 	},
+	oci.StrategyRetag: {ociReview},
+	oci.StrategyCopy:  {ociReview},
+	oci.StrategySemver: {ociReview,
+		{func(m modes) bool { return m.fleet }, func(w *Workspace) string {
+			return fmt.Sprintf("%s follows %s, which only a new version tag of its own reaches: promote %s on its own", w.Target.Name, ociRef(w), w.Target.Name)
+		}},
+		{func(m modes) bool { return m.rollbackOnFailure }, func(w *Workspace) string {
+			return fmt.Sprintf("--rollback-on-failure does not apply to %s, which follows %s: a version tag is never deleted; promote the previous digest with a new version instead", w.Target.Name, ociRef(w))
+		}},
+	},
+	oci.StrategyPin: {
+		{func(modes) bool { return true }, func(w *Workspace) string {
+			return fmt.Sprintf("%s pins %s: editing the pin in Git is not supported yet; point spec.ref at a tag (spec.ref.tag) or a semver range (spec.ref.semver), then promote again", w.Target.Name, ociRef(w))
+		}},
+	},
 	StrategyPinnedTag: {
 		{func(m modes) bool { return m.ffOnly }, tagFFOnly},
 		{func(m modes) bool { return m.review }, func(w *Workspace) string {
@@ -60,6 +78,13 @@ var refusals = map[string][]refusal{
 		}},
 	},
 }
+
+// ociReview refuses --review for an OCI target: nothing goes through Git.
+var ociReview = refusal{func(m modes) bool { return m.review }, func(w *Workspace) string {
+	return fmt.Sprintf("--review opens a pull request; %s reads an OCIRepository (%s), which a registry write reaches: promote without --review", w.Target.Name, ociRef(w))
+}}
+
+func ociRef(w *Workspace) string { return flux.OCIRefOf(w.Target.OCISource).String() }
 
 // tagFFOnly refuses --ff-only for a target a new tag reaches.
 func tagFFOnly(w *Workspace) string {

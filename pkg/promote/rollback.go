@@ -13,6 +13,7 @@ import (
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
+	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 	"github.com/kubectl-promote/kubectl-promote/pkg/review"
@@ -46,8 +47,12 @@ type RollbackOptions struct {
 	// Review, when set (--review), proposes the revert as a pull request.
 	Review *ReviewOptions
 	// Force rolls back even when the target's policy closes rollbacks now (a deny
-	// window "including rollbacks"); the revert's Promote-Gates trailer records it.
-	Force bool
+	// window "including rollbacks"; the revert's Promote-Gates trailer records it),
+	// and moves an OCI environment's tag back even when someone moved it since the
+	// last promotion. Registry is how an OCI environment's registry is reached
+	// (ocihistory.go).
+	Force    bool
+	Registry oci.Options
 }
 
 // ErrNothingToRollBack says the environment has no live promotion to revert.
@@ -97,6 +102,9 @@ func (rb *rollback) run(ctx context.Context) error {
 	if err := rb.load(before); err != nil {
 		return err
 	}
+	if rb.w.Target.OCISource != nil {
+		return rb.runOCI(ctx, before)
+	}
 	if err := rb.w.open(before, rb.o.Progress, rb.o.Auth, rb.o.RepoDir, rb.o.SignKey); err != nil {
 		return err
 	}
@@ -125,8 +133,14 @@ func (rb *rollback) run(ctx context.Context) error {
 
 // load reads the environment.
 func (rb *rollback) load(ctx context.Context) error {
-	env, err := flux.Load(ctx, rb.clients, rb.o.Env)
+	env, err := flux.LoadAny(ctx, rb.clients, rb.o.Env)
 	if err != nil {
+		return err
+	}
+	if env.OCISource != nil {
+		rb.w = &Workspace{Target: env, registry: rb.o.Registry}
+		rb.res.Target = describeOCI(env, env.Kustomization.Status.LastAppliedRevision)
+		_, err := rollbackAllowed(env, rb.o.Force, rb.o.Progress) // a registry write has no trailer
 		return err
 	}
 	rb.w = &Workspace{Target: env, TargetRef: flux.RefOf(env.Source), pushAttempts: rb.o.PushAttempts}

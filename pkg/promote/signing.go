@@ -74,6 +74,9 @@ func verifies(mode string, tag bool) bool {
 // signed or verified.
 func checkSigning(ctx context.Context, env *flux.Environment, key *sign.Key, pr Progress) (*v1alpha1.Signing, error) {
 	src := env.Source
+	if src == nil {
+		return nil, ociSigning(env, key)
+	}
 	v := src.Spec.Verification
 	if v == nil || v.Mode == "" {
 		if key == nil {

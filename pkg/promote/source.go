@@ -8,6 +8,7 @@ import (
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 	"github.com/kubectl-promote/kubectl-promote/pkg/sign"
 )
@@ -28,6 +29,9 @@ type Source interface {
 	// Choose picks the strategy for w's two environments: want is --strategy
 	// ("auto" or empty picks), ffOnly --ff-only, tag the tag strategy's flags.
 	Choose(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy, error)
+	// Commit is what a source's applied revision names: a Git commit's SHA, an OCI
+	// artifact's digest.
+	Commit(revision string) (string, error)
 }
 
 // openOptions is how a source is fetched.
@@ -42,6 +46,7 @@ type openOptions struct {
 // spec.sourceRef names.
 var sourceKinds = map[string]Source{
 	sourcev1.GitRepositoryKind: gitRepositorySource{},
+	sourcev1.OCIRepositoryKind: ociRepositorySource{},
 }
 
 // sourceOf is the source env's Kustomization reads.
@@ -66,8 +71,13 @@ func (gitRepositorySource) Open(ctx context.Context, w *Workspace, o openOptions
 }
 
 func (gitRepositorySource) Choose(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy, error) {
+	if w.Source.Source == nil {
+		return nil, oci.RefuseMix(w.Source, w.Target)
+	}
 	return chooseStrategy(w, want, ffOnly, tag)
 }
+
+func (gitRepositorySource) Commit(revision string) (string, error) { return flux.CommitSHA(revision) }
 
 // open fetches the repository the target reads and checks out the source's applied
 // revision.

@@ -10,6 +10,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
+	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/render"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
@@ -45,6 +46,8 @@ type Strategy interface {
 var strategies = map[string]Strategy{
 	StrategyImages: imagesStrategy{}, StrategyRevision: revisionStrategy{},
 	StrategyTag: tagStrategy{}, StrategyPinnedTag: tagStrategy{pinned: "tag"},
+	oci.StrategyRetag: ociStrategy{name: oci.StrategyRetag}, oci.StrategyCopy: ociStrategy{name: oci.StrategyCopy},
+	oci.StrategySemver: ociStrategy{name: oci.StrategySemver},
 }
 
 // Action says what a planned promotion will do, in its strategy's words (the
@@ -79,6 +82,8 @@ type Workspace struct {
 	tree *branchTree
 	// source is the kind of source the target reads (source.go).
 	source Source
+	// registry is how OCI registries are reached (Options.Registry).
+	registry oci.Options
 }
 
 // Proposal is a strategy's plan: the change it will deliver.
@@ -104,10 +109,15 @@ type Proposal struct {
 	TargetRevision string
 	// Pin is, for a target pinned to a tag, the manifest edit that pins the new one.
 	Pin *pin
+	// Artifact is, for an OCI target, the artifact to tag (nil when it has it already).
+	Artifact *v1alpha1.PromotedArtifact
 }
 
-// empty says the proposal changes nothing: no image and no commit to promote.
-func (c *Proposal) empty() bool { return len(c.Plan.Changes) == 0 && c.CommitCount == 0 }
+// empty says the proposal changes nothing: no image, no commit and no artifact to
+// promote.
+func (c *Proposal) empty() bool {
+	return len(c.Plan.Changes) == 0 && c.CommitCount == 0 && c.Artifact == nil
+}
 
 // Provenance is what every promotion commit records about itself: To has one
 // environment per target the commit promotes.

@@ -8,7 +8,6 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/render"
-	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
 // target is one target of a pipeline: what each phase found for it, and its result.
@@ -40,7 +39,7 @@ func (t *target) use(ctx context.Context, src *flux.Environment, m modes) error 
 		return err
 	}
 	t.w = &Workspace{Source: src, Target: dst, SourceRef: flux.RefOf(src.Source), TargetRef: flux.RefOf(dst.Source),
-		Filter: t.o.Filter, SourceRevision: src.Kustomization.Status.LastAppliedRevision, pushAttempts: t.o.PushAttempts, source: source}
+		Filter: t.o.Filter, SourceRevision: src.Kustomization.Status.LastAppliedRevision, pushAttempts: t.o.PushAttempts, source: source, registry: t.o.Registry}
 	t.res.Source = describeEnv(src, t.w.SourceRef, t.w.SourceRevision)
 	t.res.Target = describeEnv(dst, t.w.TargetRef, "")
 	s, err := source.Choose(t.w, t.o.Strategy, t.o.FFOnly, t.o.Tag)
@@ -61,8 +60,7 @@ func (t *target) use(ctx context.Context, src *flux.Environment, m modes) error 
 		pr.Failed("--ff-only makes no commit to sign: GitRepository %s/%s verifies HEAD, so the source's commit must itself be signed by a key it trusts", dst.Source.Namespace, dst.Source.Name)
 	}
 	pr.Done("source %s: Kustomization %s/%s applied %s", src.Name, src.Ref.Namespace, src.Ref.Name, orNone(t.w.SourceRevision))
-	pr.Done("target %s: Kustomization %s/%s tracks %s %s path %s", dst.Name, dst.Ref.Namespace, dst.Ref.Name,
-		repo.RedactURL(dst.Source.Spec.URL), t.w.TargetRef, dst.Kustomization.Spec.Path)
+	pr.Done("target %s: Kustomization %s/%s tracks %s path %s", dst.Name, dst.Ref.Namespace, dst.Ref.Name, tracks(dst), dst.Kustomization.Spec.Path)
 	return nil
 }
 
@@ -78,6 +76,7 @@ func (t *target) plan(ctx context.Context) error {
 		t.res.Target.Revision = c.TargetRevision
 	}
 	t.res.Tag = c.Tag
+	t.res.Artifact = c.Artifact
 	if c.Pin != nil {
 		t.res.Pin = c.Pin.describe(t.w, c.Released.Name, c.Tag)
 	}
@@ -93,6 +92,9 @@ func (t *target) plan(ctx context.Context) error {
 // when the target has not applied a revision containing it; "" when it has.
 func (t *target) pendingPromotion(ctx context.Context) (string, error) {
 	w := t.w
+	if w.Repo == nil {
+		return "", nil // an OCI target: no commit pending
+	}
 	entries, err := Entries(ctx, w.Repo, t.change.Branch, w.Target.Kustomization.Spec.Path, w.Target.Ref.String(), 0)
 	if err != nil {
 		return "", err

@@ -121,9 +121,9 @@ func (p *pipeline) deliver(ctx context.Context, g *group, wait bool) error {
 	case l.base != "":
 		p.say(g.wave, lead.progress.Doing, "committing to a review branch from %s", g.branch)
 	case p.fleet:
-		p.o.Progress.Doing("wave %d: committing to branch %s for %s", g.wave+1, g.branch, targetNames(g.targets))
+		p.o.Progress.Doing("wave %d: %s for %s", g.wave+1, deliveryLine(lead.strategy, g.branch), targetNames(g.targets))
 	default:
-		lead.progress.Doing("committing to branch %s", g.branch)
+		lead.progress.Doing("%s", deliveryLine(lead.strategy, g.branch))
 	}
 	prov := p.prov
 	prov.To = g.to()
@@ -357,7 +357,7 @@ func (p *pipeline) undoGroup(ctx context.Context, g *group) *v1alpha1.AutoRollba
 		}
 		u.gates = cmp.Or(u.gates, gates)
 	}
-	lead.progress.Doing("rolling back %s on branch %s", repo.ShortSHA(g.commit), g.branch)
+	lead.progress.Doing("%s", undoLine(lead.strategy, g.commit, g.branch))
 	res, err := lead.strategy.Undo(ctx, lead.w, p.channel, &u)
 	if res != nil {
 		rb.Commit, rb.PullRequest = res.commit, res.pr
@@ -372,8 +372,10 @@ func (p *pipeline) undoGroup(ctx context.Context, g *group) *v1alpha1.AutoRollba
 		p.setRollback(g, rb)
 		return rb
 	}
-	lead.progress.Done("pushed rollback %s to branch %s", repo.ShortSHA(res.follow), g.branch)
-	p.rolledBack(ctx, g, res.follow)
+	if _, registry := lead.strategy.(ociStrategy); !registry { // the strategy said what it moved
+		lead.progress.Done("pushed rollback %s to branch %s", repo.ShortSHA(res.follow), g.branch)
+		p.rolledBack(ctx, g, res.follow) // commit statuses: a registry write has no commit
+	}
 	p.followBack(ctx, g, res.follow, rb)
 	return rb
 }
@@ -419,7 +421,7 @@ func (p *pipeline) setRollback(g *group, rb *v1alpha1.AutoRollback) {
 
 // observe tells the observers a group's commit was pushed (pending).
 func (p *pipeline) observe(ctx context.Context, g *group, _ string) {
-	if len(p.o.Observers) == 0 || g.d == nil || g.d.Push == nil || g.d.Push.NoOp {
+	if len(p.o.Observers) == 0 || g.d == nil || g.d.Push == nil || g.d.Push.NoOp || g.lead().w.Repo == nil {
 		return
 	}
 	for _, t := range g.targets {
@@ -432,7 +434,7 @@ func (p *pipeline) observe(ctx context.Context, g *group, _ string) {
 
 // finished tells the observers how a target's follow ended.
 func (p *pipeline) finished(ctx context.Context, t *target, commit string, err error) {
-	if len(p.o.Observers) == 0 {
+	if len(p.o.Observers) == 0 || t.w.Repo == nil {
 		return
 	}
 	e := Event{Target: t.w.Target, Repo: t.w.Repo.URL(), Commit: commit, Outcome: t.res.Outcome, Err: err}

@@ -46,6 +46,9 @@ func (w *Workspace) close() {
 }
 
 func describeEnv(env *flux.Environment, ref flux.GitRef, revision string) v1alpha1.Environment {
+	if env.OCISource != nil {
+		return describeOCI(env, revision)
+	}
 	return v1alpha1.Environment{
 		Name: env.Name, Context: env.Ref.Context, Namespace: env.Ref.Namespace, Kustomization: env.Ref.Name,
 		GitRepository: env.Source.Namespace + "/" + env.Source.Name, URL: repo.RedactURL(env.Source.Spec.URL),
@@ -103,8 +106,8 @@ func confirm[T any](ask func(T) (bool, error), res T) (bool, error) {
 
 // authorOf is --author, else the user's git identity (the checkout's own config first with --repo-dir).
 func authorOf(a *repo.Signature, r *repo.Repo) (repo.Signature, error) {
-	if a != nil {
-		return *a, nil
+	if a != nil || r == nil { // no repository: an OCI promotion commits nothing
+		return ptrOr(a), nil
 	}
 	return r.Author()
 }

@@ -50,8 +50,11 @@ func Annotate(ctx context.Context, cluster *flux.Cluster, obj client.Object, tok
 	obj.SetAnnotations(ann)
 	if err := cluster.Client.Patch(ctx, obj, patch); err != nil {
 		res := "kustomizations.kustomize.toolkit.fluxcd.io"
-		if _, ok := obj.(*sourcev1.GitRepository); ok {
+		switch obj.(type) {
+		case *sourcev1.GitRepository:
 			res = "gitrepositories.source.toolkit.fluxcd.io"
+		case *sourcev1.OCIRepository:
+			res = "ocirepositories.source.toolkit.fluxcd.io"
 		}
 		return flux.APIError(err, "patch", res, obj.GetNamespace()+"/"+obj.GetName(), cluster.Context)
 	}
@@ -106,7 +109,7 @@ func Announce(ctx context.Context, env *flux.Environment) (*v1alpha1.ReconcileOu
 // Kustomization is annotated, the GitRepository is still listed in Annotated.
 func AnnounceAt(ctx context.Context, env *flux.Environment, token string, sourceDone bool) (*v1alpha1.ReconcileOutcome, error) {
 	out := &v1alpha1.ReconcileOutcome{RequestedAt: token}
-	for i, obj := range []client.Object{env.Source.DeepCopy(), env.Kustomization.DeepCopy()} {
+	for i, obj := range []client.Object{env.SourceObject().DeepCopyObject().(client.Object), env.Kustomization.DeepCopy()} {
 		if i > 0 || !sourceDone {
 			if err := Annotate(ctx, env.Cluster, obj, token); err != nil {
 				return out, err
@@ -118,10 +121,48 @@ func AnnounceAt(ctx context.Context, env *flux.Environment, token string, source
 }
 
 func kindOf(obj client.Object) string {
-	if _, ok := obj.(*sourcev1.GitRepository); ok {
+	switch obj.(type) {
+	case *sourcev1.GitRepository:
 		return sourcev1.GitRepositoryKind
+	case *sourcev1.OCIRepository:
+		return sourcev1.OCIRepositoryKind
 	}
 	return kustomizev1.KustomizationKind
+}
+
+// source is the Flux source a target reads, a GitRepository or an OCIRepository,
+// as the wait reads it.
+type source interface {
+	client.Object
+	GetArtifact() *meta.Artifact
+	GetConditions() []metav1.Condition
+}
+
+// sourceOf is env's source, a copy, with its kind's list type and its kind.
+func sourceOf(env *flux.Environment) (source, client.ObjectList, string) {
+	if env.OCISource != nil {
+		return env.OCISource.DeepCopy(), &sourcev1.OCIRepositoryList{}, sourcev1.OCIRepositoryKind
+	}
+	return env.Source.DeepCopy(), &sourcev1.GitRepositoryList{}, sourcev1.GitRepositoryKind
+}
+
+// lastHandled is the reconcile request src last handled.
+func lastHandled(src source) string {
+	switch s := src.(type) {
+	case *sourcev1.OCIRepository:
+		return s.Status.LastHandledReconcileAt
+	case *sourcev1.GitRepository:
+		return s.Status.LastHandledReconcileAt
+	}
+	return ""
+}
+
+// revisionOf is src's artifact revision, "" without one.
+func revisionOf(src source) string {
+	if a := src.GetArtifact(); a != nil {
+		return a.Revision
+	}
+	return ""
 }
 
 // Follow waits, with Options.Wait, for the target's GitRepository to fetch a revision
@@ -173,7 +214,7 @@ type follower struct {
 	o        Options
 	contains func(context.Context, string) (bool, error)
 	w        *watcher
-	repo     *sourcev1.GitRepository
+	repo     source
 	// followed is the newer revision containing the commit that the wait follows
 	// since a health check of the commit was cancelled for it.
 	followed string
@@ -255,28 +296,29 @@ func (s *stuck) hint() string {
 	return "; it never handled the reconcile request: is " + s.controller + " running?"
 }
 
-// source waits for the GitRepository's artifact to reach a revision containing the commit.
+// source waits for the target's source (GitRepository or OCIRepository) to reach a
+// revision containing the commit.
 func (f *follower) source(ctx context.Context) error {
 	cl := f.env.Cluster
-	f.repo = f.env.Source.DeepCopy()
-	repo := f.repo
-	what := "GitRepository " + repo.Namespace + "/" + repo.Name
+	repo, list, kind := sourceOf(f.env)
+	f.repo = repo
+	what := kind + " " + repo.GetNamespace() + "/" + repo.GetName()
 	f.o.Progress.Waiting("waiting for %s to fetch revision %s", what, f.short())
 	st := &stuck{since: time.Now(), after: f.o.StuckAfter, controller: "source-controller"}
-	err := f.w.until(ctx, &sourcev1.GitRepositoryList{}, &sourcev1.GitRepository{}, repo.Namespace, func(ctx context.Context) (bool, error) {
+	err := f.w.until(ctx, list, repo.DeepCopyObject(), repo.GetNamespace(), func(ctx context.Context) (bool, error) {
 		if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(repo), repo); err != nil {
 			return false, err
 		}
-		if repo.Status.Artifact != nil {
-			ok, err := f.contains(ctx, repo.Status.Artifact.Revision)
+		if rev := revisionOf(repo); rev != "" {
+			ok, err := f.contains(ctx, rev)
 			if err != nil || ok {
 				return ok, err
 			}
 		}
-		st.check(f.o.Progress, what, repo.Status.LastHandledReconcileAt, f.out.RequestedAt, repo.Status.Conditions)
-		if repo.Status.LastHandledReconcileAt == f.out.RequestedAt {
-			if c := flux.Condition(repo.Status.Conditions, meta.ReadyCondition); c != nil && c.Status == metav1.ConditionFalse {
-				return false, &FailedError{Object: "GitRepository/" + repo.Namespace + "/" + repo.Name, Reason: c.Reason, Message: c.Message}
+		st.check(f.o.Progress, what, lastHandled(repo), f.out.RequestedAt, repo.GetConditions())
+		if lastHandled(repo) == f.out.RequestedAt {
+			if c := flux.Condition(repo.GetConditions(), meta.ReadyCondition); c != nil && c.Status == metav1.ConditionFalse {
+				return false, &FailedError{Object: kind + "/" + repo.GetNamespace() + "/" + repo.GetName(), Reason: c.Reason, Message: c.Message}
 			}
 		}
 		return false, nil
@@ -284,8 +326,8 @@ func (f *follower) source(ctx context.Context) error {
 	if err != nil {
 		return f.waitErr(err, what+" to fetch "+f.short(), st.hint())
 	}
-	f.out.SourceRevision = repo.Status.Artifact.Revision
-	f.o.Progress.Done("%s fetched %s", what, repo.Status.Artifact.Revision)
+	f.out.SourceRevision = revisionOf(repo)
+	f.o.Progress.Done("%s fetched %s", what, f.out.SourceRevision)
 	return nil
 }
 
@@ -336,7 +378,7 @@ func (f *follower) chain(ctx context.Context) error {
 		if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(ks), ks); err != nil {
 			return flux.APIError(err, "get", "kustomizations.kustomize.toolkit.fluxcd.io", ks.Namespace+"/"+ks.Name, cl.Context)
 		}
-		if ready, _ := flux.Ready(ks); ready && f.repo.Status.Artifact != nil && flux.SameRevision(ks.Status.LastAppliedRevision, f.repo.Status.Artifact.Revision) {
+		if ready, _ := flux.Ready(ks); ready && revisionOf(f.repo) != "" && flux.SameRevision(ks.Status.LastAppliedRevision, revisionOf(f.repo)) {
 			// The source's move already made it apply the new revision: asking again
 			// would only start a reconcile that shows it Progressing after the wait.
 			continue
@@ -405,10 +447,10 @@ func (f *follower) superseded(ctx context.Context, target *kustomizev1.Kustomiza
 	if err := f.env.Cluster.Client.Get(ctx, client.ObjectKeyFromObject(f.repo), f.repo); err != nil {
 		return err
 	}
-	if f.repo.Status.Artifact == nil {
+	newer := revisionOf(f.repo)
+	if newer == "" {
 		return nil
 	}
-	newer := f.repo.Status.Artifact.Revision
 	if !canceled && !flux.SameRevision(attempted, newer) {
 		return nil // not yet at the newer revision: an older attempt, or ours to come
 	}
@@ -485,7 +527,8 @@ func Applied(ks *kustomizev1.Kustomization, commit string) (bool, error) {
 // when not, idle names a dependency that has not even started on that revision (its
 // last attempt is an older one and it is not reconciling): kustomize-controller is
 // not acting on it.
-func dependenciesReady(ctx context.Context, cl *flux.Cluster, ks *kustomizev1.Kustomization, repo *sourcev1.GitRepository) (ready bool, idle string, err error) {
+func dependenciesReady(ctx context.Context, cl *flux.Cluster, ks *kustomizev1.Kustomization, repo source) (ready bool, idle string, err error) {
+	revision := revisionOf(repo)
 	for _, d := range ks.Spec.DependsOn {
 		key := client.ObjectKey{Namespace: d.Namespace, Name: d.Name}
 		if key.Namespace == "" {
@@ -495,12 +538,12 @@ func dependenciesReady(ctx context.Context, cl *flux.Cluster, ks *kustomizev1.Ku
 		if err := cl.Client.Get(ctx, key, dep); err != nil {
 			return false, "", err
 		}
-		if flux.DependencyReady(dep, ks, repo) != nil {
+		if flux.DependencyReadyOn(dep, ks, revision) != nil {
 			if stalled, msg := flux.Stalled(dep.Status.Conditions); stalled {
 				return false, "", &FailedError{Object: "Kustomization/" + key.String(), Reason: "Stalled", Message: msg}
 			}
 			reconciling := flux.Condition(dep.Status.Conditions, meta.ReconcilingCondition)
-			if repo.Status.Artifact != nil && !flux.SameRevision(dep.Status.LastAttemptedRevision, repo.Status.Artifact.Revision) &&
+			if revision != "" && !flux.SameRevision(dep.Status.LastAttemptedRevision, revision) &&
 				(reconciling == nil || reconciling.Status != metav1.ConditionTrue) {
 				idle = "Kustomization " + key.String()
 			}

@@ -20,6 +20,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
+	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/policy"
 	"github.com/kubectl-promote/kubectl-promote/pkg/render"
@@ -38,6 +39,9 @@ type Options struct {
 	// GitProvider is --git-provider, for listing open review pull requests on a
 	// host its name does not tell; empty detects it from the URL.
 	GitProvider string
+	// Registry is how OCI registries are reached, for environments reading an
+	// OCIRepository.
+	Registry oci.Options
 }
 
 // Run reads every environment in parallel and compares each with the one before it.
@@ -113,9 +117,13 @@ func read(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flu
 func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec flux.RefSpec, lag bool) (v1alpha1.EnvironmentStatus, string, error) {
 	e := v1alpha1.EnvironmentStatus{Name: spec.Raw, Context: spec.Ref.Context, Namespace: spec.Ref.Namespace, Kustomization: spec.Ref.Name, Images: []v1alpha1.RunningImage{}, Behind: []v1alpha1.Drift{}}
 	url := ""
-	env, err := flux.Load(ctx, clients, spec)
+	env, err := flux.LoadAny(ctx, clients, spec)
 	if err != nil {
 		return e, url, err
+	}
+	e.Name, e.Context, e.Kustomization = env.Name, env.Ref.Context, env.Ref.Name
+	if env.OCISource != nil {
+		return readOCI(ctx, repos.opts, env, e)
 	}
 	url = env.Source.Spec.URL
 	ks := env.Kustomization

@@ -28,6 +28,11 @@
 // production's Kustomization blocks the promotion (the window gate, exit 3), --force
 // pushes past it and the commit records it; then a promotion is verified after
 // Ready against an HTTP server on loopback (--verify with a CEL expression).
+//
+// With -oci (make demo-oci), gitless: one cluster whose staging and production read
+// OCIRepositories following tags of a registry on loopback; the promotion moves
+// production's tag to the digest staging applied (no commit) and history reads the
+// promotion record from the registry.
 package main
 
 import (
@@ -56,6 +61,7 @@ var (
 	tags     = flag.Bool("tags", false, "Production follows a semver range: promote by releasing a version tag, then a signed one; then production pins a tag")
 	waves    = flag.Bool("fleet", false, "Four clusters: promote to prod-eu, then to prod-us-1 and prod-us-2, in two waves")
 	policy   = flag.Bool("policy", false, "A deny window blocks the promotion, --force passes it; then a promotion verified after Ready over HTTP")
+	ociScene = flag.Bool("oci", false, "Gitless: OCI artifacts in a registry; promote by moving production's tag to the digest staging applied")
 )
 
 func main() {
@@ -93,13 +99,13 @@ type demo struct {
 
 func run(ctx context.Context) error {
 	n := 0
-	for _, on := range []bool{*branches, *tags, *waves, *policy} {
+	for _, on := range []bool{*branches, *tags, *waves, *policy, *ociScene} {
 		if on {
 			n++
 		}
 	}
 	if n > 1 {
-		return errors.New("-branches, -tags, -fleet and -policy are separate scenes: pass one at a time (make demo runs them all)")
+		return errors.New("-branches, -tags, -fleet, -policy and -oci are separate scenes: pass one at a time (make demo runs them all)")
 	}
 	d := &demo{keep: os.Getenv("KEEP") != "", began: time.Now()}
 	root, err := repoRoot()
@@ -149,6 +155,8 @@ func run(ctx context.Context) error {
 		return d.fleet(ctx)
 	case *policy:
 		return d.policy(ctx)
+	case *ociScene:
+		return d.gitless(ctx)
 	}
 	return d.directories(ctx)
 }

@@ -42,6 +42,9 @@ type Promotion struct {
 	Tag string `json:"tag,omitempty"`
 	// Pin is how a pinned-tag promotion moves the target's GitRepository to Tag.
 	Pin *Pin `json:"pin,omitempty"`
+	// Artifact is, for environments reading an OCIRepository, the artifact the
+	// promotion points the target at (strategy retag, copy or semver).
+	Artifact *PromotedArtifact `json:"artifact,omitempty"`
 	// FastForward is true when the revision strategy fast-forwards (--ff-only).
 	FastForward bool `json:"fastForward,omitempty"`
 	// Commits are the commits the revision strategy moves to the target's branch
@@ -112,8 +115,34 @@ type Environment struct {
 	// Path is the Kustomization's path in the repository.
 	Path string `json:"path"`
 	// Revision is the source's applied revision (promoted), or the target branch head
-	// the plan was made on.
+	// the plan was made on; for an OCIRepository, TAG@sha256:DIGEST (or sha256:DIGEST).
 	Revision string `json:"revision"`
+	// OCIRepository is the Kustomization's source when it is an OCIRepository, as
+	// namespace/name; URL is then its oci:// URL and Branch is empty.
+	OCIRepository string `json:"ociRepository,omitempty"`
+	// Ref is what the OCIRepository follows: "tag production", "semver >=1.0.0" or
+	// "digest sha256:...".
+	Ref string `json:"ref,omitempty"`
+	// OriginRevision is the Git revision the artifact was built from
+	// (lastAppliedOriginRevision, which "flux push artifact --revision" records).
+	OriginRevision string `json:"originRevision,omitempty"`
+}
+
+// PromotedArtifact is an OCI artifact a promotion tagged in the target's repository.
+type PromotedArtifact struct {
+	// Repository is the target's OCI repository, e.g. ghcr.io/my-org/app.
+	Repository string `json:"repository"`
+	// Tag is the tag moved (retag, copy) or pushed (semver).
+	Tag string `json:"tag"`
+	// Digest is the manifest digest the source applied, now tagged.
+	Digest string `json:"digest"`
+	// Previous is the digest the tag, or the range, selected before ("" when none).
+	Previous string `json:"previous,omitempty"`
+	// OriginRevision is the artifact's org.opencontainers.image.revision.
+	OriginRevision string `json:"originRevision,omitempty"`
+	// Record is the digest of the promotion record, an OCI 1.1 referrer of Digest
+	// with artifactType application/vnd.kubectl-promote.promotion.v1+json.
+	Record string `json:"record,omitempty"`
 }
 
 // Change is one image the promotion changes in the target.
@@ -303,6 +332,9 @@ type Rollback struct {
 	// Pin, for a target pinned to a tag, is the manifest edit that pins it back to
 	// the tag it ran before (Pin.Tag); Commit is then that edit.
 	Pin *Pin `json:"pin,omitempty"`
+	// Artifact is, for an OCI environment, the tag moved back and the digest it
+	// points at again (Previous: the digest it held).
+	Artifact *PromotedArtifact `json:"artifact,omitempty"`
 	// Reconcile is what Flux did with the revert, when it was asked to reconcile.
 	Reconcile *ReconcileOutcome `json:"reconcile,omitempty"`
 	// PullRequest is the revert's pull request, with --review.
@@ -382,6 +414,12 @@ type Pin struct {
 type HistoryEntry struct {
 	// Kind is promotion or rollback.
 	Kind string `json:"kind"`
+	// Digest, for an OCI environment, is the artifact digest the promotion or
+	// rollback tagged; Commit is then the digest of the promotion record (an OCI
+	// referrer of Digest).
+	Digest string `json:"digest,omitempty"`
+	// Previous, for an OCI environment, is the digest the tag held before.
+	Previous string `json:"previous,omitempty"`
 	// Commit is the promotion or rollback commit's hash.
 	Commit string `json:"commit"`
 	// Subject is the first line of its commit message.
@@ -501,6 +539,13 @@ type EnvironmentStatus struct {
 	Images []RunningImage `json:"images"`
 	// LastPromotion is the newest promotion or rollback to the environment.
 	LastPromotion *HistoryEntry `json:"lastPromotion,omitempty"`
+	// OCIRepository is the Kustomization's source when it is an OCIRepository, as
+	// namespace/name (URL is then its oci:// URL, Ref what it follows, Tag the tag
+	// of the applied revision).
+	OCIRepository string `json:"ociRepository,omitempty"`
+	// OriginRevision is the Git revision the applied artifact was built from
+	// (lastAppliedOriginRevision).
+	OriginRevision string `json:"originRevision,omitempty"`
 	// Behind lists what differs from the environment before it in the list.
 	Behind []Drift `json:"behind"`
 	// BehindOf names the environment it is compared with.

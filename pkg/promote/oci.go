@@ -1,0 +1,304 @@
+package promote
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
+	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/render"
+	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
+	"github.com/kubectl-promote/kubectl-promote/pkg/sign"
+)
+
+// ociRepositorySource is an OCIRepository (gitless Flux): the artifact the source
+// environment applied is pulled by digest and unpacked, and a registry strategy
+// (pkg/oci: retag, copy, semver) points the target at it. Nothing is committed: what
+// the pipeline follows is the digest.
+type ociRepositorySource struct{}
+
+// Open pulls the digest the source applied and unpacks the layer its OCIRepository
+// selects, for the source's render.
+func (ociRepositorySource) Open(ctx context.Context, w *Workspace, o openOptions) error {
+	c, err := oci.ClientFor(ctx, w.Source, w.registry)
+	if err != nil {
+		return err
+	}
+	src := w.Source.OCISource
+	r, err := c.Repository(src.Spec.URL)
+	if err != nil {
+		return err
+	}
+	o.progress.Doing("pulling %s@%s", r, w.SourceCommit)
+	if w.Scratch, err = os.MkdirTemp("", "kubectl-promote-oci-"); err != nil {
+		return err
+	}
+	w.SourceDir = filepath.Join(w.Scratch, "source")
+	_, err = c.Pull(ctx, r, w.SourceCommit, src.Spec.LayerSelector, w.SourceDir)
+	return err
+}
+
+// Choose is the registry strategy the target's OCIRepository calls for (pkg/oci:
+// StrategyFor); a target pinning a digest (pin) is refused in refusals.go.
+func (ociRepositorySource) Choose(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy, error) {
+	name, err := oci.StrategyFor(w.Source, w.Target)
+	if err != nil {
+		return nil, err
+	}
+	if w.Source.Ref == w.Target.Ref {
+		return nil, fmt.Errorf("--from and --to name the same Kustomization %s", w.Source.Ref)
+	}
+	if want != "" && want != StrategyAuto && want != name {
+		return nil, fmt.Errorf("--strategy %s: OCIRepository %s/%s of %s follows %s, which the %s strategy reaches: use --strategy %s (or auto)",
+			want, w.Target.OCISource.Namespace, w.Target.OCISource.Name, w.Target.Name, flux.OCIRefOf(w.Target.OCISource), name, name)
+	}
+	if name != oci.StrategySemver && (tag.Bump != "" || tag.Tag != "") {
+		return nil, fmt.Errorf("--bump and --tag are for a target that follows a semver range; OCIRepository %s/%s of %s follows %s",
+			w.Target.OCISource.Namespace, w.Target.OCISource.Name, w.Target.Name, flux.OCIRefOf(w.Target.OCISource))
+	}
+	if tag.Branch != "" || tag.IncludeUnreleased || ffOnly {
+		return nil, fmt.Errorf("--branch, --include-unreleased and --ff-only move Git branches; %s reads an OCIRepository", w.Target.Name)
+	}
+	return ociStrategy{name: name, tag: tag, st: &ociState{}}, nil
+}
+
+// Commit is the digest an OCI revision names ("latest@sha256:…" or "sha256:…").
+func (ociRepositorySource) Commit(revision string) (string, error) {
+	d, err := oci.ParseDigest(revision)
+	if err != nil {
+		return "", err
+	}
+	return d.String(), nil
+}
+
+// ociStrategy writes the digest the source applied to the target's registry:
+// retag, copy or semver (pkg/oci does the writing, the read-back and the record).
+type ociStrategy struct {
+	name string
+	tag  TagOptions
+	st   *ociState
+}
+
+// ociState is what the strategy's plan found and its delivery wrote.
+type ociState struct {
+	client  *oci.Client
+	plan    *oci.Plan
+	release string
+	result  *oci.Result
+}
+
+func (s ociStrategy) Name() string { return s.name }
+
+// Plan reads the target's current digest, renders the target's Kustomization on it
+// and on the digest the source applied, and shows the difference.
+func (s ociStrategy) Plan(ctx context.Context, w *Workspace) (*Proposal, error) {
+	c, err := oci.ClientFor(ctx, w.Target, w.registry)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := c.PlanPromotion(ctx, w.Source, w.Target)
+	if err != nil {
+		return nil, err
+	}
+	s.st.client, s.st.plan = c, pl
+	dir, err := w.scratch("oci")
+	if err != nil {
+		return nil, err
+	}
+	pd, err := s.renderDiff(ctx, w, c, pl, dir)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proposal{Branch: pl.Target.Tag(pl.Ref.Tag).String(), Plan: pd, TargetRevision: revisionOr(pl, pl.Current)}
+	if pl.Strategy == oci.StrategySemver {
+		p.Branch = pl.Target.String()
+	}
+	if pl.UpToDate() {
+		return p, nil
+	}
+	if pl.Strategy == oci.StrategySemver {
+		if s.st.release, err = s.releaseTag(ctx, c, pl); err != nil {
+			return nil, err
+		}
+		p.Tag = s.st.release
+	}
+	p.Artifact = &v1alpha1.PromotedArtifact{Repository: pl.Target.String(), Tag: orStr(s.st.release, pl.Ref.Tag), Digest: pl.Digest.String(),
+		Previous: digestOr(pl.Current), OriginRevision: pl.OriginRevision}
+	p.Subject = fmt.Sprintf("promote(%s): %s@%s from %s", w.Target.Name, p.Artifact.Repository, p.Artifact.Digest, w.Source.Name)
+	return p, nil
+}
+
+// renderDiff renders the target's Kustomization on what it serves now and on the
+// digest the source applied, both unpacked as its OCIRepository selects.
+func (s ociStrategy) renderDiff(ctx context.Context, w *Workspace, c *oci.Client, pl *oci.Plan, dir string) (*plan.Plan, error) {
+	srcDir, tgtDir, err := c.Fetch(ctx, pl, dir)
+	if err != nil {
+		return nil, err
+	}
+	in := render.Input{Kustomization: w.Target.Kustomization, Client: w.Target.Cluster.Client}
+	in.Dir = srcDir
+	after, err := render.Render(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("rendering %s on %s: %w", w.Target.Name, pl.Digest, err)
+	}
+	before := &render.Output{}
+	if tgtDir != "" {
+		in.Dir = tgtDir
+		if before, err = render.Render(ctx, in); err != nil {
+			return nil, fmt.Errorf("rendering %s on %s: %w", w.Target.Name, pl.Current, err)
+		}
+	}
+	name := w.Target.Kustomization.Namespace + "/" + w.Target.Kustomization.Name
+	return &plan.Plan{Source: after, Target: before, TargetAfter: after,
+		RenderedDiff: render.Diff(before, after, name+" (before)", name+" (after)")}, nil
+}
+
+// releaseTag is --tag, or the version the range selects now bumped by --bump.
+func (s ociStrategy) releaseTag(ctx context.Context, c *oci.Client, pl *oci.Plan) (string, error) {
+	if s.tag.Tag != "" {
+		return s.tag.Tag, nil
+	}
+	tags, err := c.Tags(ctx, pl.Target)
+	if err != nil {
+		return "", err
+	}
+	cur, err := oci.SelectSemver(pl.Ref.SemVer, pl.Ref.SemverFilter, tags)
+	if err != nil {
+		return "", err
+	}
+	if cur == "" {
+		return "", fmt.Errorf("the semver range %q selects no tag of %s yet: name the first version with --tag", pl.Ref.SemVer, pl.Target)
+	}
+	return NextTag(cur, s.tag.Bump)
+}
+
+// Deliver writes the plan to the registry through pkg/oci, which reads every tag
+// back (a lost race is an error, never a success) and records the promotion as a
+// referrer of the digest.
+func (s ociStrategy) Deliver(ctx context.Context, g *group, p Provenance) (*Delivery, error) {
+	lead := g.lead()
+	rec := oci.Record{From: p.From + " (" + p.FromRevision + ")", By: p.By, Gates: []string{p.Gates}}
+	res, err := s.st.client.Apply(ctx, s.st.plan, s.st.release, rec)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range g.targets { // targets following one tag share its write
+		if o, ok := t.strategy.(ociStrategy); ok {
+			o.st.result, o.st.plan = res, s.st.plan
+		}
+	}
+	push := &repo.PushResult{Commit: res.Digest.String(), Parent: digestOr(res.Previous), Branch: g.branch, Attempts: 1, NoOp: res.Unchanged}
+	// The subject names the write in a fleet's "wave N: pushed" line; nothing is committed.
+	return &Delivery{Push: push, Spec: &repo.CommitSpec{Message: lead.change.Subject}, Plan: lead.change.Plan, Tag: res.Tag}, nil
+}
+
+// Record says what was tagged; an OCI promotion has no commit.
+func (s ociStrategy) Record(res *v1alpha1.Promotion, _ *Workspace, _ *Delivery) string {
+	r := s.st.result
+	res.Commit = nil
+	res.Artifact = &v1alpha1.PromotedArtifact{Repository: r.Repository.String(), Tag: r.Tag, Digest: r.Digest.String(),
+		Previous: digestOr(r.Previous), OriginRevision: s.st.plan.OriginRevision, Record: r.Record.Referrer}
+	return fmt.Sprintf("%s: %s:%s now points at %s (was %s; record %s)", s.name, r.Repository, r.Tag, r.Digest, orStr(digestOr(r.Previous), "none"), repo.ShortSHA(r.Record.Referrer))
+}
+
+// Undo moves the tag back to the digest it held (pkg/oci: Rollback, refused when
+// someone moved the tag since).
+func (s ociStrategy) Undo(ctx context.Context, _ *Workspace, _ Channel, u *undo) (*undone, error) {
+	r := s.st.result
+	res, err := s.st.client.Rollback(ctx, r.Repository, r.Tag, oci.RollbackOptions{Expected: r.Digest,
+		Record: oci.Record{By: u.by, Gates: []string{u.reason}}})
+	if err != nil {
+		return nil, err
+	}
+	u.progress.Done("moved %s:%s back to %s", r.Repository, r.Tag, res.Digest)
+	return &undone{follow: res.Digest.String()}, nil
+}
+
+func (s ociStrategy) Action(r *v1alpha1.Promotion) string {
+	if a := r.Artifact; a != nil {
+		return fmt.Sprintf("%s to %s by pointing %s:%s at it (%s)", a.Digest, r.Target.Name, a.Repository, a.Tag, s.name)
+	}
+	return fmt.Sprintf("the artifact to %s (%s)", r.Target.Name, s.name)
+}
+
+// deliveryLine is the progress line before a delivery: a commit to a branch, or an
+// OCI tag written to a registry.
+func deliveryLine(s Strategy, branch string) string {
+	if o, ok := s.(ociStrategy); ok {
+		return fmt.Sprintf("writing %s to %s (%s)", o.st.plan.Digest, branch, o.name)
+	}
+	return "committing to branch " + branch
+}
+
+// undoLine is the progress line before an undo.
+func undoLine(s Strategy, commit, branch string) string {
+	if _, ok := s.(ociStrategy); ok {
+		return fmt.Sprintf("rolling back %s: moving %s back", commit, branch)
+	}
+	return fmt.Sprintf("rolling back %s on branch %s", repo.ShortSHA(commit), branch)
+}
+
+// describeOCI is an environment reading an OCIRepository, as documents show it.
+func describeOCI(env *flux.Environment, revision string) v1alpha1.Environment {
+	src := env.OCISource
+	e := v1alpha1.Environment{Name: env.Name, Context: env.Ref.Context, Namespace: env.Ref.Namespace, Kustomization: env.Ref.Name,
+		OCIRepository: src.Namespace + "/" + src.Name, URL: src.Spec.URL, Ref: flux.OCIRefOf(src).String(),
+		Path: env.Kustomization.Spec.Path, Revision: revision}
+	if revision != "" && flux.SameRevision(revision, env.Kustomization.Status.LastAppliedRevision) {
+		e.OriginRevision = env.Kustomization.Status.LastAppliedOriginRevision
+	}
+	return e
+}
+
+// tracks is what an environment's source follows, for the progress lines.
+func tracks(env *flux.Environment) string {
+	if src := env.OCISource; src != nil {
+		return fmt.Sprintf("%s %s", src.Spec.URL, flux.OCIRefOf(src))
+	}
+	return repo.RedactURL(env.Source.Spec.URL) + " " + flux.RefOf(env.Source).String()
+}
+
+// ociSigning refuses --sign-key for an OCI target: nothing is committed to sign.
+func ociSigning(env *flux.Environment, key *sign.Key) error {
+	if key == nil {
+		return nil
+	}
+	return fmt.Errorf("--sign-key signs Git commits and tags; %s reads an OCIRepository, whose artifacts are signed when pushed (cosign, notation)", env.Name)
+}
+
+func revisionOr(pl *oci.Plan, d v1.Hash) string {
+	if d == (v1.Hash{}) {
+		return "none"
+	}
+	if pl.Ref.Kind == flux.OCIRefTag {
+		return pl.Ref.Tag + "@" + d.String()
+	}
+	return d.String()
+}
+
+func digestOr(d v1.Hash) string {
+	if d == (v1.Hash{}) {
+		return ""
+	}
+	return d.String()
+}
+
+func orStr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func ptrOr(a *repo.Signature) repo.Signature {
+	if a == nil {
+		return repo.Signature{}
+	}
+	return *a
+}

@@ -83,7 +83,7 @@ bench: ## Go benchmarks of planning, the plan bench report (medians, ratio to a 
 	go run ./internal/benchreport
 	BENCH_BRANCHES=1 go test -count=1 -run TestBranchPlanningOverhead -v ./pkg/promote/
 
-bench-e2e: ## Latency of `kubectl promote --wait` against the scripted baseline, on a real plane
+bench-e2e: ## Latency of `kubectl promote --wait` against the scripted baseline, and start to pushed (goal ≤ 0.5 s), on a real plane, medians
 	$(WITH_PLANE) cd test && go run ./bench -rounds 3
 
 bench-oci: ## Gitless: `kubectl promote --wait` against `flux tag artifact` + reconcile requests + polling, on a real plane and registry, medians and ratio

@@ -18,6 +18,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
+	"github.com/kubectl-promote/kubectl-promote/pkg/render"
 	"github.com/kubectl-promote/kubectl-promote/pkg/verify"
 )
 
@@ -300,6 +301,7 @@ func (o *PromoteOptions) Validate() error {
 func (o *PromoteOptions) Run(ctx context.Context) error {
 	ctx, stop := interruptible(ctx)
 	defer stop()
+	render.Prepare()
 	pr := newPrinter(o.ErrOut, o.Color.Enabled(o.ErrOut))
 	out := newPrinter(o.Out, o.Color.Enabled(o.Out))
 	o.opts.Progress = pr

@@ -3,6 +3,7 @@ package render
 import (
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	generator "github.com/fluxcd/pkg/kustomize"
@@ -68,4 +69,43 @@ func TestBuildMatchesFluxAcrossSchemaChanges(t *testing.T) {
 			require.NotContains(t, got[i], "value: one", "without the schema the patch replaces the list")
 		}
 	}
+}
+
+// Prepare parses the schema in the background while builds start beside it (the race
+// detector watches kyaml's global schema): every build waits for it and gives what
+// Flux's Build gives.
+func TestPrepareBesideBuilds(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, seed.Write(root, seed.Options{}))
+	fs := filesys.MakeFsOnDisk()
+	dirs := []string{"apps/staging", "apps/production", "infrastructure/production"}
+	Prepare()
+	got := make([]string, len(dirs))
+	errs := make([]error, len(dirs))
+	var wg sync.WaitGroup
+	for i, dir := range dirs {
+		wg.Go(func() {
+			m, err := build(fs, filepath.Join(root, dir))
+			if err == nil {
+				var y []byte
+				y, err = m.AsYaml()
+				got[i] = string(y)
+			}
+			errs[i] = err
+		})
+	}
+	Prepare() // once per process: a second call starts nothing
+	wg.Wait()
+	for i, dir := range dirs {
+		require.NoError(t, errs[i], dir)
+		want, err := generator.Build(fs, filepath.Join(root, dir))
+		require.NoError(t, err, dir)
+		wantYAML, err := want.AsYaml()
+		require.NoError(t, err)
+		require.Equal(t, string(wantYAML), got[i], dir)
+	}
+	buildMu.Lock()
+	pristine := schemaPristine()
+	buildMu.Unlock()
+	require.True(t, pristine, "the embedded schema is parsed and kept")
 }

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
 // IsAncestor says whether commit ancestor is descendant or one of its ancestors. A
@@ -31,7 +34,7 @@ func (r *Repo) IsAncestor(ctx context.Context, ancestor, descendant string) (boo
 	}
 	var ok bool
 	err = r.history(ctx, func() (err error) {
-		ok, err = a.IsAncestor(d)
+		ok, err = isAncestor(ctx, a, d)
 		return err
 	})
 	return ok, err
@@ -49,10 +52,72 @@ func (r *Repo) descends(ctx context.Context, head, commit string) (bool, error) 
 	}
 	var ok bool
 	err = r.history(ctx, func() (err error) {
-		ok, err = c.IsAncestor(h)
+		ok, err = isAncestor(ctx, c, h)
 		return err
 	})
 	return ok, err
+}
+
+// isAncestor says whether a is d or one of its ancestors. It walks d's ancestors
+// looking for a and, a step at a time beside it, a's ancestors looking for d: when d
+// is older than a (a promotion asked about a revision Flux fetched before it), the
+// second walk finds d as far back as d is, where the first alone would read d's
+// whole history, deepening a shallow repository to its root, before saying no. The
+// second walk only ever shortens the answer: it stops, without an error, at the end
+// of what the repository holds. A parent of the first walk that the repository does
+// not hold is plumbing.ErrObjectNotFound (history deepens and asks again).
+func isAncestor(ctx context.Context, a, d *object.Commit) (bool, error) {
+	up, down := newAncestry(d), newAncestry(a)
+	for {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		c, err := up.next()
+		if c != nil && c.Hash == a.Hash {
+			return true, nil
+		}
+		if err != nil || c == nil {
+			return false, err
+		}
+		if down == nil {
+			continue
+		}
+		c, err = down.next()
+		if c != nil && c.Hash == d.Hash {
+			return false, nil // d is a's ancestor, and not a
+		}
+		if err != nil || c == nil {
+			down = nil
+		}
+	}
+}
+
+// ancestry visits the ancestors of a commit (itself first) breadth-first, each once.
+type ancestry struct {
+	queue []*object.Commit
+	seen  map[plumbing.Hash]bool
+}
+
+func newAncestry(c *object.Commit) *ancestry {
+	return &ancestry{queue: []*object.Commit{c}, seen: map[plumbing.Hash]bool{c.Hash: true}}
+}
+
+// next is the next ancestor, nil when there is none left; a parent of it the
+// repository does not hold is plumbing.ErrObjectNotFound, returned with it.
+func (w *ancestry) next() (*object.Commit, error) {
+	if len(w.queue) == 0 {
+		return nil, nil
+	}
+	c := w.queue[0]
+	w.queue = w.queue[1:]
+	err := c.Parents().ForEach(func(p *object.Commit) error {
+		if !w.seen[p.Hash] {
+			w.seen[p.Hash] = true
+			w.queue = append(w.queue, p)
+		}
+		return nil
+	})
+	return c, err
 }
 
 // PushUnknownError says a push may or may not have landed: the connection failed

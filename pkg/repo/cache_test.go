@@ -74,6 +74,23 @@ func TestOpenIsShallowAndDeepensOnDemand(t *testing.T) {
 	assert.False(t, ok)
 }
 
+// Asking whether a newer commit is an ancestor of an older one (a promotion against
+// the revision Flux fetched before it) says no as far back as the older one is, and
+// does not deepen to the root.
+func TestIsAncestorOfAnOlderCommitStaysShallow(t *testing.T) {
+	f, head := longFixture(t, 5000)
+	r := f.open(t, Options{CacheDir: t.TempDir()})
+	older := f.git(t, "rev-parse", "main~300")
+	ok, err := r.IsAncestor(t.Context(), head, older)
+	require.NoError(t, err)
+	assert.False(t, ok)
+	assert.Equal(t, 4096, commitCount(t, r), "deepened as far as main~300 needs (4,096), not to the root (5,001)")
+	ok, err = r.IsAncestor(t.Context(), older, head)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, 4096, commitCount(t, r))
+}
+
 // A push from the shallow repository lands with its parent, nothing forced, and a
 // later run fetches only what changed into the cache.
 func TestCachePushAndWarmRun(t *testing.T) {

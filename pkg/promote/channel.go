@@ -44,6 +44,9 @@ type landing struct {
 type undo struct {
 	entries []v1alpha1.HistoryEntry
 	branch  string
+	// from is where the promotions were read: the branch, or the commit a tag
+	// target applied.
+	from string
 	// title, when set, is the subject; else it is made from names and why.
 	title    string
 	to       []string
@@ -54,6 +57,12 @@ type undo struct {
 	author   repo.Signature
 	attempts int
 	progress Progress
+	// files are the planned revert's file diffs (a pull request shows them); wait
+	// says to wait for a pull request's merge and follow it (rollback --wait).
+	files []v1alpha1.File
+	wait  bool
+	// release is the tag strategy's own plan of the undo (tagundo.go).
+	release *releaseUndo
 }
 
 // subject and trailers of the revert commit.
@@ -85,20 +94,32 @@ func (u *undo) trailers() []repo.Trailer {
 }
 
 // undone is what a revert landed: the commit (and pull request), and the commit to
-// follow ("" for a pull request); noop when the branch had the revert already.
+// follow ("" for a pull request left open); via, for a pinned tag, the manifest
+// commit that pins the previous tag; noop when the branch had the revert already.
 type undone struct {
 	commit *v1alpha1.Commit
 	pr     *v1alpha1.PullRequest
 	follow string
+	via    *via
 	noop   bool
 }
 
-// newChannel is the channel o asks for.
-func newChannel(o *Options) Channel {
-	if o.Review != nil {
-		return pullRequestChannel{o: o.Review}
+// newChannel is the channel review asks for (--review), a push without it.
+func newChannel(review *ReviewOptions) Channel {
+	if review != nil {
+		return pullRequestChannel{o: review}
 	}
 	return pushChannel{}
+}
+
+// newRollbackChannel is newChannel for "kubectl promote rollback", whose pull
+// request host is reached before anything is planned.
+func newRollbackChannel(w *Workspace, o *ReviewOptions, pr Progress) (Channel, error) {
+	if o == nil {
+		return pushChannel{}, nil
+	}
+	r, err := newReviewer(w, o, review.KindRollback, pr)
+	return pullRequestChannel{o: o, reverter: r}, err
 }
 
 // pushChannel lands a delivery on the branch the target tracks.
@@ -120,6 +141,7 @@ func (pushChannel) Landed(_ context.Context, p *pipeline, g *group, _ bool) (str
 }
 
 func (pushChannel) Revert(ctx context.Context, w *Workspace, u *undo) (*undone, error) {
+	u.progress.Doing("reverting %d promotion(s) on branch %s", len(u.entries), u.branch)
 	pushed, spec, err := revert(ctx, w.Repo, u.branch, "", u.entries, u.subject(), u.trailers(), u.author, u.attempts)
 	if err != nil {
 		return nil, err
@@ -127,13 +149,18 @@ func (pushChannel) Revert(ctx context.Context, w *Workspace, u *undo) (*undone, 
 	if pushed.NoOp {
 		return &undone{noop: true}, nil
 	}
+	u.progress.Done("pushed %s to branch %s (%s)", repo.ShortSHA(pushed.Commit), u.branch, spec.Message)
 	return &undone{commit: commitOf(pushed, spec), follow: pushed.Commit}, nil
 }
 
 // pullRequestChannel lands a delivery on a review branch, promote/TARGET/SHA made
 // from the tracked branch, and proposes it in a pull request; the next step waits
-// for the merge (see review.go).
-type pullRequestChannel struct{ o *ReviewOptions }
+// for the merge (see review.go). reverter, when set, is the host reached for a
+// rollback's pull request.
+type pullRequestChannel struct {
+	o        *ReviewOptions
+	reverter *reviewer
+}
 
 func (c pullRequestChannel) prepare(t *target) error {
 	r, err := newReviewer(t.w, c.o, review.KindPromote, t.progress)
@@ -203,39 +230,36 @@ func (pullRequestChannel) propose(ctx context.Context, g *group) error {
 // follow. A pull request closed without merging is a *ReviewClosedError.
 func (pullRequestChannel) merged(ctx context.Context, g *group) (string, error) {
 	lead, l := g.lead(), &g.landing
-	pr, err := lead.review.await(ctx, l.pr)
+	pr, err := lead.review.awaitMerge(ctx, lead.w.Repo, l.pr)
+	if pr != nil {
+		l.pr = pr
+		for _, t := range g.targets {
+			t.res.PullRequest = lead.review.pullRequestDoc(pr)
+		}
+	}
 	if err != nil {
 		return "", err
-	}
-	l.pr = pr
-	for _, t := range g.targets {
-		t.res.PullRequest = lead.review.pullRequestDoc(pr)
-	}
-	if pr.State != review.StateMerged {
-		return "", &ReviewClosedError{PR: pr}
 	}
 	for _, t := range g.targets {
 		t.res.Outcome = OutcomePromoted
 	}
-	lead.progress.Done("pull request #%d merged as %s", pr.Number, repo.ShortSHA(pr.MergeCommit))
-	if err := lead.w.Repo.Fetch(ctx); err != nil {
-		return "", err
-	}
 	return pr.MergeCommit, nil
 }
 
-// Revert, in review mode, proposes the revert of the merged pull request's commit
-// in a pull request of its own (rollback/TARGET/SHA), which waits for review like
-// the promotion did; nothing is announced.
+// Revert, in review mode, proposes the revert in a pull request of its own
+// (rollback/TARGET/SHA), which waits for review like the promotion did; nothing is
+// announced. With u.wait it waits for the merge, and the merge commit is followed.
 func (c pullRequestChannel) Revert(ctx context.Context, w *Workspace, u *undo) (*undone, error) {
-	r, err := newReviewer(w, c.o, review.KindRollback, u.progress)
-	if err != nil {
-		return nil, err
+	r := c.reverter
+	if r == nil {
+		var err error
+		if r, err = newReviewer(w, c.o, review.KindRollback, u.progress); err != nil {
+			return nil, err
+		}
 	}
-	entries := u.entries
-	pushed, spec, pr, err := r.revert(ctx, w.Repo, w.Target.Ref.String(), entries, u.subject(), u.trailers(), u.author, u.attempts,
+	pushed, spec, pr, err := r.revert(ctx, w.Repo, w.Target.Ref.String(), u.entries, u.subject(), u.trailers(), u.author, u.attempts,
 		func(trailers []repo.Trailer) string {
-			return review.RevertBody(u.names, u.branch, entries, nil, "the promoted revision failed health (--rollback-on-failure)", trailers)
+			return review.RevertBody(u.names, u.branch, u.entries, u.files, u.reason, trailers)
 		})
 	out := &undone{}
 	if pushed != nil && !pushed.NoOp {
@@ -245,6 +269,16 @@ func (c pullRequestChannel) Revert(ctx context.Context, w *Workspace, u *undo) (
 		return out, err
 	}
 	out.pr = r.pullRequestDoc(pr)
+	if !u.wait {
+		return out, nil
+	}
+	if pr, err = r.awaitMerge(ctx, w.Repo, pr); pr != nil {
+		out.pr = r.pullRequestDoc(pr)
+	}
+	if err != nil {
+		return out, err
+	}
+	out.follow = pr.MergeCommit
 	return out, nil
 }
 

@@ -23,14 +23,9 @@ func History(ctx context.Context, clients *flux.Clients, spec flux.RefSpec, o Hi
 		return v1alpha1.Environment{}, nil, err
 	}
 	ref := flux.RefOf(env.Source)
-	branch := ref.Branch
-	if ref.SemVer != "" || PinnedTag(ref) != "" {
-		// A tag target's promotions are the ones released in what it runs.
-		if branch, err = appliedCommit(env); err != nil {
-			return v1alpha1.Environment{}, nil, err
-		}
-	} else if branch == "" {
-		return v1alpha1.Environment{}, nil, unsupportedRef(env, ref)
+	branch, err := promotionsFrom(env, ref)
+	if err != nil {
+		return v1alpha1.Environment{}, nil, err
 	}
 	desc := describeEnv(env, ref, env.Kustomization.Status.LastAppliedRevision)
 	r, err := repo.Open(ctx, repo.Options{URL: env.Source.Spec.URL, Auth: o.Auth, RepoDir: o.RepoDir})

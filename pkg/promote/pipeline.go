@@ -23,9 +23,12 @@
 //	follow    every target of the wave in parallel until Ready (followUp), then
 //	          Options.Verifiers; the next wave only after that (and --wave-soak)
 //	undo      with --rollback-on-failure, Strategy.Undo of the failed wave's groups
-//	          through the same Channel (Channel.Revert); `kubectl promote rollback`
-//	          lands its revert through the same Revert (rollback.go; a tag
-//	          target's new tag or previous pin in tagrollback.go)
+//	          through the same Channel (Channel.Revert). `kubectl promote rollback`
+//	          (rollback.go) undoes through the same Strategy.Undo and Channel: the
+//	          Source's ChooseUndo picks the strategy from the target alone, and the
+//	          revert lands as a push, a pull request (--review), or for a tag
+//	          target as a new tag or the previous pin (the tag strategy's undo,
+//	          tagundo.go)
 //
 // # Where to add things
 //
@@ -33,12 +36,17 @@
 //     and tag.go the others), registered by name in strategies (strategy.go), its
 //     refusals in the one table of refusals.go, and chosen by its Source's Choose.
 //     Nothing outside the registry switches on a strategy's name: what differs is
-//     a method (Plan, Deliver, Record, Undo, Action).
+//     a method (Plan, Deliver, Record, Undo, Action). Its Undo serves both
+//     --rollback-on-failure and `kubectl promote rollback`; an undo that needs a
+//     plan of its own before the confirmation (a new tag) implements undoPlanner,
+//     else the revert is previewed on the target's branch (planRevert).
 //   - A channel: a type implementing Channel (channel.go: pushChannel and
-//     pullRequestChannel), chosen in newChannel.
+//     pullRequestChannel), chosen in newChannel (and newRollbackChannel). Its
+//     Revert lands every undo, automatic or asked for.
 //   - A source: a type implementing Source (source.go: gitRepositorySource),
 //     registered in sourceKinds under the kind a Kustomization's sourceRef names. It
-//     opens the workspace and chooses the strategies of its kind; an
+//     opens the workspace and chooses the strategies of its kind (and, to be
+//     rolled back, implements rollbackSource: ChooseUndo); an
 //     OCIRepository source brings its own strategies (a new tag or digest pushed to
 //     the registry) and plugs in without touching the pipeline. flux.Load, which
 //     reads the environment's source object (a GitRepository today), learns the
@@ -207,7 +215,7 @@ func newPipeline(clients *flux.Clients, o WaveOptions, fleet bool) *pipeline {
 			p.waves[wi] = append(p.waves[wi], t)
 		}
 	}
-	p.channel = newChannel(&p.o.Options)
+	p.channel = newChannel(p.o.Review)
 	return p
 }
 

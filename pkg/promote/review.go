@@ -171,6 +171,21 @@ func (r *reviewer) await(ctx context.Context, pr *review.PullRequest) (*review.P
 	}
 }
 
+// awaitMerge waits for pr (see await) and, once it is merged, fetches the merge
+// commit into rp; a pull request closed without merging is a *ReviewClosedError.
+// It returns the pull request as last read, nil when it could not be read.
+func (r *reviewer) awaitMerge(ctx context.Context, rp *repo.Repo, pr *review.PullRequest) (*review.PullRequest, error) {
+	pr, err := r.await(ctx, pr)
+	if err != nil {
+		return nil, err
+	}
+	if pr.State != review.StateMerged {
+		return pr, &ReviewClosedError{PR: pr}
+	}
+	r.progress.Done("pull request #%d merged as %s", pr.Number, repo.ShortSHA(pr.MergeCommit))
+	return pr, rp.Fetch(ctx)
+}
+
 // pullRequestDoc is the JSON pullRequest of a pull request.
 func (r *reviewer) pullRequestDoc(pr *review.PullRequest) *v1alpha1.PullRequest {
 	return &v1alpha1.PullRequest{Provider: r.host.Name(), URL: pr.URL, Number: pr.Number, Branch: pr.Head, State: pr.State, MergeCommit: pr.MergeCommit}
@@ -228,38 +243,6 @@ func (e *ReviewPendingError) Error() string {
 }
 
 func (e *ReviewPendingError) Unwrap() error { return e.Err }
-
-// writeForReview is rollback --review: the revert on a rollback branch and its pull
-// request; with --wait, the merge commit to follow once it is merged.
-func (rb *rollback) writeForReview(ctx context.Context, trailers []repo.Trailer, author repo.Signature) (string, error) {
-	env, r := rb.w.Target, rb.review
-	pushed, spec, pr, err := r.revert(ctx, rb.w.Repo, env.Ref.String(), rb.res.Reverted, rollbackSubject(env.Name, rb.res.Reverted), trailers, author, rb.o.PushAttempts,
-		func(trailers []repo.Trailer) string {
-			return review.RevertBody(env.Name, rb.branch, rb.res.Reverted, rb.res.Files, rb.o.Reason, trailers)
-		})
-	if pushed != nil && !pushed.NoOp {
-		rb.res.Commit = commitOf(pushed, spec)
-	}
-	if err != nil {
-		return "", err
-	}
-	rb.res.PullRequest = r.pullRequestDoc(pr)
-	rb.res.Outcome = OutcomeReviewOpen
-	if !rb.o.Wait {
-		rb.o.Progress.Done("nothing was announced to Flux: merging the pull request rolls back (--wait follows it)")
-		return "", nil
-	}
-	if pr, err = r.await(ctx, pr); err != nil {
-		return "", err
-	}
-	rb.res.PullRequest = r.pullRequestDoc(pr)
-	if pr.State != review.StateMerged {
-		return "", &ReviewClosedError{PR: pr}
-	}
-	rb.res.Outcome = OutcomeRolledBack
-	rb.o.Progress.Done("pull request #%d merged as %s", pr.Number, repo.ShortSHA(pr.MergeCommit))
-	return pr.MergeCommit, rb.w.Repo.Fetch(ctx)
-}
 
 // revert pushes a revert of entries to the review branch (the open revert pull
 // request's, or a new one from the tracked branch) and opens or updates its pull

@@ -30,6 +30,13 @@ type Source interface {
 	Choose(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy, error)
 }
 
+// rollbackSource is a Source whose targets "kubectl promote rollback" can roll
+// back: ChooseUndo picks, from the target alone, the strategy whose Undo lands the
+// revert.
+type rollbackSource interface {
+	ChooseUndo(w *Workspace) (Strategy, error)
+}
+
 // openOptions is how a source is fetched.
 type openOptions struct {
 	progress Progress
@@ -67,6 +74,19 @@ func (gitRepositorySource) Open(ctx context.Context, w *Workspace, o openOptions
 
 func (gitRepositorySource) Choose(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy, error) {
 	return chooseStrategy(w, want, ffOnly, tag)
+}
+
+// ChooseUndo: a branch's promotions, whatever strategy made them, are reverted on
+// the branch (the images strategy's Undo, which the revision strategy's is too); a
+// tag target's are undone by the tag strategy, with a new tag or the previous pin.
+func (gitRepositorySource) ChooseUndo(w *Workspace) (Strategy, error) {
+	if w.TargetRef.SemVer != "" || PinnedTag(w.TargetRef) != "" {
+		return tagStrategy{pinned: PinnedTag(w.TargetRef)}, nil
+	}
+	if w.TargetRef.Branch == "" {
+		return nil, unsupportedRef(w.Target, w.TargetRef)
+	}
+	return imagesStrategy{}, nil
 }
 
 // open fetches the repository the target reads and checks out the source's applied

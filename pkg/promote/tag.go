@@ -343,12 +343,6 @@ func (s tagStrategy) Record(res *v1alpha1.Promotion, w *Workspace, d *Delivery) 
 	return fmt.Sprintf("pushed %s with tag %s and %s pinning it (%s) to branch %s", repo.ShortSHA(d.Push.Commit), d.Tag, repo.ShortSHA(d.PinCommit), res.Pin.File, res.Pin.Branch)
 }
 
-// Undo is refused up front (refusals.go): a tag target's promotion is undone by
-// "kubectl promote rollback", with a new tag or the previous pin (tagrollback.go).
-func (s tagStrategy) Undo(context.Context, *Workspace, Channel, *undo) (*undone, error) {
-	return nil, fmt.Errorf("%s: undo a release with \"kubectl promote rollback\"", s.Name())
-}
-
 // withPin adds to made, for a pinned target, the manifest commit that pins the new
 // tag (on top of made's commit when the manifest is on the same branch).
 func (s tagStrategy) withPin(ctx context.Context, w *Workspace, branch string, cur *Proposal, d *Delivery, p Provenance, made *repo.Made) (*repo.Made, error) {

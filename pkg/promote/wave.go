@@ -361,7 +361,6 @@ func (p *pipeline) undoGroup(ctx context.Context, g *group) *v1alpha1.AutoRollba
 		p.setRollback(g, rb)
 		return rb
 	}
-	lead.progress.Done("pushed rollback %s to branch %s", repo.ShortSHA(res.follow), g.branch)
 	p.followBack(ctx, g, res.follow, rb)
 	return rb
 }

@@ -159,7 +159,7 @@ func (pushChannel) Revert(ctx context.Context, w *Workspace, u *undo) (*undone, 
 // rollback's pull request.
 type pullRequestChannel struct {
 	o        *ReviewOptions
-	reverter *reviewer
+	reverter *review.Session
 }
 
 func (c pullRequestChannel) prepare(t *target) error {
@@ -171,7 +171,7 @@ func (c pullRequestChannel) prepare(t *target) error {
 func (pullRequestChannel) Landing(ctx context.Context, g *group) (landing, error) {
 	lead := g.lead()
 	r := lead.review
-	branch, open, err := r.branch(ctx, lead.w.Repo, lead.w.Target.Ref.String(), r.prefix, r.prefix+repo.ShortSHA(lead.w.SourceCommit))
+	branch, open, err := r.Branch(ctx, lead.w.Repo, lead.w.Target.Ref.String(), r.Prefix, r.Prefix+repo.ShortSHA(lead.w.SourceCommit))
 	return landing{branch: branch, base: g.branch, open: open}, err
 }
 
@@ -189,7 +189,7 @@ func (c pullRequestChannel) Landed(ctx context.Context, p *pipeline, g *group, w
 		return "", err
 	}
 	for _, t := range g.targets {
-		t.res.PullRequest = lead.review.pullRequestDoc(l.pr)
+		t.res.PullRequest = lead.review.Doc(l.pr)
 		t.res.Outcome = OutcomeReviewOpen
 	}
 	if !wait {
@@ -208,17 +208,17 @@ func (pullRequestChannel) propose(ctx context.Context, g *group) error {
 	res, changes := groupResult(g)
 	var trailers []repo.Trailer
 	if d.Spec != nil {
-		trailers = againstBase(d.Spec.Trailers, &plan.Plan{Changes: changes})
+		trailers = review.AgainstBase(d.Spec.Trailers, imageTrailers(changes))
 	} else if tip, err := lead.w.Repo.Log(ctx, l.branch, repo.LogOptions{Limit: 1}); err == nil && len(tip) == 1 {
 		// Nothing pushed: the branch already had the plan (its pull request was
 		// closed, and this run opens a new one); its commit has the provenance.
-		trailers = againstBase(tip[0].Trailers, &plan.Plan{Changes: changes})
+		trailers = review.AgainstBase(tip[0].Trailers, imageTrailers(changes))
 	}
 	title, body := groupSubject(g, changes), review.PromotionBody(res, trailers)
 	if l.open != nil && d.Push.NoOp {
 		title, body = l.open.Title, l.open.Body // the same plan: nothing to say anew
 	}
-	pr, err := lead.review.propose(ctx, l.branch, l.open, title, body)
+	pr, err := lead.review.Propose(ctx, l.branch, l.open, title, body)
 	if err != nil {
 		return fmt.Errorf("%s is on branch %s, but the pull request was not opened: %w; run this promotion again", shortOr(d.Push.Commit, l.branch), l.branch, err)
 	}
@@ -227,14 +227,14 @@ func (pullRequestChannel) propose(ctx context.Context, g *group) error {
 }
 
 // merged waits for the group's pull request, and returns the merge commit to
-// follow. A pull request closed without merging is a *ReviewClosedError.
+// follow. A pull request closed without merging is a *review.ClosedError.
 func (pullRequestChannel) merged(ctx context.Context, g *group) (string, error) {
 	lead, l := g.lead(), &g.landing
-	pr, err := lead.review.awaitMerge(ctx, lead.w.Repo, l.pr)
+	pr, err := lead.review.AwaitMerge(ctx, lead.w.Repo, l.pr)
 	if pr != nil {
 		l.pr = pr
 		for _, t := range g.targets {
-			t.res.PullRequest = lead.review.pullRequestDoc(pr)
+			t.res.PullRequest = lead.review.Doc(pr)
 		}
 	}
 	if err != nil {
@@ -257,10 +257,7 @@ func (c pullRequestChannel) Revert(ctx context.Context, w *Workspace, u *undo) (
 			return nil, err
 		}
 	}
-	pushed, spec, pr, err := r.revert(ctx, w.Repo, w.Target.Ref.String(), u.entries, u.subject(), u.trailers(), u.author, u.attempts,
-		func(trailers []repo.Trailer) string {
-			return review.RevertBody(u.names, u.branch, u.entries, u.files, u.reason, trailers)
-		})
+	pushed, spec, pr, err := proposeRevert(ctx, r, w, u)
 	out := &undone{}
 	if pushed != nil && !pushed.NoOp {
 		out.commit = commitOf(pushed, spec)
@@ -268,12 +265,12 @@ func (c pullRequestChannel) Revert(ctx context.Context, w *Workspace, u *undo) (
 	if err != nil {
 		return out, err
 	}
-	out.pr = r.pullRequestDoc(pr)
+	out.pr = r.Doc(pr)
 	if !u.wait {
 		return out, nil
 	}
-	if pr, err = r.awaitMerge(ctx, w.Repo, pr); pr != nil {
-		out.pr = r.pullRequestDoc(pr)
+	if pr, err = r.AwaitMerge(ctx, w.Repo, pr); pr != nil {
+		out.pr = r.Doc(pr)
 	}
 	if err != nil {
 		return out, err

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"strings"
 	"time"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
+	"github.com/kubectl-promote/kubectl-promote/pkg/review"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
@@ -234,8 +236,8 @@ func outcomeOf(err error) string {
 	var unhealthy *UnhealthyError
 	var unannounced *UnannouncedError
 	var interrupted *InterruptedError
-	var closed *ReviewClosedError
-	var pending *ReviewPendingError
+	var closed *review.ClosedError
+	var pending *review.PendingError
 	switch {
 	case errors.As(err, &closed):
 		return OutcomeReviewClosed

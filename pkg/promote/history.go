@@ -2,6 +2,7 @@ package promote
 
 import (
 	"context"
+
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"

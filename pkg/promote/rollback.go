@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
@@ -141,7 +142,7 @@ func (rb *rollback) load(ctx context.Context) error {
 	rb.u = &undo{from: from, branch: w.TargetRef.Branch, to: []string{env.Ref.String()}, names: env.Name, reason: rb.o.Reason,
 		attempts: rb.o.PushAttempts, progress: rb.o.Progress, wait: rb.o.Wait}
 	rb.res.Target = describeEnv(env, w.TargetRef, "")
-	if rb.res.Signing, err = checkSigning(ctx, env, rb.o.SignKey, rb.o.Progress); err != nil {
+	if rb.res.Signing, err = sign.Check(ctx, env.Cluster.Client, env.Name, env.Source, rb.o.SignKey, rb.o.Progress); err != nil {
 		return err
 	}
 	undoer, ok := source.(rollbackSource)

@@ -11,6 +11,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/release"
 	"github.com/kubectl-promote/kubectl-promote/pkg/render"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
@@ -224,10 +225,8 @@ func chooseTag(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy
 	if same && (tag.Branch != "" || tag.IncludeUnreleased) {
 		return nil, fmt.Errorf("the source and the target both read path %q: the promotion tags what %s applied itself, so --branch and --include-unreleased do not apply", dst.Kustomization.Spec.Path, w.Source.Name)
 	}
-	switch tag.Bump {
-	case "", BumpPatch, BumpMinor, BumpMajor:
-	default:
-		return nil, fmt.Errorf("--bump %q: use %s, %s or %s", tag.Bump, BumpPatch, BumpMinor, BumpMajor)
+	if err := release.CheckBump(tag.Bump); err != nil {
+		return nil, err
 	}
 	if tag.Tag != "" && tag.Bump != "" {
 		return nil, fmt.Errorf("--tag %s names the tag; it cannot be combined with --bump", tag.Tag)

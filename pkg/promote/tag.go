@@ -8,9 +8,9 @@ import (
 	"strings"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
-	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/release"
 	"github.com/kubectl-promote/kubectl-promote/pkg/render"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
@@ -94,11 +94,7 @@ func (s tagStrategy) released(ctx context.Context, w *Workspace) (repo.Tag, []re
 		return repo.Tag{}, nil, fmt.Errorf("tag %s, which GitRepository %s/%s of %s pins, does not exist in %s: create it, or point the GitRepository at a tag that exists",
 			s.pinned, w.Target.Source.Namespace, w.Target.Source.Name, w.Target.Name, w.Repo.URL())
 	}
-	cands := make([]flux.SemverTag, len(tags))
-	for i, t := range tags {
-		cands[i] = flux.SemverTag{Name: t.Name, When: t.When}
-	}
-	best, ok, err := flux.SelectSemver(w.TargetRef.SemVer, cands)
+	best, ok, err := release.Current(w.TargetRef.SemVer, tags)
 	if err != nil {
 		return repo.Tag{}, nil, fmt.Errorf("GitRepository %s/%s of %s: %w", w.Target.Source.Namespace, w.Target.Source.Name, w.Target.Name, err)
 	}
@@ -106,12 +102,7 @@ func (s tagStrategy) released(ctx context.Context, w *Workspace) (repo.Tag, []re
 		return repo.Tag{}, nil, fmt.Errorf("semver range %q of GitRepository %s/%s selects no tag of %s yet, so %s runs nothing to promote over: create its first release by hand (git tag -a v1.0.0 -m release <commit>; git push origin v1.0.0), then promote",
 			w.TargetRef.SemVer, w.Target.Source.Namespace, w.Target.Source.Name, w.Repo.URL(), w.Target.Name)
 	}
-	for _, t := range tags {
-		if t.Name == best.Name {
-			return t, tags, nil
-		}
-	}
-	return repo.Tag{}, nil, fmt.Errorf("tag %s vanished", best.Name)
+	return best, tags, nil
 }
 
 // propose plans on head of branch: the image edit, the tag it will be released as,
@@ -225,7 +216,7 @@ func (s tagStrategy) name(w *Workspace, c *Proposal, tags []repo.Tag) error {
 	name := s.Tag
 	if name == "" {
 		var err error
-		if name, err = NextTag(c.Released.Name, s.Bump); err != nil {
+		if name, err = release.NextTag(c.Released.Name, s.Bump); err != nil {
 			if s.pinned != "" {
 				return fmt.Errorf("%w: name the tag to pin %s to with --tag", err, w.Target.Name)
 			}
@@ -241,7 +232,7 @@ func (s tagStrategy) name(w *Workspace, c *Proposal, tags []repo.Tag) error {
 		c.Tag = name
 		return nil
 	}
-	if err := checkSelects(w.TargetRef.SemVer, name, tags); err != nil {
+	if err := release.CheckSelects(w.TargetRef.SemVer, name, tags); err != nil {
 		return fmt.Errorf("tag %s for %s: %w; nothing was pushed", name, w.Target.Name, err)
 	}
 	c.Tag = name

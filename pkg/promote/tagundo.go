@@ -8,6 +8,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/release"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
@@ -80,10 +81,10 @@ func (s tagStrategy) planUndo(ctx context.Context, w *Workspace, u *undo, res *v
 	if err != nil {
 		return err
 	}
-	if t.tag, err = NextTag(cur.Name, BumpPatch); err != nil {
+	if t.tag, err = release.NextTag(cur.Name, release.BumpPatch); err != nil {
 		return err
 	}
-	if err := checkSelects(w.TargetRef.SemVer, t.tag, tags); err != nil {
+	if err := release.CheckSelects(w.TargetRef.SemVer, t.tag, tags); err != nil {
 		return fmt.Errorf("the rollback's tag %s for %s: %w; nothing was pushed", t.tag, env.Name, err)
 	}
 	t.released = cur

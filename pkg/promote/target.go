@@ -9,6 +9,8 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/render"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
+	"github.com/kubectl-promote/kubectl-promote/pkg/review"
+	"github.com/kubectl-promote/kubectl-promote/pkg/sign"
 )
 
 // target is one target of a pipeline: what each phase found for it, and its result.
@@ -27,7 +29,7 @@ type target struct {
 	// has not applied (the announcement failed): this run announces it.
 	pending string
 	// review is the target's pull requests, with --review.
-	review *reviewer
+	review *review.Session
 }
 
 // use takes the two environments as read, chooses the strategy through the
@@ -54,10 +56,10 @@ func (t *target) use(ctx context.Context, src *flux.Environment, m modes) error 
 	t.res.Strategy = s.Name()
 	t.res.FastForward = t.o.FFOnly
 	pr := t.progress
-	if t.res.Signing, err = checkSigning(ctx, dst, t.o.SignKey, pr); err != nil {
+	if t.res.Signing, err = sign.Check(ctx, dst.Cluster.Client, dst.Name, dst.Source, t.o.SignKey, pr); err != nil {
 		return err
 	}
-	if t.o.FFOnly && t.res.Signing != nil && verifies(t.res.Signing.Verify, false) {
+	if t.o.FFOnly && t.res.Signing != nil && sign.Verifies(t.res.Signing.Verify, false) {
 		pr.Failed("--ff-only makes no commit to sign: GitRepository %s/%s verifies HEAD, so the source's commit must itself be signed by a key it trusts", dst.Source.Namespace, dst.Source.Name)
 	}
 	pr.Done("source %s: Kustomization %s/%s applied %s", src.Name, src.Ref.Namespace, src.Ref.Name, orNone(t.w.SourceRevision))

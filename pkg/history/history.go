@@ -4,6 +4,7 @@
 package history
 
 import (
+	"context"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -200,4 +201,23 @@ func first(trailers []repo.Trailer, key string) string {
 		return v[0]
 	}
 	return ""
+}
+
+// Read reads the promotions and rollbacks to the environment to (a flux.Ref's
+// String) on branch: the commits to the Kustomization path with trailers, and the
+// fast-forward promotions recorded in notes.
+func Read(ctx context.Context, r *repo.Repo, branch, path, to string, limit int) ([]v1alpha1.HistoryEntry, error) {
+	notes, err := r.Notes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	commits, err := r.Log(ctx, branch, repo.LogOptions{Path: path, Keep: func(sha string) bool { _, ok := notes[sha]; return ok }})
+	if err != nil {
+		return nil, err
+	}
+	entries := BuildFor(commits, notes, to)
+	if limit > 0 && len(entries) > limit {
+		entries = entries[:limit]
+	}
+	return entries, nil
 }

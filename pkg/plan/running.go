@@ -2,6 +2,7 @@ package plan
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/render"
@@ -48,4 +49,45 @@ func (i Image) Version() string {
 		return i.Tag
 	}
 	return "latest"
+}
+
+// ImageChanges lists, by repository, the images whose version the render after has
+// and the one before has not.
+func ImageChanges(before, after *render.Output) []Change {
+	was := map[string]string{}
+	for _, r := range RunningImages(before) {
+		was[r.App+"\x00"+r.Repository] = r.Version
+	}
+	byRepo := map[string]*Change{}
+	var order []string
+	for _, r := range RunningImages(after) {
+		from, ok := was[r.App+"\x00"+r.Repository]
+		if ok && from == r.Version {
+			continue
+		}
+		ch := byRepo[r.Repository]
+		if ch == nil {
+			ch = &Change{Repository: r.Repository, From: ParseImage(imageRef(r.Repository, from)), To: ParseImage(imageRef(r.Repository, r.Version))}
+			byRepo[r.Repository] = ch
+			order = append(order, r.Repository)
+		}
+		ch.Apps = append(ch.Apps, r.App)
+		ch.Workloads = append(ch.Workloads, r.Workloads...)
+	}
+	sort.Strings(order)
+	out := make([]Change, 0, len(order))
+	for _, r := range order {
+		out = append(out, *byRepo[r])
+	}
+	return out
+}
+
+func imageRef(repository, version string) string {
+	switch {
+	case version == "":
+		return repository
+	case strings.HasPrefix(version, "@"):
+		return repository + version
+	}
+	return repository + ":" + version
 }

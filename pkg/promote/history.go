@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
+	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
@@ -34,7 +35,7 @@ func History(ctx context.Context, clients *flux.Clients, spec flux.RefSpec, o Hi
 		return desc, nil, err
 	}
 	defer r.Close()
-	entries, err := Entries(ctx, r, branch, env.Kustomization.Spec.Path, env.Ref.String(), o.Limit)
+	entries, err := history.Read(ctx, r, branch, env.Kustomization.Spec.Path, env.Ref.String(), o.Limit)
 	if entries == nil {
 		entries = []v1alpha1.HistoryEntry{}
 	}

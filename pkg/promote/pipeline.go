@@ -357,7 +357,7 @@ func (p *pipeline) gate(ctx context.Context) {
 }
 
 // plan opens the repository once, checks out and renders the source once, checks
-// out each target branch's head once (see branchTree), and plans every target:
+// out each target branch's head once (see plan.SharedTree), and plans every target:
 // targets of different branches in parallel, those of one branch one after another
 // on its checkout.
 func (p *pipeline) plan(ctx context.Context) error {
@@ -444,7 +444,7 @@ func (p *pipeline) decide(ctx context.Context) (bool, error) {
 	if p.res.Forced {
 		gatesTrailer = "forced (failed: " + strings.Join(p.res.Gates.Failed(), ", ") + ")"
 	}
-	p.prov = Provenance{From: p.src.Ref.String(), FromRevision: p.base.SourceRevision, By: whoAmI(ctx, p.waves[0][0].w.Target.Cluster), Gates: gatesTrailer, Author: author}
+	p.prov = Provenance{From: p.src.Ref.String(), FromRevision: p.base.SourceRevision, By: flux.WhoAmI(ctx, p.waves[0][0].w.Target.Cluster), Gates: gatesTrailer, Author: author}
 	return false, nil
 }
 
@@ -471,7 +471,7 @@ func (p *pipeline) setOutcome(outcome string) {
 func (p *pipeline) permitted(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, t := range p.all() {
-		g.Go(func() error { return checkPermissions(gctx, t.w.Target) })
+		g.Go(func() error { return reconcile.CanAnnounce(gctx, t.w.Target) })
 	}
 	return g.Wait()
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
@@ -125,7 +124,7 @@ func (w *Workspace) movedPlan(ctx context.Context, before, after string, files [
 	if err != nil {
 		return nil, fmt.Errorf("rendering the target %s after the merge: %w", w.Target.Name, err)
 	}
-	pl := &plan.Plan{Target: b, TargetAfter: a, Changes: imageChanges(b, a)}
+	pl := &plan.Plan{Target: b, TargetAfter: a, Changes: plan.ImageChanges(b, a)}
 	for _, f := range files {
 		fb, _ := os.ReadFile(filepath.Join(before, filepath.FromSlash(f)))
 		fa, _ := os.ReadFile(filepath.Join(after, filepath.FromSlash(f)))
@@ -134,47 +133,6 @@ func (w *Workspace) movedPlan(ctx context.Context, before, after string, files [
 	ks := "Kustomization/" + w.Target.Kustomization.Namespace + "/" + w.Target.Kustomization.Name
 	pl.RenderedDiff = render.Diff(b, a, ks+" (before)", ks+" (after)")
 	return pl, nil
-}
-
-// imageChanges lists, by repository, the images whose version the render after has
-// and the one before has not.
-func imageChanges(before, after *render.Output) []plan.Change {
-	was := map[string]string{}
-	for _, r := range plan.RunningImages(before) {
-		was[r.App+"\x00"+r.Repository] = r.Version
-	}
-	byRepo := map[string]*plan.Change{}
-	var order []string
-	for _, r := range plan.RunningImages(after) {
-		from, ok := was[r.App+"\x00"+r.Repository]
-		if ok && from == r.Version {
-			continue
-		}
-		ch := byRepo[r.Repository]
-		if ch == nil {
-			ch = &plan.Change{Repository: r.Repository, From: plan.ParseImage(imageRef(r.Repository, from)), To: plan.ParseImage(imageRef(r.Repository, r.Version))}
-			byRepo[r.Repository] = ch
-			order = append(order, r.Repository)
-		}
-		ch.Apps = append(ch.Apps, r.App)
-		ch.Workloads = append(ch.Workloads, r.Workloads...)
-	}
-	sort.Strings(order)
-	out := make([]plan.Change, 0, len(order))
-	for _, r := range order {
-		out = append(out, *byRepo[r])
-	}
-	return out
-}
-
-func imageRef(repository, version string) string {
-	switch {
-	case version == "":
-		return repository
-	case strings.HasPrefix(version, "@"):
-		return repository + version
-	}
-	return repository + ":" + version
 }
 
 func (s revisionStrategy) Deliver(ctx context.Context, g *group, p Provenance) (*Delivery, error) {
@@ -243,7 +201,7 @@ func (revisionStrategy) Undo(ctx context.Context, w *Workspace, ch Channel, u *u
 // target before merging (the source still has what they reverted, so the merge
 // brings it back rather than conflicting with the revert).
 func (w *Workspace) rollbacksToUndo(ctx context.Context, branch, head string) ([]string, error) {
-	entries, err := Entries(ctx, w.Repo, head, w.Target.Kustomization.Spec.Path, w.Target.Ref.String(), 0)
+	entries, err := history.Read(ctx, w.Repo, head, w.Target.Kustomization.Spec.Path, w.Target.Ref.String(), 0)
 	if err != nil {
 		return nil, err
 	}

@@ -111,7 +111,7 @@ func (rb *rollback) run(ctx context.Context) error {
 	}
 	after, cancel := context.WithTimeout(ctx, rb.o.Timeout)
 	defer cancel()
-	rb.u.author, rb.u.by = author, whoAmI(after, rb.w.Target.Cluster)
+	rb.u.author, rb.u.by = author, flux.WhoAmI(after, rb.w.Target.Cluster)
 	done, err := rb.strategy.Undo(after, rb.w, rb.channel, rb.u)
 	if err = rb.landed(done, err); err != nil || done.follow == "" {
 		return err
@@ -163,7 +163,7 @@ func (rb *rollback) load(ctx context.Context) error {
 // GitRepository tracks, or for a tag target (a semver range, a pinned tag) the
 // commit it applied, whose history holds the promotions it runs.
 func promotionsFrom(env *flux.Environment, ref flux.GitRef) (string, error) {
-	if ref.SemVer == "" && PinnedTag(ref) == "" {
+	if !ref.ReachedByTags() {
 		if ref.Branch == "" {
 			return "", unsupportedRef(env, ref)
 		}
@@ -181,7 +181,7 @@ func promotionsFrom(env *flux.Environment, ref flux.GitRef) (string, error) {
 // conflicting one) before anything is written.
 func (rb *rollback) plan(ctx context.Context) error {
 	env, u := rb.w.Target, rb.u
-	entries, err := Entries(ctx, rb.w.Repo, u.from, env.Kustomization.Spec.Path, env.Ref.String(), 0)
+	entries, err := history.Read(ctx, rb.w.Repo, u.from, env.Kustomization.Spec.Path, env.Ref.String(), 0)
 	if err != nil {
 		return err
 	}
@@ -254,25 +254,6 @@ func (rb *rollback) close() {
 	if rb.w != nil {
 		rb.w.close()
 	}
-}
-
-// Entries reads the promotions and rollbacks to the environment to (a flux.Ref's
-// String) on branch: the commits to the Kustomization path with trailers, and the
-// fast-forward promotions recorded in notes.
-func Entries(ctx context.Context, r *repo.Repo, branch, path, to string, limit int) ([]v1alpha1.HistoryEntry, error) {
-	notes, err := r.Notes(ctx)
-	if err != nil {
-		return nil, err
-	}
-	commits, err := r.Log(ctx, branch, repo.LogOptions{Path: path, Keep: func(sha string) bool { _, ok := notes[sha]; return ok }})
-	if err != nil {
-		return nil, err
-	}
-	entries := history.BuildFor(commits, notes, to)
-	if limit > 0 && len(entries) > limit {
-		entries = entries[:limit]
-	}
-	return entries, nil
 }
 
 // pickReverts chooses the promotions to revert, newest first: the last live one, or

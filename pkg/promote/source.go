@@ -80,8 +80,8 @@ func (gitRepositorySource) Choose(w *Workspace, want string, ffOnly bool, tag Ta
 // the branch (the images strategy's Undo, which the revision strategy's is too); a
 // tag target's are undone by the tag strategy, with a new tag or the previous pin.
 func (gitRepositorySource) ChooseUndo(w *Workspace) (Strategy, error) {
-	if w.TargetRef.SemVer != "" || PinnedTag(w.TargetRef) != "" {
-		return tagStrategy{pinned: PinnedTag(w.TargetRef)}, nil
+	if w.TargetRef.ReachedByTags() {
+		return tagStrategy{pinned: w.TargetRef.PinnedTag()}, nil
 	}
 	if w.TargetRef.Branch == "" {
 		return nil, unsupportedRef(w.Target, w.TargetRef)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"strings"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
@@ -77,7 +76,7 @@ type Workspace struct {
 	sourceRender *render.Output
 	// tree, when set, is the checkout of the target's branch head that the targets
 	// reading that branch share.
-	tree *branchTree
+	tree *plan.SharedTree
 	// source is the kind of source the target reads (source.go).
 	source Source
 }
@@ -177,7 +176,7 @@ func chooseStrategy(w *Workspace, want string, ffOnly bool, tag TagOptions) (Str
 	if src.Ref == dst.Ref {
 		return nil, fmt.Errorf("--from and --to name the same Kustomization %s", src.Ref)
 	}
-	if w.TargetRef.SemVer != "" || PinnedTag(w.TargetRef) != "" {
+	if w.TargetRef.ReachedByTags() {
 		return chooseTag(w, want, ffOnly, tag)
 	}
 	if tag != (TagOptions{}) {
@@ -231,7 +230,7 @@ func chooseTag(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy
 	if tag.Tag != "" && tag.Bump != "" {
 		return nil, fmt.Errorf("--tag %s names the tag; it cannot be combined with --bump", tag.Tag)
 	}
-	return tagStrategy{TagOptions: tag, samePath: same, pinned: PinnedTag(w.TargetRef)}, nil
+	return tagStrategy{TagOptions: tag, samePath: same, pinned: w.TargetRef.PinnedTag()}, nil
 }
 
 // targetHead is the head of the target's branch, or an error that says how to
@@ -246,10 +245,7 @@ func (w *Workspace) targetHead(ctx context.Context) (string, error) {
 	return head, err
 }
 
-func samePath(a, b string) bool {
-	clean := func(p string) string { return strings.TrimPrefix(path.Clean("/"+strings.TrimPrefix(p, "./")), "/") }
-	return clean(a) == clean(b)
-}
+func samePath(a, b string) bool { return cleanPath(a) == cleanPath(b) }
 
 // imagesStrategy edits the images of the target's overlay on the branch it tracks:
 // the seed's layout, a directory per environment, on one branch or a branch each
@@ -267,8 +263,8 @@ func (imagesStrategy) Plan(ctx context.Context, w *Workspace) (*Proposal, error)
 		return nil, err
 	}
 	var pl *plan.Plan
-	if t := w.tree; t != nil && t.head == head {
-		pl, err = t.plan(ctx, w)
+	if t := w.tree; t != nil && t.Head == head {
+		pl, err = t.Compute(ctx, w.planInput(t.Dir))
 	} else {
 		var dir string
 		if dir, err = w.checkout(ctx, head, "target"); err != nil {

@@ -151,7 +151,7 @@ func (s tagStrategy) propose(ctx context.Context, w *Workspace, branch, head str
 				branch, w.Target.Name, cur.Name, strings.Join(list, "; "))
 		}
 		c.Unreleased, c.Commits, c.CommitCount = commits, commits, len(commits)
-	} else if got, want := changeSet(imageChanges(rel, pl.TargetAfter)), changeSet(pl.Changes); got != want {
+	} else if got, want := changeSet(plan.ImageChanges(rel, pl.TargetAfter)), changeSet(pl.Changes); got != want {
 		// Verification: with nothing unreleased, the release differs from what the
 		// target runs by exactly the planned images.
 		return nil, fmt.Errorf("verifying the release: rendering %s at tag %s and at the edited commit differs in images %s, not the planned %s; nothing was pushed", w.Target.Name, cur.Name, got, want)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/render"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 	"github.com/kubectl-promote/kubectl-promote/pkg/review"
@@ -95,7 +96,7 @@ func (t *target) plan(ctx context.Context) error {
 // when the target has not applied a revision containing it; "" when it has.
 func (t *target) pendingPromotion(ctx context.Context) (string, error) {
 	w := t.w
-	entries, err := Entries(ctx, w.Repo, t.change.Branch, w.Target.Kustomization.Spec.Path, w.Target.Ref.String(), 0)
+	entries, err := history.Read(ctx, w.Repo, t.change.Branch, w.Target.Kustomization.Spec.Path, w.Target.Ref.String(), 0)
 	if err != nil {
 		return "", err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
@@ -238,7 +239,7 @@ func (p *pipeline) followAll(ctx context.Context, follows []follow, wait bool) [
 		for i, f := range follows {
 			envs[i] = f.t.w.Target
 		}
-		token, sourceDone = announceSources(ctx, envs)
+		token, sourceDone = reconcile.AnnounceSources(ctx, envs)
 	}
 	var errs []error
 	var mu sync.Mutex
@@ -249,7 +250,7 @@ func (p *pipeline) followAll(ctx context.Context, follows []follow, wait bool) [
 			defer wg.Done()
 			t := f.t
 			fo := t.followOptions(f.d, wait)
-			fo.token, fo.sourceDone = token, sourceDone[sourceKey(t.w.Target)]
+			fo.token, fo.sourceDone = token, sourceDone[reconcile.SourceKey(t.w.Target)]
 			out, err := followUp(ctx, t.w, f.commit, fo)
 			t.res.Reconcile = out
 			p.finished(ctx, t, f.commit, err)

@@ -242,12 +242,20 @@ func (p *pipeline) run(ctx context.Context) error {
 	if done || err != nil {
 		return err
 	}
+	return p.runWaves(ctx, true)
+}
+
+// runWaves runs every wave in order, soaking between them when soak is set, and
+// sets the outcome.
+func (p *pipeline) runWaves(ctx context.Context, soak bool) error {
 	for wi := range p.waves {
 		if err := p.runWave(ctx, wi); err != nil {
 			return p.stopped(wi, err)
 		}
-		if err := p.soak(ctx, wi); err != nil {
-			return err
+		if soak {
+			if err := p.soak(ctx, wi); err != nil {
+				return err
+			}
 		}
 	}
 	p.res.Outcome = p.outcome()
@@ -525,13 +533,7 @@ func (p *pipeline) nothingToDo(ctx context.Context) error {
 	if err := p.permitted(ctx); err != nil {
 		return err
 	}
-	for wi := range p.waves {
-		if err := p.runWave(ctx, wi); err != nil {
-			return p.stopped(wi, err)
-		}
-	}
-	p.res.Outcome = p.outcome()
-	return nil
+	return p.runWaves(ctx, false)
 }
 
 // stopped marks the waves after a failed one skipped.

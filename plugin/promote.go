@@ -18,6 +18,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
 	"github.com/kubectl-promote/kubectl-promote/pkg/release"
+	"github.com/kubectl-promote/kubectl-promote/pkg/status"
 	"github.com/kubectl-promote/kubectl-promote/pkg/verify"
 )
 
@@ -241,7 +242,7 @@ func (o *PromoteOptions) listApps(cmd *cobra.Command, args []string) ([]string, 
 	}
 	ctx, cancel := context.WithTimeout(commandContext(cmd), 3*completionTimeout)
 	defer cancel()
-	return promote.Apps(ctx, refs.clients, from, o.auth(), o.RepoDir)
+	return status.Apps(ctx, refs.clients, from, o.auth(), o.RepoDir)
 }
 
 // Validate rejects flag combinations that cannot work, saying what to do instead.

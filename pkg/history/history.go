@@ -5,11 +5,14 @@ package history
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
@@ -220,4 +223,62 @@ func Read(ctx context.Context, r *repo.Repo, branch, path, to string, limit int)
 		entries = entries[:limit]
 	}
 	return entries, nil
+}
+
+// ErrNothingToRollBack says the environment has no live promotion to revert.
+var ErrNothingToRollBack = errors.New("nothing to roll back")
+
+// ToRevert chooses the promotions to revert, newest first: the last live one, or
+// every live one newer than the promotion named by to.
+func ToRevert(entries []v1alpha1.HistoryEntry, to, env string) ([]v1alpha1.HistoryEntry, error) {
+	var live []v1alpha1.HistoryEntry
+	for _, e := range entries {
+		if e.Kind == KindPromotion && e.State != StateRolledBack {
+			live = append(live, e)
+		}
+	}
+	if to == "" {
+		if len(live) == 0 {
+			return nil, fmt.Errorf("%w: no promotion to %s found in the Git history of its path (see \"kubectl promote history\")", ErrNothingToRollBack, env)
+		}
+		return live[:1], nil
+	}
+	want := flux.RevisionCommit(to)
+	if len(want) < 7 {
+		return nil, fmt.Errorf("--to-revision %q: give a promotion commit of at least 7 hex digits, as \"kubectl promote history\" lists them", to)
+	}
+	for i, e := range live {
+		if strings.HasPrefix(e.Commit, want) {
+			if i == 0 {
+				return nil, fmt.Errorf("%w: %s is the last promotion to %s, there is nothing after it", ErrNothingToRollBack, repo.ShortSHA(e.Commit), env)
+			}
+			return live[:i], nil
+		}
+	}
+	return nil, fmt.Errorf("--to-revision %s: no live promotion to %s with that commit (see \"kubectl promote history\")", to, env)
+}
+
+// CurrentRollbacks lists the rollbacks among entries (newest first) that are still
+// current and reverted only promotions made by strategy.
+func CurrentRollbacks(entries []v1alpha1.HistoryEntry, strategy string) []string {
+	made := map[string]string{}
+	for _, e := range entries {
+		if e.Kind == KindPromotion {
+			made[e.Commit] = e.Strategy
+		}
+	}
+	var out []string
+	for _, e := range entries {
+		if e.Kind != KindRollback || e.State != StateCurrent {
+			continue
+		}
+		only := len(e.RolledBack) > 0
+		for _, sha := range e.RolledBack {
+			only = only && made[sha] == strategy
+		}
+		if only {
+			out = append(out, e.Commit)
+		}
+	}
+	return out
 }

@@ -46,12 +46,10 @@ type undo struct {
 	branch  string
 	// from is where the promotions were read: the branch, or the commit a tag
 	// target applied.
-	from string
-	// title, when set, is the subject; else it is made from names and why.
-	title    string
+	from     string
 	to       []string
 	names    string // the environments, for the subject
-	why      string // why, for the subject
+	why      string // why an automatic undo reverts, for the subject
 	by       string
 	reason   string
 	author   repo.Signature
@@ -65,12 +63,17 @@ type undo struct {
 	release *releaseUndo
 }
 
-// subject and trailers of the revert commit.
+// subject of the revert commit: why, for an automatic undo; what it reverts, for a
+// rollback asked for.
 func (u *undo) subject() string {
-	if u.title != "" {
-		return u.title
+	e := u.entries
+	switch {
+	case u.why != "":
+		return fmt.Sprintf("rollback(%s): revert %s, %s", u.names, repo.ShortSHA(e[0].Commit), u.why)
+	case len(e) == 1:
+		return fmt.Sprintf("rollback(%s): revert %s (%s)", u.names, repo.ShortSHA(e[0].Commit), e[0].Subject)
 	}
-	return fmt.Sprintf("rollback(%s): revert %s, %s", u.names, repo.ShortSHA(u.entries[0].Commit), u.why)
+	return fmt.Sprintf("rollback(%s): revert %d promotions, back to before %s", u.names, len(e), repo.ShortSHA(e[len(e)-1].Commit))
 }
 
 // trailers are Rolled-Back (and Rollback-Range) per promotion, Promoted-To per

@@ -249,21 +249,14 @@ const (
 	ExitSuperseded = 9
 )
 
+// exitCodes are the exit codes of the outcomes that have their own.
+var exitCodes = map[string]int{OutcomeBlocked: ExitBlocked, OutcomeUnhealthy: ExitUnhealthy, OutcomeUnannounced: ExitUnannounced,
+	OutcomeInterrupted: ExitInterrupted, OutcomeReviewClosed: ExitReviewClosed, OutcomeSuperseded: ExitSuperseded}
+
 // ExitCode maps a promotion's or rollback's error to the process exit code.
 func ExitCode(err error) int {
-	switch outcomeOf(err) {
-	case OutcomeBlocked:
-		return ExitBlocked
-	case OutcomeUnhealthy:
-		return ExitUnhealthy
-	case OutcomeUnannounced:
-		return ExitUnannounced
-	case OutcomeInterrupted:
-		return ExitInterrupted
-	case OutcomeReviewClosed:
-		return ExitReviewClosed
-	case OutcomeSuperseded:
-		return ExitSuperseded
+	if code, ok := exitCodes[outcomeOf(err)]; ok {
+		return code
 	}
 	if err == nil {
 		return ExitOK

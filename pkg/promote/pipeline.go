@@ -63,6 +63,7 @@ package promote
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -608,7 +609,7 @@ func (p *pipeline) all() []*target {
 func (p *pipeline) close() {
 	for _, t := range p.all() {
 		if t.w != nil && t.w != p.base && t.w.Scratch != "" {
-			removeAll(t.w.Scratch)
+			os.RemoveAll(t.w.Scratch)
 		}
 	}
 	if p.base != nil {

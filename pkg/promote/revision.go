@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
@@ -110,29 +109,9 @@ func (s revisionStrategy) subject(w *Workspace, c *Proposal) string {
 	return fmt.Sprintf("promote(%s): %d commit(s) up to %s from %s", w.Target.Name, c.CommitCount, repo.ShortSHA(w.SourceCommit), w.Source.Name)
 }
 
-// movedPlan renders the target at before and after and describes the difference:
-// the images that change, the files and the rendered diff (Secrets masked).
+// movedPlan is plan.Moved of the target from before to after.
 func (w *Workspace) movedPlan(ctx context.Context, before, after string, files []string) (*plan.Plan, error) {
-	in := func(dir string) render.Input {
-		return render.Input{Dir: dir, Kustomization: w.Target.Kustomization, Client: w.Target.Cluster.Client}
-	}
-	b, err := render.Render(ctx, in(before))
-	if err != nil {
-		return nil, fmt.Errorf("rendering the target %s at its branch head: %w", w.Target.Name, err)
-	}
-	a, err := render.Render(ctx, in(after))
-	if err != nil {
-		return nil, fmt.Errorf("rendering the target %s after the merge: %w", w.Target.Name, err)
-	}
-	pl := &plan.Plan{Target: b, TargetAfter: a, Changes: plan.ImageChanges(b, a)}
-	for _, f := range files {
-		fb, _ := os.ReadFile(filepath.Join(before, filepath.FromSlash(f)))
-		fa, _ := os.ReadFile(filepath.Join(after, filepath.FromSlash(f)))
-		pl.Files = append(pl.Files, plan.FileChange{Path: f, Before: fb, After: fa})
-	}
-	ks := "Kustomization/" + w.Target.Kustomization.Namespace + "/" + w.Target.Kustomization.Name
-	pl.RenderedDiff = render.Diff(b, a, ks+" (before)", ks+" (after)")
-	return pl, nil
+	return plan.Moved(ctx, w.Target.Name, render.Input{Kustomization: w.Target.Kustomization, Client: w.Target.Cluster.Client}, before, after, files)
 }
 
 func (s revisionStrategy) Deliver(ctx context.Context, g *group, p Provenance) (*Delivery, error) {
@@ -205,26 +184,7 @@ func (w *Workspace) rollbacksToUndo(ctx context.Context, branch, head string) ([
 	if err != nil {
 		return nil, err
 	}
-	strategy := map[string]string{}
-	for _, e := range entries {
-		if e.Kind == history.KindPromotion {
-			strategy[e.Commit] = e.Strategy
-		}
-	}
-	var out []string
-	for _, e := range entries {
-		if e.Kind != history.KindRollback || e.State != history.StateCurrent {
-			continue
-		}
-		revision := len(e.RolledBack) > 0
-		for _, sha := range e.RolledBack {
-			revision = revision && strategy[sha] == StrategyRevision
-		}
-		if revision {
-			out = append(out, e.Commit)
-		}
-	}
-	return out, nil
+	return history.CurrentRollbacks(entries, StrategyRevision), nil
 }
 
 // scratch is a new directory name in the scratch space, not yet created.

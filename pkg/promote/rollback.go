@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -48,7 +47,7 @@ type RollbackOptions struct {
 }
 
 // ErrNothingToRollBack says the environment has no live promotion to revert.
-var ErrNothingToRollBack = errors.New("nothing to roll back")
+var ErrNothingToRollBack = history.ErrNothingToRollBack
 
 // RunRollback reverts the last promotion to an environment (or every promotion after
 // --to-revision), as one commit pushed to the branch it tracks, then announces and
@@ -185,10 +184,10 @@ func (rb *rollback) plan(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if u.entries, err = pickReverts(entries, rb.o.To, env.Name); err != nil {
+	if u.entries, err = history.ToRevert(entries, rb.o.To, env.Name); err != nil {
 		return err
 	}
-	rb.res.Reverted, u.title = u.entries, rollbackSubject(env.Name, u.entries)
+	rb.res.Reverted = u.entries
 	if p, ok := rb.strategy.(undoPlanner); ok {
 		err = p.planUndo(ctx, rb.w, u, rb.res)
 	} else {
@@ -256,40 +255,9 @@ func (rb *rollback) close() {
 	}
 }
 
-// pickReverts chooses the promotions to revert, newest first: the last live one, or
-// every live one newer than the promotion named by to.
-func pickReverts(entries []v1alpha1.HistoryEntry, to, env string) ([]v1alpha1.HistoryEntry, error) {
-	var live []v1alpha1.HistoryEntry
-	for _, e := range entries {
-		if e.Kind == history.KindPromotion && e.State != history.StateRolledBack {
-			live = append(live, e)
-		}
-	}
-	if to == "" {
-		if len(live) == 0 {
-			return nil, fmt.Errorf("%w: no promotion to %s found in the Git history of its path (see \"kubectl promote history\")", ErrNothingToRollBack, env)
-		}
-		return live[:1], nil
-	}
-	want := flux.RevisionCommit(to)
-	if len(want) < 7 {
-		return nil, fmt.Errorf("--to-revision %q: give a promotion commit of at least 7 hex digits, as \"kubectl promote history\" lists them", to)
-	}
-	for i, e := range live {
-		if strings.HasPrefix(e.Commit, want) {
-			if i == 0 {
-				return nil, fmt.Errorf("%w: %s is the last promotion to %s, there is nothing after it", ErrNothingToRollBack, repo.ShortSHA(e.Commit), env)
-			}
-			return live[:i], nil
-		}
-	}
-	return nil, fmt.Errorf("--to-revision %s: no live promotion to %s with that commit (see \"kubectl promote history\")", to, env)
-}
-
 // previewRevert applies the reverts to a scratch checkout of head and diffs the result
 // against head, which also refuses a conflicting revert before anything is written.
 func (w *Workspace) previewRevert(ctx context.Context, head string, entries []v1alpha1.HistoryEntry) ([]v1alpha1.File, error) {
-	r := w.Repo
 	orig, err := w.checkout(ctx, head, "head")
 	if err != nil {
 		return nil, err
@@ -298,31 +266,14 @@ func (w *Workspace) previewRevert(ctx context.Context, head string, entries []v1
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
+	files, err := revertInto(ctx, w.Repo, entries, tree)
 	var out []v1alpha1.File
-	for _, e := range entries {
-		files, err := revertInto(ctx, r, e, tree)
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range files {
-			seen[f] = true
-		}
-	}
-	for f := range seen {
+	for _, f := range files {
 		before, _ := os.ReadFile(filepath.Join(orig, filepath.FromSlash(f)))
 		after, _ := os.ReadFile(filepath.Join(tree, filepath.FromSlash(f)))
 		out = append(out, v1alpha1.File{Path: f, Diff: plan.FileChange{Path: f, Before: before, After: after}.UnifiedDiff()})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out, nil
-}
-
-func rollbackSubject(env string, reverted []v1alpha1.HistoryEntry) string {
-	if len(reverted) == 1 {
-		return fmt.Sprintf("rollback(%s): revert %s (%s)", env, repo.ShortSHA(reverted[0].Commit), reverted[0].Subject)
-	}
-	return fmt.Sprintf("rollback(%s): revert %d promotions, back to before %s", env, len(reverted), repo.ShortSHA(reverted[len(reverted)-1].Commit))
+	return out, err
 }
 
 func shortAll(entries []v1alpha1.HistoryEntry) []string {

@@ -147,11 +147,3 @@ func TestRollbackUnannounced(t *testing.T) {
 	require.Equal(t, f.head(), unannounced.Commit)
 	require.Equal(t, f.head(), res.Commit.SHA)
 }
-
-// Apps lists what an environment runs at its applied revision, for completing --app.
-func TestApps(t *testing.T) {
-	f := newFleet(t)
-	apps, err := Apps(context.Background(), f.clients, envRef("staging"), repo.Auth{}, "")
-	require.NoError(t, err)
-	require.Equal(t, []string{"my-app", "redis"}, apps)
-}

@@ -327,16 +327,7 @@ func (imagesStrategy) Carries(ctx context.Context, w *Workspace, d *Delivery, sh
 	if err != nil {
 		return false, err
 	}
-	running := map[string]bool{}
-	for _, r := range plan.RunningImages(out) {
-		running[r.Repository+"\x00"+r.Version] = true
-	}
-	for _, ch := range d.planFor(w).Changes {
-		if !running[ch.Repository+"\x00"+ch.To.Version()] {
-			return false, nil
-		}
-	}
-	return true, nil
+	return plan.Runs(out, d.planFor(w).Changes), nil
 }
 
 // carrier is a strategy that can tell whether a later commit still carries its

@@ -274,7 +274,7 @@ func (s tagStrategy) Deliver(ctx context.Context, g *group, p Provenance) (*Deli
 		commit, files := head, []string(nil)
 		if s.samePath {
 			// The source's applied commit is tagged; the branch stays where it is.
-			tag, err := w.Repo.CreateTag(ctx, cur.Tag, w.SourceCommit, s.tagMessage(w, cur, d.Spec), p.Author)
+			tag, err := w.Repo.CreateTag(ctx, cur.Tag, w.SourceCommit, release.Message(cur.Tag, w.Target.Name, cur.Released.Name, cur.Unreleased, d.Spec), p.Author)
 			if err != nil {
 				return nil, err
 			}
@@ -292,7 +292,7 @@ func (s tagStrategy) Deliver(ctx context.Context, g *group, p Provenance) (*Deli
 				return nil, err
 			}
 		}
-		tag, err := w.Repo.CreateTag(ctx, cur.Tag, commit, s.tagMessage(w, cur, d.Spec), p.Author)
+		tag, err := w.Repo.CreateTag(ctx, cur.Tag, commit, release.Message(cur.Tag, w.Target.Name, cur.Released.Name, cur.Unreleased, d.Spec), p.Author)
 		if err != nil {
 			return nil, err
 		}
@@ -350,20 +350,6 @@ func (s tagStrategy) withPin(ctx context.Context, w *Workspace, branch string, c
 	d.PinCommit = pinned
 	made.Commit, made.Files, made.Also = commit, append(made.Files, files...), append(made.Also, also...)
 	return made, nil
-}
-
-// tagMessage is the annotated tag's message: the release, the unreleased commits it
-// includes with --include-unreleased, and the promotion's trailers.
-func (s tagStrategy) tagMessage(w *Workspace, c *Proposal, spec *repo.CommitSpec) string {
-	subject := fmt.Sprintf("release %s of %s (was %s): %s", c.Tag, w.Target.Name, c.Released.Name, spec.Message)
-	var body []string
-	if len(c.Unreleased) > 0 {
-		body = append(body, "Includes the unreleased changes since "+c.Released.Name+" (--include-unreleased):")
-		for _, cm := range c.Unreleased {
-			body = append(body, "  "+repo.ShortSHA(cm.SHA)+" "+cm.Subject)
-		}
-	}
-	return repo.FormatMessage(subject, strings.Join(body, "\n"), spec.Trailers)
 }
 
 // Carries says whether a later commit the target applied (a higher tag on a

@@ -110,17 +110,13 @@ func (s tagStrategy) Undo(ctx context.Context, w *Workspace, _ Channel, u *undo)
 	u.progress.Doing("reverting %d promotion(s) on branch %s and tagging the revert %s", len(u.entries), u.branch, t.tag)
 	pushed, err := w.Repo.Land(ctx, u.branch, func(ctx context.Context, head string) (*repo.Made, error) {
 		commit, files, err := w.Repo.CommitOn(ctx, head, func(ctx context.Context, _, dir string) (*repo.CommitSpec, error) {
-			for _, e := range u.entries {
-				if _, err := revertInto(ctx, w.Repo, e, dir); err != nil {
-					return nil, err
-				}
-			}
-			return spec, nil
+			_, err := revertInto(ctx, w.Repo, u.entries, dir)
+			return spec, err
 		})
 		if err != nil || commit == "" {
 			return nil, err
 		}
-		msg := repo.FormatMessage(fmt.Sprintf("release %s of %s (was %s): %s", t.tag, env.Name, t.released.Name, spec.Message), "", trailers)
+		msg := release.Message(t.tag, env.Name, t.released.Name, nil, spec)
 		tag, err := w.Repo.CreateTag(ctx, t.tag, commit, msg, u.author)
 		if err != nil {
 			return nil, err

@@ -142,5 +142,3 @@ func names(ts []*target, name func(*target) string) string {
 	}
 	return strings.Join(out, ", ")
 }
-
-func removeAll(dir string) { _ = os.RemoveAll(dir) }

@@ -131,3 +131,18 @@ func Current(rng string, tags []repo.Tag) (repo.Tag, bool, error) {
 	}
 	return repo.Tag{}, false, fmt.Errorf("tag %s vanished", best.Name)
 }
+
+// Message is the annotated tag's message of release tag of env (was the tag it ran
+// before): the release, the unreleased commits it includes (--include-unreleased),
+// and the commit's trailers.
+func Message(tag, env, was string, unreleased []repo.Commit, commit *repo.CommitSpec) string {
+	subject := fmt.Sprintf("release %s of %s (was %s): %s", tag, env, was, commit.Message)
+	var body []string
+	if len(unreleased) > 0 {
+		body = append(body, "Includes the unreleased changes since "+was+" (--include-unreleased):")
+		for _, cm := range unreleased {
+			body = append(body, "  "+repo.ShortSHA(cm.SHA)+" "+cm.Subject)
+		}
+	}
+	return repo.FormatMessage(subject, strings.Join(body, "\n"), commit.Trailers)
+}

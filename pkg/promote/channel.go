@@ -211,11 +211,11 @@ func (pullRequestChannel) propose(ctx context.Context, g *group) error {
 	res, changes := groupResult(g)
 	var trailers []repo.Trailer
 	if d.Spec != nil {
-		trailers = review.AgainstBase(d.Spec.Trailers, imageTrailers(changes))
+		trailers = review.AgainstBase(d.Spec.Trailers, history.ImageTrailers(changes))
 	} else if tip, err := lead.w.Repo.Log(ctx, l.branch, repo.LogOptions{Limit: 1}); err == nil && len(tip) == 1 {
 		// Nothing pushed: the branch already had the plan (its pull request was
 		// closed, and this run opens a new one); its commit has the provenance.
-		trailers = review.AgainstBase(tip[0].Trailers, imageTrailers(changes))
+		trailers = review.AgainstBase(tip[0].Trailers, history.ImageTrailers(changes))
 	}
 	title, body := groupSubject(g, changes), review.PromotionBody(res, trailers)
 	if l.open != nil && d.Push.NoOp {
@@ -321,5 +321,5 @@ func groupSubject(g *group, changes []plan.Change) string {
 	if len(g.targets) == 1 {
 		return g.lead().change.Subject
 	}
-	return Subject(targetNames(g.targets), g.lead().w.Source.Name, changes)
+	return history.Subject(targetNames(g.targets), g.lead().w.Source.Name, changes)
 }

@@ -104,7 +104,7 @@ func (w *Workspace) canFastForward(ctx context.Context, branch, head string) err
 
 func (s revisionStrategy) subject(w *Workspace, c *Proposal) string {
 	if len(c.Plan.Changes) > 0 {
-		return Subject(w.Target.Name, w.Source.Name, c.Plan.Changes)
+		return history.Subject(w.Target.Name, w.Source.Name, c.Plan.Changes)
 	}
 	return fmt.Sprintf("promote(%s): %d commit(s) up to %s from %s", w.Target.Name, c.CommitCount, repo.ShortSHA(w.SourceCommit), w.Source.Name)
 }
@@ -130,7 +130,7 @@ func (s revisionStrategy) Deliver(ctx context.Context, g *group, p Provenance) (
 		if cur.Merge.UpToDate {
 			return nil, nil
 		}
-		own := append([]repo.Trailer{{Key: history.TrailerStrategy, Value: StrategyRevision}}, imageTrailers(cur.Plan.Changes)...)
+		own := append([]repo.Trailer{{Key: history.TrailerStrategy, Value: StrategyRevision}}, history.ImageTrailers(cur.Plan.Changes)...)
 		if s.ffOnly {
 			own = append(own, repo.Trailer{Key: history.TrailerBase, Value: head})
 			d.Spec = &repo.CommitSpec{Message: cur.Subject, Trailers: p.Trailers(own...), Author: p.Author}

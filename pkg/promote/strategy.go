@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
@@ -109,27 +108,8 @@ type Proposal struct {
 // empty says the proposal changes nothing: no image and no commit to promote.
 func (c *Proposal) empty() bool { return len(c.Plan.Changes) == 0 && c.CommitCount == 0 }
 
-// Provenance is what every promotion commit records about itself: To has one
-// environment per target the commit promotes.
-type Provenance struct {
-	From, FromRevision, By, Gates string
-	To                            []string
-	Author                        repo.Signature
-}
-
-// Trailers are the provenance trailers around the strategy's own, in their
-// documented order: Promoted-From, -From-Revision, -To, the strategy's, -By, Promote-Gates.
-func (p Provenance) Trailers(own ...repo.Trailer) []repo.Trailer {
-	t := []repo.Trailer{
-		{Key: history.TrailerFrom, Value: p.From},
-		{Key: history.TrailerFromRevision, Value: p.FromRevision},
-	}
-	for _, to := range p.To {
-		t = append(t, repo.Trailer{Key: history.TrailerTo, Value: to})
-	}
-	t = append(t, own...)
-	return append(t, repo.Trailer{Key: history.TrailerBy, Value: p.By}, repo.Trailer{Key: history.TrailerGates, Value: p.Gates})
-}
+// Provenance is what every promotion commit records about itself (history.Provenance).
+type Provenance = history.Provenance
 
 // Delivery is what a strategy wrote.
 type Delivery struct {
@@ -275,7 +255,7 @@ func (imagesStrategy) Plan(ctx context.Context, w *Workspace) (*Proposal, error)
 	if err != nil {
 		return nil, err
 	}
-	return &Proposal{Branch: branch, Head: head, Plan: pl, Subject: Subject(w.Target.Name, w.Source.Name, pl.Changes)}, nil
+	return &Proposal{Branch: branch, Head: head, Plan: pl, Subject: history.Subject(w.Target.Name, w.Source.Name, pl.Changes)}, nil
 }
 
 // Deliver commits, on the landing branch, the edit of every overlay the group's
@@ -288,7 +268,7 @@ func (imagesStrategy) Deliver(ctx context.Context, g *group, p Provenance) (*Del
 		if err != nil || len(changes) == 0 {
 			return nil, err
 		}
-		d.Spec = &repo.CommitSpec{Message: Subject(targetNames(g.targets), lead.w.Source.Name, changes), Trailers: p.Trailers(imageTrailers(changes)...), Author: p.Author}
+		d.Spec = &repo.CommitSpec{Message: history.Subject(targetNames(g.targets), lead.w.Source.Name, changes), Trailers: p.Trailers(history.ImageTrailers(changes)...), Author: p.Author}
 		return d.Spec, nil
 	}, repo.PushOptions{MaxAttempts: lead.w.pushAttempts, Base: g.landing.base})
 	d.Push = pushed
@@ -334,27 +314,4 @@ func (imagesStrategy) Carries(ctx context.Context, w *Workspace, d *Delivery, sh
 // change; without it, any descendant of the promotion commit does.
 type carrier interface {
 	Carries(ctx context.Context, w *Workspace, d *Delivery, sha string) (bool, error)
-}
-
-// Subject is the commit subject: promote(<target>): <app> <old> → <new> from <source>.
-func Subject(target, source string, changes []plan.Change) string {
-	var parts []string
-	for _, c := range changes {
-		parts = append(parts, fmt.Sprintf("%s %s → %s", changeName(c), c.From.Version(), c.To.Version()))
-	}
-	what := strings.Join(parts, ", ")
-	if len(changes) > 3 {
-		what = fmt.Sprintf("%d images", len(changes))
-	}
-	return fmt.Sprintf("promote(%s): %s from %s", target, what, source)
-}
-
-// changeName is how a subject names a change: its app when it has exactly one app
-// and the image is that app's only one (a sidecar is named by its image, not by the
-// workload it rides in), else the repository's last path element.
-func changeName(c plan.Change) string {
-	if len(c.Apps) == 1 && !c.Sidecar {
-		return c.Apps[0]
-	}
-	return c.Repository[strings.LastIndex(c.Repository, "/")+1:]
 }

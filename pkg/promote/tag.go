@@ -167,7 +167,7 @@ func (s tagStrategy) propose(ctx context.Context, w *Workspace, branch, head str
 			return nil, err
 		}
 	}
-	c.Subject = Subject(w.Target.Name, w.Source.Name, pl.Changes)
+	c.Subject = history.Subject(w.Target.Name, w.Source.Name, pl.Changes)
 	if len(pl.Changes) == 0 {
 		c.Subject = fmt.Sprintf("promote(%s): release %d unreleased commit(s) as %s", w.Target.Name, c.CommitCount, c.Tag)
 	}
@@ -202,7 +202,7 @@ func (s tagStrategy) proposeApplied(ctx context.Context, w *Workspace, c *Propos
 	}
 	c.Subject = fmt.Sprintf("promote(%s): %d commit(s) up to %s from %s", w.Target.Name, c.CommitCount, repo.ShortSHA(w.SourceCommit), w.Source.Name)
 	if len(c.Plan.Changes) > 0 {
-		c.Subject = Subject(w.Target.Name, w.Source.Name, c.Plan.Changes)
+		c.Subject = history.Subject(w.Target.Name, w.Source.Name, c.Plan.Changes)
 	}
 	return c, nil
 }
@@ -269,7 +269,7 @@ func (s tagStrategy) Deliver(ctx context.Context, g *group, p Provenance) (*Deli
 			return nil, nil
 		}
 		own := append([]repo.Trailer{{Key: history.TrailerStrategy, Value: s.Name()}, {Key: history.TrailerTag, Value: cur.Tag},
-			{Key: history.TrailerPreviousTag, Value: cur.Released.Name}}, imageTrailers(cur.Plan.Changes)...)
+			{Key: history.TrailerPreviousTag, Value: cur.Released.Name}}, history.ImageTrailers(cur.Plan.Changes)...)
 		d.Spec = &repo.CommitSpec{Message: cur.Subject, Trailers: p.Trailers(own...), Author: p.Author}
 		commit, files := head, []string(nil)
 		if s.samePath {

@@ -8,8 +8,6 @@ import (
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
-	"github.com/kubectl-promote/kubectl-promote/pkg/history"
-	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
@@ -430,13 +428,4 @@ func (p *pipeline) finished(ctx context.Context, t *target, commit string, err e
 	for _, o := range p.o.Observers {
 		o.Finished(ctx, e)
 	}
-}
-
-// imageTrailers are the Promoted-Image trailers of changes.
-func imageTrailers(changes []plan.Change) []repo.Trailer {
-	var out []repo.Trailer
-	for _, ch := range changes {
-		out = append(out, repo.Trailer{Key: history.TrailerImage, Value: history.FormatImage(ch.To.String(), ch.From.Version())})
-	}
-	return out
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/internal/signtest"
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
+	"github.com/kubectl-promote/kubectl-promote/pkg/release"
 )
 
 // A single plain --to is the single promotion; more than one, a comma list or a
@@ -74,7 +75,7 @@ func TestFleetCarriesTheSingleTargetFlags(t *testing.T) {
 	o := NewPromoteOptions(streams, flags)
 	o.From, o.ToList = "staging", []string{"production", "staging"}
 	o.SignKey, o.Review, o.FFOnly, o.Strategy = k.File, true, true, promote.StrategyRevision
-	o.Tag = promote.TagOptions{Bump: promote.BumpMinor}
+	o.Tag = promote.TagOptions{Bump: release.BumpMinor}
 	require.NoError(t, o.Complete(&cobra.Command{}, nil))
 	require.NoError(t, o.Validate(), "what a strategy refuses, it refuses once the targets are read")
 	require.NotNil(t, o.fleet)
@@ -82,5 +83,5 @@ func TestFleetCarriesTheSingleTargetFlags(t *testing.T) {
 	require.NotNil(t, o.fleet.Review, "--review")
 	require.True(t, o.fleet.FFOnly)
 	require.Equal(t, promote.StrategyRevision, o.fleet.Strategy)
-	require.Equal(t, promote.BumpMinor, o.fleet.Tag.Bump)
+	require.Equal(t, release.BumpMinor, o.fleet.Tag.Bump)
 }

@@ -18,7 +18,9 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
+	"github.com/kubectl-promote/kubectl-promote/pkg/release"
 	"github.com/kubectl-promote/kubectl-promote/pkg/render"
+	"github.com/kubectl-promote/kubectl-promote/pkg/status"
 	"github.com/kubectl-promote/kubectl-promote/pkg/verify"
 )
 
@@ -163,7 +165,7 @@ func newCmdPromoteRun(streams genericiooptions.IOStreams, flags *genericclioptio
 	o.addOutputFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("app", CompleteApps(o.listApps))
 	_ = cmd.RegisterFlagCompletionFunc("strategy", cobra.FixedCompletions([]cobra.Completion{promote.StrategyAuto, promote.StrategyImages, promote.StrategyRevision, promote.StrategyTag}, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("bump", cobra.FixedCompletions([]cobra.Completion{promote.BumpPatch, promote.BumpMinor, promote.BumpMajor}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("bump", cobra.FixedCompletions([]cobra.Completion{release.BumpPatch, release.BumpMinor, release.BumpMajor}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("from", CompleteContexts(flags))
 	_ = cmd.RegisterFlagCompletionFunc("to", CompleteContexts(flags))
 	return cmd
@@ -244,7 +246,7 @@ func (o *PromoteOptions) listApps(cmd *cobra.Command, args []string) ([]string, 
 	}
 	ctx, cancel := context.WithTimeout(commandContext(cmd), 3*completionTimeout)
 	defer cancel()
-	return promote.Apps(ctx, refs.clients, from, o.auth(), o.RepoDir)
+	return status.Apps(ctx, refs.clients, from, o.auth(), o.RepoDir)
 }
 
 // Validate rejects flag combinations that cannot work, saying what to do instead.
@@ -266,10 +268,8 @@ func (o *PromoteOptions) Validate() error {
 	default:
 		return fmt.Errorf("--strategy %q: use %s, %s, %s or %s (or, for OCIRepository targets, %s, %s or %s)", o.Strategy, promote.StrategyAuto, promote.StrategyImages, promote.StrategyRevision, promote.StrategyTag, oci.StrategyRetag, oci.StrategyCopy, oci.StrategySemver)
 	}
-	switch o.Tag.Bump {
-	case "", promote.BumpPatch, promote.BumpMinor, promote.BumpMajor:
-	default:
-		return fmt.Errorf("--bump %q: use %s, %s or %s", o.Tag.Bump, promote.BumpPatch, promote.BumpMinor, promote.BumpMajor)
+	if err := release.CheckBump(o.Tag.Bump); err != nil {
+		return err
 	}
 	if o.Tag.Tag != "" && o.Tag.Bump != "" {
 		return fmt.Errorf("--tag names the new tag and --bump computes one: give only one")

@@ -1,6 +1,7 @@
 package flux
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -227,4 +228,21 @@ func FlagsForContext(f *genericclioptions.ConfigFlags, context string) *genericc
 		Username: f.Username, Password: f.Password, Timeout: f.Timeout, DisableCompression: f.DisableCompression,
 		WrapConfigFn: f.WrapConfigFn,
 	}
+}
+
+// WhoAmI is the user as the target's API server authenticates it (a
+// SelfSubjectReview), for the Promoted-By trailer. When the review is not allowed it
+// falls back to the kubeconfig's user, marked as such.
+func WhoAmI(ctx context.Context, cluster *Cluster) string {
+	review := &authenticationv1.SelfSubjectReview{}
+	if err := cluster.Client.Create(ctx, review); err == nil && review.Status.UserInfo.Username != "" {
+		return review.Status.UserInfo.Username
+	}
+	if cluster.Config.Impersonate.UserName != "" {
+		return cluster.Config.Impersonate.UserName
+	}
+	if cluster.Config.Username != "" {
+		return cluster.Config.Username + " (kubeconfig)"
+	}
+	return "unknown (context " + cluster.Context + ")"
 }

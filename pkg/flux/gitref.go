@@ -1,6 +1,8 @@
 package flux
 
 import (
+	"strings"
+
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 )
 
@@ -37,6 +39,23 @@ func RefOf(repo *sourcev1.GitRepository) GitRef {
 	}
 	return GitRef{Branch: DefaultBranch}
 }
+
+// PinnedTag is the tag the ref pins (spec.ref.tag, or spec.ref.name refs/tags/...),
+// "" when it pins none.
+func (r GitRef) PinnedTag() string {
+	if r.Tag != "" {
+		return r.Tag
+	}
+	t, _ := strings.CutPrefix(r.Name, "refs/tags/")
+	if t == r.Name {
+		return ""
+	}
+	return t
+}
+
+// ReachedByTags says a commit reaches what the ref selects only with a new tag: it
+// follows a semver range or pins a tag.
+func (r GitRef) ReachedByTags() bool { return r.SemVer != "" || r.PinnedTag() != "" }
 
 // String names the ref as messages do: "branch main", "tag v1.2.0", "semver range >=1.0.0".
 func (r GitRef) String() string {

@@ -4,11 +4,15 @@
 package history
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
@@ -200,4 +204,81 @@ func first(trailers []repo.Trailer, key string) string {
 		return v[0]
 	}
 	return ""
+}
+
+// Read reads the promotions and rollbacks to the environment to (a flux.Ref's
+// String) on branch: the commits to the Kustomization path with trailers, and the
+// fast-forward promotions recorded in notes.
+func Read(ctx context.Context, r *repo.Repo, branch, path, to string, limit int) ([]v1alpha1.HistoryEntry, error) {
+	notes, err := r.Notes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	commits, err := r.Log(ctx, branch, repo.LogOptions{Path: path, Keep: func(sha string) bool { _, ok := notes[sha]; return ok }})
+	if err != nil {
+		return nil, err
+	}
+	entries := BuildFor(commits, notes, to)
+	if limit > 0 && len(entries) > limit {
+		entries = entries[:limit]
+	}
+	return entries, nil
+}
+
+// ErrNothingToRollBack says the environment has no live promotion to revert.
+var ErrNothingToRollBack = errors.New("nothing to roll back")
+
+// ToRevert chooses the promotions to revert, newest first: the last live one, or
+// every live one newer than the promotion named by to.
+func ToRevert(entries []v1alpha1.HistoryEntry, to, env string) ([]v1alpha1.HistoryEntry, error) {
+	var live []v1alpha1.HistoryEntry
+	for _, e := range entries {
+		if e.Kind == KindPromotion && e.State != StateRolledBack {
+			live = append(live, e)
+		}
+	}
+	if to == "" {
+		if len(live) == 0 {
+			return nil, fmt.Errorf("%w: no promotion to %s found in the Git history of its path (see \"kubectl promote history\")", ErrNothingToRollBack, env)
+		}
+		return live[:1], nil
+	}
+	want := flux.RevisionCommit(to)
+	if len(want) < 7 {
+		return nil, fmt.Errorf("--to-revision %q: give a promotion commit of at least 7 hex digits, as \"kubectl promote history\" lists them", to)
+	}
+	for i, e := range live {
+		if strings.HasPrefix(e.Commit, want) {
+			if i == 0 {
+				return nil, fmt.Errorf("%w: %s is the last promotion to %s, there is nothing after it", ErrNothingToRollBack, repo.ShortSHA(e.Commit), env)
+			}
+			return live[:i], nil
+		}
+	}
+	return nil, fmt.Errorf("--to-revision %s: no live promotion to %s with that commit (see \"kubectl promote history\")", to, env)
+}
+
+// CurrentRollbacks lists the rollbacks among entries (newest first) that are still
+// current and reverted only promotions made by strategy.
+func CurrentRollbacks(entries []v1alpha1.HistoryEntry, strategy string) []string {
+	made := map[string]string{}
+	for _, e := range entries {
+		if e.Kind == KindPromotion {
+			made[e.Commit] = e.Strategy
+		}
+	}
+	var out []string
+	for _, e := range entries {
+		if e.Kind != KindRollback || e.State != StateCurrent {
+			continue
+		}
+		only := len(e.RolledBack) > 0
+		for _, sha := range e.RolledBack {
+			only = only && made[sha] == strategy
+		}
+		if only {
+			out = append(out, e.Commit)
+		}
+	}
+	return out
 }

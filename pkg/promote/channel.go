@@ -44,11 +44,12 @@ type landing struct {
 type undo struct {
 	entries []v1alpha1.HistoryEntry
 	branch  string
-	// title, when set, is the subject; else it is made from names and why.
-	title  string
+	// from is where the promotions were read: the branch, or the commit a tag
+	// target applied.
+	from   string
 	to     []string
 	names  string // the environments, for the subject
-	why    string // why, for the subject
+	why    string // why an automatic undo reverts, for the subject
 	by     string
 	reason string
 	// gates, when set, is the Promote-Gates trailer (a rollback forced past a window).
@@ -56,14 +57,25 @@ type undo struct {
 	author   repo.Signature
 	attempts int
 	progress Progress
+	// files are the planned revert's file diffs (a pull request shows them); wait
+	// says to wait for a pull request's merge and follow it (rollback --wait).
+	files []v1alpha1.File
+	wait  bool
+	// release is the tag strategy's own plan of the undo (tagundo.go).
+	release *releaseUndo
 }
 
-// subject and trailers of the revert commit.
+// subject of the revert commit: why, for an automatic undo; what it reverts, for a
+// rollback asked for.
 func (u *undo) subject() string {
-	if u.title != "" {
-		return u.title
+	e := u.entries
+	switch {
+	case u.why != "":
+		return fmt.Sprintf("rollback(%s): revert %s, %s", u.names, repo.ShortSHA(e[0].Commit), u.why)
+	case len(e) == 1:
+		return fmt.Sprintf("rollback(%s): revert %s (%s)", u.names, repo.ShortSHA(e[0].Commit), e[0].Subject)
 	}
-	return fmt.Sprintf("rollback(%s): revert %s, %s", u.names, repo.ShortSHA(u.entries[0].Commit), u.why)
+	return fmt.Sprintf("rollback(%s): revert %d promotions, back to before %s", u.names, len(e), repo.ShortSHA(e[len(e)-1].Commit))
 }
 
 // trailers are Rolled-Back (and Rollback-Range) per promotion, Promoted-To per
@@ -90,20 +102,32 @@ func (u *undo) trailers() []repo.Trailer {
 }
 
 // undone is what a revert landed: the commit (and pull request), and the commit to
-// follow ("" for a pull request); noop when the branch had the revert already.
+// follow ("" for a pull request left open); via, for a pinned tag, the manifest
+// commit that pins the previous tag; noop when the branch had the revert already.
 type undone struct {
 	commit *v1alpha1.Commit
 	pr     *v1alpha1.PullRequest
 	follow string
+	via    *via
 	noop   bool
 }
 
-// newChannel is the channel o asks for.
-func newChannel(o *Options) Channel {
-	if o.Review != nil {
-		return pullRequestChannel{o: o.Review}
+// newChannel is the channel review asks for (--review), a push without it.
+func newChannel(review *ReviewOptions) Channel {
+	if review != nil {
+		return pullRequestChannel{o: review}
 	}
 	return pushChannel{}
+}
+
+// newRollbackChannel is newChannel for "kubectl promote rollback", whose pull
+// request host is reached before anything is planned.
+func newRollbackChannel(w *Workspace, o *ReviewOptions, pr Progress) (Channel, error) {
+	if o == nil {
+		return pushChannel{}, nil
+	}
+	r, err := newReviewer(w, o, review.KindRollback, pr)
+	return pullRequestChannel{o: o, reverter: r}, err
 }
 
 // pushChannel lands a delivery on the branch the target tracks.
@@ -125,6 +149,7 @@ func (pushChannel) Landed(_ context.Context, p *pipeline, g *group, _ bool) (str
 }
 
 func (pushChannel) Revert(ctx context.Context, w *Workspace, u *undo) (*undone, error) {
+	u.progress.Doing("reverting %d promotion(s) on branch %s", len(u.entries), u.branch)
 	pushed, spec, err := revert(ctx, w.Repo, u.branch, "", u.entries, u.subject(), u.trailers(), u.author, u.attempts)
 	if err != nil {
 		return nil, err
@@ -132,13 +157,18 @@ func (pushChannel) Revert(ctx context.Context, w *Workspace, u *undo) (*undone, 
 	if pushed.NoOp {
 		return &undone{noop: true}, nil
 	}
+	u.progress.Done("pushed %s to branch %s (%s)", repo.ShortSHA(pushed.Commit), u.branch, spec.Message)
 	return &undone{commit: commitOf(pushed, spec), follow: pushed.Commit}, nil
 }
 
 // pullRequestChannel lands a delivery on a review branch, promote/TARGET/SHA made
 // from the tracked branch, and proposes it in a pull request; the next step waits
-// for the merge (see review.go).
-type pullRequestChannel struct{ o *ReviewOptions }
+// for the merge (see review.go). reverter, when set, is the host reached for a
+// rollback's pull request.
+type pullRequestChannel struct {
+	o        *ReviewOptions
+	reverter *review.Session
+}
 
 func (c pullRequestChannel) prepare(t *target) error {
 	r, err := newReviewer(t.w, c.o, review.KindPromote, t.progress)
@@ -149,7 +179,7 @@ func (c pullRequestChannel) prepare(t *target) error {
 func (pullRequestChannel) Landing(ctx context.Context, g *group) (landing, error) {
 	lead := g.lead()
 	r := lead.review
-	branch, open, err := r.branch(ctx, lead.w.Repo, lead.w.Target.Ref.String(), r.prefix, r.prefix+repo.ShortSHA(lead.w.SourceCommit))
+	branch, open, err := r.Branch(ctx, lead.w.Repo, lead.w.Target.Ref.String(), r.Prefix, r.Prefix+repo.ShortSHA(lead.w.SourceCommit))
 	return landing{branch: branch, base: g.branch, open: open}, err
 }
 
@@ -167,7 +197,7 @@ func (c pullRequestChannel) Landed(ctx context.Context, p *pipeline, g *group, w
 		return "", err
 	}
 	for _, t := range g.targets {
-		t.res.PullRequest = lead.review.pullRequestDoc(l.pr)
+		t.res.PullRequest = lead.review.Doc(l.pr)
 		t.res.Outcome = OutcomeReviewOpen
 	}
 	if !wait {
@@ -186,17 +216,17 @@ func (pullRequestChannel) propose(ctx context.Context, g *group) error {
 	res, changes := groupResult(g)
 	var trailers []repo.Trailer
 	if d.Spec != nil {
-		trailers = againstBase(d.Spec.Trailers, &plan.Plan{Changes: changes})
+		trailers = review.AgainstBase(d.Spec.Trailers, history.ImageTrailers(changes))
 	} else if tip, err := lead.w.Repo.Log(ctx, l.branch, repo.LogOptions{Limit: 1}); err == nil && len(tip) == 1 {
 		// Nothing pushed: the branch already had the plan (its pull request was
 		// closed, and this run opens a new one); its commit has the provenance.
-		trailers = againstBase(tip[0].Trailers, &plan.Plan{Changes: changes})
+		trailers = review.AgainstBase(tip[0].Trailers, history.ImageTrailers(changes))
 	}
 	title, body := groupSubject(g, changes), review.PromotionBody(res, trailers)
 	if l.open != nil && d.Push.NoOp {
 		title, body = l.open.Title, l.open.Body // the same plan: nothing to say anew
 	}
-	pr, err := lead.review.propose(ctx, l.branch, l.open, title, body)
+	pr, err := lead.review.Propose(ctx, l.branch, l.open, title, body)
 	if err != nil {
 		return fmt.Errorf("%s is on branch %s, but the pull request was not opened: %w; run this promotion again", shortOr(d.Push.Commit, l.branch), l.branch, err)
 	}
@@ -205,43 +235,37 @@ func (pullRequestChannel) propose(ctx context.Context, g *group) error {
 }
 
 // merged waits for the group's pull request, and returns the merge commit to
-// follow. A pull request closed without merging is a *ReviewClosedError.
+// follow. A pull request closed without merging is a *review.ClosedError.
 func (pullRequestChannel) merged(ctx context.Context, g *group) (string, error) {
 	lead, l := g.lead(), &g.landing
-	pr, err := lead.review.await(ctx, l.pr)
+	pr, err := lead.review.AwaitMerge(ctx, lead.w.Repo, l.pr)
+	if pr != nil {
+		l.pr = pr
+		for _, t := range g.targets {
+			t.res.PullRequest = lead.review.Doc(pr)
+		}
+	}
 	if err != nil {
 		return "", err
-	}
-	l.pr = pr
-	for _, t := range g.targets {
-		t.res.PullRequest = lead.review.pullRequestDoc(pr)
-	}
-	if pr.State != review.StateMerged {
-		return "", &ReviewClosedError{PR: pr}
 	}
 	for _, t := range g.targets {
 		t.res.Outcome = OutcomePromoted
 	}
-	lead.progress.Done("pull request #%d merged as %s", pr.Number, repo.ShortSHA(pr.MergeCommit))
-	if err := lead.w.Repo.Fetch(ctx); err != nil {
-		return "", err
-	}
 	return pr.MergeCommit, nil
 }
 
-// Revert, in review mode, proposes the revert of the merged pull request's commit
-// in a pull request of its own (rollback/TARGET/SHA), which waits for review like
-// the promotion did; nothing is announced.
+// Revert, in review mode, proposes the revert in a pull request of its own
+// (rollback/TARGET/SHA), which waits for review like the promotion did; nothing is
+// announced. With u.wait it waits for the merge, and the merge commit is followed.
 func (c pullRequestChannel) Revert(ctx context.Context, w *Workspace, u *undo) (*undone, error) {
-	r, err := newReviewer(w, c.o, review.KindRollback, u.progress)
-	if err != nil {
-		return nil, err
+	r := c.reverter
+	if r == nil {
+		var err error
+		if r, err = newReviewer(w, c.o, review.KindRollback, u.progress); err != nil {
+			return nil, err
+		}
 	}
-	entries := u.entries
-	pushed, spec, pr, err := r.revert(ctx, w.Repo, w.Target.Ref.String(), entries, u.subject(), u.trailers(), u.author, u.attempts,
-		func(trailers []repo.Trailer) string {
-			return review.RevertBody(u.names, u.branch, entries, nil, "the promoted revision failed health (--rollback-on-failure)", trailers)
-		})
+	pushed, spec, pr, err := proposeRevert(ctx, r, w, u)
 	out := &undone{}
 	if pushed != nil && !pushed.NoOp {
 		out.commit = commitOf(pushed, spec)
@@ -249,7 +273,17 @@ func (c pullRequestChannel) Revert(ctx context.Context, w *Workspace, u *undo) (
 	if err != nil {
 		return out, err
 	}
-	out.pr = r.pullRequestDoc(pr)
+	out.pr = r.Doc(pr)
+	if !u.wait {
+		return out, nil
+	}
+	if pr, err = r.AwaitMerge(ctx, w.Repo, pr); pr != nil {
+		out.pr = r.Doc(pr)
+	}
+	if err != nil {
+		return out, err
+	}
+	out.follow = pr.MergeCommit
 	return out, nil
 }
 
@@ -292,5 +326,5 @@ func groupSubject(g *group, changes []plan.Change) string {
 	if len(g.targets) == 1 {
 		return g.lead().change.Subject
 	}
-	return Subject(targetNames(g.targets), g.lead().w.Source.Name, changes)
+	return history.Subject(targetNames(g.targets), g.lead().w.Source.Name, changes)
 }

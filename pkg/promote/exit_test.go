@@ -34,8 +34,8 @@ func TestErrorsMapToOutcomesAndExitCodes(t *testing.T) {
 		{"Flux failure outside a promotion", failed, OutcomeFailed, ExitUnhealthy},
 		{"unannounced", &UnannouncedError{Commit: "abc", Env: env, Err: errors.New("forbidden")}, OutcomeUnannounced, ExitUnannounced},
 		{"interrupted", &InterruptedError{Commit: "abc", Env: env}, OutcomeInterrupted, ExitInterrupted},
-		{"review closed", &ReviewClosedError{PR: &review.PullRequest{Number: 4}}, OutcomeReviewClosed, ExitReviewClosed},
-		{"review still open at the timeout", &ReviewPendingError{PR: &review.PullRequest{Number: 4}, Err: context.DeadlineExceeded}, OutcomeReviewOpen, ExitError},
+		{"review closed", &review.ClosedError{PR: &review.PullRequest{Number: 4}}, OutcomeReviewClosed, ExitReviewClosed},
+		{"review still open at the timeout", &review.PendingError{PR: &review.PullRequest{Number: 4}, Err: context.DeadlineExceeded}, OutcomeReviewOpen, ExitError},
 		{"wrapped blocked", fmt.Errorf("promoting: %w", &BlockedError{}), OutcomeBlocked, ExitBlocked},
 		{"wrapped unannounced", fmt.Errorf("x: %w", &UnannouncedError{Commit: "abc", Env: env, Err: errors.New("y")}), OutcomeUnannounced, ExitUnannounced},
 	} {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/sign"
 )
 
 // The pipeline's extension points (see the package doc): Options.Gates,
@@ -30,6 +31,10 @@ type GateInput struct {
 	// MinSoak is --min-soak as given (0 when not).
 	MinSoak time.Duration
 }
+
+// SignKeyHint is what to do when a target verifies signatures and no key was given
+// (a Refuser that requires signing says it too).
+const SignKeyHint = sign.KeyHint
 
 // Refuser is a Gate that may also refuse a target outright, before anything is
 // written and whatever --force says (exit code 1): a policy that requires signing.

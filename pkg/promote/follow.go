@@ -4,19 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"strings"
 	"time"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
+	"github.com/kubectl-promote/kubectl-promote/pkg/review"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
-
-// announceTimeout bounds the announcement of a pushed commit on its own: it runs
-// even when --timeout has run out or the user pressed Ctrl-C after the push, so a
-// pushed commit is announced whenever the API server answers at all.
-const announceTimeout = 30 * time.Second
 
 // followOptions says how far followUp goes.
 type followOptions struct {
@@ -53,11 +50,11 @@ type via struct {
 func followUp(ctx context.Context, w *Workspace, commit string, o followOptions) (*v1alpha1.ReconcileOutcome, error) {
 	start := time.Now()
 	env := w.Target
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reconcile.AnnounceTimeout)
 	defer cancel()
 	var step *reconcile.Via
 	if v := o.via; v != nil {
-		vout, err := announce(actx, v.env, "", false)
+		vout, err := reconcile.AnnounceRetrying(actx, v.env, "", false)
 		if err != nil {
 			return vout, &UnannouncedError{Commit: v.commit, Env: v.env, Err: err}
 		}
@@ -65,7 +62,7 @@ func followUp(ctx context.Context, w *Workspace, commit string, o followOptions)
 			return w.contains(ctx, v.commit, revision, nil)
 		}}
 	}
-	out, err := announce(actx, env, o.token, o.sourceDone)
+	out, err := reconcile.AnnounceRetrying(actx, env, o.token, o.sourceDone)
 	if step != nil {
 		out.Annotated = append(step.Out.Annotated, out.Annotated...)
 	}
@@ -114,27 +111,6 @@ func verify(ctx context.Context, env *flux.Environment, revision string, verifie
 		}
 	}
 	return nil
-}
-
-// announce is reconcile.AnnounceAt, with a new token each attempt unless token is
-// given, retried while the API server is unreachable (until ctx ends).
-func announce(ctx context.Context, env *flux.Environment, token string, sourceDone bool) (*v1alpha1.ReconcileOutcome, error) {
-	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 4*time.Second) {
-		tok := token
-		if tok == "" {
-			tok = time.Now().UTC().Format(time.RFC3339Nano)
-		}
-		out, err := reconcile.AnnounceAt(ctx, env, tok, sourceDone)
-		var forbidden *flux.ForbiddenError
-		if err == nil || errors.As(err, &forbidden) {
-			return out, err
-		}
-		select {
-		case <-ctx.Done():
-			return out, err
-		case <-time.After(delay):
-		}
-	}
 }
 
 // contains says whether a revision Flux reports contains commit: it is the commit,
@@ -237,8 +213,8 @@ func outcomeOf(err error) string {
 	var unhealthy *UnhealthyError
 	var unannounced *UnannouncedError
 	var interrupted *InterruptedError
-	var closed *ReviewClosedError
-	var pending *ReviewPendingError
+	var closed *review.ClosedError
+	var pending *review.PendingError
 	switch {
 	case errors.As(err, &closed):
 		return OutcomeReviewClosed
@@ -276,21 +252,14 @@ const (
 	ExitSuperseded = 9
 )
 
+// exitCodes are the exit codes of the outcomes that have their own.
+var exitCodes = map[string]int{OutcomeBlocked: ExitBlocked, OutcomeUnhealthy: ExitUnhealthy, OutcomeUnannounced: ExitUnannounced,
+	OutcomeInterrupted: ExitInterrupted, OutcomeReviewClosed: ExitReviewClosed, OutcomeSuperseded: ExitSuperseded}
+
 // ExitCode maps a promotion's or rollback's error to the process exit code.
 func ExitCode(err error) int {
-	switch outcomeOf(err) {
-	case OutcomeBlocked:
-		return ExitBlocked
-	case OutcomeUnhealthy:
-		return ExitUnhealthy
-	case OutcomeUnannounced:
-		return ExitUnannounced
-	case OutcomeInterrupted:
-		return ExitInterrupted
-	case OutcomeReviewClosed:
-		return ExitReviewClosed
-	case OutcomeSuperseded:
-		return ExitSuperseded
+	if code, ok := exitCodes[outcomeOf(err)]; ok {
+		return code
 	}
 	if err == nil {
 		return ExitOK

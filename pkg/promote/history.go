@@ -2,7 +2,9 @@ package promote
 
 import (
 	"context"
+
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
+	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
@@ -29,14 +31,9 @@ func History(ctx context.Context, clients *flux.Clients, spec flux.RefSpec, o Hi
 		return ociHistory(ctx, env, o)
 	}
 	ref := flux.RefOf(env.Source)
-	branch := ref.Branch
-	if ref.SemVer != "" || PinnedTag(ref) != "" {
-		// A tag target's promotions are the ones released in what it runs.
-		if branch, err = appliedCommit(env); err != nil {
-			return v1alpha1.Environment{}, nil, err
-		}
-	} else if branch == "" {
-		return v1alpha1.Environment{}, nil, unsupportedRef(env, ref)
+	branch, err := promotionsFrom(env, ref)
+	if err != nil {
+		return v1alpha1.Environment{}, nil, err
 	}
 	desc := describeEnv(env, ref, env.Kustomization.Status.LastAppliedRevision)
 	r, err := repo.Open(ctx, repo.Options{URL: env.Source.Spec.URL, Auth: o.Auth, RepoDir: o.RepoDir})
@@ -44,7 +41,7 @@ func History(ctx context.Context, clients *flux.Clients, spec flux.RefSpec, o Hi
 		return desc, nil, err
 	}
 	defer r.Close()
-	entries, err := Entries(ctx, r, branch, env.Kustomization.Spec.Path, env.Ref.String(), o.Limit)
+	entries, err := history.Read(ctx, r, branch, env.Kustomization.Spec.Path, env.Ref.String(), o.Limit)
 	if entries == nil {
 		entries = []v1alpha1.HistoryEntry{}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/release"
 	"github.com/kubectl-promote/kubectl-promote/pkg/render"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 	"github.com/kubectl-promote/kubectl-promote/pkg/sign"
@@ -175,7 +176,7 @@ func (s ociStrategy) releaseTag(ctx context.Context, c *oci.Client, pl *oci.Plan
 	if cur == "" {
 		return "", fmt.Errorf("the semver range %q selects no tag of %s yet: name the first version with --tag", pl.Ref.SemVer, pl.Target)
 	}
-	return NextTag(cur, s.tag.Bump)
+	return release.NextTag(cur, s.tag.Bump)
 }
 
 // Deliver writes the plan to the registry through pkg/oci, which reads every tag
@@ -264,12 +265,16 @@ func tracks(env *flux.Environment) string {
 	return repo.RedactURL(env.Source.Spec.URL) + " " + flux.RefOf(env.Source).String()
 }
 
-// ociSigning refuses --sign-key for an OCI target: nothing is committed to sign.
-func ociSigning(env *flux.Environment, key *sign.Key) error {
-	if key == nil {
-		return nil
+// checkSigning is sign.Check of env's GitRepository; for an OCI target it refuses
+// --sign-key: nothing is committed to sign.
+func checkSigning(ctx context.Context, env *flux.Environment, key *sign.Key, pr Progress) (*v1alpha1.Signing, error) {
+	if env.Source != nil {
+		return sign.Check(ctx, env.Cluster.Client, env.Name, env.Source, key, pr)
 	}
-	return fmt.Errorf("--sign-key signs Git commits and tags; %s reads an OCIRepository, whose artifacts are signed when pushed (cosign, notation)", env.Name)
+	if key == nil {
+		return nil, nil
+	}
+	return nil, fmt.Errorf("--sign-key signs Git commits and tags; %s reads an OCIRepository, whose artifacts are signed when pushed (cosign, notation)", env.Name)
 }
 
 func revisionOr(pl *oci.Plan, d v1.Hash) string {

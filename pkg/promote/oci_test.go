@@ -26,6 +26,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/internal/ociregistry"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
+	"github.com/kubectl-promote/kubectl-promote/pkg/release"
 )
 
 // ociFleet is the fake fleet with, beside the seed's Git environments, an OCI
@@ -205,7 +206,7 @@ func TestOCICopyAndSemverRelease(t *testing.T) {
 	g.push("app:latest", "v1.2.0-rc")
 	g.env2staging(t, "latest@"+g.resolve("app:latest"))
 	o := g.options(&fakeflux.Progress{})
-	o.Tag.Bump = BumpMinor
+	o.Tag.Bump = release.BumpMinor
 	res, err = Run(context.Background(), g.clients, o)
 	require.NoError(t, err)
 	require.Equal(t, oci.StrategySemver, res.Strategy)

@@ -96,7 +96,7 @@ func (rb *rollback) runOCI(ctx, before context.Context) error {
 		return err
 	}
 	res, err := c.Rollback(after, repo, tag, oci.RollbackOptions{Expected: expected, Force: o.Force,
-		Record: oci.Record{By: whoAmI(after, env.Cluster), Gates: []string{orStr(o.Reason, "rollback")}}})
+		Record: oci.Record{By: flux.WhoAmI(after, env.Cluster), Gates: []string{orStr(o.Reason, "rollback")}}})
 	if err != nil {
 		return err
 	}

@@ -25,19 +25,6 @@ import (
 // to one tag (--strategy tag or auto chooses it).
 const StrategyPinnedTag = "pinned-tag"
 
-// PinnedTag is the tag a GitRepository pins (spec.ref.tag, or spec.ref.name
-// refs/tags/...), "" when it pins none.
-func PinnedTag(ref flux.GitRef) string {
-	if ref.Tag != "" {
-		return ref.Tag
-	}
-	t, _ := strings.CutPrefix(ref.Name, "refs/tags/")
-	if t == ref.Name {
-		return ""
-	}
-	return t
-}
-
 // pin is where a pinned target's GitRepository is declared: the manifest, the
 // Kustomization that applies it (with its source) and the branch that Kustomization
 // reads.
@@ -61,7 +48,7 @@ func (p *pin) describe(w *Workspace, previous, tag string) *v1alpha1.Pin {
 // none declares it (saying where it looked and what to do) or when several do.
 func findPin(ctx context.Context, w *Workspace) (*pin, error) {
 	gr, cl := w.Target.Source, w.Target.Cluster
-	what := fmt.Sprintf("GitRepository %s/%s of %s, which pins tag %s,", gr.Namespace, gr.Name, w.Target.Name, PinnedTag(w.TargetRef))
+	what := fmt.Sprintf("GitRepository %s/%s of %s, which pins tag %s,", gr.Namespace, gr.Name, w.Target.Name, w.TargetRef.PinnedTag())
 	list := &kustomizev1.KustomizationList{}
 	if err := cl.Client.List(ctx, list); err != nil {
 		if err := cl.Client.List(ctx, list, client.InNamespace(gr.Namespace)); err != nil {
@@ -220,7 +207,7 @@ func setPin(ctx context.Context, w *Workspace, p *pin, dir, tag string) (manifes
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, got); err != nil {
 			return f, err
 		}
-		if now := PinnedTag(flux.RefOf(got)); now != tag {
+		if now := flux.RefOf(got).PinnedTag(); now != tag {
 			return f, fmt.Errorf("verifying the edit of %s: %s renders GitRepository %s/%s with %s, not tag %s (another patch overrides it?); nothing was pushed",
 				f.Path, p.via.Name, gr.Namespace, gr.Name, flux.RefOf(got), tag)
 		}

@@ -23,9 +23,12 @@
 //	follow    every target of the wave in parallel until Ready (followUp), then
 //	          Options.Verifiers; the next wave only after that (and --wave-soak)
 //	undo      with --rollback-on-failure, Strategy.Undo of the failed wave's groups
-//	          through the same Channel (Channel.Revert); `kubectl promote rollback`
-//	          lands its revert through the same Revert (rollback.go; a tag
-//	          target's new tag or previous pin in tagrollback.go)
+//	          through the same Channel (Channel.Revert). `kubectl promote rollback`
+//	          (rollback.go) undoes through the same Strategy.Undo and Channel: the
+//	          Source's ChooseUndo picks the strategy from the target alone, and the
+//	          revert lands as a push, a pull request (--review), or for a tag
+//	          target as a new tag or the previous pin (the tag strategy's undo,
+//	          tagundo.go)
 //
 // # Where to add things
 //
@@ -33,12 +36,17 @@
 //     and tag.go the others), registered by name in strategies (strategy.go), its
 //     refusals in the one table of refusals.go, and chosen by its Source's Choose.
 //     Nothing outside the registry switches on a strategy's name: what differs is
-//     a method (Plan, Deliver, Record, Undo, Action).
+//     a method (Plan, Deliver, Record, Undo, Action). Its Undo serves both
+//     --rollback-on-failure and `kubectl promote rollback`; an undo that needs a
+//     plan of its own before the confirmation (a new tag) implements undoPlanner,
+//     else the revert is previewed on the target's branch (planRevert).
 //   - A channel: a type implementing Channel (channel.go: pushChannel and
-//     pullRequestChannel), chosen in newChannel.
+//     pullRequestChannel), chosen in newChannel (and newRollbackChannel). Its
+//     Revert lands every undo, automatic or asked for.
 //   - A source: a type implementing Source (source.go: gitRepositorySource),
 //     registered in sourceKinds under the kind a Kustomization's sourceRef names. It
-//     opens the workspace and chooses the strategies of its kind; an
+//     opens the workspace and chooses the strategies of its kind (and, to be
+//     rolled back, implements rollbackSource: ChooseUndo); an
 //     OCIRepository source brings its own strategies (a new tag or digest pushed to
 //     the registry) and plugs in without touching the pipeline. flux.Load, which
 //     reads the environment's source object (a GitRepository today), learns the
@@ -55,6 +63,7 @@ package promote
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -211,7 +220,7 @@ func newPipeline(clients *flux.Clients, o WaveOptions, fleet bool) *pipeline {
 			p.waves[wi] = append(p.waves[wi], t)
 		}
 	}
-	p.channel = newChannel(&p.o.Options)
+	p.channel = newChannel(p.o.Review)
 	return p
 }
 
@@ -238,12 +247,20 @@ func (p *pipeline) run(ctx context.Context) error {
 	if done || err != nil {
 		return err
 	}
+	return p.runWaves(ctx, true)
+}
+
+// runWaves runs every wave in order, soaking between them when soak is set, and
+// sets the outcome.
+func (p *pipeline) runWaves(ctx context.Context, soak bool) error {
 	for wi := range p.waves {
 		if err := p.runWave(ctx, wi); err != nil {
 			return p.stopped(wi, err)
 		}
-		if err := p.soak(ctx, wi); err != nil {
-			return err
+		if soak {
+			if err := p.soak(ctx, wi); err != nil {
+				return err
+			}
 		}
 	}
 	p.res.Outcome = p.outcome()
@@ -353,7 +370,7 @@ func (p *pipeline) gate(ctx context.Context) {
 }
 
 // plan opens the repository once, checks out and renders the source once, checks
-// out each target branch's head once (see branchTree), and plans every target:
+// out each target branch's head once (see plan.SharedTree), and plans every target:
 // targets of different branches in parallel, those of one branch one after another
 // on its checkout.
 func (p *pipeline) plan(ctx context.Context) error {
@@ -440,7 +457,7 @@ func (p *pipeline) decide(ctx context.Context) (bool, error) {
 	if p.res.Forced {
 		gatesTrailer = "forced (failed: " + strings.Join(p.res.Gates.Failed(), ", ") + ")"
 	}
-	p.prov = Provenance{From: p.src.Ref.String(), FromRevision: p.base.SourceRevision, By: whoAmI(ctx, p.waves[0][0].w.Target.Cluster), Gates: gatesTrailer, Author: author}
+	p.prov = Provenance{From: p.src.Ref.String(), FromRevision: p.base.SourceRevision, By: flux.WhoAmI(ctx, p.waves[0][0].w.Target.Cluster), Gates: gatesTrailer, Author: author}
 	return false, nil
 }
 
@@ -467,7 +484,7 @@ func (p *pipeline) setOutcome(outcome string) {
 func (p *pipeline) permitted(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, t := range p.all() {
-		g.Go(func() error { return checkPermissions(gctx, t.w.Target) })
+		g.Go(func() error { return reconcile.CanAnnounce(gctx, t.w.Target) })
 	}
 	return g.Wait()
 }
@@ -521,13 +538,7 @@ func (p *pipeline) nothingToDo(ctx context.Context) error {
 	if err := p.permitted(ctx); err != nil {
 		return err
 	}
-	for wi := range p.waves {
-		if err := p.runWave(ctx, wi); err != nil {
-			return p.stopped(wi, err)
-		}
-	}
-	p.res.Outcome = p.outcome()
-	return nil
+	return p.runWaves(ctx, false)
 }
 
 // stopped marks the waves after a failed one skipped.
@@ -602,7 +613,7 @@ func (p *pipeline) all() []*target {
 func (p *pipeline) close() {
 	for _, t := range p.all() {
 		if t.w != nil && t.w != p.base && t.w.Scratch != "" {
-			removeAll(t.w.Scratch)
+			os.RemoveAll(t.w.Scratch)
 		}
 	}
 	if p.base != nil {

@@ -10,8 +10,9 @@ import (
 )
 
 // modes are the ways a promotion is asked for that a strategy may not serve.
+// rollback is "kubectl promote rollback" (its --review), not a promotion.
 type modes struct {
-	review, ffOnly, fleet, rollbackOnFailure bool
+	review, ffOnly, fleet, rollbackOnFailure, rollback bool
 }
 
 func modesOf(p *pipeline) modes {
@@ -40,6 +41,7 @@ var refusals = map[string][]refusal{
 	},
 	StrategyTag: {
 		{func(m modes) bool { return m.ffOnly }, tagFFOnly},
+		{func(m modes) bool { return m.review && m.rollback }, tagRollbackReview},
 		{func(m modes) bool { return m.review }, func(w *Workspace) string {
 			return fmt.Sprintf("--review opens a pull request against a branch; %s follows %s, which only a new tag reaches (push the tag, or promote without --review)", w.Target.Name, w.TargetRef)
 		}},
@@ -67,6 +69,7 @@ var refusals = map[string][]refusal{
 	},
 	StrategyPinnedTag: {
 		{func(m modes) bool { return m.ffOnly }, tagFFOnly},
+		{func(m modes) bool { return m.review && m.rollback }, tagRollbackReview},
 		{func(m modes) bool { return m.review }, func(w *Workspace) string {
 			return fmt.Sprintf("--review does not apply to %s, whose GitRepository pins %s: the promotion pushes a new tag and the manifest commit that pins it in one atomic push, which a pull request cannot carry; promote without --review", w.Target.Name, w.TargetRef)
 		}},
@@ -89,6 +92,11 @@ func ociRef(w *Workspace) string { return flux.OCIRefOf(w.Target.OCISource).Stri
 // tagFFOnly refuses --ff-only for a target a new tag reaches.
 func tagFFOnly(w *Workspace) string {
 	return fmt.Sprintf("--ff-only moves a branch; %s follows %s, which a promotion reaches with a new tag", w.Target.Name, w.TargetRef)
+}
+
+// tagRollbackReview refuses rollback --review for a target a new tag reaches.
+func tagRollbackReview(w *Workspace) string {
+	return fmt.Sprintf("--review does not apply to %s, whose GitRepository follows %s: a tag rollback releases a new tag (or pins the previous one) instead of proposing a change to a branch", w.Target.Name, w.TargetRef)
 }
 
 // refuse is the first refusal of s in modes m, nil when s serves them.

@@ -2,6 +2,7 @@ package promote
 
 import (
 	"context"
+	"slices"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
@@ -13,10 +14,8 @@ import (
 func revert(ctx context.Context, r *repo.Repo, branch, base string, entries []v1alpha1.HistoryEntry, subject string, trailers []repo.Trailer, author repo.Signature, attempts int) (*repo.PushResult, *repo.CommitSpec, error) {
 	var spec *repo.CommitSpec
 	pushed, err := r.CommitAndPush(ctx, branch, func(ctx context.Context, head, dir string) (*repo.CommitSpec, error) {
-		for _, e := range entries {
-			if _, err := revertInto(ctx, r, e, dir); err != nil {
-				return nil, err
-			}
+		if _, err := revertInto(ctx, r, entries, dir); err != nil {
+			return nil, err
 		}
 		spec = &repo.CommitSpec{Message: subject, Trailers: trailers, Author: author}
 		return spec, nil
@@ -24,11 +23,24 @@ func revert(ctx context.Context, r *repo.Repo, branch, base string, entries []v1
 	return pushed, spec, err
 }
 
-// revertInto reverts one promotion in dir: its commit against its first parent (an
-// image edit, or a merge), or for a fast-forward the range it moved the branch over.
-func revertInto(ctx context.Context, r *repo.Repo, e v1alpha1.HistoryEntry, dir string) ([]string, error) {
-	if e.Base != "" {
-		return r.RevertRangeInto(ctx, e.Base, e.Commit, dir)
+// revertInto reverts the promotions in dir, newest first, and returns the files
+// changed, sorted: each promotion's commit against its first parent (an image edit,
+// or a merge), or for a fast-forward the range it moved the branch over.
+func revertInto(ctx context.Context, r *repo.Repo, entries []v1alpha1.HistoryEntry, dir string) ([]string, error) {
+	var all []string
+	for _, e := range entries {
+		var files []string
+		var err error
+		if e.Base != "" {
+			files, err = r.RevertRangeInto(ctx, e.Base, e.Commit, dir)
+		} else {
+			files, err = r.RevertInto(ctx, e.Commit, dir)
+		}
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, files...)
 	}
-	return r.RevertInto(ctx, e.Commit, dir)
+	slices.Sort(all)
+	return slices.Compact(all), nil
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
@@ -106,75 +104,14 @@ func (w *Workspace) canFastForward(ctx context.Context, branch, head string) err
 
 func (s revisionStrategy) subject(w *Workspace, c *Proposal) string {
 	if len(c.Plan.Changes) > 0 {
-		return Subject(w.Target.Name, w.Source.Name, c.Plan.Changes)
+		return history.Subject(w.Target.Name, w.Source.Name, c.Plan.Changes)
 	}
 	return fmt.Sprintf("promote(%s): %d commit(s) up to %s from %s", w.Target.Name, c.CommitCount, repo.ShortSHA(w.SourceCommit), w.Source.Name)
 }
 
-// movedPlan renders the target at before and after and describes the difference:
-// the images that change, the files and the rendered diff (Secrets masked).
+// movedPlan is plan.Moved of the target from before to after.
 func (w *Workspace) movedPlan(ctx context.Context, before, after string, files []string) (*plan.Plan, error) {
-	in := func(dir string) render.Input {
-		return render.Input{Dir: dir, Kustomization: w.Target.Kustomization, Client: w.Target.Cluster.Client}
-	}
-	b, err := render.Render(ctx, in(before))
-	if err != nil {
-		return nil, fmt.Errorf("rendering the target %s at its branch head: %w", w.Target.Name, err)
-	}
-	a, err := render.Render(ctx, in(after))
-	if err != nil {
-		return nil, fmt.Errorf("rendering the target %s after the merge: %w", w.Target.Name, err)
-	}
-	pl := &plan.Plan{Target: b, TargetAfter: a, Changes: imageChanges(b, a)}
-	for _, f := range files {
-		fb, _ := os.ReadFile(filepath.Join(before, filepath.FromSlash(f)))
-		fa, _ := os.ReadFile(filepath.Join(after, filepath.FromSlash(f)))
-		pl.Files = append(pl.Files, plan.FileChange{Path: f, Before: fb, After: fa})
-	}
-	ks := "Kustomization/" + w.Target.Kustomization.Namespace + "/" + w.Target.Kustomization.Name
-	pl.RenderedDiff = render.Diff(b, a, ks+" (before)", ks+" (after)")
-	return pl, nil
-}
-
-// imageChanges lists, by repository, the images whose version the render after has
-// and the one before has not.
-func imageChanges(before, after *render.Output) []plan.Change {
-	was := map[string]string{}
-	for _, r := range plan.RunningImages(before) {
-		was[r.App+"\x00"+r.Repository] = r.Version
-	}
-	byRepo := map[string]*plan.Change{}
-	var order []string
-	for _, r := range plan.RunningImages(after) {
-		from, ok := was[r.App+"\x00"+r.Repository]
-		if ok && from == r.Version {
-			continue
-		}
-		ch := byRepo[r.Repository]
-		if ch == nil {
-			ch = &plan.Change{Repository: r.Repository, From: plan.ParseImage(imageRef(r.Repository, from)), To: plan.ParseImage(imageRef(r.Repository, r.Version))}
-			byRepo[r.Repository] = ch
-			order = append(order, r.Repository)
-		}
-		ch.Apps = append(ch.Apps, r.App)
-		ch.Workloads = append(ch.Workloads, r.Workloads...)
-	}
-	sort.Strings(order)
-	out := make([]plan.Change, 0, len(order))
-	for _, r := range order {
-		out = append(out, *byRepo[r])
-	}
-	return out
-}
-
-func imageRef(repository, version string) string {
-	switch {
-	case version == "":
-		return repository
-	case strings.HasPrefix(version, "@"):
-		return repository + version
-	}
-	return repository + ":" + version
+	return plan.Moved(ctx, w.Target.Name, render.Input{Kustomization: w.Target.Kustomization, Client: w.Target.Cluster.Client}, before, after, files)
 }
 
 func (s revisionStrategy) Deliver(ctx context.Context, g *group, p Provenance) (*Delivery, error) {
@@ -193,7 +130,7 @@ func (s revisionStrategy) Deliver(ctx context.Context, g *group, p Provenance) (
 		if cur.Merge.UpToDate {
 			return nil, nil
 		}
-		own := append([]repo.Trailer{{Key: history.TrailerStrategy, Value: StrategyRevision}}, imageTrailers(cur.Plan.Changes)...)
+		own := append([]repo.Trailer{{Key: history.TrailerStrategy, Value: StrategyRevision}}, history.ImageTrailers(cur.Plan.Changes)...)
 		if s.ffOnly {
 			own = append(own, repo.Trailer{Key: history.TrailerBase, Value: head})
 			d.Spec = &repo.CommitSpec{Message: cur.Subject, Trailers: p.Trailers(own...), Author: p.Author}
@@ -243,30 +180,11 @@ func (revisionStrategy) Undo(ctx context.Context, w *Workspace, ch Channel, u *u
 // target before merging (the source still has what they reverted, so the merge
 // brings it back rather than conflicting with the revert).
 func (w *Workspace) rollbacksToUndo(ctx context.Context, branch, head string) ([]string, error) {
-	entries, err := Entries(ctx, w.Repo, head, w.Target.Kustomization.Spec.Path, w.Target.Ref.String(), 0)
+	entries, err := history.Read(ctx, w.Repo, head, w.Target.Kustomization.Spec.Path, w.Target.Ref.String(), 0)
 	if err != nil {
 		return nil, err
 	}
-	strategy := map[string]string{}
-	for _, e := range entries {
-		if e.Kind == history.KindPromotion {
-			strategy[e.Commit] = e.Strategy
-		}
-	}
-	var out []string
-	for _, e := range entries {
-		if e.Kind != history.KindRollback || e.State != history.StateCurrent {
-			continue
-		}
-		revision := len(e.RolledBack) > 0
-		for _, sha := range e.RolledBack {
-			revision = revision && strategy[sha] == StrategyRevision
-		}
-		if revision {
-			out = append(out, e.Commit)
-		}
-	}
-	return out, nil
+	return history.CurrentRollbacks(entries, StrategyRevision), nil
 }
 
 // scratch is a new directory name in the scratch space, not yet created.

@@ -4,19 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
-	"github.com/kubectl-promote/kubectl-promote/pkg/review"
 	"github.com/kubectl-promote/kubectl-promote/pkg/sign"
 )
 
@@ -56,7 +55,7 @@ type RollbackOptions struct {
 }
 
 // ErrNothingToRollBack says the environment has no live promotion to revert.
-var ErrNothingToRollBack = errors.New("nothing to roll back")
+var ErrNothingToRollBack = history.ErrNothingToRollBack
 
 // RunRollback reverts the last promotion to an environment (or every promotion after
 // --to-revision), as one commit pushed to the branch it tracks, then announces and
@@ -81,19 +80,17 @@ func RunRollback(ctx context.Context, clients *flux.Clients, o RollbackOptions) 
 	return res, err
 }
 
-// rollback is one RunRollback.
+// rollback is one RunRollback: the target's workspace, the strategy whose Undo
+// lands the revert through the channel (a push, or with --review a pull request),
+// as --rollback-on-failure's undo does.
 type rollback struct {
-	o       RollbackOptions
-	clients *flux.Clients
-	res     *v1alpha1.Rollback
-	w       *Workspace
-	branch  string
-	shas    []string
-	// tag is set for a target that follows a semver range or pins a tag (tagrollback.go).
-	tag    *tagRollback
-	review *reviewer // with --review
-	// gates is the revert's Promote-Gates trailer: set when --force passed a closed window.
-	gates string
+	o        RollbackOptions
+	clients  *flux.Clients
+	res      *v1alpha1.Rollback
+	w        *Workspace
+	strategy Strategy
+	channel  Channel
+	u        *undo
 }
 
 func (rb *rollback) run(ctx context.Context) error {
@@ -105,7 +102,7 @@ func (rb *rollback) run(ctx context.Context) error {
 	if rb.w.Target.OCISource != nil {
 		return rb.runOCI(ctx, before)
 	}
-	if err := rb.w.open(before, rb.o.Progress, rb.o.Auth, rb.o.RepoDir, rb.o.SignKey); err != nil {
+	if err := rb.w.source.Open(before, rb.w, openOptions{progress: rb.o.Progress, auth: rb.o.Auth, repoDir: rb.o.RepoDir, key: rb.o.SignKey}); err != nil {
 		return err
 	}
 	if err := rb.plan(before); err != nil {
@@ -122,16 +119,19 @@ func (rb *rollback) run(ctx context.Context) error {
 	}
 	after, cancel := context.WithTimeout(ctx, rb.o.Timeout)
 	defer cancel()
-	pushed, step, err := rb.write(after, author)
-	if err != nil || pushed == "" {
+	rb.u.author, rb.u.by = author, flux.WhoAmI(after, rb.w.Target.Cluster)
+	done, err := rb.strategy.Undo(after, rb.w, rb.channel, rb.u)
+	if err = rb.landed(done, err); err != nil || done.follow == "" {
 		return err
 	}
-	out, err := followUp(after, rb.w, pushed, followOptions{wait: rb.o.Wait, progress: rb.o.Progress, via: step})
+	rb.res.Outcome = OutcomeRolledBack
+	out, err := followUp(after, rb.w, done.follow, followOptions{wait: rb.o.Wait, progress: rb.o.Progress, via: done.via})
 	rb.res.Reconcile = out
 	return err
 }
 
-// load reads the environment.
+// load reads the environment, chooses the strategy that undoes its promotions
+// through its source, and refuses, in refusals.go's table, what it cannot do.
 func (rb *rollback) load(ctx context.Context) error {
 	env, err := flux.LoadAny(ctx, rb.clients, rb.o.Env)
 	if err != nil {
@@ -143,103 +143,128 @@ func (rb *rollback) load(ctx context.Context) error {
 		_, err := rollbackAllowed(env, rb.o.Force, rb.o.Progress) // a registry write has no trailer
 		return err
 	}
-	rb.w = &Workspace{Target: env, TargetRef: flux.RefOf(env.Source), pushAttempts: rb.o.PushAttempts}
-	if rb.w.TargetRef.SemVer != "" || PinnedTag(rb.w.TargetRef) != "" {
-		sha, err := appliedCommit(env)
-		if err != nil {
-			return err
-		}
-		rb.tag = &tagRollback{applied: sha}
-	} else if rb.w.TargetRef.Branch == "" {
-		return unsupportedRef(env, rb.w.TargetRef)
-	}
-	rb.branch = rb.w.TargetRef.Branch
-	rb.res.Target = describeEnv(env, rb.w.TargetRef, "")
-	if rb.res.Signing, err = checkSigning(ctx, env, rb.o.SignKey, rb.o.Progress); err != nil {
+	source, err := sourceOf(env)
+	if err != nil {
 		return err
 	}
-	if rb.gates, err = rollbackAllowed(env, rb.o.Force, rb.o.Progress); err != nil {
+	w := &Workspace{Target: env, TargetRef: flux.RefOf(env.Source), pushAttempts: rb.o.PushAttempts, source: source}
+	rb.w = w
+	from, err := promotionsFrom(env, w.TargetRef)
+	if err != nil {
 		return err
 	}
-	if rb.o.Review != nil {
-		if rb.tag != nil {
-			return fmt.Errorf("--review does not apply to %s, whose GitRepository follows %s: a tag rollback releases a new tag (or pins the previous one) instead of proposing a change to a branch", env.Name, rb.w.TargetRef)
-		}
-		if rb.review, err = newReviewer(rb.w, rb.o.Review, review.KindRollback, rb.o.Progress); err != nil {
-			return err
-		}
+	rb.u = &undo{from: from, branch: w.TargetRef.Branch, to: []string{env.Ref.String()}, names: env.Name, reason: rb.o.Reason,
+		attempts: rb.o.PushAttempts, progress: rb.o.Progress, wait: rb.o.Wait}
+	rb.res.Target = describeEnv(env, w.TargetRef, "")
+	if rb.res.Signing, err = sign.Check(ctx, env.Cluster.Client, env.Name, env.Source, rb.o.SignKey, rb.o.Progress); err != nil {
+		return err
 	}
-	return nil
+	if rb.u.gates, err = rollbackAllowed(env, rb.o.Force, rb.o.Progress); err != nil {
+		return err
+	}
+	undoer, ok := source.(rollbackSource)
+	if !ok {
+		return fmt.Errorf("%s reads a %s, which \"kubectl promote rollback\" cannot roll back", env.Name, env.Kustomization.Spec.SourceRef.Kind)
+	}
+	if rb.strategy, err = undoer.ChooseUndo(w); err != nil {
+		return err
+	}
+	if err := refuse(rb.strategy, w, modes{review: rb.o.Review != nil, rollback: true}); err != nil {
+		return err
+	}
+	rb.channel, err = newRollbackChannel(w, rb.o.Review, rb.o.Progress)
+	return err
 }
 
-// plan picks the promotions to revert and previews the revert, which also refuses a
-// conflicting one before anything is written.
+// promotionsFrom is where the promotions to env are read: the branch its
+// GitRepository tracks, or for a tag target (a semver range, a pinned tag) the
+// commit it applied, whose history holds the promotions it runs.
+func promotionsFrom(env *flux.Environment, ref flux.GitRef) (string, error) {
+	if !ref.ReachedByTags() {
+		if ref.Branch == "" {
+			return "", unsupportedRef(env, ref)
+		}
+		return ref.Branch, nil
+	}
+	rev := env.Kustomization.Status.LastAppliedRevision
+	if rev == "" {
+		return "", fmt.Errorf("%s has applied nothing yet: there is no promotion to roll back", env.Name)
+	}
+	return flux.CommitSHA(rev)
+}
+
+// plan picks the promotions to revert and has the strategy plan their undo (by
+// default, a preview of the revert on the target's branch, which also refuses a
+// conflicting one) before anything is written.
 func (rb *rollback) plan(ctx context.Context) error {
-	env := rb.w.Target
-	from := rb.branch
-	if rb.tag != nil {
-		from = rb.tag.applied
-	}
-	entries, err := Entries(ctx, rb.w.Repo, from, env.Kustomization.Spec.Path, env.Ref.String(), 0)
+	env, u := rb.w.Target, rb.u
+	entries, err := history.Read(ctx, rb.w.Repo, u.from, env.Kustomization.Spec.Path, env.Ref.String(), 0)
 	if err != nil {
 		return err
 	}
-	toRevert, err := pickReverts(entries, rb.o.To, env.Name)
+	if u.entries, err = history.ToRevert(entries, rb.o.To, env.Name); err != nil {
+		return err
+	}
+	rb.res.Reverted = u.entries
+	if p, ok := rb.strategy.(undoPlanner); ok {
+		err = p.planUndo(ctx, rb.w, u, rb.res)
+	} else {
+		err = planRevert(ctx, rb.w, u, rb.res)
+	}
 	if err != nil {
 		return err
 	}
-	rb.res.Reverted = toRevert
-	rb.shas = make([]string, len(toRevert))
-	for i, e := range toRevert {
-		rb.shas[i] = e.Commit
-	}
-	if rb.tag != nil {
-		if err := rb.planTag(ctx, toRevert); err != nil {
-			return err
-		}
-		if rb.o.Preview != nil {
-			rb.o.Preview(rb.res)
-		}
-		return nil
-	}
-	head, err := rb.w.Repo.BranchHead(ctx, rb.branch)
-	if err != nil {
-		return err
-	}
-	rb.res.Target.Revision = rb.branch + "@sha1:" + head
-	files, err := rb.w.previewRevert(ctx, head, toRevert)
-	if err != nil {
-		return err
-	}
-	rb.res.Files = files
 	if rb.o.Preview != nil {
 		rb.o.Preview(rb.res)
 	}
 	return nil
 }
 
-// write pushes the revert, retrying a lost race on the new head, and says what the
-// follow waits for.
-func (rb *rollback) write(ctx context.Context, author repo.Signature) (string, *via, error) {
-	env, p := rb.w.Target, rb.o.Progress
-	u := &undo{entries: rb.res.Reverted, branch: rb.branch, to: []string{env.Ref.String()}, by: whoAmI(ctx, env.Cluster), reason: rb.o.Reason,
-		title: rollbackSubject(env.Name, rb.res.Reverted), author: author, attempts: rb.o.PushAttempts, progress: p, gates: rb.gates}
-	if rb.tag != nil {
-		return rb.writeTag(ctx, author, u.trailers(), u.subject())
+// undoPlanner is a strategy whose undo is planned its own way (the tag strategy: a
+// new tag, or the previous pin); the others' is planRevert.
+type undoPlanner interface {
+	planUndo(ctx context.Context, w *Workspace, u *undo, res *v1alpha1.Rollback) error
+}
+
+// planRevert previews the revert of u's promotions on the branch the target tracks.
+func planRevert(ctx context.Context, w *Workspace, u *undo, res *v1alpha1.Rollback) error {
+	head, err := w.Repo.BranchHead(ctx, u.branch)
+	if err != nil {
+		return err
 	}
-	if rb.review != nil {
-		pushed, err := rb.writeForReview(ctx, u.trailers(), author)
-		return pushed, nil, err
+	res.Target.Revision = u.branch + "@sha1:" + head
+	res.Files, err = w.previewRevert(ctx, head, u.entries)
+	u.files = res.Files
+	return err
+}
+
+// landed records what the undo landed. A push that did not land says: nothing to
+// do when the branch had the revert already, unannounced when its outcome is
+// unknown, a lost race as such. A pull request left open says how it rolls back.
+func (rb *rollback) landed(done *undone, err error) error {
+	if done != nil {
+		rb.res.Commit, rb.res.PullRequest = done.commit, done.pr
+		if done.via != nil && rb.res.Pin != nil {
+			rb.res.Pin.Commit = done.via.commit
+		}
 	}
-	p.Doing("reverting %d promotion(s) on branch %s", len(rb.shas), rb.branch)
-	res, err := pushChannel{}.Revert(ctx, rb.w, u)
-	if err != nil || res.noop {
-		return "", nil, rb.pushErr(err, res != nil && res.noop)
+	u := rb.u
+	switch {
+	case err == nil && done.noop:
+		return fmt.Errorf("%w: %s already rolled back on branch %s (another rollback landed first; see \"kubectl promote history\")", ErrNothingToRollBack, strings.Join(shortAll(u.entries), ", "), u.branch)
+	case errors.Is(err, repo.ErrRaceLost):
+		return fmt.Errorf("%w (the tag or branch %q moved); nothing of this rollback was pushed: run it again", err, u.branch)
+	case err != nil:
+		if c, uerr := unannounced(err, rb.w.Target); c != nil {
+			rb.res.Commit = c
+			return uerr
+		}
+		return err
+	case done.pr != nil && done.follow == "":
+		rb.res.Outcome = OutcomeReviewOpen
+		rb.o.Progress.Done("nothing was announced to Flux: merging the pull request rolls back (--wait follows it)")
 	}
-	rb.res.Commit = res.commit
-	rb.res.Outcome = OutcomeRolledBack
-	p.Done("pushed %s to branch %s (%s)", repo.ShortSHA(res.follow), rb.branch, res.commit.Subject)
-	return res.follow, nil, nil
+	return nil
 }
 
 func (rb *rollback) close() {
@@ -248,59 +273,9 @@ func (rb *rollback) close() {
 	}
 }
 
-// Entries reads the promotions and rollbacks to the environment to (a flux.Ref's
-// String) on branch: the commits to the Kustomization path with trailers, and the
-// fast-forward promotions recorded in notes.
-func Entries(ctx context.Context, r *repo.Repo, branch, path, to string, limit int) ([]v1alpha1.HistoryEntry, error) {
-	notes, err := r.Notes(ctx)
-	if err != nil {
-		return nil, err
-	}
-	commits, err := r.Log(ctx, branch, repo.LogOptions{Path: path, Keep: func(sha string) bool { _, ok := notes[sha]; return ok }})
-	if err != nil {
-		return nil, err
-	}
-	entries := history.BuildFor(commits, notes, to)
-	if limit > 0 && len(entries) > limit {
-		entries = entries[:limit]
-	}
-	return entries, nil
-}
-
-// pickReverts chooses the promotions to revert, newest first: the last live one, or
-// every live one newer than the promotion named by to.
-func pickReverts(entries []v1alpha1.HistoryEntry, to, env string) ([]v1alpha1.HistoryEntry, error) {
-	var live []v1alpha1.HistoryEntry
-	for _, e := range entries {
-		if e.Kind == history.KindPromotion && e.State != history.StateRolledBack {
-			live = append(live, e)
-		}
-	}
-	if to == "" {
-		if len(live) == 0 {
-			return nil, fmt.Errorf("%w: no promotion to %s found in the Git history of its path (see \"kubectl promote history\")", ErrNothingToRollBack, env)
-		}
-		return live[:1], nil
-	}
-	want := flux.RevisionCommit(to)
-	if len(want) < 7 {
-		return nil, fmt.Errorf("--to-revision %q: give a promotion commit of at least 7 hex digits, as \"kubectl promote history\" lists them", to)
-	}
-	for i, e := range live {
-		if strings.HasPrefix(e.Commit, want) {
-			if i == 0 {
-				return nil, fmt.Errorf("%w: %s is the last promotion to %s, there is nothing after it", ErrNothingToRollBack, repo.ShortSHA(e.Commit), env)
-			}
-			return live[:i], nil
-		}
-	}
-	return nil, fmt.Errorf("--to-revision %s: no live promotion to %s with that commit (see \"kubectl promote history\")", to, env)
-}
-
 // previewRevert applies the reverts to a scratch checkout of head and diffs the result
 // against head, which also refuses a conflicting revert before anything is written.
 func (w *Workspace) previewRevert(ctx context.Context, head string, entries []v1alpha1.HistoryEntry) ([]v1alpha1.File, error) {
-	r := w.Repo
 	orig, err := w.checkout(ctx, head, "head")
 	if err != nil {
 		return nil, err
@@ -309,37 +284,20 @@ func (w *Workspace) previewRevert(ctx context.Context, head string, entries []v1
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
+	files, err := revertInto(ctx, w.Repo, entries, tree)
 	var out []v1alpha1.File
-	for _, e := range entries {
-		files, err := revertInto(ctx, r, e, tree)
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range files {
-			seen[f] = true
-		}
-	}
-	for f := range seen {
+	for _, f := range files {
 		before, _ := os.ReadFile(filepath.Join(orig, filepath.FromSlash(f)))
 		after, _ := os.ReadFile(filepath.Join(tree, filepath.FromSlash(f)))
 		out = append(out, v1alpha1.File{Path: f, Diff: plan.FileChange{Path: f, Before: before, After: after}.UnifiedDiff()})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out, nil
+	return out, err
 }
 
-func rollbackSubject(env string, reverted []v1alpha1.HistoryEntry) string {
-	if len(reverted) == 1 {
-		return fmt.Sprintf("rollback(%s): revert %s (%s)", env, repo.ShortSHA(reverted[0].Commit), reverted[0].Subject)
-	}
-	return fmt.Sprintf("rollback(%s): revert %d promotions, back to before %s", env, len(reverted), repo.ShortSHA(reverted[len(reverted)-1].Commit))
-}
-
-func shortAll(shas []string) []string {
-	out := make([]string, len(shas))
-	for i, s := range shas {
-		out[i] = repo.ShortSHA(s)
+func shortAll(entries []v1alpha1.HistoryEntry) []string {
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		out[i] = repo.ShortSHA(e.Commit)
 	}
 	return out
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"k8s.io/client-go/rest"
 
 	"github.com/kubectl-promote/kubectl-promote/internal/fakeflux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
@@ -147,24 +146,4 @@ func TestRollbackUnannounced(t *testing.T) {
 	require.Equal(t, OutcomeUnannounced, res.Outcome)
 	require.Equal(t, f.head(), unannounced.Commit)
 	require.Equal(t, f.head(), res.Commit.SHA)
-}
-
-// Apps lists what an environment runs at its applied revision, for completing --app.
-func TestApps(t *testing.T) {
-	f := newFleet(t)
-	apps, err := Apps(context.Background(), f.clients, envRef("staging"), repo.Auth{}, "")
-	require.NoError(t, err)
-	require.Equal(t, []string{"my-app", "redis"}, apps)
-}
-
-// Promoted-By is the SelfSubjectReview's user, else the kubeconfig's, marked as such.
-func TestWhoAmI(t *testing.T) {
-	cl := fakeflux.NewCluster(t, fakeflux.Options{Context: "production", Env: "production", User: "alice@example.com"})
-	require.Equal(t, "alice@example.com", whoAmI(context.Background(), cl))
-	cl = fakeflux.NewCluster(t, fakeflux.Options{Context: "production", Env: "production"})
-	require.Equal(t, "unknown (context production)", whoAmI(context.Background(), cl))
-	cl.Config = &rest.Config{Username: "bob"}
-	require.Equal(t, "bob (kubeconfig)", whoAmI(context.Background(), cl))
-	cl.Config = &rest.Config{Username: "bob", Impersonate: rest.ImpersonationConfig{UserName: "carol"}}
-	require.Equal(t, "carol", whoAmI(context.Background(), cl))
 }

@@ -45,7 +45,7 @@ func TestPromoteToVerifyingTarget(t *testing.T) {
 		o := f.options(p)
 		o.SignKey = key
 		res, err := Run(ctx, f.clients, o)
-		var se *SigningRequiredError
+		var se *sign.RequiredError
 		require.True(t, errors.As(err, &se), "%v", err)
 		require.Equal(t, ExitError, ExitCode(err))
 		for _, w := range want {
@@ -120,7 +120,7 @@ func TestRollbackToVerifyingTarget(t *testing.T) {
 	require.NoError(t, f.prod.Client.Update(ctx, gr))
 
 	_, err = RunRollback(ctx, f.clients, f.rollbackOptions(&fakeflux.Progress{}))
-	var se *SigningRequiredError
+	var se *sign.RequiredError
 	require.True(t, errors.As(err, &se), "%v", err)
 	require.Equal(t, promoted, f.head(), "nothing pushed")
 

@@ -34,6 +34,13 @@ type Source interface {
 	Commit(revision string) (string, error)
 }
 
+// rollbackSource is a Source whose targets "kubectl promote rollback" can roll
+// back: ChooseUndo picks, from the target alone, the strategy whose Undo lands the
+// revert.
+type rollbackSource interface {
+	ChooseUndo(w *Workspace) (Strategy, error)
+}
+
 // openOptions is how a source is fetched.
 type openOptions struct {
 	progress Progress
@@ -78,6 +85,19 @@ func (gitRepositorySource) Choose(w *Workspace, want string, ffOnly bool, tag Ta
 }
 
 func (gitRepositorySource) Commit(revision string) (string, error) { return flux.CommitSHA(revision) }
+
+// ChooseUndo: a branch's promotions, whatever strategy made them, are reverted on
+// the branch (the images strategy's Undo, which the revision strategy's is too); a
+// tag target's are undone by the tag strategy, with a new tag or the previous pin.
+func (gitRepositorySource) ChooseUndo(w *Workspace) (Strategy, error) {
+	if w.TargetRef.ReachedByTags() {
+		return tagStrategy{pinned: w.TargetRef.PinnedTag()}, nil
+	}
+	if w.TargetRef.Branch == "" {
+		return nil, unsupportedRef(w.Target, w.TargetRef)
+	}
+	return imagesStrategy{}, nil
+}
 
 // open fetches the repository the target reads and checks out the source's applied
 // revision.

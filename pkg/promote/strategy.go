@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
-	"strings"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/release"
 	"github.com/kubectl-promote/kubectl-promote/pkg/render"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
@@ -79,7 +78,7 @@ type Workspace struct {
 	sourceRender *render.Output
 	// tree, when set, is the checkout of the target's branch head that the targets
 	// reading that branch share.
-	tree *branchTree
+	tree *plan.SharedTree
 	// source is the kind of source the target reads (source.go).
 	source Source
 	// registry is how OCI registries are reached (Options.Registry).
@@ -119,27 +118,8 @@ func (c *Proposal) empty() bool {
 	return len(c.Plan.Changes) == 0 && c.CommitCount == 0 && c.Artifact == nil
 }
 
-// Provenance is what every promotion commit records about itself: To has one
-// environment per target the commit promotes.
-type Provenance struct {
-	From, FromRevision, By, Gates string
-	To                            []string
-	Author                        repo.Signature
-}
-
-// Trailers are the provenance trailers around the strategy's own, in their
-// documented order: Promoted-From, -From-Revision, -To, the strategy's, -By, Promote-Gates.
-func (p Provenance) Trailers(own ...repo.Trailer) []repo.Trailer {
-	t := []repo.Trailer{
-		{Key: history.TrailerFrom, Value: p.From},
-		{Key: history.TrailerFromRevision, Value: p.FromRevision},
-	}
-	for _, to := range p.To {
-		t = append(t, repo.Trailer{Key: history.TrailerTo, Value: to})
-	}
-	t = append(t, own...)
-	return append(t, repo.Trailer{Key: history.TrailerBy, Value: p.By}, repo.Trailer{Key: history.TrailerGates, Value: p.Gates})
-}
+// Provenance is what every promotion commit records about itself (history.Provenance).
+type Provenance = history.Provenance
 
 // Delivery is what a strategy wrote.
 type Delivery struct {
@@ -186,7 +166,7 @@ func chooseStrategy(w *Workspace, want string, ffOnly bool, tag TagOptions) (Str
 	if src.Ref == dst.Ref {
 		return nil, fmt.Errorf("--from and --to name the same Kustomization %s", src.Ref)
 	}
-	if w.TargetRef.SemVer != "" || PinnedTag(w.TargetRef) != "" {
+	if w.TargetRef.ReachedByTags() {
 		return chooseTag(w, want, ffOnly, tag)
 	}
 	if tag != (TagOptions{}) {
@@ -234,15 +214,13 @@ func chooseTag(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy
 	if same && (tag.Branch != "" || tag.IncludeUnreleased) {
 		return nil, fmt.Errorf("the source and the target both read path %q: the promotion tags what %s applied itself, so --branch and --include-unreleased do not apply", dst.Kustomization.Spec.Path, w.Source.Name)
 	}
-	switch tag.Bump {
-	case "", BumpPatch, BumpMinor, BumpMajor:
-	default:
-		return nil, fmt.Errorf("--bump %q: use %s, %s or %s", tag.Bump, BumpPatch, BumpMinor, BumpMajor)
+	if err := release.CheckBump(tag.Bump); err != nil {
+		return nil, err
 	}
 	if tag.Tag != "" && tag.Bump != "" {
 		return nil, fmt.Errorf("--tag %s names the tag; it cannot be combined with --bump", tag.Tag)
 	}
-	return tagStrategy{TagOptions: tag, samePath: same, pinned: PinnedTag(w.TargetRef)}, nil
+	return tagStrategy{TagOptions: tag, samePath: same, pinned: w.TargetRef.PinnedTag()}, nil
 }
 
 // targetHead is the head of the target's branch, or an error that says how to
@@ -257,10 +235,7 @@ func (w *Workspace) targetHead(ctx context.Context) (string, error) {
 	return head, err
 }
 
-func samePath(a, b string) bool {
-	clean := func(p string) string { return strings.TrimPrefix(path.Clean("/"+strings.TrimPrefix(p, "./")), "/") }
-	return clean(a) == clean(b)
-}
+func samePath(a, b string) bool { return cleanPath(a) == cleanPath(b) }
 
 // imagesStrategy edits the images of the target's overlay on the branch it tracks:
 // the seed's layout, a directory per environment, on one branch or a branch each
@@ -278,8 +253,8 @@ func (imagesStrategy) Plan(ctx context.Context, w *Workspace) (*Proposal, error)
 		return nil, err
 	}
 	var pl *plan.Plan
-	if t := w.tree; t != nil && t.head == head {
-		pl, err = t.plan(ctx, w)
+	if t := w.tree; t != nil && t.Head == head {
+		pl, err = t.Compute(ctx, w.planInput(t.Dir))
 	} else {
 		var dir string
 		if dir, err = w.checkout(ctx, head, "target"); err != nil {
@@ -290,7 +265,7 @@ func (imagesStrategy) Plan(ctx context.Context, w *Workspace) (*Proposal, error)
 	if err != nil {
 		return nil, err
 	}
-	return &Proposal{Branch: branch, Head: head, Plan: pl, Subject: Subject(w.Target.Name, w.Source.Name, pl.Changes)}, nil
+	return &Proposal{Branch: branch, Head: head, Plan: pl, Subject: history.Subject(w.Target.Name, w.Source.Name, pl.Changes)}, nil
 }
 
 // Deliver commits, on the landing branch, the edit of every overlay the group's
@@ -303,7 +278,7 @@ func (imagesStrategy) Deliver(ctx context.Context, g *group, p Provenance) (*Del
 		if err != nil || len(changes) == 0 {
 			return nil, err
 		}
-		d.Spec = &repo.CommitSpec{Message: Subject(targetNames(g.targets), lead.w.Source.Name, changes), Trailers: p.Trailers(imageTrailers(changes)...), Author: p.Author}
+		d.Spec = &repo.CommitSpec{Message: history.Subject(targetNames(g.targets), lead.w.Source.Name, changes), Trailers: p.Trailers(history.ImageTrailers(changes)...), Author: p.Author}
 		return d.Spec, nil
 	}, repo.PushOptions{MaxAttempts: lead.w.pushAttempts, Base: g.landing.base})
 	d.Push = pushed
@@ -342,43 +317,11 @@ func (imagesStrategy) Carries(ctx context.Context, w *Workspace, d *Delivery, sh
 	if err != nil {
 		return false, err
 	}
-	running := map[string]bool{}
-	for _, r := range plan.RunningImages(out) {
-		running[r.Repository+"\x00"+r.Version] = true
-	}
-	for _, ch := range d.planFor(w).Changes {
-		if !running[ch.Repository+"\x00"+ch.To.Version()] {
-			return false, nil
-		}
-	}
-	return true, nil
+	return plan.Runs(out, d.planFor(w).Changes), nil
 }
 
 // carrier is a strategy that can tell whether a later commit still carries its
 // change; without it, any descendant of the promotion commit does.
 type carrier interface {
 	Carries(ctx context.Context, w *Workspace, d *Delivery, sha string) (bool, error)
-}
-
-// Subject is the commit subject: promote(<target>): <app> <old> → <new> from <source>.
-func Subject(target, source string, changes []plan.Change) string {
-	var parts []string
-	for _, c := range changes {
-		parts = append(parts, fmt.Sprintf("%s %s → %s", changeName(c), c.From.Version(), c.To.Version()))
-	}
-	what := strings.Join(parts, ", ")
-	if len(changes) > 3 {
-		what = fmt.Sprintf("%d images", len(changes))
-	}
-	return fmt.Sprintf("promote(%s): %s from %s", target, what, source)
-}
-
-// changeName is how a subject names a change: its app when it has exactly one app
-// and the image is that app's only one (a sidecar is named by its image, not by the
-// workload it rides in), else the repository's last path element.
-func changeName(c plan.Change) string {
-	if len(c.Apps) == 1 && !c.Sidecar {
-		return c.Apps[0]
-	}
-	return c.Repository[strings.LastIndex(c.Repository, "/")+1:]
 }

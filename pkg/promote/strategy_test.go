@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/release"
 )
 
 func strategyEnv(ctx, url, branch, path string) *flux.Environment {
@@ -106,10 +107,10 @@ func TestChooseStrategySemverTarget(t *testing.T) {
 		return dst
 	}
 	src := strategyEnv("staging", "https://h/x", "main", "./apps/staging")
-	s, err := choose(strategyWorkspace(src, semverEnv("./apps/production")), "", false, TagOptions{Bump: BumpMinor})
+	s, err := choose(strategyWorkspace(src, semverEnv("./apps/production")), "", false, TagOptions{Bump: release.BumpMinor})
 	require.NoError(t, err)
 	assert.Equal(t, StrategyTag, s.Name())
-	assert.Equal(t, BumpMinor, s.(tagStrategy).Bump)
+	assert.Equal(t, release.BumpMinor, s.(tagStrategy).Bump)
 	assert.False(t, s.(tagStrategy).samePath)
 	s, err = choose(strategyWorkspace(src, semverEnv("apps/staging/")), "", false, TagOptions{})
 	require.NoError(t, err)
@@ -125,7 +126,7 @@ func TestChooseStrategySemverTarget(t *testing.T) {
 		{path: "./apps/production", want: StrategyImages, err: "only a new tag reaches"},
 		{path: "./apps/production", ff: true, err: "--ff-only"},
 		{path: "./apps/production", tag: TagOptions{Bump: "micro"}, err: `--bump "micro"`},
-		{path: "./apps/production", tag: TagOptions{Bump: BumpMajor, Tag: "v1.9.0"}, err: "cannot be combined with --bump"},
+		{path: "./apps/production", tag: TagOptions{Bump: release.BumpMajor, Tag: "v1.9.0"}, err: "cannot be combined with --bump"},
 	} {
 		_, err := choose(strategyWorkspace(src, semverEnv(c.path)), c.want, c.ff, c.tag)
 		assert.ErrorContains(t, err, c.err)

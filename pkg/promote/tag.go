@@ -8,9 +8,9 @@ import (
 	"strings"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
-	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/release"
 	"github.com/kubectl-promote/kubectl-promote/pkg/render"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
@@ -94,11 +94,7 @@ func (s tagStrategy) released(ctx context.Context, w *Workspace) (repo.Tag, []re
 		return repo.Tag{}, nil, fmt.Errorf("tag %s, which GitRepository %s/%s of %s pins, does not exist in %s: create it, or point the GitRepository at a tag that exists",
 			s.pinned, w.Target.Source.Namespace, w.Target.Source.Name, w.Target.Name, w.Repo.URL())
 	}
-	cands := make([]flux.SemverTag, len(tags))
-	for i, t := range tags {
-		cands[i] = flux.SemverTag{Name: t.Name, When: t.When}
-	}
-	best, ok, err := flux.SelectSemver(w.TargetRef.SemVer, cands)
+	best, ok, err := release.Current(w.TargetRef.SemVer, tags)
 	if err != nil {
 		return repo.Tag{}, nil, fmt.Errorf("GitRepository %s/%s of %s: %w", w.Target.Source.Namespace, w.Target.Source.Name, w.Target.Name, err)
 	}
@@ -106,12 +102,7 @@ func (s tagStrategy) released(ctx context.Context, w *Workspace) (repo.Tag, []re
 		return repo.Tag{}, nil, fmt.Errorf("semver range %q of GitRepository %s/%s selects no tag of %s yet, so %s runs nothing to promote over: create its first release by hand (git tag -a v1.0.0 -m release <commit>; git push origin v1.0.0), then promote",
 			w.TargetRef.SemVer, w.Target.Source.Namespace, w.Target.Source.Name, w.Repo.URL(), w.Target.Name)
 	}
-	for _, t := range tags {
-		if t.Name == best.Name {
-			return t, tags, nil
-		}
-	}
-	return repo.Tag{}, nil, fmt.Errorf("tag %s vanished", best.Name)
+	return best, tags, nil
 }
 
 // propose plans on head of branch: the image edit, the tag it will be released as,
@@ -160,7 +151,7 @@ func (s tagStrategy) propose(ctx context.Context, w *Workspace, branch, head str
 				branch, w.Target.Name, cur.Name, strings.Join(list, "; "))
 		}
 		c.Unreleased, c.Commits, c.CommitCount = commits, commits, len(commits)
-	} else if got, want := changeSet(imageChanges(rel, pl.TargetAfter)), changeSet(pl.Changes); got != want {
+	} else if got, want := changeSet(plan.ImageChanges(rel, pl.TargetAfter)), changeSet(pl.Changes); got != want {
 		// Verification: with nothing unreleased, the release differs from what the
 		// target runs by exactly the planned images.
 		return nil, fmt.Errorf("verifying the release: rendering %s at tag %s and at the edited commit differs in images %s, not the planned %s; nothing was pushed", w.Target.Name, cur.Name, got, want)
@@ -176,7 +167,7 @@ func (s tagStrategy) propose(ctx context.Context, w *Workspace, branch, head str
 			return nil, err
 		}
 	}
-	c.Subject = Subject(w.Target.Name, w.Source.Name, pl.Changes)
+	c.Subject = history.Subject(w.Target.Name, w.Source.Name, pl.Changes)
 	if len(pl.Changes) == 0 {
 		c.Subject = fmt.Sprintf("promote(%s): release %d unreleased commit(s) as %s", w.Target.Name, c.CommitCount, c.Tag)
 	}
@@ -211,7 +202,7 @@ func (s tagStrategy) proposeApplied(ctx context.Context, w *Workspace, c *Propos
 	}
 	c.Subject = fmt.Sprintf("promote(%s): %d commit(s) up to %s from %s", w.Target.Name, c.CommitCount, repo.ShortSHA(w.SourceCommit), w.Source.Name)
 	if len(c.Plan.Changes) > 0 {
-		c.Subject = Subject(w.Target.Name, w.Source.Name, c.Plan.Changes)
+		c.Subject = history.Subject(w.Target.Name, w.Source.Name, c.Plan.Changes)
 	}
 	return c, nil
 }
@@ -225,7 +216,7 @@ func (s tagStrategy) name(w *Workspace, c *Proposal, tags []repo.Tag) error {
 	name := s.Tag
 	if name == "" {
 		var err error
-		if name, err = NextTag(c.Released.Name, s.Bump); err != nil {
+		if name, err = release.NextTag(c.Released.Name, s.Bump); err != nil {
 			if s.pinned != "" {
 				return fmt.Errorf("%w: name the tag to pin %s to with --tag", err, w.Target.Name)
 			}
@@ -241,7 +232,7 @@ func (s tagStrategy) name(w *Workspace, c *Proposal, tags []repo.Tag) error {
 		c.Tag = name
 		return nil
 	}
-	if err := checkSelects(w.TargetRef.SemVer, name, tags); err != nil {
+	if err := release.CheckSelects(w.TargetRef.SemVer, name, tags); err != nil {
 		return fmt.Errorf("tag %s for %s: %w; nothing was pushed", name, w.Target.Name, err)
 	}
 	c.Tag = name
@@ -278,12 +269,12 @@ func (s tagStrategy) Deliver(ctx context.Context, g *group, p Provenance) (*Deli
 			return nil, nil
 		}
 		own := append([]repo.Trailer{{Key: history.TrailerStrategy, Value: s.Name()}, {Key: history.TrailerTag, Value: cur.Tag},
-			{Key: history.TrailerPreviousTag, Value: cur.Released.Name}}, imageTrailers(cur.Plan.Changes)...)
+			{Key: history.TrailerPreviousTag, Value: cur.Released.Name}}, history.ImageTrailers(cur.Plan.Changes)...)
 		d.Spec = &repo.CommitSpec{Message: cur.Subject, Trailers: p.Trailers(own...), Author: p.Author}
 		commit, files := head, []string(nil)
 		if s.samePath {
 			// The source's applied commit is tagged; the branch stays where it is.
-			tag, err := w.Repo.CreateTag(ctx, cur.Tag, w.SourceCommit, s.tagMessage(w, cur, d.Spec), p.Author)
+			tag, err := w.Repo.CreateTag(ctx, cur.Tag, w.SourceCommit, release.Message(cur.Tag, w.Target.Name, cur.Released.Name, cur.Unreleased, d.Spec), p.Author)
 			if err != nil {
 				return nil, err
 			}
@@ -301,7 +292,7 @@ func (s tagStrategy) Deliver(ctx context.Context, g *group, p Provenance) (*Deli
 				return nil, err
 			}
 		}
-		tag, err := w.Repo.CreateTag(ctx, cur.Tag, commit, s.tagMessage(w, cur, d.Spec), p.Author)
+		tag, err := w.Repo.CreateTag(ctx, cur.Tag, commit, release.Message(cur.Tag, w.Target.Name, cur.Released.Name, cur.Unreleased, d.Spec), p.Author)
 		if err != nil {
 			return nil, err
 		}
@@ -343,12 +334,6 @@ func (s tagStrategy) Record(res *v1alpha1.Promotion, w *Workspace, d *Delivery) 
 	return fmt.Sprintf("pushed %s with tag %s and %s pinning it (%s) to branch %s", repo.ShortSHA(d.Push.Commit), d.Tag, repo.ShortSHA(d.PinCommit), res.Pin.File, res.Pin.Branch)
 }
 
-// Undo is refused up front (refusals.go): a tag target's promotion is undone by
-// "kubectl promote rollback", with a new tag or the previous pin (tagrollback.go).
-func (s tagStrategy) Undo(context.Context, *Workspace, Channel, *undo) (*undone, error) {
-	return nil, fmt.Errorf("%s: undo a release with \"kubectl promote rollback\"", s.Name())
-}
-
 // withPin adds to made, for a pinned target, the manifest commit that pins the new
 // tag (on top of made's commit when the manifest is on the same branch).
 func (s tagStrategy) withPin(ctx context.Context, w *Workspace, branch string, cur *Proposal, d *Delivery, p Provenance, made *repo.Made) (*repo.Made, error) {
@@ -365,20 +350,6 @@ func (s tagStrategy) withPin(ctx context.Context, w *Workspace, branch string, c
 	d.PinCommit = pinned
 	made.Commit, made.Files, made.Also = commit, append(made.Files, files...), append(made.Also, also...)
 	return made, nil
-}
-
-// tagMessage is the annotated tag's message: the release, the unreleased commits it
-// includes with --include-unreleased, and the promotion's trailers.
-func (s tagStrategy) tagMessage(w *Workspace, c *Proposal, spec *repo.CommitSpec) string {
-	subject := fmt.Sprintf("release %s of %s (was %s): %s", c.Tag, w.Target.Name, c.Released.Name, spec.Message)
-	var body []string
-	if len(c.Unreleased) > 0 {
-		body = append(body, "Includes the unreleased changes since "+c.Released.Name+" (--include-unreleased):")
-		for _, cm := range c.Unreleased {
-			body = append(body, "  "+repo.ShortSHA(cm.SHA)+" "+cm.Subject)
-		}
-	}
-	return repo.FormatMessage(subject, strings.Join(body, "\n"), spec.Trailers)
 }
 
 // Carries says whether a later commit the target applied (a higher tag on a

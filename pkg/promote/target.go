@@ -7,7 +7,10 @@ import (
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/render"
+	"github.com/kubectl-promote/kubectl-promote/pkg/review"
+	"github.com/kubectl-promote/kubectl-promote/pkg/sign"
 )
 
 // target is one target of a pipeline: what each phase found for it, and its result.
@@ -26,7 +29,7 @@ type target struct {
 	// has not applied (the announcement failed): this run announces it.
 	pending string
 	// review is the target's pull requests, with --review.
-	review *reviewer
+	review *review.Session
 }
 
 // use takes the two environments as read, chooses the strategy through the
@@ -56,7 +59,7 @@ func (t *target) use(ctx context.Context, src *flux.Environment, m modes) error 
 	if t.res.Signing, err = checkSigning(ctx, dst, t.o.SignKey, pr); err != nil {
 		return err
 	}
-	if t.o.FFOnly && t.res.Signing != nil && verifies(t.res.Signing.Verify, false) {
+	if t.o.FFOnly && t.res.Signing != nil && sign.Verifies(t.res.Signing.Verify, false) {
 		pr.Failed("--ff-only makes no commit to sign: GitRepository %s/%s verifies HEAD, so the source's commit must itself be signed by a key it trusts", dst.Source.Namespace, dst.Source.Name)
 	}
 	pr.Done("source %s: Kustomization %s/%s applied %s", src.Name, src.Ref.Namespace, src.Ref.Name, orNone(t.w.SourceRevision))
@@ -95,7 +98,7 @@ func (t *target) pendingPromotion(ctx context.Context) (string, error) {
 	if w.Repo == nil {
 		return "", nil // an OCI target: no commit pending
 	}
-	entries, err := Entries(ctx, w.Repo, t.change.Branch, w.Target.Kustomization.Spec.Path, w.Target.Ref.String(), 0)
+	entries, err := history.Read(ctx, w.Repo, t.change.Branch, w.Target.Kustomization.Spec.Path, w.Target.Ref.String(), 0)
 	if err != nil {
 		return "", err
 	}
@@ -141,5 +144,3 @@ func names(ts []*target, name func(*target) string) string {
 	}
 	return strings.Join(out, ", ")
 }
-
-func removeAll(dir string) { _ = os.RemoveAll(dir) }

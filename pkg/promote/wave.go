@@ -9,8 +9,7 @@ import (
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
-	"github.com/kubectl-promote/kubectl-promote/pkg/history"
-	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
@@ -239,7 +238,7 @@ func (p *pipeline) followAll(ctx context.Context, follows []follow, wait bool) [
 		for i, f := range follows {
 			envs[i] = f.t.w.Target
 		}
-		token, sourceDone = announceSources(ctx, envs)
+		token, sourceDone = reconcile.AnnounceSources(ctx, envs)
 	}
 	var errs []error
 	var mu sync.Mutex
@@ -250,7 +249,7 @@ func (p *pipeline) followAll(ctx context.Context, follows []follow, wait bool) [
 			defer wg.Done()
 			t := f.t
 			fo := t.followOptions(f.d, wait)
-			fo.token, fo.sourceDone = token, sourceDone[sourceKey(t.w.Target)]
+			fo.token, fo.sourceDone = token, sourceDone[reconcile.SourceKey(t.w.Target)]
 			out, err := followUp(ctx, t.w, f.commit, fo)
 			t.res.Reconcile = out
 			p.finished(ctx, t, f.commit, err)
@@ -372,8 +371,7 @@ func (p *pipeline) undoGroup(ctx context.Context, g *group) *v1alpha1.AutoRollba
 		p.setRollback(g, rb)
 		return rb
 	}
-	if _, registry := lead.strategy.(ociStrategy); !registry { // the strategy said what it moved
-		lead.progress.Done("pushed rollback %s to branch %s", repo.ShortSHA(res.follow), g.branch)
+	if _, registry := lead.strategy.(ociStrategy); !registry {
 		p.rolledBack(ctx, g, res.follow) // commit statuses: a registry write has no commit
 	}
 	p.followBack(ctx, g, res.follow, rb)
@@ -444,13 +442,4 @@ func (p *pipeline) finished(ctx context.Context, t *target, commit string, err e
 	for _, o := range p.o.Observers {
 		o.Finished(ctx, e)
 	}
-}
-
-// imageTrailers are the Promoted-Image trailers of changes.
-func imageTrailers(changes []plan.Change) []repo.Trailer {
-	var out []repo.Trailer
-	for _, ch := range changes {
-		out = append(out, repo.Trailer{Key: history.TrailerImage, Value: history.FormatImage(ch.To.String(), ch.From.Version())})
-	}
-	return out
 }

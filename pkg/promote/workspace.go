@@ -9,6 +9,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
+	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
@@ -83,7 +84,7 @@ func commitOf(p *repo.PushResult, spec *repo.CommitSpec) *v1alpha1.Commit {
 // readyToWrite is what every push is preceded by: the permission to announce it to
 // Flux (so a commit is never pushed unannounced), the user's yes, and the author.
 func readyToWrite(ctx context.Context, env *flux.Environment, r *repo.Repo, author *repo.Signature, confirm func() (bool, error)) (repo.Signature, error) {
-	if err := checkPermissions(ctx, env); err != nil {
+	if err := reconcile.CanAnnounce(ctx, env); err != nil {
 		return repo.Signature{}, err
 	}
 	ok, err := confirm()

@@ -3,11 +3,12 @@ package reconcile
 import (
 	"context"
 	"errors"
-	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/apis/meta"

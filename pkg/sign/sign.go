@@ -4,7 +4,8 @@
 // way git does through fluxcd/pkg/git/signature (the signer source-controller's own
 // library pairs with its verifier: SSHSIG with namespace "git", or an armored
 // detached OpenPGP signature), and tells whether a verification Secret trusts the key
-// the way source-controller reads that Secret.
+// the way source-controller reads that Secret, and so whether a GitRepository's
+// spec.verify accepts what is written (Check).
 package sign
 
 import (

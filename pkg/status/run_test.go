@@ -14,6 +14,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/internal/gitserver"
 	"github.com/kubectl-promote/kubectl-promote/internal/seed"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
 // pipeline is the seed's staging and production on fake clusters, both having
@@ -149,4 +150,12 @@ func TestRefLabel(t *testing.T) {
 		require.Equal(t, c.label, label, "%+v", c.ref)
 		require.Equal(t, c.branch, branch, "%+v", c.ref)
 	}
+}
+
+// Apps lists what an environment runs at its applied revision, for completing --app.
+func TestApps(t *testing.T) {
+	p := newPipeline(t)
+	apps, err := Apps(context.Background(), p.clients, envOf("staging"), repo.Auth{}, "")
+	require.NoError(t, err)
+	require.Equal(t, []string{"my-app", "redis"}, apps)
 }

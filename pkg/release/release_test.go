@@ -1,4 +1,4 @@
-package promote
+package release
 
 import (
 	"strings"
@@ -52,8 +52,8 @@ func repoTags(names ...string) []repo.Tag {
 func TestCheckSelects(t *testing.T) {
 	tags := repoTags("v1.0.0", "v1.0.1", "v1.4.0", "v2.0.0")
 	const rng = ">=1.0.0 <2.0.0"
-	require.NoError(t, checkSelects(rng, "v1.4.1", tags))
-	require.NoError(t, checkSelects(rng, "1.5.0", tags), "style is no part of the rules")
+	require.NoError(t, CheckSelects(rng, "v1.4.1", tags))
+	require.NoError(t, CheckSelects(rng, "1.5.0", tags), "style is no part of the rules")
 	for _, c := range []struct{ name, rng, err string }{
 		{"v1.4.0", rng, "already exists"},
 		{"1.4.0", rng, "has the version of the existing tag v1.4.0"},
@@ -63,11 +63,11 @@ func TestCheckSelects(t *testing.T) {
 		{"v1.5", rng, "not a three-part semantic version"},
 		{"v1.4.1", ">=>1", "semver range"},
 	} {
-		err := checkSelects(c.rng, c.name, tags)
+		err := CheckSelects(c.rng, c.name, tags)
 		assert.ErrorContains(t, err, c.err, c.name)
 	}
 	// A range with a prerelease comparator selects a prerelease above its releases.
-	require.NoError(t, checkSelects(">=1.0.0-0 <2.0.0", "v1.4.1-rc.1", tags))
+	require.NoError(t, CheckSelects(">=1.0.0-0 <2.0.0", "v1.4.1-rc.1", tags))
 }
 
 // FuzzNextTag: every bump of a tag source-controller accepts is a tag it accepts,

@@ -1,4 +1,11 @@
-package promote
+// Package release names the tags that release a promotion to a GitRepository that
+// follows a semver range or pins a tag. Tags are never moved, so every release is a
+// new name: which tag the target runs now (Current: source-controller's choice among
+// the repository's tags), the name after it (NextTag), and whether a name would be
+// the one the range selects once pushed (CheckSelects). It exists apart from the
+// promotion so that these rules, which are source-controller's and semver's, are
+// read and tested on their own.
+package release
 
 import (
 	"fmt"
@@ -18,6 +25,15 @@ const (
 	BumpMinor = "minor"
 	BumpMajor = "major"
 )
+
+// CheckBump refuses a --bump that is none of patch, minor and major ("" is patch).
+func CheckBump(bump string) error {
+	switch bump {
+	case "", BumpPatch, BumpMinor, BumpMajor:
+		return nil
+	}
+	return fmt.Errorf("--bump %q: use %s, %s or %s", bump, BumpPatch, BumpMinor, BumpMajor)
+}
 
 // NextTag names the tag after current: its version bumped by bump (patch, minor or
 // major, as Masterminds semver's Inc* do: a prerelease's patch bump releases it),
@@ -45,7 +61,7 @@ func NextTag(current, bump string) (string, error) {
 		}
 		next = v.IncMajor()
 	default:
-		return "", fmt.Errorf("--bump %q: use %s, %s or %s", bump, BumpPatch, BumpMinor, BumpMajor)
+		return "", CheckBump(bump)
 	}
 	prefix := ""
 	if strings.HasPrefix(current, "v") {
@@ -54,11 +70,11 @@ func NextTag(current, bump string) (string, error) {
 	return fmt.Sprintf("%s%d.%d.%d", prefix, next.Major(), next.Minor(), next.Patch()), nil
 }
 
-// checkSelects refuses a new tag name that the target's range would not select
+// CheckSelects refuses a new tag name that the target's range would not select
 // once pushed, by source-controller's rules (flux.SelectSemver): a name that exists
 // or spells an existing version, that is no three-part version, that the range
 // excludes, or that a higher tag already outranks.
-func checkSelects(rng, name string, tags []repo.Tag) error {
+func CheckSelects(rng, name string, tags []repo.Tag) error {
 	v, err := flux.ParseSemverTag(name)
 	if err != nil {
 		return fmt.Errorf("%w: source-controller would ignore it", err)
@@ -95,4 +111,38 @@ func checkSelects(rng, name string, tags []repo.Tag) error {
 		return fmt.Errorf("the range %q would still select %s, which is higher than %s", rng, best.Name, name)
 	}
 	return nil
+}
+
+// Current is the tag range rng selects among tags, by source-controller's rules
+// (flux.SelectSemver); ok is false when it selects none.
+func Current(rng string, tags []repo.Tag) (repo.Tag, bool, error) {
+	cands := make([]flux.SemverTag, len(tags))
+	for i, t := range tags {
+		cands[i] = flux.SemverTag{Name: t.Name, When: t.When}
+	}
+	best, ok, err := flux.SelectSemver(rng, cands)
+	if err != nil || !ok {
+		return repo.Tag{}, ok, err
+	}
+	for _, t := range tags {
+		if t.Name == best.Name {
+			return t, true, nil
+		}
+	}
+	return repo.Tag{}, false, fmt.Errorf("tag %s vanished", best.Name)
+}
+
+// Message is the annotated tag's message of release tag of env (was the tag it ran
+// before): the release, the unreleased commits it includes (--include-unreleased),
+// and the commit's trailers.
+func Message(tag, env, was string, unreleased []repo.Commit, commit *repo.CommitSpec) string {
+	subject := fmt.Sprintf("release %s of %s (was %s): %s", tag, env, was, commit.Message)
+	var body []string
+	if len(unreleased) > 0 {
+		body = append(body, "Includes the unreleased changes since "+was+" (--include-unreleased):")
+		for _, cm := range unreleased {
+			body = append(body, "  "+repo.ShortSHA(cm.SHA)+" "+cm.Subject)
+		}
+	}
+	return repo.FormatMessage(subject, strings.Join(body, "\n"), commit.Trailers)
 }

@@ -1,4 +1,4 @@
-package promote
+package review
 
 import (
 	"testing"
@@ -6,7 +6,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
-	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
@@ -19,10 +18,10 @@ func TestAgainstBase(t *testing.T) {
 		{Key: history.TrailerImage, Value: "redis:7.2.6 (from 7.2.5)"},
 		{Key: history.TrailerBy, Value: "me"},
 	}
-	pl := &plan.Plan{Changes: []plan.Change{{Repository: "ghcr.io/my-org/my-app", From: plan.ParseImage("ghcr.io/my-org/my-app:1.1.0"), To: plan.ParseImage("ghcr.io/my-org/my-app:1.3.0")}}}
+	images := []repo.Trailer{{Key: history.TrailerImage, Value: "ghcr.io/my-org/my-app:1.3.0 (from 1.1.0)"}}
 	require.Equal(t, []repo.Trailer{
 		{Key: history.TrailerFrom, Value: "staging"},
 		{Key: history.TrailerImage, Value: "ghcr.io/my-org/my-app:1.3.0 (from 1.1.0)"},
 		{Key: history.TrailerBy, Value: "me"},
-	}, againstBase(own, pl))
+	}, AgainstBase(own, images))
 }

@@ -43,7 +43,7 @@ unit: ## Unit tests (real Git server on loopback, no cluster)
 # duration can end in a spurious "context deadline exceeded" on a loaded machine in
 # Go 1.26 (golang/go#75804). A failure writes its input to testdata/fuzz/<target>/.
 FUZZTIME ?= 3000x
-FUZZ_TARGETS = ./pkg/plan:FuzzApplyImageEdits ./pkg/plan:FuzzParseImage ./pkg/flux:FuzzParseRevision ./pkg/flux:FuzzParseRef ./pkg/promote:FuzzNextTag ./pkg/policy:FuzzParsePolicy
+FUZZ_TARGETS = ./pkg/plan:FuzzApplyImageEdits ./pkg/plan:FuzzParseImage ./pkg/flux:FuzzParseRevision ./pkg/flux:FuzzParseRef ./pkg/release:FuzzNextTag ./pkg/policy:FuzzParsePolicy
 
 .PHONY: fuzz
 fuzz: ## Fuzz the kustomization.yaml image edit, the image, Flux revision and environment reference parsers, the tag bump and the policy parser (FUZZTIME=3000x each)

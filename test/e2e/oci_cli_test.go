@@ -14,21 +14,27 @@ import (
 
 	"github.com/kubectl-promote/kubectl-promote/internal/ociregistry"
 	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
+	"github.com/kubectl-promote/kubectl-promote/test/authregistry"
 	"github.com/kubectl-promote/kubectl-promote/test/fleet"
 	"github.com/kubectl-promote/kubectl-promote/test/ocienv"
 )
 
 // gitlessPlane is one shared cluster for every gitless subtest: a fleet (the Git
-// environments staging and production, read by the real Flux from the Git server) and
-// a loopback registry (go-containerregistry's). Each subtest works in namespaces and a
-// registry repository of its own (gitless), so they run side by side.
+// environments staging and production, read by the real Flux from the Git server), a
+// loopback registry (go-containerregistry's) and an authenticating one (distribution
+// with htpasswd, user authUser). Each subtest works in namespaces and registry
+// repositories of its own (gitless), so they run side by side.
 type gitlessPlane struct {
 	f          *fleet.Fleet
 	c          client.Client
 	reg        *ociregistry.Registry
+	authReg    *authregistry.Registry
 	kubeconfig string
 	registry   *oci.Client
 }
+
+// The account of the authenticating registry.
+const authUser, authPassword = "ci", "e2e-Passw0rd-7"
 
 func newGitlessPlane(t *testing.T) *gitlessPlane {
 	t.Helper()
@@ -36,7 +42,10 @@ func newGitlessPlane(t *testing.T) *gitlessPlane {
 	reg, err := ociregistry.Start(t.TempDir(), ociregistry.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = reg.Close() })
-	return &gitlessPlane{f: f, c: f.Client(prod), reg: reg, kubeconfig: f.Kubeconfig,
+	authReg, err := authregistry.Start(context.Background(), t.TempDir(), map[string]string{authUser: authPassword})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = authReg.Close() })
+	return &gitlessPlane{f: f, c: f.Client(prod), reg: reg, authReg: authReg, kubeconfig: f.Kubeconfig,
 		registry: &oci.Client{Keychain: authn.NewMultiKeychain(), Insecure: true, Timeout: 10 * time.Second}}
 }
 
@@ -129,14 +138,19 @@ func (g *gitless) promoteEnv(env []string, args ...string) result {
 	return kubectl(g.t, g.kubeconfig, env, append([]string{"promote"}, args...)...)
 }
 
-// TestOCIGitless runs the gitless subtests on one shared plane and registry.
+// TestOCIGitless runs the gitless subtests on one shared plane and registries.
 func TestOCIGitless(t *testing.T) {
 	parallel(t)
 	p := newGitlessPlane(t)
+	t.Run("TagMoveFollowedByFlux", func(t *testing.T) { testOCITagMoveFollowedByFlux(t, p.scope(t, "move")) })
+	t.Run("SecretRefAgainstAnAuthenticatingRegistry", func(t *testing.T) {
+		testOCISecretRefAgainstAnAuthenticatingRegistry(t, p.scope(t, "secretref"))
+	})
 	t.Run("PromoteThroughTheCLI", func(t *testing.T) { testOCIPromoteThroughTheCLI(t, p.scope(t, "cli")) })
 	t.Run("HistoryRollbackAndBadInput", func(t *testing.T) { testOCIHistoryRollbackAndBadInput(t, p.scope(t, "hist")) })
 	t.Run("ArtifactBadInput", func(t *testing.T) { testOCIArtifactBadInput(t, p.scope(t, "bad")) })
-	t.Run("NoPushAccess", func(t *testing.T) { testOCINoPushAccess(t, p.scope(t, "auth")) })
+	t.Run("WrongCredentials", func(t *testing.T) { testOCIWrongCredentials(t, p.scope(t, "auth")) })
+	t.Run("ReadOnlyCredentials", func(t *testing.T) { testOCIReadOnlyCredentials(t, p.scope(t, "ro")) })
 	t.Run("StatusGitAndOCI", func(t *testing.T) { testOCIStatusGitAndOCI(t, p.scope(t, "status")) })
 	t.Run("RacingPromotions", func(t *testing.T) { testOCIRacingPromotions(t, p.scope(t, "race")) })
 }

@@ -30,7 +30,6 @@ import (
 
 	"github.com/kubectl-promote/kubectl-promote/internal/ociregistry"
 	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
-	"github.com/kubectl-promote/kubectl-promote/test/authregistry"
 	"github.com/kubectl-promote/kubectl-promote/test/fleet"
 	"github.com/kubectl-promote/kubectl-promote/test/ocienv"
 )
@@ -127,48 +126,59 @@ func testOCIArtifactBadInput(t *testing.T, g *gitless) {
 	require.Equal(t, before, records(), "nothing recorded")
 }
 
-// testOCINoPushAccess: environments reading an authenticating registry
+// authEnvs sets up staging and production on a registry that wants credentials
+// (host, repository URL url): CI pushes 1.0.0 (latest, production) with push, both
+// environments pull with secret's credentials through their secretRef (a
+// dockerconfigjson Secret), then CI pushes 2.0.0 and staging applies it.
+func (g *gitless) authEnvs(host, url string, push *authn.Basic, secret *authn.Basic) (d1, d2 string) {
+	g.t.Helper()
+	ctx := context.Background()
+	ref := strings.TrimPrefix(url, "oci://")
+	pushVersion := func(version string, tags ...string) string {
+		dir := g.t.TempDir()
+		require.NoError(g.t, os.WriteFile(filepath.Join(dir, "app.yaml"), []byte(ocienv.App(version)), 0o644))
+		created := time.Now()
+		var out string
+		for _, tag := range tags {
+			var err error
+			out, err = ociregistry.Push(ctx, ociregistry.Artifact{Ref: ref + ":" + tag, Dir: dir, Created: created,
+				Source: "http://git.example/app.git", Revision: ocienv.OriginRevision(version), Auth: push})
+			require.NoError(g.t, err)
+		}
+		return out[strings.LastIndex(out, "@")+1:]
+	}
+	d1 = pushVersion("1.0.0", "latest", "production")
+	auth := base64.StdEncoding.EncodeToString([]byte(secret.Username + ":" + secret.Password))
+	for _, e := range []struct{ env, tag string }{{"staging", "latest"}, {"production", "production"}} {
+		require.NoError(g.t, ocienv.Env(ctx, g.c, url, g.ns(e.env), e.tag, false, func(s *sourcev1.OCIRepositorySpec) {
+			s.SecretRef = &meta.LocalObjectReference{Name: "regcred"}
+		}))
+		require.NoError(g.t, g.c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "regcred", Namespace: g.ns(e.env)},
+			Type: corev1.SecretTypeDockerConfigJson,
+			Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"` + host + `":{"auth":"` + auth + `"}}}`)}}))
+		g.reconcile(e.env)
+		g.applied(e.env, e.tag+"@"+d1)
+	}
+	d2 = pushVersion("2.0.0", "latest")
+	g.reconcile("staging")
+	g.applied("staging", "latest@"+d2)
+	return d1, d2
+}
+
+// testOCIWrongCredentials: environments reading an authenticating registry
 // (distribution with htpasswd) through their secretRef; kubectl promote without
 // credentials, or with a wrong password by flag or by environment variable, is
 // refused in one line that shows no credential, and the tag stays; the right
 // password by environment variable promotes.
-func testOCINoPushAccess(t *testing.T, g *gitless) {
+func testOCIWrongCredentials(t *testing.T, g *gitless) {
 	ctx := context.Background()
-	const user, password, wrong = "ci", "e2e-Passw0rd-7", "not-the-Passw0rd-9"
-	reg, err := authregistry.Start(ctx, t.TempDir(), map[string]string{user: password})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = reg.Close() })
+	const user, password, wrong = authUser, authPassword, "not-the-Passw0rd-9"
+	reg := g.authReg
 	ci := &authn.Basic{Username: user, Password: password}
-	push := func(version string, tags ...string) string {
-		dir := t.TempDir()
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "app.yaml"), []byte(ocienv.App(version)), 0o644))
-		created := time.Now()
-		var out string
-		for _, tag := range tags {
-			out, err = ociregistry.Push(ctx, ociregistry.Artifact{Ref: reg.Repository("app:" + tag), Dir: dir, Created: created,
-				Source: "http://git.example/app.git", Revision: ocienv.OriginRevision(version), Auth: ci})
-			require.NoError(t, err)
-		}
-		return out[strings.LastIndex(out, "@")+1:]
-	}
-	d1 := push("1.0.0", "latest", "production")
-	auth := base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
-	for _, e := range []struct{ env, tag string }{{"staging", "latest"}, {"production", "production"}} {
-		require.NoError(t, ocienv.Env(ctx, g.c, reg.URL("app"), g.ns(e.env), e.tag, false, func(s *sourcev1.OCIRepositorySpec) {
-			s.SecretRef = &meta.LocalObjectReference{Name: "regcred"}
-		}))
-		require.NoError(t, g.c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "regcred", Namespace: g.ns(e.env)},
-			Type: corev1.SecretTypeDockerConfigJson,
-			Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"` + reg.Host + `":{"auth":"` + auth + `"}}}`)}}))
-		require.NoError(t, ocienv.Reconcile(ctx, g.c, g.ns(e.env), &sourcev1.OCIRepository{}))
-		g.applied(e.env, e.tag+"@"+d1)
-	}
-	d2 := push("2.0.0", "latest")
-	g.reconcile("staging")
-	g.applied("staging", "latest@"+d2)
+	d1, d2 := g.authEnvs(reg.Host, reg.URL(g.repo()), ci, ci)
 
 	registry := &oci.Client{Keychain: authn.NewMultiKeychain(), Auth: ci, Insecure: true, Timeout: 10 * time.Second}
-	app, err := registry.Repository(reg.URL("app"))
+	app, err := registry.Repository(reg.URL(g.repo()))
 	require.NoError(t, err)
 	production := func() string {
 		d, err := registry.Resolve(ctx, app, "production")
@@ -188,7 +198,7 @@ func testOCINoPushAccess(t *testing.T, g *gitless) {
 	} {
 		r := g.promoteEnv(c.env, append(args, c.flags...)...)
 		require.Equal(t, 1, r.Code, c.name+"\n"+r.String())
-		require.Contains(t, r.Stderr, "access to "+reg.Repository("app"), c.name+"\n"+r.String())
+		require.Contains(t, r.Stderr, "error: no pull access to "+reg.Repository(g.repo())+" (HTTP 401)", c.name+"\n"+r.String())
 		requireOneErrorLine(t, r)
 		requireNoSecret(t, r, user, wrong)
 		requireNoSecret(t, r, user, password)
@@ -202,6 +212,48 @@ func testOCINoPushAccess(t *testing.T, g *gitless) {
 	require.Equal(t, "promoted", parseOCIDoc(t, r).Outcome)
 	requireNoSecret(t, r, user, password)
 	require.Equal(t, d2, production())
+}
+
+// testOCIReadOnlyCredentials: a registry where the user kubectl promote runs as may
+// pull but not push (403 DENIED on writes, as a read-only robot account gets): the
+// plan and the pull succeed, the write is refused in one line naming the missing
+// push access, with no credential shown; the tag stays and nothing is recorded.
+func testOCIReadOnlyCredentials(t *testing.T, g *gitless) {
+	ctx := context.Background()
+	const reader, readerPassword, ciPassword = "reader", "r3ader-Passw0rd", "ci-Passw0rd-5"
+	reg, err := ociregistry.Start(t.TempDir(), ociregistry.Options{Users: map[string]ociregistry.User{
+		"ci": {Password: ciPassword, Push: true}, reader: {Password: readerPassword}}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = reg.Close() })
+	ci := &authn.Basic{Username: "ci", Password: ciPassword}
+	d1, _ := g.authEnvs(reg.Host, reg.URL(g.repo()), ci, &authn.Basic{Username: reader, Password: readerPassword})
+
+	registry := &oci.Client{Keychain: authn.NewMultiKeychain(), Auth: ci, Insecure: true, Timeout: 10 * time.Second}
+	app, err := registry.Repository(reg.URL(g.repo()))
+	require.NoError(t, err)
+	_, before, err := registry.History(ctx, app, "production", 0)
+	require.NoError(t, err)
+
+	for _, c := range []struct {
+		name  string
+		env   []string
+		flags []string
+	}{
+		{name: "by flag", flags: []string{"--registry-username", reader, "--registry-password", readerPassword}},
+		{name: "by environment", env: []string{oci.EnvUsername + "=" + reader, oci.EnvPassword + "=" + readerPassword}},
+	} {
+		r := g.promoteEnv(c.env, append([]string{"--from", g.ref("staging"), "--to", g.ref("production"), "--yes", "--timeout", "30s"}, c.flags...)...)
+		require.Equal(t, 1, r.Code, c.name+"\n"+r.String())
+		require.Contains(t, r.Stderr, "error: no push access to "+reg.Repository(g.repo())+" (HTTP 403)", c.name+"\n"+r.String())
+		requireOneErrorLine(t, r)
+		requireNoSecret(t, r, reader, readerPassword)
+		d, err := registry.Resolve(ctx, app, "production")
+		require.NoError(t, err)
+		require.Equal(t, d1, d.String(), c.name+": nothing written")
+		_, after, err := registry.History(ctx, app, "production", 0)
+		require.NoError(t, err)
+		require.Len(t, after, len(before), c.name+": nothing recorded")
+	}
 }
 
 // ociStatusDoc is the part of the Status document the test reads.

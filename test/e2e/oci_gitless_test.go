@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -317,19 +316,7 @@ func testOCIStatusGitAndOCI(t *testing.T, g *gitless) {
 func testOCIRacingPromotions(t *testing.T, g *gitless) {
 	d1, d2 := g.staged()
 	args := []string{"--from", g.ref("staging"), "--to", g.ref("production"), "--yes", "-o", "json"}
-	results := make([]result, 2)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range results {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			results[i] = kubectl(t, g.kubeconfig, nil, append([]string{"promote"}, args...)...)
-		}()
-	}
-	close(start)
-	wg.Wait()
+	results := together(2, func(int) result { return g.promote(args...) })
 
 	promoted := 0
 	for _, r := range results {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -263,6 +264,56 @@ func TestLostRace(t *testing.T) {
 	recs, err := c.Records(ctx, app, d1)
 	require.NoError(t, err)
 	require.Empty(t, recs)
+}
+
+// Two promotions make the same move at the same time: both read the tag on the old
+// digest, both write the new one and read it back. Only the first to record it claims
+// the promotion; the other reports the lost race and removes its record.
+func TestSameMoveRaceHasOneWinner(t *testing.T) {
+	ctx := context.Background()
+	var (
+		once  sync.Once
+		armed atomic.Bool
+		rival func()
+	)
+	reg := startRegistry(t, ociregistry.Options{Wrap: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.ServeHTTP(w, r)
+			if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/manifests/production") {
+				if armed.Load() {
+					once.Do(rival) // the rival's write and record land before ours
+				}
+			}
+		})
+	}})
+	c := &Client{Keychain: authn.NewMultiKeychain()}
+	d1 := push(t, reg, "app:production", "1", nil)
+	d2 := push(t, reg, "app:b", "2", nil)
+	app := repo(t, c, reg, "app")
+	var first Record
+	rival = func() {
+		var err error
+		first, err = (&Client{Keychain: authn.NewMultiKeychain()}).WriteRecord(ctx, app,
+			Record{Tag: "production", Digest: d2.String(), Previous: d1.String(), Strategy: StrategyRetag, By: "rival"})
+		require.NoError(t, err)
+	}
+	armed.Store(true)
+	_, err := c.Retag(ctx, app, d2, "production", Record{By: "us"})
+	require.ErrorIs(t, err, ErrLostRace)
+	require.EqualError(t, err, "lost a race for "+app.String()+":production: another promotion moved it to "+d2.String()+
+		" at the same time and recorded it first (record "+first.Referrer+"); its record was removed, nothing else to do")
+	recs, err := c.Records(ctx, app, d2)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	require.Equal(t, "rival", recs[0].By)
+
+	// The same move made again later (after a rollback) is no race: earlier records
+	// of it do not count.
+	_, err = c.Rollback(ctx, app, "production", RollbackOptions{Record: Record{By: "us"}})
+	require.NoError(t, err)
+	res, err := c.Retag(ctx, app, d2, "production", Record{By: "us"})
+	require.NoError(t, err)
+	require.Equal(t, d1, res.Previous)
 }
 
 // holdHead delays HEAD requests of the production tag made after a PUT to it until

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -158,6 +159,7 @@ func (c *Client) Tags(ctx context.Context, repo name.Repository) ([]string, erro
 // read-back showing another digest is a lost race: another writer holds the tag.
 func (c *Client) moveTag(ctx context.Context, repo name.Repository, digest v1.Hash, tag string, rec Record) (*Result, error) {
 	res := &Result{Repository: repo, Tag: tag, Digest: digest}
+	began := time.Now().UTC().Truncate(time.Millisecond)
 	prev, err := c.Resolve(ctx, repo, tag)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -182,7 +184,51 @@ func (c *Client) moveTag(ctx context.Context, repo name.Repository, digest v1.Ha
 		return nil, fmt.Errorf("%s:%s now points at %s but the promotion record could not be written (%w); move it back with \"flux tag artifact\" if needed", repo, tag, digest, err)
 	}
 	res.Record = written
+	if err := c.firstWriter(ctx, repo, written, began); err != nil {
+		return nil, err
+	}
 	return res, nil
+}
+
+// firstWriter reports a lost race when another promotion made the same move (tag,
+// digest, previous digest) at the same time and recorded it first: both read the tag
+// back on the digest, but only the first record's writer claims the promotion. The
+// loser removes its own record (best effort; a registry refusing deletes keeps it).
+func (c *Client) firstWriter(ctx context.Context, repo name.Repository, own Record, began time.Time) error {
+	digest, err := ParseDigest(own.Digest)
+	if err != nil {
+		return err
+	}
+	recs, err := c.Records(ctx, repo, digest)
+	if err != nil {
+		return err
+	}
+	other, lost := lostTo(recs, own, began)
+	if !lost {
+		return nil
+	}
+	what := "its record was removed"
+	dctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	if err := remote.Delete(repo.Digest(own.Referrer), c.options(dctx)...); err != nil {
+		what = "its record " + own.Referrer + " stays"
+	}
+	return newError(ErrLostRace, "lost a race for %s:%s: another promotion moved it to %s at the same time and recorded it first (record %s); %s, nothing else to do", repo, own.Tag, own.Digest, other.Referrer, what)
+}
+
+// lostTo finds, among recs, a record of the same move as own written since began
+// (by a promotion racing this one) that comes first: earlier, or as early with a
+// lower record digest.
+func lostTo(recs []Record, own Record, began time.Time) (Record, bool) {
+	for _, r := range recs {
+		if r.Referrer == own.Referrer || r.Tag != own.Tag || r.Digest != own.Digest || r.Previous != own.Previous || r.Time.Before(began) {
+			continue
+		}
+		if r.Time.Before(own.Time) || (r.Time.Equal(own.Time) && r.Referrer < own.Referrer) {
+			return r, true
+		}
+	}
+	return Record{}, false
 }
 
 // putTag PUTs digest's manifest under tag and reads the tag back.

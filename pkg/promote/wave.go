@@ -197,6 +197,10 @@ func (p *pipeline) nothingPushed(g *group) {
 		p.o.Progress.Done("wave %d: branch %s already has these versions", g.wave+1, g.branch)
 		return
 	}
+	if o, ok := g.lead().strategy.(ociStrategy); ok { // another promotion wrote the digest first
+		g.lead().progress.Done("nothing to promote: %s already points at %s", g.branch, o.st.plan.Digest)
+		return
+	}
 	g.lead().progress.Done("nothing to promote: branch %s already has these versions", g.branch)
 }
 

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,61 +14,92 @@ import (
 
 	"github.com/kubectl-promote/kubectl-promote/internal/ociregistry"
 	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
+	"github.com/kubectl-promote/kubectl-promote/test/authregistry"
+	"github.com/kubectl-promote/kubectl-promote/test/fleet"
 	"github.com/kubectl-promote/kubectl-promote/test/ocienv"
-	"github.com/kubectl-promote/kubectl-promote/test/plane"
 )
 
-// gitless is one plane with two OCI environments, staging/app following tag latest
-// and production/app following tag production of a loopback registry, both applied
-// by the real source- and kustomize-controller; production waits for its workloads.
-type gitless struct {
-	t          *testing.T
+// gitlessPlane is one shared cluster for every gitless subtest: a fleet (the Git
+// environments staging and production, read by the real Flux from the Git server), a
+// loopback registry (go-containerregistry's) and an authenticating one (distribution
+// with htpasswd, user authUser). Each subtest works in namespaces and registry
+// repositories of its own (gitless), so they run side by side.
+type gitlessPlane struct {
+	f          *fleet.Fleet
 	c          client.Client
 	reg        *ociregistry.Registry
+	authReg    *authregistry.Registry
 	kubeconfig string
 	registry   *oci.Client
 }
 
-func newGitless(t *testing.T) *gitless {
+// The account of the authenticating registry.
+const authUser, authPassword = "ci", "e2e-Passw0rd-7"
+
+func newGitlessPlane(t *testing.T) *gitlessPlane {
 	t.Helper()
-	p := plane.StartT(t, plane.Options{Name: "gitless-cli"})
-	c, err := p.Client()
-	require.NoError(t, err)
+	f := fleet.StartT(t, fleet.Options{Seed: seedOptions(), Shared: true})
 	reg, err := ociregistry.Start(t.TempDir(), ociregistry.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = reg.Close() })
-	g := &gitless{t: t, c: c, reg: reg, kubeconfig: filepath.Join(t.TempDir(), "kubeconfig"),
+	authReg, err := authregistry.Start(context.Background(), t.TempDir(), map[string]string{authUser: authPassword})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = authReg.Close() })
+	return &gitlessPlane{f: f, c: f.Client(prod), reg: reg, authReg: authReg, kubeconfig: f.Kubeconfig,
 		registry: &oci.Client{Keychain: authn.NewMultiKeychain(), Insecure: true, Timeout: 10 * time.Second}}
-	require.NoError(t, plane.WriteKubeconfig(g.kubeconfig, plane.Context{Plane: p}))
-	return g
 }
+
+// gitless is one subtest's part of the shared plane: environments NAME-staging/app,
+// following tag latest, and NAME-production/app, following tag production (waiting
+// for its workloads), of registry repository NAME/app, applied by the real source-
+// and kustomize-controller.
+type gitless struct {
+	*gitlessPlane
+	t    *testing.T
+	name string
+}
+
+// scope starts subtest t (in parallel with the others) in namespaces and a
+// repository named after name.
+func (p *gitlessPlane) scope(t *testing.T, name string) *gitless {
+	t.Parallel()
+	return &gitless{gitlessPlane: p, t: t, name: name}
+}
+
+// ns is the namespace of environment env; ref names its OCIRepository and
+// Kustomization "app" as kubectl promote takes it.
+func (g *gitless) ns(env string) string  { return g.name + "-" + env }
+func (g *gitless) ref(env string) string { return g.ns(env) + "/app" }
+
+// repo is the registry repository the subtest pushes to.
+func (g *gitless) repo() string { return g.name + "/app" }
 
 // push pushes version as CI's "flux push artifact" does, under each tag, and
 // returns its digest.
 func (g *gitless) push(version string, tags ...string) string {
 	g.t.Helper()
-	d, err := ocienv.Push(context.Background(), g.reg, version, tags...)
+	d, err := ocienv.PushTo(context.Background(), g.reg, g.repo(), version, tags...)
 	require.NoError(g.t, err)
 	return d
 }
 
-// env applies namespace ns with an OCIRepository following tag and a Kustomization;
-// edit, if given, changes the OCIRepository's spec first.
-func (g *gitless) env(ns, tag string, waitHealth bool, edit ...func(*sourcev1.OCIRepositorySpec)) {
+// env applies environment env with an OCIRepository following tag and a
+// Kustomization; edit, if given, changes the OCIRepository's spec first.
+func (g *gitless) env(env, tag string, waitHealth bool, edit ...func(*sourcev1.OCIRepositorySpec)) {
 	g.t.Helper()
-	require.NoError(g.t, ocienv.Env(context.Background(), g.c, g.reg.URL("app"), ns, tag, waitHealth, edit...))
+	require.NoError(g.t, ocienv.Env(context.Background(), g.c, g.reg.URL(g.repo()), g.ns(env), tag, waitHealth, edit...))
 }
 
-// applied waits until ns's Kustomization is Ready having applied revision.
-func (g *gitless) applied(ns, revision string) {
+// applied waits until env's Kustomization is Ready having applied revision.
+func (g *gitless) applied(env, revision string) {
 	g.t.Helper()
-	require.NoError(g.t, ocienv.Applied(context.Background(), g.c, ns, revision, 2*time.Minute))
+	require.NoError(g.t, ocienv.Applied(context.Background(), g.c, g.ns(env), revision, 2*time.Minute))
 }
 
-// reconcile asks source-controller to read ns's tag again ("flux reconcile source oci").
-func (g *gitless) reconcile(ns string) {
+// reconcile asks source-controller to read env's tag again ("flux reconcile source oci").
+func (g *gitless) reconcile(env string) {
 	g.t.Helper()
-	require.NoError(g.t, ocienv.Reconcile(context.Background(), g.c, ns, &sourcev1.OCIRepository{}))
+	require.NoError(g.t, ocienv.Reconcile(context.Background(), g.c, g.ns(env), &sourcev1.OCIRepository{}))
 }
 
 // staged starts both environments on 1.0.0 (d1), then CI pushes 2.0.0 (d2) and
@@ -87,10 +117,10 @@ func (g *gitless) staged() (d1, d2 string) {
 	return d1, d2
 }
 
-// tag is the digest tag names in the registry now.
+// tag is the digest tag names in the subtest's repository now.
 func (g *gitless) tag(tag string) string {
 	g.t.Helper()
-	app, err := g.registry.Repository(g.reg.URL("app"))
+	app, err := g.registry.Repository(g.reg.URL(g.repo()))
 	require.NoError(g.t, err)
 	d, err := g.registry.Resolve(context.Background(), app, tag)
 	require.NoError(g.t, err)
@@ -99,7 +129,30 @@ func (g *gitless) tag(tag string) string {
 
 func (g *gitless) promote(args ...string) result {
 	g.t.Helper()
-	return kubectl(g.t, g.kubeconfig, nil, append([]string{"promote"}, args...)...)
+	return g.promoteEnv(nil, args...)
+}
+
+// promoteEnv runs kubectl promote with extra environment variables.
+func (g *gitless) promoteEnv(env []string, args ...string) result {
+	g.t.Helper()
+	return kubectl(g.t, g.kubeconfig, env, append([]string{"promote"}, args...)...)
+}
+
+// TestOCIGitless runs the gitless subtests on one shared plane and registries.
+func TestOCIGitless(t *testing.T) {
+	parallel(t)
+	p := newGitlessPlane(t)
+	t.Run("TagMoveFollowedByFlux", func(t *testing.T) { testOCITagMoveFollowedByFlux(t, p.scope(t, "move")) })
+	t.Run("SecretRefAgainstAnAuthenticatingRegistry", func(t *testing.T) {
+		testOCISecretRefAgainstAnAuthenticatingRegistry(t, p.scope(t, "secretref"))
+	})
+	t.Run("PromoteThroughTheCLI", func(t *testing.T) { testOCIPromoteThroughTheCLI(t, p.scope(t, "cli")) })
+	t.Run("HistoryRollbackAndBadInput", func(t *testing.T) { testOCIHistoryRollbackAndBadInput(t, p.scope(t, "hist")) })
+	t.Run("ArtifactBadInput", func(t *testing.T) { testOCIArtifactBadInput(t, p.scope(t, "bad")) })
+	t.Run("WrongCredentials", func(t *testing.T) { testOCIWrongCredentials(t, p.scope(t, "auth")) })
+	t.Run("ReadOnlyCredentials", func(t *testing.T) { testOCIReadOnlyCredentials(t, p.scope(t, "ro")) })
+	t.Run("StatusGitAndOCI", func(t *testing.T) { testOCIStatusGitAndOCI(t, p.scope(t, "status")) })
+	t.Run("RacingPromotions", func(t *testing.T) { testOCIRacingPromotions(t, p.scope(t, "race")) })
 }
 
 // ociDoc is the part of the Promotion document an OCI promotion adds.
@@ -136,29 +189,27 @@ func parseOCIDoc(t *testing.T, r result) ociDoc {
 	return d
 }
 
-// TestOCIPromoteThroughTheCLI: kubectl promote on gitless environments, against the
+// testOCIPromoteThroughTheCLI: kubectl promote on gitless environments, against the
 // real source-controller and kustomize-controller and a real registry: the plan with
 // the rendered diff, a tag move followed with --wait to Ready, nothing to promote
 // when run again, and a broken version rolled back with --rollback-on-failure (the
 // tag moved back, production Ready again on the previous digest).
-func TestOCIPromoteThroughTheCLI(t *testing.T) {
-	parallel(t)
-	g := newGitless(t)
+func testOCIPromoteThroughTheCLI(t *testing.T, g *gitless) {
 	d1, d2 := g.staged()
 
-	r := g.promote("--from", "staging/app", "--to", "production/app", "--dry-run")
+	r := g.promote("--from", g.ref("staging"), "--to", g.ref("production"), "--dry-run")
 	require.Equal(t, 0, r.Code, r.String())
 	require.Contains(t, r.Stdout, "strategy: retag")
 	require.Contains(t, r.Stdout, `+  version: 2.0.0`)
 	require.Contains(t, r.Stdout, "example.com/app:2.0.0")
 	require.Equal(t, d1, g.tag("production"), "a dry run writes nothing")
 
-	r = g.promote("--from", "staging/app", "--to", "production/app", "--yes", "--wait", "-o", "json")
+	r = g.promote("--from", g.ref("staging"), "--to", g.ref("production"), "--yes", "--wait", "-o", "json")
 	require.Equal(t, 0, r.Code, r.String())
 	d := parseOCIDoc(t, r)
 	require.Equal(t, "promoted", d.Outcome)
 	require.Equal(t, oci.StrategyRetag, d.Strategy)
-	require.Equal(t, "production/app", d.Target.OCIRepository)
+	require.Equal(t, g.ref("production"), d.Target.OCIRepository)
 	require.Equal(t, "tag production", d.Target.Ref)
 	require.Equal(t, ocienv.OriginRevision("2.0.0"), d.Source.OriginRevision)
 	require.NotNil(t, d.Artifact)
@@ -168,12 +219,12 @@ func TestOCIPromoteThroughTheCLI(t *testing.T) {
 	require.NotEmpty(t, d.Artifact.Record)
 	require.True(t, d.Reconcile.Ready, r.String())
 	require.Equal(t, "production@"+d2, d.Reconcile.AppliedRevision)
-	require.Equal(t, []string{"OCIRepository/production/app", "Kustomization/production/app"}, d.Reconcile.Annotated)
+	require.Equal(t, []string{"OCIRepository/" + g.ref("production"), "Kustomization/" + g.ref("production")}, d.Reconcile.Annotated)
 	require.Contains(t, r.Stderr, "► writing "+d2)
 	require.Equal(t, d2, g.tag("production"))
 	g.applied("production", "production@"+d2)
 
-	r = g.promote("--from", "staging/app", "--to", "production/app", "--yes")
+	r = g.promote("--from", g.ref("staging"), "--to", g.ref("production"), "--yes")
 	require.Equal(t, 0, r.Code, r.String())
 	require.Contains(t, r.Stderr, "nothing to promote")
 
@@ -182,14 +233,14 @@ func TestOCIPromoteThroughTheCLI(t *testing.T) {
 	d3 := g.push("3.0.0-broken", "latest")
 	g.reconcile("staging")
 	g.applied("staging", "latest@"+d3)
-	r = g.promote("--from", "staging/app", "--to", "production/app", "--yes", "--wait", "--rollback-on-failure", "--timeout", "3m", "-o", "json")
+	r = g.promote("--from", g.ref("staging"), "--to", g.ref("production"), "--yes", "--wait", "--rollback-on-failure", "--timeout", "3m", "-o", "json")
 	require.Equal(t, 4, r.Code, r.String())
 	d = parseOCIDoc(t, r)
 	require.Equal(t, "unhealthy", d.Outcome)
 	require.NotNil(t, d.Rollback, r.String())
 	require.Empty(t, d.Rollback.Error, r.String())
 	require.Equal(t, d2, g.tag("production"), "the tag is moved back")
-	require.Contains(t, r.Stderr, "moved "+g.reg.Repository("app")+":production back to "+d2)
+	require.Contains(t, r.Stderr, "moved "+g.reg.Repository(g.repo())+":production back to "+d2)
 	g.applied("production", "production@"+d2)
 }
 
@@ -200,19 +251,17 @@ type ociHistoryDoc struct {
 	} `json:"entries"`
 }
 
-// TestOCIHistoryRollbackAndBadInput: history from the registry's promotion records,
+// testOCIHistoryRollbackAndBadInput: history from the registry's promotion records,
 // rollback moving the tag back (refused, naming the digest found, when someone moved
 // the tag since; --force overrides), and bad input refused in one line with nothing
 // written.
-func TestOCIHistoryRollbackAndBadInput(t *testing.T) {
-	parallel(t)
-	g := newGitless(t)
+func testOCIHistoryRollbackAndBadInput(t *testing.T, g *gitless) {
 	d1, d2 := g.staged()
-	r := g.promote("--from", "staging/app", "--to", "production/app", "--yes", "--wait")
+	r := g.promote("--from", g.ref("staging"), "--to", g.ref("production"), "--yes", "--wait")
 	require.Equal(t, 0, r.Code, r.String())
-	require.Contains(t, r.Stdout, "artifact/"+g.reg.Repository("app")+":production tagged "+d2)
+	require.Contains(t, r.Stdout, "artifact/"+g.reg.Repository(g.repo())+":production tagged "+d2)
 
-	r = g.promote("history", "production/app", "-o", "json")
+	r = g.promote("history", g.ref("production"), "-o", "json")
 	require.Equal(t, 0, r.Code, r.String())
 	var h ociHistoryDoc
 	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &h), r.String())
@@ -221,28 +270,28 @@ func TestOCIHistoryRollbackAndBadInput(t *testing.T) {
 	require.Equal(t, d2, h.Entries[0].Digest)
 	require.Equal(t, d1, h.Entries[0].Previous)
 	require.Equal(t, oci.StrategyRetag, h.Entries[0].Strategy)
-	r = g.promote("history", "production/app")
+	r = g.promote("history", g.ref("production"))
 	require.Equal(t, 0, r.Code, r.String())
 	require.Contains(t, r.Stdout, "RECORD")
 	require.Contains(t, r.Stdout, d2[:19])
 
 	// rollback: the tag goes back to d1 and production applies it.
-	r = g.promote("rollback", "production/app", "--yes", "--wait")
+	r = g.promote("rollback", g.ref("production"), "--yes", "--wait")
 	require.Equal(t, 0, r.Code, r.String())
 	require.Equal(t, d1, g.tag("production"))
 	g.applied("production", "production@"+d1)
 
 	// Promote again, then someone moves the tag by hand (CI pushing to it): rollback
 	// refuses, naming the digest it found; --force rolls back anyway.
-	r = g.promote("--from", "staging/app", "--to", "production/app", "--yes", "--wait")
+	r = g.promote("--from", g.ref("staging"), "--to", g.ref("production"), "--yes", "--wait")
 	require.Equal(t, 0, r.Code, r.String())
 	dHand := g.push("9.9.9", "production")
-	r = g.promote("rollback", "production/app", "--yes")
+	r = g.promote("rollback", g.ref("production"), "--yes")
 	require.Equal(t, 1, r.Code, r.String())
 	require.Contains(t, r.Stderr, "is at "+dHand+", not at "+d2)
 	requireOneErrorLine(t, r)
 	require.Equal(t, dHand, g.tag("production"), "nothing written")
-	r = g.promote("rollback", "production/app", "--yes", "--force", "--wait")
+	r = g.promote("rollback", g.ref("production"), "--yes", "--force", "--wait")
 	require.Equal(t, 0, r.Code, r.String())
 	require.Equal(t, d1, g.tag("production"))
 
@@ -255,12 +304,12 @@ func TestOCIHistoryRollbackAndBadInput(t *testing.T) {
 		s.Reference = &sourcev1.OCIRepositoryRef{SemVer: ">=1.0.0 <2.0.0"}
 	})
 	for _, c := range []struct{ to, want string }{
-		{"gone/app", "registry 127.0.0.1:1 unreachable"},
-		{"layers/app", `spec.layerSelector.mediaType "application/vnd.cncf.helm.chart.content.v1.tar+gzip" matches no layer`},
-		{"ranged/app", "v3.0.0"},
+		{g.ref("gone"), "registry 127.0.0.1:1 unreachable"},
+		{g.ref("layers"), `spec.layerSelector.mediaType "application/vnd.cncf.helm.chart.content.v1.tar+gzip" matches no layer`},
+		{g.ref("ranged"), "v3.0.0"},
 	} {
-		args := []string{"--from", "staging/app", "--to", c.to, "--yes", "--timeout", "20s"}
-		if c.to == "ranged/app" {
+		args := []string{"--from", g.ref("staging"), "--to", c.to, "--yes", "--timeout", "20s"}
+		if c.to == g.ref("ranged") {
 			args = append(args, "--tag", "v3.0.0")
 		}
 		r := g.promote(args...)
@@ -270,7 +319,7 @@ func TestOCIHistoryRollbackAndBadInput(t *testing.T) {
 		requireOneErrorLine(t, r)
 	}
 	require.Equal(t, d1, g.tag("production"), "nothing written")
-	app, err := g.registry.Repository(g.reg.URL("app"))
+	app, err := g.registry.Repository(g.reg.URL(g.repo()))
 	require.NoError(t, err)
 	tags, err := g.registry.Tags(context.Background(), app)
 	require.NoError(t, err)

@@ -63,6 +63,11 @@ func OriginRevision(version string) string {
 // artifact" does (one created time, so every tag names one digest), and returns the
 // digest.
 func Push(ctx context.Context, reg *ociregistry.Registry, version string, tags ...string) (string, error) {
+	return PushTo(ctx, reg, "app", version, tags...)
+}
+
+// PushTo is Push to repository repo of reg.
+func PushTo(ctx context.Context, reg *ociregistry.Registry, repo, version string, tags ...string) (string, error) {
 	dir, err := os.MkdirTemp("", "kubectl-promote-artifact-")
 	if err != nil {
 		return "", err
@@ -74,7 +79,7 @@ func Push(ctx context.Context, reg *ociregistry.Registry, version string, tags .
 	created := time.Now()
 	var digest string
 	for _, tag := range tags {
-		out, err := ociregistry.Push(ctx, ociregistry.Artifact{Ref: reg.Repository("app:" + tag), Dir: dir, Created: created,
+		out, err := ociregistry.Push(ctx, ociregistry.Artifact{Ref: reg.Repository(repo + ":" + tag), Dir: dir, Created: created,
 			Source: "http://git.example/app.git", Revision: OriginRevision(version)})
 		if err != nil {
 			return "", err

@@ -63,6 +63,10 @@ type undo struct {
 	wait  bool
 	// release is the tag strategy's own plan of the undo (tagundo.go).
 	release *releaseUndo
+	// revision is rollback's --to-revision; force its --force, which also moves an
+	// OCI target's tag back when someone moved it since the last promotion.
+	revision string
+	force    bool
 }
 
 // subject of the revert commit: why, for an automatic undo; what it reverts, for a
@@ -110,6 +114,8 @@ type undone struct {
 	follow string
 	via    *via
 	noop   bool
+	// artifact is what an OCI undo tagged (the tag moved back).
+	artifact *v1alpha1.PromotedArtifact
 }
 
 // newChannel is the channel review asks for (--review), a push without it.

@@ -35,6 +35,9 @@ type releaseUndo struct {
 
 // planUndo plans the undo of a tag target's promotions u.entries (newest first).
 func (s tagStrategy) planUndo(ctx context.Context, w *Workspace, u *undo, res *v1alpha1.Rollback) error {
+	if err := toRevert(ctx, w, u, res); err != nil {
+		return err
+	}
 	env, t := w.Target, &releaseUndo{}
 	u.release = t
 	if s.pinned != "" {

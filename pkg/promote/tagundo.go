@@ -49,8 +49,8 @@ func (s tagStrategy) planUndo(ctx context.Context, w *Workspace, u *undo, res *v
 		if err != nil {
 			return err
 		}
-		t.pin, t.previous, u.branch = p, oldest.PreviousTag, p.branch
-		res.Target.Revision = p.branch + "@sha1:" + head
+		t.pin, t.previous, u.branch = p, oldest.PreviousTag, p.Branch
+		res.Target.Revision = p.Branch + "@sha1:" + head
 		res.Pin = p.describe(w, s.pinned, oldest.PreviousTag)
 		res.Files = []v1alpha1.File{{Path: p.file.Path, Diff: plan.FileChange{Path: p.file.Path, Before: p.file.Before, After: p.file.After}.UnifiedDiff()}}
 		return nil
@@ -156,7 +156,7 @@ func (s tagStrategy) undoPin(ctx context.Context, w *Workspace, u *undo) (*undon
 	for _, tg := range tags {
 		if tg.Name == t.previous {
 			u.progress.Done("pushed %s to branch %s (%s)", repo.ShortSHA(pushed.Commit), u.branch, spec.Message)
-			return &undone{commit: commitOf(pushed, spec), follow: tg.Commit, via: &via{env: t.pin.via, commit: pushed.Commit}}, nil
+			return &undone{commit: commitOf(pushed, spec), follow: tg.Commit, via: &via{env: t.pin.Via, commit: pushed.Commit}}, nil
 		}
 	}
 	return &undone{commit: commitOf(pushed, spec)}, fmt.Errorf("tag %s vanished from %s", t.previous, w.Repo.URL())

@@ -74,6 +74,42 @@ func StrategyFor(source, target *flux.Environment) (string, error) {
 	return strategyFor(flux.OCIRefOf(target.OCISource), src, dst), nil
 }
 
+// Flags are the promotion's flags a registry strategy reads or refuses.
+type Flags struct {
+	// Strategy is --strategy: empty or "auto" takes the one the target calls for.
+	Strategy string
+	// Release is --bump or --tag, for a target following a semver range.
+	Release bool
+	// Git is --branch, --include-unreleased or --ff-only, which move Git branches.
+	Git bool
+}
+
+// Choose is StrategyFor, refusing with one line what the flags ask that it does
+// not do: another --strategy, a release for a target that follows no range, Git's
+// flags, and a promotion from an environment to itself.
+func Choose(source, target *flux.Environment, f Flags) (string, error) {
+	name, err := StrategyFor(source, target)
+	if err != nil {
+		return "", err
+	}
+	src := target.OCISource
+	if source.Ref == target.Ref {
+		return "", fmt.Errorf("--from and --to name the same Kustomization %s", source.Ref)
+	}
+	if f.Strategy != "" && f.Strategy != "auto" && f.Strategy != name {
+		return "", fmt.Errorf("--strategy %s: OCIRepository %s/%s of %s follows %s, which the %s strategy reaches: use --strategy %s (or auto)",
+			f.Strategy, src.Namespace, src.Name, target.Name, flux.OCIRefOf(src), name, name)
+	}
+	if name != StrategySemver && f.Release {
+		return "", fmt.Errorf("--bump and --tag are for a target that follows a semver range; OCIRepository %s/%s of %s follows %s",
+			src.Namespace, src.Name, target.Name, flux.OCIRefOf(src))
+	}
+	if f.Git {
+		return "", fmt.Errorf("--branch, --include-unreleased and --ff-only move Git branches; %s reads an OCIRepository", target.Name)
+	}
+	return name, nil
+}
+
 // UndoStrategy is the strategy whose undo moves back what a target following ref
 // reads, chosen from the target alone (a rollback has no source): a tag's move back
 // is the same for a retag and a copy (the digest is in the target's repository

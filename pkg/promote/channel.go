@@ -69,40 +69,12 @@ type undo struct {
 	force    bool
 }
 
-// subject of the revert commit: why, for an automatic undo; what it reverts, for a
-// rollback asked for.
-func (u *undo) subject() string {
-	e := u.entries
-	switch {
-	case u.why != "":
-		return fmt.Sprintf("rollback(%s): revert %s, %s", u.names, repo.ShortSHA(e[0].Commit), u.why)
-	case len(e) == 1:
-		return fmt.Sprintf("rollback(%s): revert %s (%s)", u.names, repo.ShortSHA(e[0].Commit), e[0].Subject)
-	}
-	return fmt.Sprintf("rollback(%s): revert %d promotions, back to before %s", u.names, len(e), repo.ShortSHA(e[len(e)-1].Commit))
-}
+// subject of the revert commit (history.RevertSubject).
+func (u *undo) subject() string { return history.RevertSubject(u.names, u.why, u.entries) }
 
-// trailers are Rolled-Back (and Rollback-Range) per promotion, Promoted-To per
-// target, Promoted-By and the reason, if any.
+// trailers of the revert commit (history.RevertTrailers).
 func (u *undo) trailers() []repo.Trailer {
-	var t []repo.Trailer
-	for _, e := range u.entries {
-		t = append(t, repo.Trailer{Key: history.TrailerRolledBack, Value: e.Commit})
-		if e.Base != "" {
-			t = append(t, repo.Trailer{Key: history.TrailerRange, Value: e.Base + ".." + e.Commit})
-		}
-	}
-	for _, to := range u.to {
-		t = append(t, repo.Trailer{Key: history.TrailerTo, Value: to})
-	}
-	t = append(t, repo.Trailer{Key: history.TrailerBy, Value: u.by})
-	if u.reason != "" {
-		t = append(t, repo.Trailer{Key: history.TrailerReason, Value: u.reason})
-	}
-	if u.gates != "" {
-		t = append(t, repo.Trailer{Key: history.TrailerGates, Value: u.gates})
-	}
-	return t
+	return history.RevertTrailers(u.entries, u.to, u.by, u.reason, u.gates)
 }
 
 // undone is what a revert landed: the commit (and pull request), and the commit to
@@ -156,7 +128,7 @@ func (pushChannel) Landed(_ context.Context, p *pipeline, g *group, _ bool) (str
 
 func (pushChannel) Revert(ctx context.Context, w *Workspace, u *undo) (*undone, error) {
 	u.progress.Doing("reverting %d promotion(s) on branch %s", len(u.entries), u.branch)
-	pushed, spec, err := revert(ctx, w.Repo, u.branch, "", u.entries, u.subject(), u.trailers(), u.author, u.attempts)
+	pushed, spec, err := history.Revert(ctx, w.Repo, u.branch, "", u.entries, u.subject(), u.trailers(), u.author, u.attempts)
 	if err != nil {
 		return nil, err
 	}

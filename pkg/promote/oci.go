@@ -12,7 +12,6 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/render"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
-	"github.com/kubectl-promote/kubectl-promote/pkg/sign"
 )
 
 // ociRepositorySource is an OCIRepository (gitless Flux): the artifact the source
@@ -47,25 +46,13 @@ func (ociRepositorySource) Open(ctx context.Context, w *Workspace, o openOptions
 }
 
 // Choose is the registry strategy the target's OCIRepository calls for (pkg/oci:
-// StrategyFor); a target pinning a digest (pin) is refused in refusals.go.
+// Choose, which also refuses the flags it does not take); a target pinning a
+// digest (pin) is refused in refusals.go.
 func (ociRepositorySource) Choose(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy, error) {
-	name, err := oci.StrategyFor(w.Source, w.Target)
+	name, err := oci.Choose(w.Source, w.Target, oci.Flags{Strategy: want, Release: tag.Bump != "" || tag.Tag != "",
+		Git: tag.Branch != "" || tag.IncludeUnreleased || ffOnly})
 	if err != nil {
 		return nil, err
-	}
-	if w.Source.Ref == w.Target.Ref {
-		return nil, fmt.Errorf("--from and --to name the same Kustomization %s", w.Source.Ref)
-	}
-	if want != "" && want != StrategyAuto && want != name {
-		return nil, fmt.Errorf("--strategy %s: OCIRepository %s/%s of %s follows %s, which the %s strategy reaches: use --strategy %s (or auto)",
-			want, w.Target.OCISource.Namespace, w.Target.OCISource.Name, w.Target.Name, flux.OCIRefOf(w.Target.OCISource), name, name)
-	}
-	if name != oci.StrategySemver && (tag.Bump != "" || tag.Tag != "") {
-		return nil, fmt.Errorf("--bump and --tag are for a target that follows a semver range; OCIRepository %s/%s of %s follows %s",
-			w.Target.OCISource.Namespace, w.Target.OCISource.Name, w.Target.Name, flux.OCIRefOf(w.Target.OCISource))
-	}
-	if tag.Branch != "" || tag.IncludeUnreleased || ffOnly {
-		return nil, fmt.Errorf("--branch, --include-unreleased and --ff-only move Git branches; %s reads an OCIRepository", w.Target.Name)
 	}
 	return ociStrategy{name: name, tag: tag, st: &ociState{}}, nil
 }
@@ -271,18 +258,6 @@ func tracks(env *flux.Environment) string {
 		return fmt.Sprintf("%s %s", src.Spec.URL, flux.OCIRefOf(src))
 	}
 	return repo.RedactURL(env.Source.Spec.URL) + " " + flux.RefOf(env.Source).String()
-}
-
-// checkSigning is sign.Check of env's GitRepository; for an OCI target it refuses
-// --sign-key: nothing is committed to sign.
-func checkSigning(ctx context.Context, env *flux.Environment, key *sign.Key, pr Progress) (*v1alpha1.Signing, error) {
-	if env.Source != nil {
-		return sign.Check(ctx, env.Cluster.Client, env.Name, env.Source, key, pr)
-	}
-	if key == nil {
-		return nil, nil
-	}
-	return nil, fmt.Errorf("--sign-key signs Git commits and tags; %s reads an OCIRepository, whose artifacts are signed when pushed (cosign, notation)", env.Name)
 }
 
 func orStr(s, def string) string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 	"github.com/kubectl-promote/kubectl-promote/pkg/review"
 )
@@ -65,7 +66,7 @@ func proposeRevert(ctx context.Context, r *review.Session, w *Workspace, u *undo
 	}
 	r.Progress.Doing("reverting %d promotion(s) on review branch %s (from %s)", len(u.entries), branch, r.Base)
 	subject, trailers := u.subject(), u.trailers()
-	pushed, spec, err := revert(ctx, w.Repo, branch, r.Base, u.entries, subject, trailers, u.author, u.attempts)
+	pushed, spec, err := history.Revert(ctx, w.Repo, branch, r.Base, u.entries, subject, trailers, u.author, u.attempts)
 	if err != nil {
 		return nil, nil, nil, err
 	}

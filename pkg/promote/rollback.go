@@ -150,7 +150,7 @@ func (rb *rollback) load(ctx context.Context) error {
 	if rb.strategy, err = undoer.ChooseUndo(w, rb.u); err != nil {
 		return err
 	}
-	if rb.res.Signing, err = checkSigning(ctx, env, rb.o.SignKey, rb.o.Progress); err != nil {
+	if rb.res.Signing, err = sign.CheckEnv(ctx, env, rb.o.SignKey, rb.o.Progress); err != nil {
 		return err
 	}
 	if rb.u.gates, err = rollbackAllowed(env, rb.o.Force, rb.o.Progress); err != nil {
@@ -280,7 +280,7 @@ func (w *Workspace) previewRevert(ctx context.Context, head string, entries []v1
 	if err != nil {
 		return nil, err
 	}
-	files, err := revertInto(ctx, w.Repo, entries, tree)
+	files, err := history.RevertInto(ctx, w.Repo, entries, tree)
 	var out []v1alpha1.File
 	for _, f := range files {
 		before, _ := os.ReadFile(filepath.Join(orig, filepath.FromSlash(f)))

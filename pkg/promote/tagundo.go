@@ -113,7 +113,7 @@ func (s tagStrategy) Undo(ctx context.Context, w *Workspace, _ Channel, u *undo)
 	u.progress.Doing("reverting %d promotion(s) on branch %s and tagging the revert %s", len(u.entries), u.branch, t.tag)
 	pushed, err := w.Repo.Land(ctx, u.branch, func(ctx context.Context, head string) (*repo.Made, error) {
 		commit, files, err := w.Repo.CommitOn(ctx, head, func(ctx context.Context, _, dir string) (*repo.CommitSpec, error) {
-			_, err := revertInto(ctx, w.Repo, u.entries, dir)
+			_, err := history.RevertInto(ctx, w.Repo, u.entries, dir)
 			return spec, err
 		})
 		if err != nil || commit == "" {

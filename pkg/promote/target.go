@@ -56,7 +56,7 @@ func (t *target) use(ctx context.Context, src *flux.Environment, m modes) error 
 	t.res.Strategy = s.Name()
 	t.res.FastForward = t.o.FFOnly
 	pr := t.progress
-	if t.res.Signing, err = checkSigning(ctx, dst, t.o.SignKey, pr); err != nil {
+	if t.res.Signing, err = sign.CheckEnv(ctx, dst, t.o.SignKey, pr); err != nil {
 		return err
 	}
 	if t.o.FFOnly && t.res.Signing != nil && sign.Verifies(t.res.Signing.Verify, false) {

@@ -9,9 +9,11 @@ import (
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/render"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
@@ -137,4 +139,29 @@ func (sc *search) under(ctx context.Context, ks *kustomizev1.Kustomization) erro
 		sc.matches = append(sc.matches, found{Found: Found{Declaration: d, Via: env, Branch: branch}, depth: strings.Count(path.Clean("/"+ks.Spec.Path), "/")})
 	}
 	return nil
+}
+
+// Verify renders, on dir, the Kustomization that applies the manifest (f.Via) and
+// checks that it renders GitRepository gr pinned to tag: a patch overriding the
+// edit of file would otherwise go unseen until Flux applied it.
+func (f Found) Verify(ctx context.Context, dir string, gr *sourcev1.GitRepository, file, tag string) error {
+	out, err := render.Render(ctx, render.Input{Dir: dir, Kustomization: f.Via.Kustomization, Client: f.Via.Cluster.Client})
+	if err != nil {
+		return fmt.Errorf("verifying the edit of %s: rendering %s: %w; nothing was pushed", file, f.Via.Name, err)
+	}
+	for _, o := range out.Objects {
+		if o.GetKind() != sourcev1.GitRepositoryKind || o.GetName() != gr.Name || o.GetNamespace() != gr.Namespace {
+			continue
+		}
+		got := &sourcev1.GitRepository{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, got); err != nil {
+			return err
+		}
+		if now := flux.RefOf(got).PinnedTag(); now != tag {
+			return fmt.Errorf("verifying the edit of %s: %s renders GitRepository %s/%s with %s, not tag %s (another patch overrides it?); nothing was pushed",
+				file, f.Via.Name, gr.Namespace, gr.Name, flux.RefOf(got), tag)
+		}
+		return nil
+	}
+	return fmt.Errorf("verifying the edit of %s: %s does not render GitRepository %s/%s; nothing was pushed", file, f.Via.Name, gr.Namespace, gr.Name)
 }

@@ -1,6 +1,7 @@
 package promote
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -206,7 +207,7 @@ func (pullRequestChannel) propose(ctx context.Context, g *group) error {
 	}
 	pr, err := lead.review.Propose(ctx, l.branch, l.open, title, body)
 	if err != nil {
-		return fmt.Errorf("%s is on branch %s, but the pull request was not opened: %w; run this promotion again", shortOr(d.Push.Commit, l.branch), l.branch, err)
+		return fmt.Errorf("%s is on branch %s, but the pull request was not opened: %w; run this promotion again", cmp.Or(repo.ShortSHA(d.Push.Commit), "the change"), l.branch, err)
 	}
 	l.pr, l.title = pr, pr.Title
 	return nil

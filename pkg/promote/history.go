@@ -38,15 +38,6 @@ func History(ctx context.Context, clients *flux.Clients, spec flux.RefSpec, o Hi
 	if err != nil {
 		return v1alpha1.Environment{}, nil, err
 	}
-	desc := describeEnv(env, ref, env.Kustomization.Status.LastAppliedRevision)
-	r, err := repo.Open(ctx, repo.Options{URL: env.Source.Spec.URL, Auth: o.Auth, RepoDir: o.RepoDir})
-	if err != nil {
-		return desc, nil, err
-	}
-	defer r.Close()
-	entries, err := history.Read(ctx, r, branch, env.Kustomization.Spec.Path, env.Ref.String(), o.Limit)
-	if entries == nil {
-		entries = []v1alpha1.HistoryEntry{}
-	}
-	return desc, entries, err
+	entries, err := history.Fetch(ctx, env, branch, repo.Options{Auth: o.Auth, RepoDir: o.RepoDir}, o.Limit)
+	return describeEnv(env, ref, env.Kustomization.Status.LastAppliedRevision), entries, err
 }

@@ -1,6 +1,7 @@
 package promote
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -107,7 +108,7 @@ func (s ociStrategy) Plan(ctx context.Context, w *Workspace) (*Proposal, error) 
 	if err != nil {
 		return nil, err
 	}
-	pd, err := s.renderDiff(ctx, w, c, pl, dir)
+	pd, err := renderDiff(ctx, w.Target, c, pl, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -124,33 +125,35 @@ func (s ociStrategy) Plan(ctx context.Context, w *Workspace) (*Proposal, error) 
 		}
 		p.Tag = s.st.release
 	}
-	p.Artifact = &v1alpha1.PromotedArtifact{Repository: pl.Target.String(), Tag: orStr(s.st.release, pl.Ref.Tag), Digest: pl.Digest.String(),
+	p.Artifact = &v1alpha1.PromotedArtifact{Repository: pl.Target.String(), Tag: cmp.Or(s.st.release, pl.Ref.Tag), Digest: pl.Digest.String(),
 		Previous: oci.DigestString(pl.Current), OriginRevision: pl.OriginRevision}
 	p.Subject = fmt.Sprintf("promote(%s): %s@%s from %s", w.Target.Name, p.Artifact.Repository, p.Artifact.Digest, w.Source.Name)
 	return p, nil
 }
 
 // renderDiff renders the target's Kustomization on what it serves now and on the
-// digest the source applied, both unpacked as its OCIRepository selects.
-func (s ociStrategy) renderDiff(ctx context.Context, w *Workspace, c *oci.Client, pl *oci.Plan, dir string) (*plan.Plan, error) {
+// digest the source applied, both unpacked as its OCIRepository selects. It stays
+// here, not in pkg/oci, to keep rendering (kustomize) out of that package, which
+// the e2e module imports on its own.
+func renderDiff(ctx context.Context, target *flux.Environment, c *oci.Client, pl *oci.Plan, dir string) (*plan.Plan, error) {
 	srcDir, tgtDir, err := c.Fetch(ctx, pl, dir)
 	if err != nil {
 		return nil, err
 	}
-	in := render.Input{Kustomization: w.Target.Kustomization, Client: w.Target.Cluster.Client}
+	in := render.Input{Kustomization: target.Kustomization, Client: target.Cluster.Client}
 	in.Dir = srcDir
 	after, err := render.Render(ctx, in)
 	if err != nil {
-		return nil, fmt.Errorf("rendering %s on %s: %w", w.Target.Name, pl.Digest, err)
+		return nil, fmt.Errorf("rendering %s on %s: %w", target.Name, pl.Digest, err)
 	}
 	before := &render.Output{}
 	if tgtDir != "" {
 		in.Dir = tgtDir
 		if before, err = render.Render(ctx, in); err != nil {
-			return nil, fmt.Errorf("rendering %s on %s: %w", w.Target.Name, pl.Current, err)
+			return nil, fmt.Errorf("rendering %s on %s: %w", target.Name, pl.Current, err)
 		}
 	}
-	name := w.Target.Kustomization.Namespace + "/" + w.Target.Kustomization.Name
+	name := target.Kustomization.Namespace + "/" + target.Kustomization.Name
 	return &plan.Plan{Source: after, Target: before, TargetAfter: after,
 		RenderedDiff: render.Diff(before, after, name+" (before)", name+" (after)")}, nil
 }
@@ -181,7 +184,7 @@ func (s ociStrategy) Record(res *v1alpha1.Promotion, _ *Workspace, _ *Delivery) 
 	res.Commit = nil
 	res.Artifact = &v1alpha1.PromotedArtifact{Repository: r.Repository.String(), Tag: r.Tag, Digest: r.Digest.String(),
 		Previous: oci.DigestString(r.Previous), OriginRevision: s.st.plan.OriginRevision, Record: r.Record.Referrer}
-	return fmt.Sprintf("%s: %s:%s now points at %s (was %s; record %s)", s.name, r.Repository, r.Tag, r.Digest, orStr(oci.DigestString(r.Previous), "none"), repo.ShortSHA(r.Record.Referrer))
+	return fmt.Sprintf("%s: %s:%s now points at %s (was %s; record %s)", s.name, r.Repository, r.Tag, r.Digest, cmp.Or(oci.DigestString(r.Previous), "none"), repo.ShortSHA(r.Record.Referrer))
 }
 
 // planUndo plans "kubectl promote rollback": the tag's last promotion record (what
@@ -214,7 +217,7 @@ func (s ociStrategy) planUndo(ctx context.Context, w *Workspace, u *undo, res *v
 // undo of a failed wave's promotion, or the rollback planUndo planned.
 func (s ociStrategy) Undo(ctx context.Context, _ *Workspace, _ Channel, u *undo) (*undone, error) {
 	r := s.st.result
-	gates := []string{orStr(u.reason, "rollback")}
+	gates := []string{cmp.Or(u.reason, "rollback")}
 	if u.gates != "" {
 		gates = append(gates, u.gates)
 	}
@@ -258,18 +261,4 @@ func tracks(env *flux.Environment) string {
 		return fmt.Sprintf("%s %s", src.Spec.URL, flux.OCIRefOf(src))
 	}
 	return repo.RedactURL(env.Source.Spec.URL) + " " + flux.RefOf(env.Source).String()
-}
-
-func orStr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
-func ptrOr(a *repo.Signature) repo.Signature {
-	if a == nil {
-		return repo.Signature{}
-	}
-	return *a
 }

@@ -4,15 +4,10 @@ import (
 	"context"
 	"fmt"
 
-	sourcev1 "github.com/fluxcd/source-controller/api/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
-	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/manifest"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
-	"github.com/kubectl-promote/kubectl-promote/pkg/render"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
@@ -80,25 +75,7 @@ func setPin(ctx context.Context, w *Workspace, p *pin, dir, tag string) (manifes
 	if err != nil {
 		return f, fmt.Errorf("editing the manifest of GitRepository %s/%s: %w; nothing was pushed", gr.Namespace, gr.Name, err)
 	}
-	out, err := render.Render(ctx, render.Input{Dir: dir, Kustomization: p.Via.Kustomization, Client: p.Via.Cluster.Client})
-	if err != nil {
-		return f, fmt.Errorf("verifying the edit of %s: rendering %s: %w; nothing was pushed", f.Path, p.Via.Name, err)
-	}
-	for _, o := range out.Objects {
-		if o.GetKind() != sourcev1.GitRepositoryKind || o.GetName() != gr.Name || o.GetNamespace() != gr.Namespace {
-			continue
-		}
-		got := &sourcev1.GitRepository{}
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, got); err != nil {
-			return f, err
-		}
-		if now := flux.RefOf(got).PinnedTag(); now != tag {
-			return f, fmt.Errorf("verifying the edit of %s: %s renders GitRepository %s/%s with %s, not tag %s (another patch overrides it?); nothing was pushed",
-				f.Path, p.Via.Name, gr.Namespace, gr.Name, flux.RefOf(got), tag)
-		}
-		return f, nil
-	}
-	return f, fmt.Errorf("verifying the edit of %s: %s does not render GitRepository %s/%s; nothing was pushed", f.Path, p.Via.Name, gr.Namespace, gr.Name)
+	return f, p.Verify(ctx, dir, gr, f.Path, tag)
 }
 
 // pinSubject is the manifest commit's subject.

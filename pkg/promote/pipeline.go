@@ -62,6 +62,7 @@
 package promote
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -315,7 +316,7 @@ func (p *pipeline) load(ctx context.Context) error {
 		return err
 	}
 	if p.fleet {
-		p.o.Progress.Done("source %s: Kustomization %s/%s applied %s", src.Name, src.Ref.Namespace, src.Ref.Name, orNone(src.Kustomization.Status.LastAppliedRevision))
+		p.o.Progress.Done("source %s: Kustomization %s/%s applied %s", src.Name, src.Ref.Namespace, src.Ref.Name, cmp.Or(src.Kustomization.Status.LastAppliedRevision, "nothing yet"))
 	}
 	return p.checkWaves()
 }

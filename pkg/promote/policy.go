@@ -2,7 +2,6 @@ package promote
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -85,19 +84,8 @@ func (s *StatusObserver) Finished(ctx context.Context, e Event) {
 	case e.Outcome == OutcomeSuperseded:
 		s.Superseded(ctx, e.Target.Name, e.Repo, e.Commit, e.Err.Error())
 	default:
-		s.Failed(ctx, e.Target.Name, e.Repo, e.Commit, e.Outcome, failureReason(e.Err))
+		s.Failed(ctx, e.Target.Name, e.Repo, e.Commit, e.Outcome, reconcile.FailureReason(e.Err))
 	}
-}
-
-// failureReason is why a follow failed, short enough for a status description (140
-// characters on GitHub): what Flux or the verification reported, without the
-// commit and revision the status already sits on.
-func failureReason(err error) string {
-	var failed *reconcile.FailedError
-	if errors.As(err, &failed) {
-		return failed.Reason + ": " + failed.Message
-	}
-	return err.Error()
 }
 
 // RolledBack posts failure again on a promoted commit --rollback-on-failure

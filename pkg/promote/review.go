@@ -48,13 +48,6 @@ func newReviewer(w *Workspace, o *ReviewOptions, kind string, pr Progress) (*rev
 	return &review.Session{Host: host, Base: w.TargetRef.Branch, Prefix: review.BranchPrefix(kind, w.Target.Name), Poll: o.Poll, Progress: pr}, nil
 }
 
-func shortOr(sha, branch string) string {
-	if sha == "" {
-		return "the change"
-	}
-	return repo.ShortSHA(sha)
-}
-
 // proposeRevert pushes the revert u describes to the review branch (the open
 // revert pull request's, or a new one from the tracked branch) and opens or updates
 // its pull request, which shows the commit's trailers.

@@ -169,7 +169,7 @@ func (rb *rollback) load(ctx context.Context) error {
 func promotionsFrom(env *flux.Environment, ref flux.GitRef) (string, error) {
 	if !ref.ReachedByTags() {
 		if ref.Branch == "" {
-			return "", unsupportedRef(env, ref)
+			return "", ref.Unsupported(env)
 		}
 		return ref.Branch, nil
 	}

@@ -127,14 +127,3 @@ func (w *Workspace) open(ctx context.Context, pr Progress, auth repo.Auth, repoD
 	}
 	return nil
 }
-
-// unsupportedRef refuses a GitRepository ref a promotion cannot move, saying what
-// to do: a commit pin (spec.ref.commit) or another ref that is no branch, tag or
-// semver range.
-func unsupportedRef(env *flux.Environment, ref flux.GitRef) error {
-	gr := fmt.Sprintf("GitRepository %s/%s of %s", env.Source.Namespace, env.Source.Name, env.Name)
-	if ref.Commit != "" {
-		return fmt.Errorf("%s pins commit %s, which no promotion can move without editing the pin by hand: point spec.ref at the branch that carries its overlay (spec.ref.branch), a tag (spec.ref.tag) or a semver range (spec.ref.semver), then promote again", gr, ref.Commit)
-	}
-	return fmt.Errorf("%s tracks %s, which is no branch, tag or semver range: point spec.ref at a branch (spec.ref.branch), a tag (spec.ref.tag) or a semver range (spec.ref.semver), then promote again", gr, ref)
-}

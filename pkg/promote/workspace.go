@@ -108,15 +108,11 @@ func confirm[T any](ask func(T) (bool, error), res T) (bool, error) {
 
 // authorOf is --author, else the user's git identity (the checkout's own config first with --repo-dir).
 func authorOf(a *repo.Signature, r *repo.Repo) (repo.Signature, error) {
-	if a != nil || r == nil { // no repository: an OCI promotion commits nothing
-		return ptrOr(a), nil
+	switch {
+	case a != nil:
+		return *a, nil
+	case r == nil: // no repository: an OCI promotion commits nothing
+		return repo.Signature{}, nil
 	}
 	return r.Author()
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "nothing yet"
-	}
-	return s
 }

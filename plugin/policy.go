@@ -22,7 +22,7 @@ type verifyFlags struct {
 	VerifyCommands []string
 
 	checks   verify.Checks
-	verifier *promote.CheckVerifier
+	verifier *verify.Verifier
 	statuses *promote.StatusObserver
 }
 
@@ -63,10 +63,10 @@ func (v *verifyFlags) validateVerify(wait bool) error {
 // extend adds the policy gate, the checks and, with a Git host token, the commit
 // statuses to a promotion's options.
 func (v *verifyFlags) extend(o *promote.Options, provider string, pr *printer) {
-	v.verifier = &promote.CheckVerifier{Checks: v.checks, Progress: pr}
-	v.statuses = &promote.StatusObserver{Wait: o.Wait, Warn: pr.Warning, Host: func(repoURL string) (review.CommitStatuses, error) {
+	v.verifier = &verify.Verifier{Checks: v.checks, Options: verify.Options{Progress: pr}}
+	v.statuses = &promote.StatusObserver{Wait: o.Wait, Statuses: review.Statuses{Warn: pr.Warning, Host: func(repoURL string) (review.CommitStatuses, error) {
 		return statusHost(repoURL, provider)
-	}}
+	}}}
 	o.Gates = append(o.Gates, promote.PolicyGate{})
 	o.Verifiers = append(o.Verifiers, v.verifier)
 	if !o.DryRun {

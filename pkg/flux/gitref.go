@@ -1,6 +1,7 @@
 package flux
 
 import (
+	"fmt"
 	"strings"
 
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
@@ -70,4 +71,16 @@ func (r GitRef) String() string {
 		return "semver range " + r.SemVer
 	}
 	return "branch " + r.Branch
+}
+
+// Unsupported refuses a ref of env's GitRepository that a promotion cannot move,
+// saying what to do: a commit pin (spec.ref.commit) or another ref that is no
+// branch, tag or semver range. It is here, beside what reads the ref, so that
+// every command refuses one the same way.
+func (ref GitRef) Unsupported(env *Environment) error {
+	gr := fmt.Sprintf("GitRepository %s/%s of %s", env.Source.Namespace, env.Source.Name, env.Name)
+	if ref.Commit != "" {
+		return fmt.Errorf("%s pins commit %s, which no promotion can move without editing the pin by hand: point spec.ref at the branch that carries its overlay (spec.ref.branch), a tag (spec.ref.tag) or a semver range (spec.ref.semver), then promote again", gr, ref.Commit)
+	}
+	return fmt.Errorf("%s tracks %s, which is no branch, tag or semver range: point spec.ref at a branch (spec.ref.branch), a tag (spec.ref.tag) or a semver range (spec.ref.semver), then promote again", gr, ref)
 }

@@ -282,3 +282,21 @@ func CurrentRollbacks(entries []v1alpha1.HistoryEntry, strategy string) []string
 	}
 	return out
 }
+
+// Fetch opens the repository env's GitRepository reads (o: how to reach it and
+// where its cache is; the URL is env's) and reads its promotions and rollbacks from
+// from (Read), restricted to its Kustomization's path: an empty list, never nil,
+// when there are none.
+func Fetch(ctx context.Context, env *flux.Environment, from string, o repo.Options, limit int) ([]v1alpha1.HistoryEntry, error) {
+	o.URL = env.Source.Spec.URL
+	r, err := repo.Open(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	entries, err := Read(ctx, r, from, env.Kustomization.Spec.Path, env.Ref.String(), limit)
+	if entries == nil {
+		entries = []v1alpha1.HistoryEntry{}
+	}
+	return entries, err
+}

@@ -1,5 +1,6 @@
 // Package manifest finds and edits, in a repository checkout, the Flux manifest that
-// declares a cluster's GitRepository. A target pinned to a tag (spec.ref.tag) only
+// declares a cluster's GitRepository (Find, SetTag), and finds which of the
+// cluster's Kustomizations, on which branch, applies it (Locate). A target pinned to a tag (spec.ref.tag) only
 // moves when that object's spec changes, and Flux's own rule is that the spec lives
 // in Git: so a promotion edits the manifest, by hand-written file or, for the files
 // `flux bootstrap` generates (and overwrites), through the patches: of the

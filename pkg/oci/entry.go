@@ -19,3 +19,13 @@ func Entry(rec Record) v1alpha1.HistoryEntry {
 		By: rec.By, From: rec.From, FromRevision: rec.OriginRevision, Gates: strings.Join(rec.Gates, ", "),
 		Strategy: rec.Strategy, Tag: rec.Tag, PreviousTag: rec.PreviousTag}
 }
+
+// Entries are recs as history entries, in their order (never nil: an empty history
+// is an empty list in a document).
+func Entries(recs []Record) []v1alpha1.HistoryEntry {
+	out := []v1alpha1.HistoryEntry{}
+	for _, r := range recs {
+		out = append(out, Entry(r))
+	}
+	return out
+}

@@ -11,6 +11,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/release"
 )
 
 // StrategyPin is a target that pins spec.ref.digest: the pin is edited in Git, not
@@ -40,6 +41,48 @@ type Plan struct {
 
 // UpToDate is true when the target already serves the digest: nothing to promote.
 func (p *Plan) UpToDate() bool { return p.Current == p.Digest }
+
+// RevisionOf is digest d as the target's revision in a plan: "tag@sha256:…" for a
+// target following a tag, "none" when its tag or range selects nothing yet.
+func (p *Plan) RevisionOf(d v1.Hash) string {
+	if d == (v1.Hash{}) {
+		return "none"
+	}
+	if p.Ref.Kind == flux.OCIRefTag {
+		return p.Ref.Tag + "@" + d.String()
+	}
+	return d.String()
+}
+
+// DigestString is d as documents show a digest: "" for none (a tag that did not
+// exist), which their JSON omits.
+func DigestString(d v1.Hash) string {
+	if d == (v1.Hash{}) {
+		return ""
+	}
+	return d.String()
+}
+
+// NextRelease is the version tag a semver promotion releases: tag when given
+// (--tag), else the version the target's range selects now bumped by bump (--bump,
+// as release.NextTag does for a Git tag).
+func (c *Client) NextRelease(ctx context.Context, p *Plan, tag, bump string) (string, error) {
+	if tag != "" {
+		return tag, nil
+	}
+	tags, err := c.Tags(ctx, p.Target)
+	if err != nil {
+		return "", err
+	}
+	cur, err := SelectSemver(p.Ref.SemVer, p.Ref.SemverFilter, tags)
+	if err != nil {
+		return "", err
+	}
+	if cur == "" {
+		return "", fmt.Errorf("the semver range %q selects no tag of %s yet: name the first version with --tag", p.Ref.SemVer, p.Target)
+	}
+	return release.NextTag(cur, bump)
+}
 
 // PlanPromotion plans promoting what source applied to target, both environments
 // reading an OCIRepository. A mix of a Git and an OCI environment is refused with

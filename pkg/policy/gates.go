@@ -116,3 +116,21 @@ func (p *Policy) Describe(now time.Time) *v1alpha1.EnvironmentPolicy {
 	}
 	return d
 }
+
+// RollbackWindow is the window gate of the target (ks, named target) for a
+// rollback, at now: nil when its policy has no windows. A rollback is allowed by
+// default; only a deny window "including rollbacks" closes it. A malformed policy
+// is an error naming it. `kubectl promote rollback` and --rollback-on-failure both
+// ask it before reverting.
+func RollbackWindow(ks *kustomizev1.Kustomization, target string, now time.Time) (*v1alpha1.Gate, error) {
+	p, err := Of(ks)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range p.Gates(target, Request{Now: now, Rollback: true}) {
+		if g.Name == GateWindow {
+			return &g, nil
+		}
+	}
+	return nil, nil
+}

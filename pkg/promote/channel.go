@@ -1,6 +1,7 @@
 package promote
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -63,42 +64,18 @@ type undo struct {
 	wait  bool
 	// release is the tag strategy's own plan of the undo (tagundo.go).
 	release *releaseUndo
+	// revision is rollback's --to-revision; force its --force, which also moves an
+	// OCI target's tag back when someone moved it since the last promotion.
+	revision string
+	force    bool
 }
 
-// subject of the revert commit: why, for an automatic undo; what it reverts, for a
-// rollback asked for.
-func (u *undo) subject() string {
-	e := u.entries
-	switch {
-	case u.why != "":
-		return fmt.Sprintf("rollback(%s): revert %s, %s", u.names, repo.ShortSHA(e[0].Commit), u.why)
-	case len(e) == 1:
-		return fmt.Sprintf("rollback(%s): revert %s (%s)", u.names, repo.ShortSHA(e[0].Commit), e[0].Subject)
-	}
-	return fmt.Sprintf("rollback(%s): revert %d promotions, back to before %s", u.names, len(e), repo.ShortSHA(e[len(e)-1].Commit))
-}
+// subject of the revert commit (history.RevertSubject).
+func (u *undo) subject() string { return history.RevertSubject(u.names, u.why, u.entries) }
 
-// trailers are Rolled-Back (and Rollback-Range) per promotion, Promoted-To per
-// target, Promoted-By and the reason, if any.
+// trailers of the revert commit (history.RevertTrailers).
 func (u *undo) trailers() []repo.Trailer {
-	var t []repo.Trailer
-	for _, e := range u.entries {
-		t = append(t, repo.Trailer{Key: history.TrailerRolledBack, Value: e.Commit})
-		if e.Base != "" {
-			t = append(t, repo.Trailer{Key: history.TrailerRange, Value: e.Base + ".." + e.Commit})
-		}
-	}
-	for _, to := range u.to {
-		t = append(t, repo.Trailer{Key: history.TrailerTo, Value: to})
-	}
-	t = append(t, repo.Trailer{Key: history.TrailerBy, Value: u.by})
-	if u.reason != "" {
-		t = append(t, repo.Trailer{Key: history.TrailerReason, Value: u.reason})
-	}
-	if u.gates != "" {
-		t = append(t, repo.Trailer{Key: history.TrailerGates, Value: u.gates})
-	}
-	return t
+	return history.RevertTrailers(u.entries, u.to, u.by, u.reason, u.gates)
 }
 
 // undone is what a revert landed: the commit (and pull request), and the commit to
@@ -110,6 +87,8 @@ type undone struct {
 	follow string
 	via    *via
 	noop   bool
+	// artifact is what an OCI undo tagged (the tag moved back).
+	artifact *v1alpha1.PromotedArtifact
 }
 
 // newChannel is the channel review asks for (--review), a push without it.
@@ -150,7 +129,7 @@ func (pushChannel) Landed(_ context.Context, p *pipeline, g *group, _ bool) (str
 
 func (pushChannel) Revert(ctx context.Context, w *Workspace, u *undo) (*undone, error) {
 	u.progress.Doing("reverting %d promotion(s) on branch %s", len(u.entries), u.branch)
-	pushed, spec, err := revert(ctx, w.Repo, u.branch, "", u.entries, u.subject(), u.trailers(), u.author, u.attempts)
+	pushed, spec, err := history.Revert(ctx, w.Repo, u.branch, "", u.entries, u.subject(), u.trailers(), u.author, u.attempts)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +207,7 @@ func (pullRequestChannel) propose(ctx context.Context, g *group) error {
 	}
 	pr, err := lead.review.Propose(ctx, l.branch, l.open, title, body)
 	if err != nil {
-		return fmt.Errorf("%s is on branch %s, but the pull request was not opened: %w; run this promotion again", shortOr(d.Push.Commit, l.branch), l.branch, err)
+		return fmt.Errorf("%s is on branch %s, but the pull request was not opened: %w; run this promotion again", cmp.Or(repo.ShortSHA(d.Push.Commit), "the change"), l.branch, err)
 	}
 	l.pr, l.title = pr, pr.Title
 	return nil

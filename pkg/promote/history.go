@@ -21,29 +21,23 @@ type HistoryOptions struct {
 }
 
 // History reads the promotions and rollbacks to an environment from the branch its
-// GitRepository tracks, restricted to its Kustomization's path.
+// GitRepository tracks, restricted to its Kustomization's path; for an environment
+// reading an OCIRepository, from the promotion records its registry holds for its
+// tag (pkg/oci: EnvHistory).
 func History(ctx context.Context, clients *flux.Clients, spec flux.RefSpec, o HistoryOptions) (v1alpha1.Environment, []v1alpha1.HistoryEntry, error) {
 	env, err := flux.LoadAny(ctx, clients, spec)
 	if err != nil {
 		return v1alpha1.Environment{}, nil, err
 	}
 	if env.OCISource != nil {
-		return ociHistory(ctx, env, o)
+		entries, err := oci.EnvHistory(ctx, env, o.Registry, o.Limit)
+		return oci.Describe(env, env.Kustomization.Status.LastAppliedRevision), entries, err
 	}
 	ref := flux.RefOf(env.Source)
 	branch, err := promotionsFrom(env, ref)
 	if err != nil {
 		return v1alpha1.Environment{}, nil, err
 	}
-	desc := describeEnv(env, ref, env.Kustomization.Status.LastAppliedRevision)
-	r, err := repo.Open(ctx, repo.Options{URL: env.Source.Spec.URL, Auth: o.Auth, RepoDir: o.RepoDir})
-	if err != nil {
-		return desc, nil, err
-	}
-	defer r.Close()
-	entries, err := history.Read(ctx, r, branch, env.Kustomization.Spec.Path, env.Ref.String(), o.Limit)
-	if entries == nil {
-		entries = []v1alpha1.HistoryEntry{}
-	}
-	return desc, entries, err
+	entries, err := history.Fetch(ctx, env, branch, repo.Options{Auth: o.Auth, RepoDir: o.RepoDir}, o.Limit)
+	return describeEnv(env, ref, env.Kustomization.Status.LastAppliedRevision), entries, err
 }

@@ -1,21 +1,18 @@
 package promote
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
-	"github.com/kubectl-promote/kubectl-promote/pkg/release"
 	"github.com/kubectl-promote/kubectl-promote/pkg/render"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
-	"github.com/kubectl-promote/kubectl-promote/pkg/sign"
 )
 
 // ociRepositorySource is an OCIRepository (gitless Flux): the artifact the source
@@ -25,8 +22,12 @@ import (
 type ociRepositorySource struct{}
 
 // Open pulls the digest the source applied and unpacks the layer its OCIRepository
-// selects, for the source's render.
+// selects, for the source's render. A rollback reads the target alone: nothing to
+// pull.
 func (ociRepositorySource) Open(ctx context.Context, w *Workspace, o openOptions) error {
+	if w.SourceCommit == "" {
+		return nil
+	}
 	c, err := oci.ClientFor(ctx, w.Source, w.registry)
 	if err != nil {
 		return err
@@ -46,27 +47,22 @@ func (ociRepositorySource) Open(ctx context.Context, w *Workspace, o openOptions
 }
 
 // Choose is the registry strategy the target's OCIRepository calls for (pkg/oci:
-// StrategyFor); a target pinning a digest (pin) is refused in refusals.go.
+// Choose, which also refuses the flags it does not take); a target pinning a
+// digest (pin) is refused in refusals.go.
 func (ociRepositorySource) Choose(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy, error) {
-	name, err := oci.StrategyFor(w.Source, w.Target)
+	name, err := oci.Choose(w.Source, w.Target, oci.Flags{Strategy: want, Release: tag.Bump != "" || tag.Tag != "",
+		Git: tag.Branch != "" || tag.IncludeUnreleased || ffOnly})
 	if err != nil {
 		return nil, err
 	}
-	if w.Source.Ref == w.Target.Ref {
-		return nil, fmt.Errorf("--from and --to name the same Kustomization %s", w.Source.Ref)
-	}
-	if want != "" && want != StrategyAuto && want != name {
-		return nil, fmt.Errorf("--strategy %s: OCIRepository %s/%s of %s follows %s, which the %s strategy reaches: use --strategy %s (or auto)",
-			want, w.Target.OCISource.Namespace, w.Target.OCISource.Name, w.Target.Name, flux.OCIRefOf(w.Target.OCISource), name, name)
-	}
-	if name != oci.StrategySemver && (tag.Bump != "" || tag.Tag != "") {
-		return nil, fmt.Errorf("--bump and --tag are for a target that follows a semver range; OCIRepository %s/%s of %s follows %s",
-			w.Target.OCISource.Namespace, w.Target.OCISource.Name, w.Target.Name, flux.OCIRefOf(w.Target.OCISource))
-	}
-	if tag.Branch != "" || tag.IncludeUnreleased || ffOnly {
-		return nil, fmt.Errorf("--branch, --include-unreleased and --ff-only move Git branches; %s reads an OCIRepository", w.Target.Name)
-	}
 	return ociStrategy{name: name, tag: tag, st: &ociState{}}, nil
+}
+
+// ChooseUndo is the registry strategy that moves the target's tag back (pkg/oci:
+// UndoStrategy); a semver range's version tags are never moved, and a digest pin
+// moves in Git: both refused in refusals.go.
+func (ociRepositorySource) ChooseUndo(w *Workspace, _ *undo) (Strategy, error) {
+	return ociStrategy{name: oci.UndoStrategy(flux.OCIRefOf(w.Target.OCISource)), st: &ociState{}}, nil
 }
 
 // Commit is the digest an OCI revision names ("latest@sha256:…" or "sha256:…").
@@ -112,11 +108,11 @@ func (s ociStrategy) Plan(ctx context.Context, w *Workspace) (*Proposal, error) 
 	if err != nil {
 		return nil, err
 	}
-	pd, err := s.renderDiff(ctx, w, c, pl, dir)
+	pd, err := renderDiff(ctx, w.Target, c, pl, dir)
 	if err != nil {
 		return nil, err
 	}
-	p := &Proposal{Branch: pl.Target.Tag(pl.Ref.Tag).String(), Plan: pd, TargetRevision: revisionOr(pl, pl.Current)}
+	p := &Proposal{Branch: pl.Target.Tag(pl.Ref.Tag).String(), Plan: pd, TargetRevision: pl.RevisionOf(pl.Current)}
 	if pl.Strategy == oci.StrategySemver {
 		p.Branch = pl.Target.String()
 	}
@@ -124,59 +120,42 @@ func (s ociStrategy) Plan(ctx context.Context, w *Workspace) (*Proposal, error) 
 		return p, nil
 	}
 	if pl.Strategy == oci.StrategySemver {
-		if s.st.release, err = s.releaseTag(ctx, c, pl); err != nil {
+		if s.st.release, err = c.NextRelease(ctx, pl, s.tag.Tag, s.tag.Bump); err != nil {
 			return nil, err
 		}
 		p.Tag = s.st.release
 	}
-	p.Artifact = &v1alpha1.PromotedArtifact{Repository: pl.Target.String(), Tag: orStr(s.st.release, pl.Ref.Tag), Digest: pl.Digest.String(),
-		Previous: digestOr(pl.Current), OriginRevision: pl.OriginRevision}
+	p.Artifact = &v1alpha1.PromotedArtifact{Repository: pl.Target.String(), Tag: cmp.Or(s.st.release, pl.Ref.Tag), Digest: pl.Digest.String(),
+		Previous: oci.DigestString(pl.Current), OriginRevision: pl.OriginRevision}
 	p.Subject = fmt.Sprintf("promote(%s): %s@%s from %s", w.Target.Name, p.Artifact.Repository, p.Artifact.Digest, w.Source.Name)
 	return p, nil
 }
 
 // renderDiff renders the target's Kustomization on what it serves now and on the
-// digest the source applied, both unpacked as its OCIRepository selects.
-func (s ociStrategy) renderDiff(ctx context.Context, w *Workspace, c *oci.Client, pl *oci.Plan, dir string) (*plan.Plan, error) {
+// digest the source applied, both unpacked as its OCIRepository selects. It stays
+// here, not in pkg/oci, to keep rendering (kustomize) out of that package, which
+// the e2e module imports on its own.
+func renderDiff(ctx context.Context, target *flux.Environment, c *oci.Client, pl *oci.Plan, dir string) (*plan.Plan, error) {
 	srcDir, tgtDir, err := c.Fetch(ctx, pl, dir)
 	if err != nil {
 		return nil, err
 	}
-	in := render.Input{Kustomization: w.Target.Kustomization, Client: w.Target.Cluster.Client}
+	in := render.Input{Kustomization: target.Kustomization, Client: target.Cluster.Client}
 	in.Dir = srcDir
 	after, err := render.Render(ctx, in)
 	if err != nil {
-		return nil, fmt.Errorf("rendering %s on %s: %w", w.Target.Name, pl.Digest, err)
+		return nil, fmt.Errorf("rendering %s on %s: %w", target.Name, pl.Digest, err)
 	}
 	before := &render.Output{}
 	if tgtDir != "" {
 		in.Dir = tgtDir
 		if before, err = render.Render(ctx, in); err != nil {
-			return nil, fmt.Errorf("rendering %s on %s: %w", w.Target.Name, pl.Current, err)
+			return nil, fmt.Errorf("rendering %s on %s: %w", target.Name, pl.Current, err)
 		}
 	}
-	name := w.Target.Kustomization.Namespace + "/" + w.Target.Kustomization.Name
+	name := target.Kustomization.Namespace + "/" + target.Kustomization.Name
 	return &plan.Plan{Source: after, Target: before, TargetAfter: after,
 		RenderedDiff: render.Diff(before, after, name+" (before)", name+" (after)")}, nil
-}
-
-// releaseTag is --tag, or the version the range selects now bumped by --bump.
-func (s ociStrategy) releaseTag(ctx context.Context, c *oci.Client, pl *oci.Plan) (string, error) {
-	if s.tag.Tag != "" {
-		return s.tag.Tag, nil
-	}
-	tags, err := c.Tags(ctx, pl.Target)
-	if err != nil {
-		return "", err
-	}
-	cur, err := oci.SelectSemver(pl.Ref.SemVer, pl.Ref.SemverFilter, tags)
-	if err != nil {
-		return "", err
-	}
-	if cur == "" {
-		return "", fmt.Errorf("the semver range %q selects no tag of %s yet: name the first version with --tag", pl.Ref.SemVer, pl.Target)
-	}
-	return release.NextTag(cur, s.tag.Bump)
 }
 
 // Deliver writes the plan to the registry through pkg/oci, which reads every tag
@@ -194,7 +173,7 @@ func (s ociStrategy) Deliver(ctx context.Context, g *group, p Provenance) (*Deli
 			o.st.result, o.st.plan = res, s.st.plan
 		}
 	}
-	push := &repo.PushResult{Commit: res.Digest.String(), Parent: digestOr(res.Previous), Branch: g.branch, Attempts: 1, NoOp: res.Unchanged}
+	push := &repo.PushResult{Commit: res.Digest.String(), Parent: oci.DigestString(res.Previous), Branch: g.branch, Attempts: 1, NoOp: res.Unchanged}
 	// The subject names the write in a fleet's "wave N: pushed" line; nothing is committed.
 	return &Delivery{Push: push, Spec: &repo.CommitSpec{Message: lead.change.Subject}, Plan: lead.change.Plan, Tag: res.Tag}, nil
 }
@@ -204,21 +183,52 @@ func (s ociStrategy) Record(res *v1alpha1.Promotion, _ *Workspace, _ *Delivery) 
 	r := s.st.result
 	res.Commit = nil
 	res.Artifact = &v1alpha1.PromotedArtifact{Repository: r.Repository.String(), Tag: r.Tag, Digest: r.Digest.String(),
-		Previous: digestOr(r.Previous), OriginRevision: s.st.plan.OriginRevision, Record: r.Record.Referrer}
-	return fmt.Sprintf("%s: %s:%s now points at %s (was %s; record %s)", s.name, r.Repository, r.Tag, r.Digest, orStr(digestOr(r.Previous), "none"), repo.ShortSHA(r.Record.Referrer))
+		Previous: oci.DigestString(r.Previous), OriginRevision: s.st.plan.OriginRevision, Record: r.Record.Referrer}
+	return fmt.Sprintf("%s: %s:%s now points at %s (was %s; record %s)", s.name, r.Repository, r.Tag, r.Digest, cmp.Or(oci.DigestString(r.Previous), "none"), repo.ShortSHA(r.Record.Referrer))
 }
 
-// Undo moves the tag back to the digest it held (pkg/oci: Rollback, refused when
-// someone moved the tag since).
+// planUndo plans "kubectl promote rollback": the tag's last promotion record (what
+// the rollback reverts), and the digest the target applied, which the tag must
+// still hold unless --force (Undo).
+func (s ociStrategy) planUndo(ctx context.Context, w *Workspace, u *undo, res *v1alpha1.Rollback) error {
+	env := w.Target
+	res.Target = describeEnv(env, w.TargetRef, env.Kustomization.Status.LastAppliedRevision)
+	c, r, tag, err := oci.HistoryOf(ctx, env, w.registry)
+	if err != nil {
+		return err
+	}
+	cur, recs, err := c.History(ctx, r, tag, 1)
+	if err != nil {
+		return err
+	}
+	u.entries = oci.Entries(recs)
+	res.Reverted, u.branch = u.entries, r.Tag(tag).String()
+	expected := cur
+	if applied, ok, _ := flux.OCIAppliedOf(env.Kustomization); ok {
+		expected, _ = oci.ParseDigest(applied.Digest)
+	}
+	// What Undo moves back: the tag, from the digest the promotion set.
+	s.st.client, s.st.result = c, &oci.Result{Repository: r, Tag: tag, Digest: expected}
+	return nil
+}
+
+// Undo moves the tag back to the digest it held (pkg/oci: Rollback, refused,
+// naming the digest found, when someone moved the tag since, unless --force): the
+// undo of a failed wave's promotion, or the rollback planUndo planned.
 func (s ociStrategy) Undo(ctx context.Context, _ *Workspace, _ Channel, u *undo) (*undone, error) {
 	r := s.st.result
-	res, err := s.st.client.Rollback(ctx, r.Repository, r.Tag, oci.RollbackOptions{Expected: r.Digest,
-		Record: oci.Record{By: u.by, Gates: []string{u.reason}}})
+	gates := []string{cmp.Or(u.reason, "rollback")}
+	if u.gates != "" {
+		gates = append(gates, u.gates)
+	}
+	res, err := s.st.client.Rollback(ctx, r.Repository, r.Tag, oci.RollbackOptions{Expected: r.Digest, Force: u.force,
+		Record: oci.Record{By: u.by, Gates: gates}})
 	if err != nil {
 		return nil, err
 	}
-	u.progress.Done("moved %s:%s back to %s", r.Repository, r.Tag, res.Digest)
-	return &undone{follow: res.Digest.String()}, nil
+	u.progress.Done("moved %s:%s back to %s (from %s)", r.Repository, r.Tag, res.Digest, oci.DigestString(res.Previous))
+	return &undone{follow: res.Digest.String(), artifact: &v1alpha1.PromotedArtifact{Repository: r.Repository.String(), Tag: r.Tag,
+		Digest: res.Digest.String(), Previous: oci.DigestString(res.Previous), Record: res.Record.Referrer}}, nil
 }
 
 func (s ociStrategy) Action(r *v1alpha1.Promotion) string {
@@ -245,65 +255,10 @@ func undoLine(s Strategy, commit, branch string) string {
 	return fmt.Sprintf("rolling back %s on branch %s", repo.ShortSHA(commit), branch)
 }
 
-// describeOCI is an environment reading an OCIRepository, as documents show it.
-func describeOCI(env *flux.Environment, revision string) v1alpha1.Environment {
-	src := env.OCISource
-	e := v1alpha1.Environment{Name: env.Name, Context: env.Ref.Context, Namespace: env.Ref.Namespace, Kustomization: env.Ref.Name,
-		OCIRepository: src.Namespace + "/" + src.Name, URL: src.Spec.URL, Ref: flux.OCIRefOf(src).String(),
-		Path: env.Kustomization.Spec.Path, Revision: revision}
-	if revision != "" && flux.SameRevision(revision, env.Kustomization.Status.LastAppliedRevision) {
-		e.OriginRevision = env.Kustomization.Status.LastAppliedOriginRevision
-	}
-	return e
-}
-
 // tracks is what an environment's source follows, for the progress lines.
 func tracks(env *flux.Environment) string {
 	if src := env.OCISource; src != nil {
 		return fmt.Sprintf("%s %s", src.Spec.URL, flux.OCIRefOf(src))
 	}
 	return repo.RedactURL(env.Source.Spec.URL) + " " + flux.RefOf(env.Source).String()
-}
-
-// checkSigning is sign.Check of env's GitRepository; for an OCI target it refuses
-// --sign-key: nothing is committed to sign.
-func checkSigning(ctx context.Context, env *flux.Environment, key *sign.Key, pr Progress) (*v1alpha1.Signing, error) {
-	if env.Source != nil {
-		return sign.Check(ctx, env.Cluster.Client, env.Name, env.Source, key, pr)
-	}
-	if key == nil {
-		return nil, nil
-	}
-	return nil, fmt.Errorf("--sign-key signs Git commits and tags; %s reads an OCIRepository, whose artifacts are signed when pushed (cosign, notation)", env.Name)
-}
-
-func revisionOr(pl *oci.Plan, d v1.Hash) string {
-	if d == (v1.Hash{}) {
-		return "none"
-	}
-	if pl.Ref.Kind == flux.OCIRefTag {
-		return pl.Ref.Tag + "@" + d.String()
-	}
-	return d.String()
-}
-
-func digestOr(d v1.Hash) string {
-	if d == (v1.Hash{}) {
-		return ""
-	}
-	return d.String()
-}
-
-func orStr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
-func ptrOr(a *repo.Signature) repo.Signature {
-	if a == nil {
-		return repo.Signature{}
-	}
-	return *a
 }

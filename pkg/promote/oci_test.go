@@ -321,3 +321,59 @@ func TestOCIFleetWave(t *testing.T) {
 		require.Contains(t, tr.Reconcile.Annotated, "OCIRepository/flux-system/"+tr.Target.Kustomization, tr.Name)
 	}
 }
+
+// "kubectl promote rollback" of an OCI target is its strategy's undo, planned and
+// landed through the same phases as a Git rollback: the tag moves back to the
+// digest it held, recorded; a tag someone moved since is refused, naming the digest
+// found, and --force overrides; --to-revision and --review are refused up front.
+func TestOCIRollbackIsTheStrategysUndo(t *testing.T) {
+	f := newOCIFleet(t, "app", &sourcev1.OCIRepositoryRef{Tag: "production"}, "1.0.0", "1.1.0")
+	d1, d2 := f.digests["1.0.0"], f.digests["1.1.0"]
+	require.Equal(t, d1, f.push("app:production", "1.0.0"))
+	promote := func() {
+		t.Helper()
+		p := &fakeflux.Progress{}
+		res, err := Run(context.Background(), f.clients, f.options(p))
+		require.NoError(t, err, p.String())
+		require.Equal(t, OutcomePromoted, res.Outcome)
+		f.env2applied(t, "production@"+d2)
+	}
+	promote()
+	p := &fakeflux.Progress{}
+	o := f.rollbackOptions(p)
+	o.Env = f.options(p).To
+
+	for _, bad := range []func(*RollbackOptions){
+		func(o *RollbackOptions) { o.To = "abcdef1" },
+		func(o *RollbackOptions) { o.Review = &ReviewOptions{} },
+	} {
+		o := o
+		bad(&o)
+		_, err := RunRollback(context.Background(), f.clients, o)
+		require.ErrorContains(t, err, "reads an OCIRepository")
+		require.Equal(t, d2, f.resolve("app:production"), "nothing written")
+	}
+
+	res, err := RunRollback(context.Background(), f.clients, o)
+	require.NoError(t, err, p.String())
+	require.Equal(t, OutcomeRolledBack, res.Outcome)
+	require.Len(t, res.Reverted, 1)
+	require.Equal(t, d2, res.Reverted[0].Digest)
+	require.Equal(t, d1, res.Artifact.Digest)
+	require.Equal(t, d2, res.Artifact.Previous)
+	require.NotEmpty(t, res.Artifact.Record)
+	require.Equal(t, d1, f.resolve("app:production"))
+	require.Contains(t, p.String(), "moved "+f.reg.Repository("app")+":production back to "+d1)
+
+	// Promoted again, then moved by hand: refused, naming the digest found.
+	promote()
+	dHand := f.push("app:production", "9.9.9")
+	_, err = RunRollback(context.Background(), f.clients, o)
+	require.ErrorContains(t, err, "is at "+dHand+", not at "+d2)
+	require.Equal(t, dHand, f.resolve("app:production"), "nothing written")
+	o.Force = true
+	res, err = RunRollback(context.Background(), f.clients, o)
+	require.NoError(t, err)
+	require.Equal(t, OutcomeRolledBack, res.Outcome)
+	require.Equal(t, d1, f.resolve("app:production"))
+}

@@ -28,7 +28,7 @@
 //	          Source's ChooseUndo picks the strategy from the target alone, and the
 //	          revert lands as a push, a pull request (--review), or for a tag
 //	          target as a new tag or the previous pin (the tag strategy's undo,
-//	          tagundo.go)
+//	          tagundo.go), for an OCI target as its tag moved back (oci.go)
 //
 // # Where to add things
 //
@@ -38,19 +38,20 @@
 //     Nothing outside the registry switches on a strategy's name: what differs is
 //     a method (Plan, Deliver, Record, Undo, Action). Its Undo serves both
 //     --rollback-on-failure and `kubectl promote rollback`; an undo that needs a
-//     plan of its own before the confirmation (a new tag) implements undoPlanner,
-//     else the revert is previewed on the target's branch (planRevert).
+//     plan of its own before the confirmation (a new tag; an OCI tag to move back)
+//     implements undoPlanner, else the revert is previewed on the target's branch
+//     (planRevert).
 //   - A channel: a type implementing Channel (channel.go: pushChannel and
 //     pullRequestChannel), chosen in newChannel (and newRollbackChannel). Its
 //     Revert lands every undo, automatic or asked for.
-//   - A source: a type implementing Source (source.go: gitRepositorySource),
-//     registered in sourceKinds under the kind a Kustomization's sourceRef names. It
-//     opens the workspace and chooses the strategies of its kind (and, to be
-//     rolled back, implements rollbackSource: ChooseUndo); an
-//     OCIRepository source brings its own strategies (a new tag or digest pushed to
-//     the registry) and plugs in without touching the pipeline. flux.Load, which
-//     reads the environment's source object (a GitRepository today), learns the
-//     new kind too.
+//   - A source: a type implementing Source (source.go: gitRepositorySource; oci.go:
+//     ociRepositorySource), registered in sourceKinds under the kind a
+//     Kustomization's sourceRef names. It opens the workspace and chooses the
+//     strategies of its kind (and, to be rolled back, implements rollbackSource:
+//     ChooseUndo). The OCIRepository source brings its own strategies (retag, copy,
+//     semver: a digest written to the registry) and plugs in without touching the
+//     pipeline; what only reads or writes a registry is in pkg/oci. flux.LoadAny,
+//     which reads the environment's source object, learns a new kind too.
 //   - A gate (a policy: windows, required review, allowed upstreams): a Gate in
 //     Options.Gates. Its failures block like the built-in gates; --force overrides.
 //   - A verification after the target is Ready (signatures, smoke tests): a Verifier
@@ -61,6 +62,7 @@
 package promote
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -314,7 +316,7 @@ func (p *pipeline) load(ctx context.Context) error {
 		return err
 	}
 	if p.fleet {
-		p.o.Progress.Done("source %s: Kustomization %s/%s applied %s", src.Name, src.Ref.Namespace, src.Ref.Name, orNone(src.Kustomization.Status.LastAppliedRevision))
+		p.o.Progress.Done("source %s: Kustomization %s/%s applied %s", src.Name, src.Ref.Namespace, src.Ref.Name, cmp.Or(src.Kustomization.Status.LastAppliedRevision, "nothing yet"))
 	}
 	return p.checkWaves()
 }

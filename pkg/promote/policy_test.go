@@ -68,7 +68,7 @@ func (f *fakeStatuses) SetStatus(_ context.Context, _ string, s review.Status) e
 func TestStatusObserver(t *testing.T) {
 	ctx := context.Background()
 	host := &fakeStatuses{}
-	o := &StatusObserver{Wait: true, Warn: func(string, ...any) {}, Host: func(string) (review.CommitStatuses, error) { return host, nil }}
+	o := &StatusObserver{Wait: true, Statuses: review.Statuses{Warn: func(string, ...any) {}, Host: func(string) (review.CommitStatuses, error) { return host, nil }}}
 	e := Event{Target: policyEnv("production", nil), Repo: "http://127.0.0.1/x/y.git", Commit: "abc"}
 	o.Pushed(ctx, e)
 	e.Outcome, e.Err = OutcomeUnhealthy, &UnhealthyError{Commit: "abc", Err: context.DeadlineExceeded}
@@ -93,7 +93,7 @@ func TestStatusObserver(t *testing.T) {
 	require.Equal(t, "rolled back by def4567890ab; unhealthy: VerificationFailed: GET http://x: 503", host.posted[3].Description)
 
 	// Without a token there is no host: nothing is posted, nothing warned.
-	quiet := &StatusObserver{Wait: true, Warn: func(f string, a ...any) { t.Errorf(f, a...) }, Host: func(string) (review.CommitStatuses, error) { return nil, nil }}
+	quiet := &StatusObserver{Wait: true, Statuses: review.Statuses{Warn: func(f string, a ...any) { t.Errorf(f, a...) }, Host: func(string) (review.CommitStatuses, error) { return nil, nil }}}
 	quiet.Pushed(ctx, e)
 	require.Nil(t, quiet.Status("production"))
 }
@@ -122,7 +122,7 @@ func TestRollbackAllowed(t *testing.T) {
 
 	// A deny window that does not name rollbacks, and a freeze: rollbacks pass.
 	env = policyEnv("production", map[string]string{policy.AnnotationDeny: open, policy.AnnotationFreezeUntil: "2999-01-01"})
-	g, err := RollbackWindow(env, now)
+	g, err := policy.RollbackWindow(env.Kustomization, env.Name, now)
 	require.NoError(t, err)
 	require.True(t, g.Passed, g.Message)
 	gates, err = rollbackAllowed(env, false, p)

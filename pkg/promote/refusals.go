@@ -10,9 +10,10 @@ import (
 )
 
 // modes are the ways a promotion is asked for that a strategy may not serve.
-// rollback is "kubectl promote rollback" (its --review), not a promotion.
+// rollback is "kubectl promote rollback" (its --review), not a promotion;
+// toRevision its --to-revision.
 type modes struct {
-	review, ffOnly, fleet, rollbackOnFailure, rollback bool
+	review, ffOnly, fleet, rollbackOnFailure, rollback, toRevision bool
 }
 
 func modesOf(p *pipeline) modes {
@@ -52,9 +53,13 @@ var refusals = map[string][]refusal{
 			return fmt.Sprintf("--rollback-on-failure does not apply to %s, which follows %s: a failed release is undone by a new tag that \"kubectl promote rollback\" releases", w.Target.Name, w.TargetRef)
 		}},
 	},
-	oci.StrategyRetag: {ociReview},
-	oci.StrategyCopy:  {ociReview},
-	oci.StrategySemver: {ociReview,
+	oci.StrategyRetag: {ociReview, ociToRevision},
+	oci.StrategyCopy:  {ociReview, ociToRevision},
+	oci.StrategySemver: {
+		{func(m modes) bool { return m.rollback }, func(w *Workspace) string {
+			return fmt.Sprintf("%s follows %s: a version tag is never deleted or moved; promote the previous digest with a new version instead", w.Target.Name, ociRef(w))
+		}},
+		ociReview,
 		{func(m modes) bool { return m.fleet }, func(w *Workspace) string {
 			return fmt.Sprintf("%s follows %s, which only a new version tag of its own reaches: promote %s on its own", w.Target.Name, ociRef(w), w.Target.Name)
 		}},
@@ -84,7 +89,13 @@ var refusals = map[string][]refusal{
 
 // ociReview refuses --review for an OCI target: nothing goes through Git.
 var ociReview = refusal{func(m modes) bool { return m.review }, func(w *Workspace) string {
-	return fmt.Sprintf("--review opens a pull request; %s reads an OCIRepository (%s), which a registry write reaches: promote without --review", w.Target.Name, ociRef(w))
+	return fmt.Sprintf("--review opens a pull request; %s reads an OCIRepository (%s), which a registry write reaches: run it without --review", w.Target.Name, ociRef(w))
+}}
+
+// ociToRevision refuses rollback --to-revision for an OCI target: its rollback
+// moves the tag back one promotion, to the digest the last one found.
+var ociToRevision = refusal{func(m modes) bool { return m.toRevision }, func(w *Workspace) string {
+	return fmt.Sprintf("--to-revision does not apply to %s, which reads an OCIRepository (%s): its rollback moves the tag back to the digest it held before the last promotion", w.Target.Name, ociRef(w))
 }}
 
 func ociRef(w *Workspace) string { return flux.OCIRefOf(w.Target.OCISource).String() }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kubectl-promote/kubectl-promote/pkg/history"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 	"github.com/kubectl-promote/kubectl-promote/pkg/review"
 )
@@ -47,13 +48,6 @@ func newReviewer(w *Workspace, o *ReviewOptions, kind string, pr Progress) (*rev
 	return &review.Session{Host: host, Base: w.TargetRef.Branch, Prefix: review.BranchPrefix(kind, w.Target.Name), Poll: o.Poll, Progress: pr}, nil
 }
 
-func shortOr(sha, branch string) string {
-	if sha == "" {
-		return "the change"
-	}
-	return repo.ShortSHA(sha)
-}
-
 // proposeRevert pushes the revert u describes to the review branch (the open
 // revert pull request's, or a new one from the tracked branch) and opens or updates
 // its pull request, which shows the commit's trailers.
@@ -65,7 +59,7 @@ func proposeRevert(ctx context.Context, r *review.Session, w *Workspace, u *undo
 	}
 	r.Progress.Doing("reverting %d promotion(s) on review branch %s (from %s)", len(u.entries), branch, r.Base)
 	subject, trailers := u.subject(), u.trailers()
-	pushed, spec, err := revert(ctx, w.Repo, branch, r.Base, u.entries, subject, trailers, u.author, u.attempts)
+	pushed, spec, err := history.Revert(ctx, w.Repo, branch, r.Base, u.entries, subject, trailers, u.author, u.attempts)
 	if err != nil {
 		return nil, nil, nil, err
 	}

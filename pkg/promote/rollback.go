@@ -49,7 +49,7 @@ type RollbackOptions struct {
 	// window "including rollbacks"; the revert's Promote-Gates trailer records it),
 	// and moves an OCI environment's tag back even when someone moved it since the
 	// last promotion. Registry is how an OCI environment's registry is reached
-	// (ocihistory.go).
+	// (oci.go).
 	Force    bool
 	Registry oci.Options
 }
@@ -99,9 +99,6 @@ func (rb *rollback) run(ctx context.Context) error {
 	if err := rb.load(before); err != nil {
 		return err
 	}
-	if rb.w.Target.OCISource != nil {
-		return rb.runOCI(ctx, before)
-	}
 	if err := rb.w.source.Open(before, rb.w, openOptions{progress: rb.o.Progress, auth: rb.o.Auth, repoDir: rb.o.RepoDir, key: rb.o.SignKey}); err != nil {
 		return err
 	}
@@ -137,39 +134,29 @@ func (rb *rollback) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if env.OCISource != nil {
-		rb.w = &Workspace{Target: env, registry: rb.o.Registry}
-		rb.res.Target = describeOCI(env, env.Kustomization.Status.LastAppliedRevision)
-		_, err := rollbackAllowed(env, rb.o.Force, rb.o.Progress) // a registry write has no trailer
-		return err
-	}
 	source, err := sourceOf(env)
 	if err != nil {
 		return err
 	}
-	w := &Workspace{Target: env, TargetRef: flux.RefOf(env.Source), pushAttempts: rb.o.PushAttempts, source: source}
+	w := &Workspace{Target: env, TargetRef: flux.RefOf(env.Source), pushAttempts: rb.o.PushAttempts, source: source, registry: rb.o.Registry}
 	rb.w = w
-	from, err := promotionsFrom(env, w.TargetRef)
-	if err != nil {
-		return err
-	}
-	rb.u = &undo{from: from, branch: w.TargetRef.Branch, to: []string{env.Ref.String()}, names: env.Name, reason: rb.o.Reason,
+	rb.u = &undo{to: []string{env.Ref.String()}, names: env.Name, reason: rb.o.Reason, revision: rb.o.To, force: rb.o.Force,
 		attempts: rb.o.PushAttempts, progress: rb.o.Progress, wait: rb.o.Wait}
 	rb.res.Target = describeEnv(env, w.TargetRef, "")
-	if rb.res.Signing, err = sign.Check(ctx, env.Cluster.Client, env.Name, env.Source, rb.o.SignKey, rb.o.Progress); err != nil {
+	undoer, ok := source.(rollbackSource)
+	if !ok {
+		return fmt.Errorf("%s reads a %s, which \"kubectl promote rollback\" cannot roll back", env.Name, env.Kustomization.Spec.SourceRef.Kind)
+	}
+	if rb.strategy, err = undoer.ChooseUndo(w, rb.u); err != nil {
+		return err
+	}
+	if rb.res.Signing, err = sign.CheckEnv(ctx, env, rb.o.SignKey, rb.o.Progress); err != nil {
 		return err
 	}
 	if rb.u.gates, err = rollbackAllowed(env, rb.o.Force, rb.o.Progress); err != nil {
 		return err
 	}
-	undoer, ok := source.(rollbackSource)
-	if !ok {
-		return fmt.Errorf("%s reads a %s, which \"kubectl promote rollback\" cannot roll back", env.Name, env.Kustomization.Spec.SourceRef.Kind)
-	}
-	if rb.strategy, err = undoer.ChooseUndo(w); err != nil {
-		return err
-	}
-	if err := refuse(rb.strategy, w, modes{review: rb.o.Review != nil, rollback: true}); err != nil {
+	if err := refuse(rb.strategy, w, modes{review: rb.o.Review != nil, rollback: true, toRevision: rb.o.To != ""}); err != nil {
 		return err
 	}
 	rb.channel, err = newRollbackChannel(w, rb.o.Review, rb.o.Progress)
@@ -182,7 +169,7 @@ func (rb *rollback) load(ctx context.Context) error {
 func promotionsFrom(env *flux.Environment, ref flux.GitRef) (string, error) {
 	if !ref.ReachedByTags() {
 		if ref.Branch == "" {
-			return "", unsupportedRef(env, ref)
+			return "", ref.Unsupported(env)
 		}
 		return ref.Branch, nil
 	}
@@ -193,23 +180,15 @@ func promotionsFrom(env *flux.Environment, ref flux.GitRef) (string, error) {
 	return flux.CommitSHA(rev)
 }
 
-// plan picks the promotions to revert and has the strategy plan their undo (by
-// default, a preview of the revert on the target's branch, which also refuses a
+// plan has the strategy plan its undo (by default, the Git promotions to revert
+// read and their revert previewed on the target's branch, which also refuses a
 // conflicting one) before anything is written.
 func (rb *rollback) plan(ctx context.Context) error {
-	env, u := rb.w.Target, rb.u
-	entries, err := history.Read(ctx, rb.w.Repo, u.from, env.Kustomization.Spec.Path, env.Ref.String(), 0)
-	if err != nil {
-		return err
-	}
-	if u.entries, err = history.ToRevert(entries, rb.o.To, env.Name); err != nil {
-		return err
-	}
-	rb.res.Reverted = u.entries
+	var err error
 	if p, ok := rb.strategy.(undoPlanner); ok {
-		err = p.planUndo(ctx, rb.w, u, rb.res)
+		err = p.planUndo(ctx, rb.w, rb.u, rb.res)
 	} else {
-		err = planRevert(ctx, rb.w, u, rb.res)
+		err = planRevert(ctx, rb.w, rb.u, rb.res)
 	}
 	if err != nil {
 		return err
@@ -221,13 +200,17 @@ func (rb *rollback) plan(ctx context.Context) error {
 }
 
 // undoPlanner is a strategy whose undo is planned its own way (the tag strategy: a
-// new tag, or the previous pin); the others' is planRevert.
+// new tag, or the previous pin; an OCI strategy: the tag moved back); the others'
+// is planRevert.
 type undoPlanner interface {
 	planUndo(ctx context.Context, w *Workspace, u *undo, res *v1alpha1.Rollback) error
 }
 
 // planRevert previews the revert of u's promotions on the branch the target tracks.
 func planRevert(ctx context.Context, w *Workspace, u *undo, res *v1alpha1.Rollback) error {
+	if err := toRevert(ctx, w, u, res); err != nil {
+		return err
+	}
 	head, err := w.Repo.BranchHead(ctx, u.branch)
 	if err != nil {
 		return err
@@ -238,12 +221,25 @@ func planRevert(ctx context.Context, w *Workspace, u *undo, res *v1alpha1.Rollba
 	return err
 }
 
+// toRevert reads the Git promotions u reverts from u.from: the last one, or every
+// one after --to-revision.
+func toRevert(ctx context.Context, w *Workspace, u *undo, res *v1alpha1.Rollback) error {
+	env := w.Target
+	entries, err := history.Read(ctx, w.Repo, u.from, env.Kustomization.Spec.Path, env.Ref.String(), 0)
+	if err != nil {
+		return err
+	}
+	u.entries, err = history.ToRevert(entries, u.revision, env.Name)
+	res.Reverted = u.entries
+	return err
+}
+
 // landed records what the undo landed. A push that did not land says: nothing to
 // do when the branch had the revert already, unannounced when its outcome is
 // unknown, a lost race as such. A pull request left open says how it rolls back.
 func (rb *rollback) landed(done *undone, err error) error {
 	if done != nil {
-		rb.res.Commit, rb.res.PullRequest = done.commit, done.pr
+		rb.res.Commit, rb.res.PullRequest, rb.res.Artifact = done.commit, done.pr, done.artifact
 		if done.via != nil && rb.res.Pin != nil {
 			rb.res.Pin.Commit = done.via.commit
 		}
@@ -284,7 +280,7 @@ func (w *Workspace) previewRevert(ctx context.Context, head string, entries []v1
 	if err != nil {
 		return nil, err
 	}
-	files, err := revertInto(ctx, w.Repo, entries, tree)
+	files, err := history.RevertInto(ctx, w.Repo, entries, tree)
 	var out []v1alpha1.File
 	for _, f := range files {
 		before, _ := os.ReadFile(filepath.Join(orig, filepath.FromSlash(f)))

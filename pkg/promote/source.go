@@ -14,15 +14,14 @@ import (
 )
 
 // Source is the kind of Flux source a target reads, which a workspace is opened
-// from: a GitRepository today. It fetches what the source serves and checks out the
-// source environment's applied revision, and it chooses, among the strategies of
-// its kind, the one the two environments call for.
+// from: a GitRepository (gitRepositorySource) or an OCIRepository
+// (ociRepositorySource, oci.go). It fetches what the source serves and checks out
+// the source environment's applied revision, and it chooses, among the strategies
+// of its kind, the one the two environments call for.
 //
-// To add a source (an OCIRepository: artifacts pushed to a registry), implement
-// Source, with strategies of its own (Strategy: a new tag or digest pushed, the
-// OCIRepository's ref moved), and register it in sourceKinds under the kind a
-// Kustomization's spec.sourceRef names. The pipeline asks the Source and the
-// Strategy; it never asks which kind it has.
+// To add a source, implement Source, with strategies of its own (Strategy), and
+// register it in sourceKinds under the kind a Kustomization's spec.sourceRef names.
+// The pipeline asks the Source and the Strategy; it never asks which kind it has.
 type Source interface {
 	// Open fetches the source into w (w.Repo) and checks out w.SourceCommit when set.
 	Open(ctx context.Context, w *Workspace, o openOptions) error
@@ -36,9 +35,9 @@ type Source interface {
 
 // rollbackSource is a Source whose targets "kubectl promote rollback" can roll
 // back: ChooseUndo picks, from the target alone, the strategy whose Undo lands the
-// revert.
+// revert, and sets in u where the promotions it undoes are read.
 type rollbackSource interface {
-	ChooseUndo(w *Workspace) (Strategy, error)
+	ChooseUndo(w *Workspace, u *undo) (Strategy, error)
 }
 
 // openOptions is how a source is fetched.
@@ -89,12 +88,16 @@ func (gitRepositorySource) Commit(revision string) (string, error) { return flux
 // ChooseUndo: a branch's promotions, whatever strategy made them, are reverted on
 // the branch (the images strategy's Undo, which the revision strategy's is too); a
 // tag target's are undone by the tag strategy, with a new tag or the previous pin.
-func (gitRepositorySource) ChooseUndo(w *Workspace) (Strategy, error) {
+// The promotions are read from the branch, or for a tag target from the commit it
+// applied (promotionsFrom).
+func (gitRepositorySource) ChooseUndo(w *Workspace, u *undo) (Strategy, error) {
+	from, err := promotionsFrom(w.Target, w.TargetRef)
+	if err != nil {
+		return nil, err
+	}
+	u.from, u.branch = from, w.TargetRef.Branch
 	if w.TargetRef.ReachedByTags() {
 		return tagStrategy{pinned: w.TargetRef.PinnedTag()}, nil
-	}
-	if w.TargetRef.Branch == "" {
-		return nil, unsupportedRef(w.Target, w.TargetRef)
 	}
 	return imagesStrategy{}, nil
 }
@@ -123,15 +126,4 @@ func (w *Workspace) open(ctx context.Context, pr Progress, auth repo.Auth, repoD
 		w.SourceDir = dir
 	}
 	return nil
-}
-
-// unsupportedRef refuses a GitRepository ref a promotion cannot move, saying what
-// to do: a commit pin (spec.ref.commit) or another ref that is no branch, tag or
-// semver range.
-func unsupportedRef(env *flux.Environment, ref flux.GitRef) error {
-	gr := fmt.Sprintf("GitRepository %s/%s of %s", env.Source.Namespace, env.Source.Name, env.Name)
-	if ref.Commit != "" {
-		return fmt.Errorf("%s pins commit %s, which no promotion can move without editing the pin by hand: point spec.ref at the branch that carries its overlay (spec.ref.branch), a tag (spec.ref.tag) or a semver range (spec.ref.semver), then promote again", gr, ref.Commit)
-	}
-	return fmt.Errorf("%s tracks %s, which is no branch, tag or semver range: point spec.ref at a branch (spec.ref.branch), a tag (spec.ref.tag) or a semver range (spec.ref.semver), then promote again", gr, ref)
 }

@@ -173,7 +173,7 @@ func chooseStrategy(w *Workspace, want string, ffOnly bool, tag TagOptions) (Str
 		return nil, fmt.Errorf("--bump, --tag, --branch and --include-unreleased are for a target whose GitRepository follows a semver range or pins a tag; %s tracks %s", dst.Name, w.TargetRef)
 	}
 	if w.TargetRef.Branch == "" {
-		return nil, unsupportedRef(dst, w.TargetRef)
+		return nil, w.TargetRef.Unsupported(dst)
 	}
 	branch := w.TargetRef.Branch
 	sameBranch := w.SourceRef.Branch == branch

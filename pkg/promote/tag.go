@@ -79,30 +79,9 @@ func (s tagStrategy) Plan(ctx context.Context, w *Workspace) (*Proposal, error) 
 	return s.propose(ctx, w, branch, head)
 }
 
-// released is the tag the target's range selects now, by source-controller's rules.
+// released is the tag the target runs now (release.Released).
 func (s tagStrategy) released(ctx context.Context, w *Workspace) (repo.Tag, []repo.Tag, error) {
-	tags, err := w.Repo.Tags(ctx)
-	if err != nil {
-		return repo.Tag{}, nil, err
-	}
-	if s.pinned != "" {
-		for _, t := range tags {
-			if t.Name == s.pinned {
-				return t, tags, nil
-			}
-		}
-		return repo.Tag{}, nil, fmt.Errorf("tag %s, which GitRepository %s/%s of %s pins, does not exist in %s: create it, or point the GitRepository at a tag that exists",
-			s.pinned, w.Target.Source.Namespace, w.Target.Source.Name, w.Target.Name, w.Repo.URL())
-	}
-	best, ok, err := release.Current(w.TargetRef.SemVer, tags)
-	if err != nil {
-		return repo.Tag{}, nil, fmt.Errorf("GitRepository %s/%s of %s: %w", w.Target.Source.Namespace, w.Target.Source.Name, w.Target.Name, err)
-	}
-	if !ok {
-		return repo.Tag{}, nil, fmt.Errorf("semver range %q of GitRepository %s/%s selects no tag of %s yet, so %s runs nothing to promote over: create its first release by hand (git tag -a v1.0.0 -m release <commit>; git push origin v1.0.0), then promote",
-			w.TargetRef.SemVer, w.Target.Source.Namespace, w.Target.Source.Name, w.Repo.URL(), w.Target.Name)
-	}
-	return best, tags, nil
+	return release.Released(ctx, w.Repo, w.Target, w.TargetRef.SemVer, s.pinned)
 }
 
 // propose plans on head of branch: the image edit, the tag it will be released as,

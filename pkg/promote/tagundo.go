@@ -35,6 +35,9 @@ type releaseUndo struct {
 
 // planUndo plans the undo of a tag target's promotions u.entries (newest first).
 func (s tagStrategy) planUndo(ctx context.Context, w *Workspace, u *undo, res *v1alpha1.Rollback) error {
+	if err := toRevert(ctx, w, u, res); err != nil {
+		return err
+	}
 	env, t := w.Target, &releaseUndo{}
 	u.release = t
 	if s.pinned != "" {
@@ -46,8 +49,8 @@ func (s tagStrategy) planUndo(ctx context.Context, w *Workspace, u *undo, res *v
 		if err != nil {
 			return err
 		}
-		t.pin, t.previous, u.branch = p, oldest.PreviousTag, p.branch
-		res.Target.Revision = p.branch + "@sha1:" + head
+		t.pin, t.previous, u.branch = p, oldest.PreviousTag, p.Branch
+		res.Target.Revision = p.Branch + "@sha1:" + head
 		res.Pin = p.describe(w, s.pinned, oldest.PreviousTag)
 		res.Files = []v1alpha1.File{{Path: p.file.Path, Diff: plan.FileChange{Path: p.file.Path, Before: p.file.Before, After: p.file.After}.UnifiedDiff()}}
 		return nil
@@ -110,7 +113,7 @@ func (s tagStrategy) Undo(ctx context.Context, w *Workspace, _ Channel, u *undo)
 	u.progress.Doing("reverting %d promotion(s) on branch %s and tagging the revert %s", len(u.entries), u.branch, t.tag)
 	pushed, err := w.Repo.Land(ctx, u.branch, func(ctx context.Context, head string) (*repo.Made, error) {
 		commit, files, err := w.Repo.CommitOn(ctx, head, func(ctx context.Context, _, dir string) (*repo.CommitSpec, error) {
-			_, err := revertInto(ctx, w.Repo, u.entries, dir)
+			_, err := history.RevertInto(ctx, w.Repo, u.entries, dir)
 			return spec, err
 		})
 		if err != nil || commit == "" {
@@ -153,7 +156,7 @@ func (s tagStrategy) undoPin(ctx context.Context, w *Workspace, u *undo) (*undon
 	for _, tg := range tags {
 		if tg.Name == t.previous {
 			u.progress.Done("pushed %s to branch %s (%s)", repo.ShortSHA(pushed.Commit), u.branch, spec.Message)
-			return &undone{commit: commitOf(pushed, spec), follow: tg.Commit, via: &via{env: t.pin.via, commit: pushed.Commit}}, nil
+			return &undone{commit: commitOf(pushed, spec), follow: tg.Commit, via: &via{env: t.pin.Via, commit: pushed.Commit}}, nil
 		}
 	}
 	return &undone{commit: commitOf(pushed, spec)}, fmt.Errorf("tag %s vanished from %s", t.previous, w.Repo.URL())

@@ -1,6 +1,7 @@
 package promote
 
 import (
+	"cmp"
 	"context"
 	"os"
 	"strings"
@@ -56,13 +57,13 @@ func (t *target) use(ctx context.Context, src *flux.Environment, m modes) error 
 	t.res.Strategy = s.Name()
 	t.res.FastForward = t.o.FFOnly
 	pr := t.progress
-	if t.res.Signing, err = checkSigning(ctx, dst, t.o.SignKey, pr); err != nil {
+	if t.res.Signing, err = sign.CheckEnv(ctx, dst, t.o.SignKey, pr); err != nil {
 		return err
 	}
 	if t.o.FFOnly && t.res.Signing != nil && sign.Verifies(t.res.Signing.Verify, false) {
 		pr.Failed("--ff-only makes no commit to sign: GitRepository %s/%s verifies HEAD, so the source's commit must itself be signed by a key it trusts", dst.Source.Namespace, dst.Source.Name)
 	}
-	pr.Done("source %s: Kustomization %s/%s applied %s", src.Name, src.Ref.Namespace, src.Ref.Name, orNone(t.w.SourceRevision))
+	pr.Done("source %s: Kustomization %s/%s applied %s", src.Name, src.Ref.Namespace, src.Ref.Name, cmp.Or(t.w.SourceRevision, "nothing yet"))
 	pr.Done("target %s: Kustomization %s/%s tracks %s path %s", dst.Name, dst.Ref.Namespace, dst.Ref.Name, tracks(dst), dst.Kustomization.Spec.Path)
 	return nil
 }

@@ -289,7 +289,7 @@ func (t *target) followOptions(d *Delivery, wait bool) followOptions {
 		fo.carries = func(ctx context.Context, sha string) (bool, error) { return c.Carries(ctx, t.w, d, sha) }
 	}
 	if d.pin != nil {
-		fo.via = &via{env: d.pin.via, commit: d.PinCommit}
+		fo.via = &via{env: d.pin.Via, commit: d.PinCommit}
 	}
 	return fo
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/oci"
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/reconcile"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
@@ -48,7 +49,7 @@ func (w *Workspace) close() {
 
 func describeEnv(env *flux.Environment, ref flux.GitRef, revision string) v1alpha1.Environment {
 	if env.OCISource != nil {
-		return describeOCI(env, revision)
+		return oci.Describe(env, revision)
 	}
 	return v1alpha1.Environment{
 		Name: env.Name, Context: env.Ref.Context, Namespace: env.Ref.Namespace, Kustomization: env.Ref.Name,
@@ -107,15 +108,11 @@ func confirm[T any](ask func(T) (bool, error), res T) (bool, error) {
 
 // authorOf is --author, else the user's git identity (the checkout's own config first with --repo-dir).
 func authorOf(a *repo.Signature, r *repo.Repo) (repo.Signature, error) {
-	if a != nil || r == nil { // no repository: an OCI promotion commits nothing
-		return ptrOr(a), nil
+	switch {
+	case a != nil:
+		return *a, nil
+	case r == nil: // no repository: an OCI promotion commits nothing
+		return repo.Signature{}, nil
 	}
 	return r.Author()
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "nothing yet"
-	}
-	return s
 }

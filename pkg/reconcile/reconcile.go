@@ -39,6 +39,17 @@ func (e *FailedError) Error() string {
 	return fmt.Sprintf("%s failed: %s: %s", e.Object, e.Reason, e.Message)
 }
 
+// FailureReason is why a follow failed, short enough for a commit status (140
+// characters on GitHub): what Flux or the verification reported (a FailedError's
+// reason and message), without the commit and revision the status already sits on.
+func FailureReason(err error) string {
+	var failed *FailedError
+	if errors.As(err, &failed) {
+		return failed.Reason + ": " + failed.Message
+	}
+	return err.Error()
+}
+
 // Annotate writes reconcile.fluxcd.io/requestedAt=token on obj with a merge patch.
 func Annotate(ctx context.Context, cluster *flux.Cluster, obj client.Object, token string) error {
 	patch := client.MergeFrom(obj.DeepCopyObject().(client.Object))

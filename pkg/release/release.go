@@ -8,6 +8,7 @@
 package release
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"strings"
@@ -111,6 +112,35 @@ func CheckSelects(rng, name string, tags []repo.Tag) error {
 		return fmt.Errorf("the range %q would still select %s, which is higher than %s", rng, best.Name, name)
 	}
 	return nil
+}
+
+// Released is the tag env runs now, and r's tags: the tag its GitRepository pins
+// (pinned), or the one its semver range selects, by source-controller's rules
+// (Current). Neither existing is refused with what to do.
+func Released(ctx context.Context, r *repo.Repo, env *flux.Environment, semver, pinned string) (repo.Tag, []repo.Tag, error) {
+	tags, err := r.Tags(ctx)
+	if err != nil {
+		return repo.Tag{}, nil, err
+	}
+	gr := env.Source
+	if pinned != "" {
+		for _, t := range tags {
+			if t.Name == pinned {
+				return t, tags, nil
+			}
+		}
+		return repo.Tag{}, nil, fmt.Errorf("tag %s, which GitRepository %s/%s of %s pins, does not exist in %s: create it, or point the GitRepository at a tag that exists",
+			pinned, gr.Namespace, gr.Name, env.Name, r.URL())
+	}
+	best, ok, err := Current(semver, tags)
+	if err != nil {
+		return repo.Tag{}, nil, fmt.Errorf("GitRepository %s/%s of %s: %w", gr.Namespace, gr.Name, env.Name, err)
+	}
+	if !ok {
+		return repo.Tag{}, nil, fmt.Errorf("semver range %q of GitRepository %s/%s selects no tag of %s yet, so %s runs nothing to promote over: create its first release by hand (git tag -a v1.0.0 -m release <commit>; git push origin v1.0.0), then promote",
+			semver, gr.Namespace, gr.Name, r.URL(), env.Name)
+	}
+	return best, tags, nil
 }
 
 // Current is the tag range rng selects among tags, by source-controller's rules

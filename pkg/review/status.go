@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"code.gitea.io/sdk/gitea"
 	"github.com/google/go-github/v93/github"
 	gitlab "gitlab.com/gitlab-org/api/client-go"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
+	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
 // Commit status states, as GitHub and Gitea name them (GitLab's "failed" is mapped).
@@ -120,4 +123,101 @@ func (r *StatusReporter) Post(ctx context.Context, state, desc string) {
 		return
 	}
 	r.Out.State, r.Out.Description, r.Out.Warning = state, description(desc), ""
+}
+
+// Statuses posts the commit statuses kubectl-promote/TARGET of a promotion's
+// targets on their Git host, and says what each state means: pending when pushed,
+// success or failure (with the reason) when the follow ends, failure again when the
+// promotion is rolled back. It keeps one reporter a target and commit, and each
+// target's last status for the document; failing to post is a warning. The
+// pipeline tells it what happened (promote.StatusObserver); the words are here.
+type Statuses struct {
+	// Host is the Git host's statuses for a repository URL; nil (no token) skips
+	// quietly, an error with a warning.
+	Host func(repoURL string) (CommitStatuses, error)
+	Warn func(format string, args ...any)
+
+	mu        sync.Mutex
+	reporters map[string]*StatusReporter
+}
+
+// postTimeout bounds a status posted after the promotion's own context ended.
+const postTimeout = 30 * time.Second
+
+func (s *Statuses) reporter(target, repoURL, sha string) *StatusReporter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.reporters[target]; r != nil && r.Out.SHA == sha {
+		return r
+	}
+	host, err := s.Host(repoURL)
+	if host == nil && err == nil {
+		return nil // no Git host token: no statuses
+	}
+	if err != nil {
+		s.Warn("no commit status for %s: %v", target, err)
+		return nil
+	}
+	if s.reporters == nil {
+		s.reporters = map[string]*StatusReporter{}
+	}
+	r := NewStatusReporter(host, target, sha, s.Warn)
+	s.reporters[target] = r
+	return r
+}
+
+// post posts state on sha, even when ctx has ended (the follow timed out).
+func (s *Statuses) post(ctx context.Context, target, repoURL, sha, state, desc string) {
+	if r := s.reporter(target, repoURL, sha); r != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), postTimeout)
+		defer cancel()
+		r.Post(ctx, state, desc)
+	}
+}
+
+// Pending says sha was pushed for target and Flux is to apply it.
+func (s *Statuses) Pending(ctx context.Context, target, repoURL, sha string) {
+	if r := s.reporter(target, repoURL, sha); r != nil {
+		r.Post(ctx, StatusPending, "pushed; waiting for Flux to apply it")
+	}
+}
+
+// Succeeded says target applied sha, healthy and verified.
+func (s *Statuses) Succeeded(ctx context.Context, target, repoURL, sha string) {
+	s.post(ctx, target, repoURL, sha, StatusSuccess, "applied, healthy and verified")
+}
+
+// Superseded says a newer revision replaced sha before target applied it: why.
+func (s *Statuses) Superseded(ctx context.Context, target, repoURL, sha, why string) {
+	s.post(ctx, target, repoURL, sha, StatusError, why)
+}
+
+// Failed says target's follow of sha ended in outcome (unhealthy, timeout…), and
+// why: what Flux or the verification reported.
+func (s *Statuses) Failed(ctx context.Context, target, repoURL, sha, outcome, why string) {
+	s.post(ctx, target, repoURL, sha, StatusFailure, outcome+": "+why)
+}
+
+// Reverted posts failure again on sha, which revert rolled back, naming the revert
+// and keeping the reason.
+func (s *Statuses) Reverted(ctx context.Context, target, repoURL, sha, revert string) {
+	r := s.reporter(target, repoURL, sha)
+	if r == nil {
+		return
+	}
+	why := r.Out.Description
+	if r.Out.State != StatusFailure {
+		why = "the promoted revision failed health"
+	}
+	s.post(ctx, target, repoURL, sha, StatusFailure, "rolled back by "+repo.ShortSHA(revert)+"; "+why)
+}
+
+// Status is the last commit status of target, if any.
+func (s *Statuses) Status(target string) *v1alpha1.CommitStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.reporters[target]; r != nil {
+		return r.Out
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
+	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 )
 
 // What a GitRepository's spec.verify asks of what a promotion writes, read as
@@ -67,6 +68,19 @@ func Verifies(mode string, tag bool) bool {
 		return v.VerifyTag()
 	}
 	return v.VerifyHEAD()
+}
+
+// CheckEnv is Check of the GitRepository env reads. An environment reading an
+// OCIRepository refuses a key: nothing is committed to sign; its artifacts are
+// signed when pushed (cosign, notation), which is no part of a promotion.
+func CheckEnv(ctx context.Context, env *flux.Environment, key *Key, pr Progress) (*v1alpha1.Signing, error) {
+	if env.Source != nil {
+		return Check(ctx, env.Cluster.Client, env.Name, env.Source, key, pr)
+	}
+	if key == nil {
+		return nil, nil
+	}
+	return nil, fmt.Errorf("--sign-key signs Git commits and tags; %s reads an OCIRepository, whose artifacts are signed when pushed (cosign, notation)", env.Name)
 }
 
 // Check reads, before anything is written, what GitRepository gr (of environment

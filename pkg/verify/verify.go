@@ -4,7 +4,9 @@
 // expected status (and, optionally, a JSON body a CEL expression accepts, evaluated by
 // Flux's own CEL package) or its time runs out; a command check runs a program with
 // the target, its revision and its images in the environment. Every result carries
-// its timing, for the output and the JSON document.
+// its timing, for the output and the JSON document. Verifier is what a promotion
+// calls once a target is Ready: the command line's checks and the target's policy's,
+// run with the target's images.
 package verify
 
 import (

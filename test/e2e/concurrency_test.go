@@ -254,7 +254,7 @@ func TestConcurrentPromotionsAndRollbacks(t *testing.T) {
 		})
 		won := map[string]string{} // env -> revert
 		var commits []string
-		maxAttempts := 0
+		maxAttempts, sawRevert := 0, 0
 		for i, r := range rs {
 			d := parseRollback(t, r)
 			switch r.Code {
@@ -268,12 +268,19 @@ func TestConcurrentPromotionsAndRollbacks(t *testing.T) {
 				require.Nil(t, d.Commit, r.String())
 				// Lost the race, or started after the revert landed.
 				require.Regexp(t, `nothing to roll back: (\S+ already rolled back on branch main \(another rollback landed first|\S+ is the last promotion to |no promotion to )`, d.Error, r.String())
+				if strings.Contains(d.Error, "another rollback landed first") {
+					sawRevert++ // its push lost to a revert of the same promotion
+				}
 			default:
 				t.Fatalf("unexpected exit code:\n%s", r)
 			}
 		}
 		require.Len(t, won, 3, "one rollback per environment lands")
-		require.Greater(t, maxAttempts, 1, "three reverts pushed at once: at least one lost a race and was re-made")
+		// The race is visible either way: a winner re-made its revert on a newer head,
+		// or a loser's push met the same revert already landed. (On a loaded machine
+		// the three winners can push one after another, none of them retrying.)
+		require.True(t, maxAttempts > 1 || sawRevert > 0,
+			"ten rollbacks at once: at least one lost a race (re-made on the new head, or met the same revert landed first)")
 		after := head(t, f)
 		requireLinear(t, f, before, after, commits)
 		for env, revert := range won {

@@ -170,6 +170,9 @@ func applyImageEdits(data []byte, edits []imageEdit) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if kf.has(edits) {
+		return data, nil // nothing to change: the file stays byte for byte as it is
+	}
 	if kf.spliceable() {
 		if out := splice(kf, data, edits); holds(out, edits) {
 			return out, nil
@@ -189,9 +192,12 @@ func applyImageEdits(data []byte, edits []imageEdit) ([]byte, error) {
 // repository has the edit's newTag and digest.
 func holds(data []byte, edits []imageEdit) bool {
 	kf, err := parseKustomizationFile(data)
-	if err != nil {
-		return false
-	}
+	return err == nil && kf.has(edits)
+}
+
+// has says whether kf's entry for each edit's repository has the edit's newTag and
+// digest already.
+func (kf *kustomizationFile) has(edits []imageEdit) bool {
 	for _, ed := range edits {
 		if e, ok := kf.entryFor(ed.repo); !ok || e.newTag != ed.tag || e.digest != ed.digest {
 			return false

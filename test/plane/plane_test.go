@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -325,16 +326,22 @@ func TestPlaneStartsWhenItsPortIsTaken(t *testing.T) {
 func TestPlaneGivenAnotherPlanesStoragePort(t *testing.T) {
 	first := plane.StartT(t, plane.Options{Name: "first"})
 	held := first.Ports()[plane.PortSourceStorage]
+	// The first two attempts get the held port: on a busy machine another port of
+	// attempt 1 can be taken by some other process first, and attempt 2 then still
+	// meets the first plane's artifact server.
 	second := plane.StartT(t, plane.Options{Name: "second", PortsChosen: func(attempt int, ports map[string]int) {
-		if attempt == 1 {
+		if attempt <= 2 {
 			ports[plane.PortSourceStorage] = held
 		}
 	}})
-	require.Equal(t, 2, second.Attempts)
-	require.Len(t, second.Retries, 1)
-	require.Contains(t, second.Retries[0], fmt.Sprintf("source-controller: port %d is held by", held))
+	require.GreaterOrEqual(t, second.Attempts, 3)
+	require.Len(t, second.Retries, second.Attempts-1)
+	met := slices.IndexFunc(second.Retries, func(r string) bool {
+		return strings.Contains(r, fmt.Sprintf("source-controller: port %d is held by", held))
+	})
+	require.GreaterOrEqual(t, met, 0, "a retry names the held port: %q", second.Retries)
 	require.NotEqual(t, held, second.Ports()[plane.PortSourceStorage])
-	firstLog, err := os.ReadFile(filepath.Join(second.Dir(), "logs.attempt-1", "source-controller.log"))
+	firstLog, err := os.ReadFile(filepath.Join(second.Dir(), fmt.Sprintf("logs.attempt-%d", met+1), "source-controller.log"))
 	require.NoError(t, err)
 	require.Contains(t, string(firstLog), fmt.Sprintf("--storage-addr=127.0.0.1:%d", held), "attempt 1 was given the first plane's port")
 

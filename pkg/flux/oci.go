@@ -50,16 +50,9 @@ func LoadAnyFrom(ctx context.Context, cluster *Cluster, spec RefSpec) (*Environm
 // OCISourceOf reads the OCIRepository a Kustomization reads from, or nil when it
 // reads another kind of source.
 func OCISourceOf(ctx context.Context, cluster *Cluster, ks *kustomizev1.Kustomization) (*sourcev1.OCIRepository, error) {
-	if ks.Spec.SourceRef.Kind != sourcev1.OCIRepositoryKind {
-		return nil, nil
-	}
-	key := client.ObjectKey{Namespace: ks.Spec.SourceRef.Namespace, Name: ks.Spec.SourceRef.Name}
-	if key.Namespace == "" {
-		key.Namespace = ks.Namespace
-	}
 	repo := &sourcev1.OCIRepository{}
-	if err := cluster.Client.Get(ctx, key, repo); err != nil {
-		return nil, APIError(err, "get", "ocirepositories.source.toolkit.fluxcd.io", key.String(), cluster.Context)
+	if ok, err := readSource(ctx, cluster, ks, sourcev1.OCIRepositoryKind, "ocirepositories", repo); !ok {
+		return nil, err
 	}
 	return repo, nil
 }

@@ -192,16 +192,25 @@ func DependsOnChain(ctx context.Context, cluster *Cluster, ks *kustomizev1.Kusto
 // SourceOf reads the GitRepository a Kustomization reads from, or nil when it reads
 // another kind of source.
 func SourceOf(ctx context.Context, cluster *Cluster, ks *kustomizev1.Kustomization) (*sourcev1.GitRepository, error) {
-	if ks.Spec.SourceRef.Kind != sourcev1.GitRepositoryKind {
-		return nil, nil
+	repo := &sourcev1.GitRepository{}
+	if ok, err := readSource(ctx, cluster, ks, sourcev1.GitRepositoryKind, "gitrepositories", repo); !ok {
+		return nil, err
+	}
+	return repo, nil
+}
+
+// readSource reads into obj the source ks reads, when it is of kind (resource is its
+// plural, for errors); false when ks reads another kind, or on an error.
+func readSource(ctx context.Context, cluster *Cluster, ks *kustomizev1.Kustomization, kind, resource string, obj client.Object) (bool, error) {
+	if ks.Spec.SourceRef.Kind != kind {
+		return false, nil
 	}
 	key := client.ObjectKey{Namespace: ks.Spec.SourceRef.Namespace, Name: ks.Spec.SourceRef.Name}
 	if key.Namespace == "" {
 		key.Namespace = ks.Namespace
 	}
-	repo := &sourcev1.GitRepository{}
-	if err := cluster.Client.Get(ctx, key, repo); err != nil {
-		return nil, APIError(err, "get", "gitrepositories.source.toolkit.fluxcd.io", key.String(), cluster.Context)
+	if err := cluster.Client.Get(ctx, key, obj); err != nil {
+		return false, APIError(err, "get", resource+".source.toolkit.fluxcd.io", key.String(), cluster.Context)
 	}
-	return repo, nil
+	return true, nil
 }

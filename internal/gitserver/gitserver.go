@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -253,20 +254,30 @@ func Git(dir string, args ...string) (string, error) {
 // AddHistory appends n commits to branch of the bare repository at dir with git
 // fast-import, each changing one of 16 small files under history/ (outside any path
 // the seed's Kustomizations read, and keeping the tree small: what grows is the
-// history alone), and returns the new head. Fifty thousand take seconds:
-// the benchmarks and tests of long histories use it.
+// history alone), and returns the new head. The commits are a minute apart, as a
+// busy repository's are, ending now or, when the branch's head is newer than that
+// start, starting just after it: committer dates never go back. Fifty thousand take
+// seconds: the benchmarks and tests of long histories use it.
 func AddHistory(dir, branch string, n int) (string, error) {
 	head, err := Git(dir, "rev-parse", "refs/heads/"+branch)
 	if err != nil {
 		return "", err
 	}
+	last, err := Git(dir, "log", "-1", "--format=%ct", head)
+	if err != nil {
+		return "", err
+	}
+	headDate, err := strconv.ParseInt(last, 10, 64)
+	if err != nil {
+		return "", err
+	}
 	var script bytes.Buffer
-	when := time.Now().Add(-time.Duration(n) * time.Second).Unix()
+	when := max(time.Now().Add(-time.Duration(n)*time.Minute).Unix(), headDate+60)
 	for i := range n {
 		msg := fmt.Sprintf("history %d", i)
 		body := fmt.Sprintf("%d\n", i)
 		fmt.Fprintf(&script, "commit refs/heads/%s\ncommitter history <history@example.invalid> %d +0000\ndata %d\n%s\n",
-			branch, when+int64(i), len(msg), msg)
+			branch, when+60*int64(i), len(msg), msg)
 		if i == 0 {
 			fmt.Fprintf(&script, "from %s\n", head)
 		}

@@ -2,15 +2,21 @@ package repo
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/kubectl-promote/kubectl-promote/internal/gitserver"
@@ -155,14 +161,18 @@ func TestCorruptCacheIsRebuilt(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			corrupt()
 			r := f.open(t, Options{CacheDir: cache})
-			assert.Equal(t, name != "deleted", r.Rebuilt())
+			if name == "deleted" {
+				assert.NoError(t, r.Rebuilt(), "a deleted cache is made anew, nothing to report")
+			} else if assert.Error(t, r.Rebuilt()) {
+				assert.Contains(t, r.Rebuilt().Error(), "the cached copy of "+f.url+" in "+dir+" was unreadable (")
+			}
 			got, err := r.BranchHead(t.Context(), "main")
 			require.NoError(t, err)
 			assert.Equal(t, head, got)
 			require.NoError(t, r.Checkout(t.Context(), f.seed, filepath.Join(t.TempDir(), "seed")))
 			require.NoError(t, r.Close())
 			again := f.open(t, Options{CacheDir: cache})
-			assert.False(t, again.Rebuilt(), "the rebuilt cache is sound")
+			assert.NoError(t, again.Rebuilt(), "the rebuilt cache is sound")
 		})
 	}
 }
@@ -197,7 +207,7 @@ func TestCacheSharedByConcurrentRepos(t *testing.T) {
 	}
 	assert.Equal(t, "55", f.git(t, "rev-list", "--count", "main"))
 	r := f.open(t, Options{CacheDir: cache})
-	assert.False(t, r.Rebuilt())
+	assert.NoError(t, r.Rebuilt())
 }
 
 // Without a cache (NoCache) Open clones shallow into a temporary directory that
@@ -235,8 +245,106 @@ func TestCacheWithDamagedPackBehindLooseRefsIsRebuilt(t *testing.T) {
 		require.NoError(t, os.Truncate(p, 32))
 	}
 	r = f.open(t, Options{CacheDir: cache})
-	assert.True(t, r.Rebuilt())
+	assert.Error(t, r.Rebuilt())
 	log, err := r.Log(t.Context(), "main", LogOptions{Limit: 3})
 	require.NoError(t, err)
 	assert.Equal(t, res.Commit, log[0].SHA)
+}
+
+// Range lists base..tip exactly, on any shape of history: merges, branches that fork
+// and join, and commits dated before their ancestors by up to maxClockSkew, as a
+// committer's clock that is behind makes them (git's own rev-list gets some of these
+// wrong: it stops five commits after the range).
+func TestRangeMatchesRevList(t *testing.T) {
+	f := newFixture(t, gitserver.Options{})
+	bare, err := git.PlainOpen(f.bare)
+	require.NoError(t, err)
+	seed, err := bare.CommitObject(plumbing.NewHash(f.seed))
+	require.NoError(t, err)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	commits := []plumbing.Hash{seed.Hash}
+	when := seed.Committer.When
+	dates := map[plumbing.Hash]time.Time{seed.Hash: when} // and of each commit's newest ancestor:
+	ancestors := map[plumbing.Hash]time.Time{seed.Hash: when}
+	for i := range 80 {
+		parents := []plumbing.Hash{commits[len(commits)-1-rnd.IntN(min(len(commits), 6))]}
+		if rnd.IntN(4) == 0 {
+			parents = append(parents, commits[rnd.IntN(len(commits))])
+		}
+		when = when.Add(time.Minute)
+		date := when
+		newest := seed.Committer.When // of its ancestors
+		for _, p := range parents {
+			newest = latest(newest, dates[p], ancestors[p])
+		}
+		if rnd.IntN(5) == 0 { // older than some ancestors, as a clock behind makes it
+			date = newest.Add(-maxClockSkew + time.Second)
+		}
+		sig := object.Signature{Name: "dag", Email: "dag@example.invalid", When: date}
+		c := &object.Commit{Author: sig, Committer: sig, Message: fmt.Sprintf("c%d\n", i), TreeHash: seed.TreeHash, ParentHashes: parents}
+		obj := bare.Storer.NewEncodedObject()
+		require.NoError(t, c.Encode(obj))
+		h, err := bare.Storer.SetEncodedObject(obj)
+		require.NoError(t, err)
+		commits, dates[h], ancestors[h] = append(commits, h), date, newest
+		require.NoError(t, bare.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName(fmt.Sprintf("c%d", i)), h)))
+	}
+	r := f.open(t, Options{CacheDir: t.TempDir()})
+	for range 60 {
+		base, tip := commits[rnd.IntN(len(commits))].String(), commits[rnd.IntN(len(commits))].String()
+		got, n, err := r.Range(t.Context(), base, tip, 0)
+		require.NoError(t, err)
+		want := revList(t, f, tip, base)
+		var shas []string
+		for _, c := range got {
+			shas = append(shas, c.SHA)
+		}
+		slices.Sort(shas)
+		assert.Equal(t, want, shas, "%s..%s", base, tip)
+		assert.Equal(t, len(want), n)
+	}
+}
+
+func latest(times ...time.Time) time.Time {
+	return slices.MaxFunc(times, time.Time.Compare)
+}
+
+// revList is the set "git rev-list tip ^base" computed the slow, exact way: all of
+// tip's ancestors less all of base's, sorted.
+func revList(t *testing.T, f *fixture, tip, base string) []string {
+	exclude := map[string]bool{}
+	for _, s := range strings.Fields(f.git(t, "rev-list", base)) {
+		exclude[s] = true
+	}
+	var out []string
+	for _, s := range strings.Fields(f.git(t, "rev-list", tip)) {
+		if !exclude[s] {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// A range near the tip reads about as many commits as it holds: "git log
+// applied..head" on a fresh cache of a 5,000-commit branch deepens one step (16), not
+// to the root.
+func TestRangeStaysShallow(t *testing.T) {
+	f, head := longFixture(t, 5000)
+	r := f.open(t, Options{CacheDir: t.TempDir()})
+	_, n, err := r.Range(t.Context(), head, head, 1)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	assert.Equal(t, 1, commitCount(t, r), "nothing between a commit and itself: nothing fetched")
+	tenBack := f.git(t, "rev-parse", "main~10")
+	got, n, err := r.Range(t.Context(), tenBack, head, 3)
+	require.NoError(t, err)
+	assert.Equal(t, 10, n)
+	require.Len(t, got, 3)
+	assert.Equal(t, head, got[0].SHA)
+	assert.Equal(t, 16, commitCount(t, r), "one deepening step, not the whole history")
+	_, n, err = r.Range(t.Context(), head, tenBack, 0)
+	require.NoError(t, err)
+	assert.Zero(t, n, "an ancestor has nothing its descendant lacks")
+	assert.Equal(t, 16, commitCount(t, r))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -327,45 +328,102 @@ func (r *Repo) Range(ctx context.Context, base, tip string, limit int) ([]Commit
 	return out, n, nil
 }
 
-// rangeCommits lists the commits reachable from tip but not from base, unsorted.
+// rangeCommits lists the commits reachable from tip but not from base, unsorted, as
+// "git rev-list base..tip" does: one walk from both ends, newest committer first,
+// where what base reaches is marked uninteresting and passes the mark on to its
+// parents. The walk ends once every commit left to visit is uninteresting and older,
+// by more than maxClockSkew, than the oldest commit of the range: none of them can
+// lead back into it. It reads about as many commits as the range holds, not the whole
+// history behind base, so a shallow repository deepens only that far.
 func (r *Repo) rangeCommits(ctx context.Context, base, tip string) ([]*object.Commit, error) {
 	t, err := r.commitObject(tip)
 	if err != nil {
 		return nil, err
 	}
-	exclude := map[plumbing.Hash]bool{}
+	w := &rangeWalk{flags: map[plumbing.Hash]uint8{}, parents: map[plumbing.Hash][]*object.Commit{}}
+	w.add(t, 0)
 	if base != "" {
 		b, err := r.commitObject(base)
 		if err != nil {
 			return nil, err
 		}
-		if err := walk(ctx, b, nil, func(c *object.Commit) { exclude[c.Hash] = true }); err != nil {
-			return nil, err
-		}
+		w.add(b, uninteresting)
+	}
+	if err := w.run(ctx); err != nil {
+		return nil, err
 	}
 	var found []*object.Commit
-	err = walk(ctx, t, exclude, func(c *object.Commit) { found = append(found, c) })
-	return found, err
+	for _, c := range w.visited {
+		if w.flags[c.Hash]&uninteresting == 0 {
+			found = append(found, c)
+		}
+	}
+	return found, nil
 }
 
-// walk visits every ancestor of c (c included) not in stop, once. A parent the
-// repository does not hold (a shallow repository's end) is plumbing.ErrObjectNotFound.
-func walk(ctx context.Context, c *object.Commit, stop map[plumbing.Hash]bool, visit func(*object.Commit)) error {
-	seen := map[plumbing.Hash]bool{}
-	queue := []*object.Commit{c}
-	for len(queue) > 0 {
+// maxClockSkew is how much older than one of its ancestors a commit may be dated (its
+// committer's clock behind) with Range still exact; git's own rev-list allows five
+// commits.
+const maxClockSkew = 5 * time.Minute
+
+const (
+	uninteresting uint8 = 1 << iota // reachable from base
+	queued                          // added to the walk
+)
+
+// rangeWalk is the state of rangeCommits' walk: a queue ordered by committer time,
+// newest first, the flags and parents of every commit it has read, and the oldest
+// commit date of the range so far.
+type rangeWalk struct {
+	queue   []*object.Commit
+	flags   map[plumbing.Hash]uint8
+	parents map[plumbing.Hash][]*object.Commit
+	visited []*object.Commit
+	oldest  time.Time
+}
+
+// add queues c with flag, or adds flag to it when it is queued or read already.
+func (w *rangeWalk) add(c *object.Commit, flag uint8) {
+	if w.flags[c.Hash]&queued != 0 {
+		if flag != 0 {
+			w.markUninteresting(c)
+		}
+		return
+	}
+	w.flags[c.Hash] |= flag | queued
+	i := sort.Search(len(w.queue), func(i int) bool { return w.queue[i].Committer.When.Before(c.Committer.When) })
+	w.queue = slices.Insert(w.queue, i, c)
+}
+
+// markUninteresting marks c and every ancestor of it the walk has already read.
+func (w *rangeWalk) markUninteresting(c *object.Commit) {
+	stack := []*object.Commit{c}
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if w.flags[c.Hash]&uninteresting != 0 {
+			continue
+		}
+		w.flags[c.Hash] |= uninteresting
+		stack = append(stack, w.parents[c.Hash]...)
+	}
+}
+
+func (w *rangeWalk) run(ctx context.Context) error {
+	for len(w.queue) > 0 && !w.done() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		c := queue[0]
-		queue = queue[1:]
-		if seen[c.Hash] || stop[c.Hash] {
-			continue
+		c := w.queue[0]
+		w.queue = w.queue[1:]
+		w.visited = append(w.visited, c)
+		flag := w.flags[c.Hash] & uninteresting
+		if flag == 0 && (w.oldest.IsZero() || c.Committer.When.Before(w.oldest)) {
+			w.oldest = c.Committer.When
 		}
-		seen[c.Hash] = true
-		visit(c)
 		err := c.Parents().ForEach(func(p *object.Commit) error {
-			queue = append(queue, p)
+			w.parents[c.Hash] = append(w.parents[c.Hash], p)
+			w.add(p, flag)
 			return nil
 		})
 		if err != nil {
@@ -373,4 +431,14 @@ func walk(ctx context.Context, c *object.Commit, stop map[plumbing.Hash]bool, vi
 		}
 	}
 	return nil
+}
+
+// done says whether nothing left to visit can be in the range or lead back into it.
+func (w *rangeWalk) done() bool {
+	for _, c := range w.queue {
+		if w.flags[c.Hash]&uninteresting == 0 {
+			return false
+		}
+	}
+	return w.oldest.IsZero() || w.queue[0].Committer.When.Add(maxClockSkew).Before(w.oldest)
 }

@@ -114,6 +114,9 @@ func (w *Workspace) open(ctx context.Context, pr Progress, auth repo.Auth, repoD
 	if err != nil {
 		return err
 	}
+	if why := r.Rebuilt(); why != nil {
+		pr.Done("%v", why)
+	}
 	w.Repo = r
 	if w.Scratch, err = os.MkdirTemp("", "kubectl-promote-"); err != nil {
 		return err

@@ -84,7 +84,7 @@ func (r *Repo) openCache(ctx context.Context, root, rawURL string) error {
 	r.fileLocked = true
 	g, err := openCached(dir, r.remote, rawURL)
 	if err != nil {
-		if g, err = r.rebuildCache(); err != nil {
+		if g, err = r.rebuildCache(err); err != nil {
 			return err
 		}
 	}
@@ -93,14 +93,14 @@ func (r *Repo) openCache(ctx context.Context, root, rawURL string) error {
 	return nil
 }
 
-// rebuildCache deletes the cache (it is corrupt, or not ours) and makes it anew; the
-// caller holds the lock.
-func (r *Repo) rebuildCache() (*git.Repository, error) {
+// rebuildCache deletes the cache (it is corrupt, or not ours: why) and makes it anew;
+// the caller holds the lock.
+func (r *Repo) rebuildCache(why error) (*git.Repository, error) {
 	closeStore(r.git)
 	if err := os.RemoveAll(r.cacheDir); err != nil {
 		return nil, fmt.Errorf("removing the corrupt repository cache %s: %v (delete it and run again)", r.cacheDir, err)
 	}
-	r.rebuilt = true
+	r.rebuilt = fmt.Errorf("the cached copy of %s in %s was unreadable (%s) and was fetched anew", r.url, r.cacheDir, strings.ReplaceAll(why.Error(), r.pushURL, r.url))
 	g, err := initBare(r.cacheDir, r.remote, r.pushURL)
 	if err != nil {
 		return nil, fmt.Errorf("making the repository cache %s: %v", r.cacheDir, err)
@@ -128,16 +128,17 @@ func (r *Repo) fetchOrRebuild(ctx context.Context) error {
 		return err
 	}
 	defer r.unlockCache()
-	g, err := r.rebuildCache()
-	if err != nil {
-		return err
+	g, rerr := r.rebuildCache(err)
+	if rerr != nil {
+		return rerr
 	}
 	r.git = g
 	return r.fetch(ctx)
 }
 
-// Rebuilt says whether Open found the cached repository corrupt and fetched it again.
-func (r *Repo) Rebuilt() bool { return r.rebuilt }
+// Rebuilt is why Open found the cached repository corrupt and fetched it again, nil
+// when it did not: a caller tells the user, once, since the run paid for a full fetch.
+func (r *Repo) Rebuilt() error { return r.rebuilt }
 
 // openStore is the object store of the bare repository at dir. go-git's default
 // opens a pack file for every object it reads from it, which made reading a long

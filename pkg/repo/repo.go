@@ -92,7 +92,7 @@ type Repo struct {
 	flock      *fileLock
 	fileLocked bool     // this Repo holds flock now
 	packs      []string // the pack files as of this Repo's last look
-	rebuilt    bool     // Open found the cache corrupt and rebuilt it
+	rebuilt    error    // why Open found the cache corrupt and rebuilt it
 	deepened   int      // the steps of deepenSteps fetched
 }
 

@@ -100,6 +100,7 @@ func TestLongHistoryThroughTheCache(t *testing.T) {
 	require.Equal(t, 0, r.Code, r.String())
 	rb := parseRollback(t, r)
 	require.Equal(t, "rolled-back", rb.Outcome, r.String())
+	require.Contains(t, r.Stderr, "was unreadable (", "the rebuild is told: the run paid for a full fetch")
 	require.Len(t, rb.Reverted, 1, r.String())
 	require.Equal(t, promoted, rb.Reverted[0].Commit)
 	requireSameTree(t, f, tip, head(t, f), "apps/production", "the rollback restores production as it was before the promotion")

@@ -26,14 +26,12 @@ install: build ## Install kubectl-promote and its completion script next to kube
 	install -D bin/kubectl-promote "$$(go env GOPATH)/bin/kubectl-promote"
 	install -D kubectl_complete-promote "$$(go env GOPATH)/bin/kubectl_complete-promote"
 
-# lint and unit are CPU-bound and run first; the plane is built (or found) once; then
-# the e2e suite, which keeps about one of two cores busy waiting on Flux, runs beside
-# fuzz and release-check, which fill the other (each target's output is printed whole
-# when it ends).
+# The e2e suite is the long pole and keeps about one of two cores busy waiting on
+# Flux, so it starts first (building or finding the plane itself) and runs
+# throughout, while lint, unit, fuzz and release-check run beside it two at a time and
+# fill the other core (each target's output is printed whole when it ends).
 test: ## Every test: lint, unit, fuzzing (bounded), end-to-end on a real plane, and the release checks
-	$(MAKE) --no-print-directory lint unit
-	$(MAKE) --no-print-directory plane
-	$(MAKE) --no-print-directory -j2 --output-sync=target e2e fuzz release-check
+	$(MAKE) --no-print-directory -j3 --output-sync=target e2e lint unit fuzz release-check
 
 unit: ## Unit tests (real Git server on loopback, no cluster)
 	go test -race -count=1 -timeout 30m ./...
@@ -56,7 +54,7 @@ plane: ## Build (or find cached) the control plane binaries
 	bash test/tools/build.sh
 
 e2e: ## End-to-end suite on real kube-apiserver + Flux + Git, through kubectl
-	$(WITH_PLANE) cd test && go test -count=1 -p 1 -parallel 6 -timeout 80m -v ./plane/... ./fleet/... ./e2e/...
+	$(WITH_PLANE) cd test && go test -count=1 -p 3 -parallel 6 -timeout 80m -v ./plane/... ./fleet/... ./e2e/...
 
 demo: ## Real promotions on local Flux clusters, every scene in turn: a directory per environment, a branch per environment, version tags (then signed), a fleet in waves, a policy window and verification, gitless OCI artifacts (KEEP=1 make demo-SCENE leaves that scene's clusters running)
 	cd test && go run ./demo && go run ./demo -branches && go run ./demo -tags && go run ./demo -fleet && go run ./demo -policy && go run ./demo -oci

@@ -36,8 +36,9 @@ import (
 // push), not for the whole run, and reopens the object store when another run added
 // packs since. Nothing in it is ever rewritten in place: go-git only adds objects,
 // packs and refs. A cache that does not open, or whose refs name objects it does not
-// hold, is deleted and fetched again. Deleting the whole cache directory is always
-// safe between runs: it holds only what the remote has, and credentials never.
+// hold, is deleted and fetched again. One unused for 30 days is deleted by a later
+// run (pruneCaches). Deleting the whole cache directory is always safe between runs:
+// it holds only what the remote has, and credentials never.
 
 // cacheLayout is the version of what the cache directory holds; a change makes old
 // caches be ignored (a new name) rather than misread.
@@ -70,6 +71,7 @@ func (r *Repo) openCache(ctx context.Context, root, rawURL string) error {
 		return err
 	}
 	dir := filepath.Join(root, cacheName(rawURL))
+	pruneCaches(root, dir, time.Now())
 	fl, err := openFileLock(dir + ".lock")
 	if err != nil {
 		return err
@@ -82,6 +84,8 @@ func (r *Repo) openCache(ctx context.Context, root, rawURL string) error {
 		return err
 	}
 	r.fileLocked = true
+	now := time.Now()
+	_ = os.Chtimes(dir+".lock", now, now) // used now: pruneCaches reads it
 	g, err := openCached(dir, r.remote, rawURL)
 	if err != nil {
 		if g, err = r.rebuildCache(err); err != nil {
@@ -91,6 +95,57 @@ func (r *Repo) openCache(ctx context.Context, root, rawURL string) error {
 	r.git = g
 	r.packs = packSet(dir)
 	return nil
+}
+
+// A cached repository no run has opened for cacheUnusedFor (its lock file's time) is
+// deleted by a later run, which looks at most once every pruneEvery (the time of
+// .pruned under the cache directory), so that repositories a user stopped promoting
+// do not stay on disk for ever.
+const (
+	cacheUnusedFor = 30 * 24 * time.Hour
+	pruneEvery     = 24 * time.Hour
+)
+
+// pruneCaches deletes the cached repositories under root unused for cacheUnusedFor,
+// but not keep (the one this run opens), and each only while holding its lock, so
+// that a run using it meanwhile is never disturbed. The lock files stay: a run that
+// opened one before the deletion must lock the same file as a run after it. Failures
+// are ignored: pruning is housekeeping, never a reason for a promotion to fail.
+func pruneCaches(root, keep string, now time.Time) {
+	marker := filepath.Join(root, ".pruned")
+	if fi, err := os.Stat(marker); err == nil && now.Sub(fi.ModTime()) < pruneEvery {
+		return
+	}
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		return
+	}
+	_ = os.Chtimes(marker, now, now)
+	locks, _ := filepath.Glob(filepath.Join(root, "*.lock"))
+	for _, lock := range locks {
+		dir := strings.TrimSuffix(lock, ".lock")
+		if dir == keep || !unusedSince(lock, now) {
+			continue
+		}
+		if _, err := os.Stat(dir); err != nil {
+			continue
+		}
+		l, err := openFileLock(lock)
+		if err != nil {
+			continue
+		}
+		if ok, _ := l.tryLock(); ok {
+			if unusedSince(lock, now) { // no run used it before the lock was taken
+				_ = os.RemoveAll(dir)
+			}
+			_ = l.unlock()
+		}
+		_ = l.close()
+	}
+}
+
+func unusedSince(lock string, now time.Time) bool {
+	fi, err := os.Stat(lock)
+	return err == nil && now.Sub(fi.ModTime()) >= cacheUnusedFor
 }
 
 // rebuildCache deletes the cache (it is corrupt, or not ours: why) and makes it anew;

@@ -116,7 +116,7 @@ func TestCachePushAndWarmRun(t *testing.T) {
 
 	entries, err := os.ReadDir(cache)
 	require.NoError(t, err)
-	require.Len(t, entries, 2, "one repository and its lock")
+	require.Len(t, entries, 3, "one repository, its lock and the time of the last prune")
 
 	other := f.pushFile(t, "main", stagingFile, stagingYAML("1.2.0"), "by hand")
 	r2 := f.open(t, Options{CacheDir: cache})
@@ -347,4 +347,51 @@ func TestRangeStaysShallow(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, n, "an ancestor has nothing its descendant lacks")
 	assert.Equal(t, 16, commitCount(t, r))
+}
+
+// A cached repository unused for 30 days is deleted by a later run, at most once a
+// day, never while another run holds it, and never the one the run opens.
+func TestUnusedCachesArePruned(t *testing.T) {
+	f := newFixture(t, gitserver.Options{})
+	root := t.TempDir()
+	now := time.Now()
+	caches := map[string]time.Duration{"old": 40 * 24 * time.Hour, "held": 40 * 24 * time.Hour, "recent": 10 * 24 * time.Hour}
+	for name, age := range caches {
+		require.NoError(t, os.MkdirAll(filepath.Join(root, name, "objects"), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(root, name+".lock"), nil, 0o600))
+		require.NoError(t, os.Chtimes(filepath.Join(root, name+".lock"), now.Add(-age), now.Add(-age)))
+	}
+	held, err := openFileLock(filepath.Join(root, "held.lock"))
+	require.NoError(t, err)
+	ok, err := held.tryLock()
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	// A run opening a repository prunes; its own cache, as old as the others, stays.
+	r := f.open(t, Options{CacheDir: root})
+	mine := r.cacheDir
+	require.NoError(t, r.Close())
+	old := now.Add(-40 * 24 * time.Hour)
+	require.NoError(t, os.Chtimes(mine+".lock", old, old))
+	require.NoError(t, os.Remove(filepath.Join(root, ".pruned")))
+	r = f.open(t, Options{CacheDir: root})
+	require.NoError(t, r.Close())
+
+	assert.NoDirExists(t, filepath.Join(root, "old"), "unused for 40 days: deleted")
+	assert.FileExists(t, filepath.Join(root, "old.lock"), "the lock file stays for runs that opened it")
+	assert.DirExists(t, filepath.Join(root, "held"), "another run holds it")
+	assert.DirExists(t, filepath.Join(root, "recent"))
+	assert.DirExists(t, mine, "the run's own cache")
+	fi, err := os.Stat(mine + ".lock")
+	require.NoError(t, err)
+	assert.WithinDuration(t, time.Now(), fi.ModTime(), time.Minute, "opening marks it used")
+
+	// Once released, it goes at the next look, which is a day later, not sooner.
+	require.NoError(t, held.unlock())
+	require.NoError(t, held.close())
+	pruneCaches(root, "", time.Now())
+	assert.DirExists(t, filepath.Join(root, "held"), "looked less than a day ago")
+	pruneCaches(root, "", time.Now().Add(25*time.Hour))
+	assert.NoDirExists(t, filepath.Join(root, "held"))
+	assert.DirExists(t, filepath.Join(root, "recent"))
 }

@@ -160,7 +160,7 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 			if o.Review {
 				how = "opening a pull request against branch"
 			}
-			return askYesNo(o.IOStreams, fmt.Sprintf("Revert %d promotion(s) to %s by %s %s?", len(r.Reverted), r.Target.Name, how, r.Target.Branch))
+			return askYesNo(o.IOStreams, fmt.Sprintf("Revert %d promotion(s) to %s by %s %s?", len(r.Reverted), r.Target.Name, how, rollbackBranch(r)))
 		}
 	}
 	res, err := promote.RunRollback(ctx, o.clients, o.opts)

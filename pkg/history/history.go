@@ -38,6 +38,10 @@ const (
 	TrailerTag = "Promoted-Tag"
 	// TrailerPreviousTag is the tag the target ran before a tag promotion.
 	TrailerPreviousTag = "Promoted-Previous-Tag"
+	// TrailerDigest is the digest a pin promotion pinned (an OCIRepository's
+	// spec.ref.digest, edited in Git), TrailerPreviousDigest the one it pinned before.
+	TrailerDigest         = "Promoted-Digest"
+	TrailerPreviousDigest = "Promoted-Previous-Digest"
 )
 
 // Kinds of entries.
@@ -100,6 +104,7 @@ func BuildFor(commits []repo.Commit, notes map[string]string, to string) []v1alp
 			e.Base = first(c.Trailers, TrailerBase)
 			e.Tag = first(c.Trailers, TrailerTag)
 			e.PreviousTag = first(c.Trailers, TrailerPreviousTag)
+			e.Digest, e.Previous = first(c.Trailers, TrailerDigest), first(c.Trailers, TrailerPreviousDigest)
 			for _, v := range repo.TrailerValues(c.Trailers, TrailerImage) {
 				e.Images = append(e.Images, ParseImage(v))
 			}
@@ -111,8 +116,8 @@ func BuildFor(commits []repo.Commit, notes map[string]string, to string) []v1alp
 }
 
 // assignStates walks from newest to oldest: a promotion reverted by a rollback is
-// rolled-back; otherwise it is current while some image it changed has not been
-// changed by a newer live promotion, and superseded after.
+// rolled-back; otherwise it is current while some image it changed (or the digest
+// it pinned) has not been changed by a newer live promotion, and superseded after.
 func assignStates(entries []v1alpha1.HistoryEntry) {
 	revertedBy := map[string]string{}
 	for _, e := range entries {
@@ -145,10 +150,17 @@ func assignStates(entries []v1alpha1.HistoryEntry) {
 		}
 		newerPromotion = true
 		e.State = StateSuperseded
+		claims := make([]string, 0, len(e.Images)+1)
 		for _, img := range e.Images {
-			if !claimed[img.Repository] {
+			claims = append(claims, img.Repository)
+		}
+		if e.Digest != "" { // a digest pin: what it pins is the whole artifact
+			claims = append(claims, "\x00digest")
+		}
+		for _, c := range claims {
+			if !claimed[c] {
 				e.State = StateCurrent
-				claimed[img.Repository] = true
+				claimed[c] = true
 			}
 		}
 	}

@@ -76,3 +76,20 @@ func TestParseImage(t *testing.T) {
 	require.Equal(t, v1alpha1.PromotedImage{Repository: "localhost:5000/r", From: "1", To: "sha256:b"}, ParseImage("localhost:5000/r@sha256:b (from 1)"))
 	require.Equal(t, v1alpha1.PromotedImage{Repository: "r", To: "latest"}, ParseImage("r"))
 }
+
+// A digest pin's promotions (an OCIRepository's spec.ref.digest edited in Git) carry
+// no image: the newest live one is current, the older superseded, and each says
+// the digest it pinned and the one before.
+func TestBuildDigestPins(t *testing.T) {
+	pinned := func(sha, digest, previous string) repo.Commit {
+		c := promotion(sha)
+		c.Trailers = append(c.Trailers, repo.Trailer{Key: TrailerStrategy, Value: "pin"}, repo.Trailer{Key: TrailerDigest, Value: digest},
+			repo.Trailer{Key: TrailerPreviousDigest, Value: previous})
+		return c
+	}
+	got := Build([]repo.Commit{rollback("r1", "p3"), pinned("p3", "sha256:3", "sha256:2"), pinned("p2", "sha256:2", "sha256:1"), pinned("p1", "sha256:1", "sha256:0")})
+	require.Equal(t, []string{"r1:rollback:current", "p3:promotion:rolled-back", "p2:promotion:current", "p1:promotion:superseded"}, states(got))
+	require.Equal(t, "sha256:2", got[2].Digest)
+	require.Equal(t, "sha256:1", got[2].Previous)
+	require.Equal(t, "pin", got[2].Strategy)
+}

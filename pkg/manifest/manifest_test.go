@@ -3,6 +3,7 @@ package manifest
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -62,11 +63,11 @@ func TestFindAndSetTagKeepsCommentsAndOtherDocuments(t *testing.T) {
 		"clusters/staging/sources.yaml":     sources,
 		"clusters/production/apps/app.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: releases\n",
 	})
-	found, err := Find(root, "./clusters/production", "flux-system", "releases", "")
+	found, err := Find(root, "./clusters/production", KindGitRepository, "flux-system", "releases", "")
 	require.NoError(t, err)
-	require.Equal(t, []Declaration{{Path: "clusters/production/sources.yaml", Namespace: "flux-system", Name: "releases"}}, found)
+	require.Equal(t, []Declaration{{Path: "clusters/production/sources.yaml", Kind: KindGitRepository, Namespace: "flux-system", Name: "releases"}}, found)
 
-	f, err := SetTag(root, found[0], "v1.4.3")
+	f, err := SetRef(root, found[0], "v1.4.3")
 	require.NoError(t, err)
 	require.Equal(t, "clusters/production/sources.yaml", f.Path)
 	want := `    tag: "v1.4.3"   # bumped by kubectl-promote` + "\n"
@@ -79,10 +80,10 @@ func TestFindAndSetTagKeepsCommentsAndOtherDocuments(t *testing.T) {
 	require.Contains(t, got, "tag: v9.9.9")
 	require.Contains(t, got, "name: releases   # the pinned one")
 
-	none, err := Find(root, "clusters/production", "flux-system", "absent", "")
+	none, err := Find(root, "clusters/production", KindGitRepository, "flux-system", "absent", "")
 	require.NoError(t, err)
 	require.Empty(t, none)
-	none, err = Find(root, "clusters/nowhere", "flux-system", "releases", "")
+	none, err = Find(root, "clusters/nowhere", KindGitRepository, "flux-system", "releases", "")
 	require.NoError(t, err)
 	require.Empty(t, none)
 }
@@ -90,10 +91,10 @@ func TestFindAndSetTagKeepsCommentsAndOtherDocuments(t *testing.T) {
 func TestSetTagOfRefName(t *testing.T) {
 	root := t.TempDir()
 	write(t, root, map[string]string{"c/repo.yml": "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: r\nspec:\n  ref:\n    name: 'refs/tags/1.0.0'\n"})
-	found, err := Find(root, "c", "apps", "r", "apps")
+	found, err := Find(root, "c", KindGitRepository, "apps", "r", "apps")
 	require.NoError(t, err, "a document without a namespace is in the Kustomization's target namespace")
 	require.Len(t, found, 1)
-	_, err = SetTag(root, found[0], "1.0.1")
+	_, err = SetRef(root, found[0], "1.0.1")
 	require.NoError(t, err)
 	require.Contains(t, read(t, root, "c/repo.yml"), "    name: 'refs/tags/1.0.1'\n")
 }
@@ -127,31 +128,31 @@ func TestGeneratedFileIsEditedThroughAPatch(t *testing.T) {
 		"clusters/production/flux-system/gotk-sync.yaml":     gotkSync,
 		"clusters/production/flux-system/kustomization.yaml": kust,
 	})
-	found, err := Find(root, "clusters/production", "flux-system", "flux-system", "")
+	found, err := Find(root, "clusters/production", KindGitRepository, "flux-system", "flux-system", "")
 	require.NoError(t, err)
 	require.Len(t, found, 1)
 	require.True(t, found[0].Generated)
 	require.Equal(t, "clusters/production/flux-system/kustomization.yaml", found[0].Patch)
 
-	f, err := SetTag(root, found[0], "v1.0.1")
+	f, err := SetRef(root, found[0], "v1.0.1")
 	require.NoError(t, err)
 	require.Equal(t, found[0].Patch, f.Path)
 	require.Equal(t, gotkSync, read(t, root, found[0].Path), "the generated file is never edited")
-	require.Equal(t, kust+"patches:\n"+Patch("flux-system", "flux-system", "v1.0.1"), read(t, root, f.Path))
+	require.Equal(t, kust+"patches:\n"+Patch(KindGitRepository, "flux-system", "flux-system", "v1.0.1"), read(t, root, f.Path))
 
 	// The next promotion moves the same patch's tag, adding nothing.
-	f, err = SetTag(root, found[0], "v1.0.2")
+	f, err = SetRef(root, found[0], "v1.0.2")
 	require.NoError(t, err)
-	require.Equal(t, kust+"patches:\n"+Patch("flux-system", "flux-system", "v1.0.2"), read(t, root, f.Path))
+	require.Equal(t, kust+"patches:\n"+Patch(KindGitRepository, "flux-system", "flux-system", "v1.0.2"), read(t, root, f.Path))
 }
 
 func TestGeneratedPatchAppendedAfterOtherPatches(t *testing.T) {
 	root := t.TempDir()
 	kust := "resources:\n- gotk-sync.yaml\npatches:\n- patch: |\n    - op: add\n      path: /spec/interval\n      value: 5m\n  target:\n    kind: GitRepository\n# trailing comment\n"
 	write(t, root, map[string]string{"fs/gotk-sync.yaml": gotkSync, "fs/kustomization.yaml": kust})
-	found, err := Find(root, "fs", "flux-system", "flux-system", "")
+	found, err := Find(root, "fs", KindGitRepository, "flux-system", "flux-system", "")
 	require.NoError(t, err)
-	f, err := SetTag(root, found[0], "v2.0.0")
+	f, err := SetRef(root, found[0], "v2.0.0")
 	require.NoError(t, err)
 	got := string(f.After)
 	require.Contains(t, got, "    kind: GitRepository\n- patch: |\n    - op: add\n      path: /spec/ref\n      value:\n        tag: \"v2.0.0\"\n  target:\n    kind: GitRepository\n    name: flux-system\n")
@@ -159,11 +160,74 @@ func TestGeneratedPatchAppendedAfterOtherPatches(t *testing.T) {
 
 	// A patch of the GitRepository that is not ours is refused, not overwritten.
 	write(t, root, map[string]string{"fs/kustomization.yaml": "resources:\n- gotk-sync.yaml\npatches:\n- patch: |\n    - op: replace\n      path: /spec/ref/tag\n      value: v1\n  target:\n    kind: GitRepository\n    name: flux-system\n"})
-	_, err = SetTag(root, found[0], "v2.0.0")
+	_, err = SetRef(root, found[0], "v2.0.0")
 	require.ErrorContains(t, err, "not kubectl-promote's")
 
 	// No kustomization.yaml beside it: say what to commit.
 	require.NoError(t, os.Remove(filepath.Join(root, "fs/kustomization.yaml")))
-	_, err = SetTag(root, found[0], "v2.0.0")
+	_, err = SetRef(root, found[0], "v2.0.0")
 	require.ErrorContains(t, err, "does not exist to patch it")
+}
+
+const ociSources = `# production's artifact, pinned by digest
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata:
+  name: app
+spec:
+  interval: 10m
+  url: oci://registry.example.com/app
+  ref:
+    digest: "sha256:1111111111111111111111111111111111111111111111111111111111111111" # promoted
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: app
+spec:
+  ref:
+    tag: v1.0.0
+`
+
+// An OCIRepository's spec.ref.digest is edited in place like a GitRepository's tag:
+// comments, quoting and the other documents kept, and a GitRepository of the same
+// name is not it.
+func TestSetRefOfAnOCIRepositoryDigest(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, map[string]string{"apps/production/app.yaml": ociSources})
+	found, err := Find(root, "apps", KindOCIRepository, "production", "app", "production")
+	require.NoError(t, err)
+	require.Equal(t, []Declaration{{Path: "apps/production/app.yaml", Kind: KindOCIRepository, Namespace: "production", Name: "app"}}, found)
+	d2 := "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	f, err := SetRef(root, found[0], d2)
+	require.NoError(t, err)
+	want := strings.Replace(ociSources, "sha256:1111111111111111111111111111111111111111111111111111111111111111", d2, 1)
+	require.Equal(t, want, string(f.After))
+	require.Equal(t, want, read(t, root, "apps/production/app.yaml"))
+
+	// Without a digest to edit (it follows a tag), say so.
+	write(t, root, map[string]string{"apps/production/app.yaml": strings.Replace(ociSources, `digest: "sha256:1111111111111111111111111111111111111111111111111111111111111111"`, "tag: latest", 1)})
+	_, err = SetRef(root, found[0], d2)
+	require.ErrorContains(t, err, "declares OCIRepository production/app without a spec.ref.digest to edit")
+}
+
+// A generated file declaring an OCIRepository is patched with its digest.
+func TestGeneratedOCIRepositoryIsPatchedWithTheDigest(t *testing.T) {
+	root := t.TempDir()
+	gen := "# " + GeneratedMarker + ". DO NOT EDIT.\n" + ociSources
+	write(t, root, map[string]string{"fs/sync.yaml": gen, "fs/kustomization.yaml": "resources:\n- sync.yaml\n"})
+	found, err := Find(root, "fs", KindOCIRepository, "flux-system", "app", "flux-system")
+	require.NoError(t, err)
+	require.Len(t, found, 1)
+	d2 := "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	f, err := SetRef(root, found[0], d2)
+	require.NoError(t, err)
+	require.Equal(t, "resources:\n- sync.yaml\npatches:\n"+Patch(KindOCIRepository, "flux-system", "app", d2), string(f.After))
+	require.Contains(t, string(f.After), "          digest: \""+d2+"\"\n    target:\n      kind: OCIRepository\n")
+
+	// The next promotion moves the same patch's digest.
+	d3 := "sha256:3333333333333333333333333333333333333333333333333333333333333333"
+	f, err = SetRef(root, found[0], d3)
+	require.NoError(t, err)
+	require.Equal(t, "resources:\n- sync.yaml\npatches:\n"+Patch(KindOCIRepository, "flux-system", "app", d3), string(f.After))
 }

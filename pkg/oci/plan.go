@@ -15,7 +15,9 @@ import (
 )
 
 // StrategyPin is a target that pins spec.ref.digest: the pin is edited in Git, not
-// in the registry (the Git pipeline's job; this package only plans it).
+// in the registry (the Git pipeline's job: pkg/promote's pin strategy; this package
+// plans it, and copies the digest into the target's repository when it reads
+// another one, Provide).
 const StrategyPin = "pin"
 
 // Plan is one OCI promotion: the digest the source environment applied and what
@@ -186,7 +188,24 @@ func (c *Client) Apply(ctx context.Context, p *Plan, tag string, rec Record) (*R
 		}
 		return c.Release(ctx, p.Target, p.Digest, tag, p.Ref.SemVer, p.Ref.SemverFilter, rec)
 	}
-	return nil, fmt.Errorf("the target pins %s in spec.ref.digest: the pin is edited in Git, not moved in the registry", p.Ref.Digest)
+	return nil, fmt.Errorf("the target pins %s in spec.ref.digest: the pin is edited in Git (strategy %s), not moved in the registry", p.Ref.Digest, StrategyPin)
+}
+
+// Provide makes the digest the source applied available in the target's repository,
+// for a pin (the target's OCIRepository pins it by digest, and reads its own
+// repository): nothing when both read one repository or the target's already has
+// it, else the manifest and its blobs copied by digest as the copy strategy copies
+// them (no tag, no record: a pin's record is its commit). copied says it copied.
+func (c *Client) Provide(ctx context.Context, p *Plan) (copied bool, err error) {
+	if p.Source.String() == p.Target.String() {
+		return false, nil
+	}
+	if _, err := c.Resolve(ctx, p.Target, p.Digest.String()); err == nil {
+		return false, nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return false, err
+	}
+	return true, c.copyDigest(ctx, p.Source, p.Digest, p.Target)
 }
 
 // Fetch unpacks, as the target's OCIRepository would (its layerSelector), the digest

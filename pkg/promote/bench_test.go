@@ -17,7 +17,6 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/internal/seed"
 	"github.com/kubectl-promote/kubectl-promote/internal/timing"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
-	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
 
 // benchLayout is one seed layout to plan a promotion on: the branch each
@@ -90,7 +89,7 @@ func planOnce(ctx context.Context, tb testing.TB, l benchLayout, url, stagingHea
 	defer w.close()
 	s, err := chooseStrategy(w, "", false, TagOptions{})
 	require.NoError(tb, err)
-	require.NoError(tb, w.open(ctx, nopProgress{}, repo.Auth{}, "", nil))
+	require.NoError(tb, gitRepositorySource{}.Open(ctx, w, openOptions{progress: nopProgress{}}))
 	c, err := s.Plan(ctx, w)
 	require.NoError(tb, err)
 	require.False(tb, c.empty(), l.name)

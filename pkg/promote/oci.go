@@ -17,8 +17,9 @@ import (
 
 // ociRepositorySource is an OCIRepository (gitless Flux): the artifact the source
 // environment applied is pulled by digest and unpacked, and a registry strategy
-// (pkg/oci: retag, copy, semver) points the target at it. Nothing is committed: what
-// the pipeline follows is the digest.
+// (pkg/oci: retag, copy, semver) points the target at it, or for a target pinning a
+// digest in Git the pin strategy commits the new pin (ocipin.go). What the
+// pipeline follows is the digest.
 type ociRepositorySource struct{}
 
 // Open pulls the digest the source applied and unpacks the layer its OCIRepository
@@ -47,22 +48,29 @@ func (ociRepositorySource) Open(ctx context.Context, w *Workspace, o openOptions
 }
 
 // Choose is the registry strategy the target's OCIRepository calls for (pkg/oci:
-// Choose, which also refuses the flags it does not take); a target pinning a
-// digest (pin) is refused in refusals.go.
+// Choose, which also refuses the flags it does not take), or for a target pinning
+// a digest the pin strategy, which edits the pin in Git (ocipin.go).
 func (ociRepositorySource) Choose(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy, error) {
 	name, err := oci.Choose(w.Source, w.Target, oci.Flags{Strategy: want, Release: tag.Bump != "" || tag.Tag != "",
 		Git: tag.Branch != "" || tag.IncludeUnreleased || ffOnly})
 	if err != nil {
 		return nil, err
 	}
+	if name == oci.StrategyPin {
+		return newOCIPin(), nil
+	}
 	return ociStrategy{name: name, tag: tag, st: &ociState{}}, nil
 }
 
 // ChooseUndo is the registry strategy that moves the target's tag back (pkg/oci:
-// UndoStrategy); a semver range's version tags are never moved, and a digest pin
-// moves in Git: both refused in refusals.go.
+// UndoStrategy; a semver range's version tags are never moved, refused in
+// refusals.go), or for a digest pin the pin strategy, which reverts it in Git.
 func (ociRepositorySource) ChooseUndo(w *Workspace, _ *undo) (Strategy, error) {
-	return ociStrategy{name: oci.UndoStrategy(flux.OCIRefOf(w.Target.OCISource)), st: &ociState{}}, nil
+	name := oci.UndoStrategy(flux.OCIRefOf(w.Target.OCISource))
+	if name == oci.StrategyPin {
+		return newOCIPin(), nil
+	}
+	return ociStrategy{name: name, st: &ociState{}}, nil
 }
 
 // Commit is the digest an OCI revision names ("latest@sha256:…" or "sha256:…").
@@ -95,23 +103,11 @@ func (s ociStrategy) Name() string { return s.name }
 // Plan reads the target's current digest, renders the target's Kustomization on it
 // and on the digest the source applied, and shows the difference.
 func (s ociStrategy) Plan(ctx context.Context, w *Workspace) (*Proposal, error) {
-	c, err := oci.ClientFor(ctx, w.Target, w.registry)
-	if err != nil {
-		return nil, err
-	}
-	pl, err := c.PlanPromotion(ctx, w.Source, w.Target)
+	c, pl, pd, err := planOCI(ctx, w)
 	if err != nil {
 		return nil, err
 	}
 	s.st.client, s.st.plan = c, pl
-	dir, err := w.scratch("oci")
-	if err != nil {
-		return nil, err
-	}
-	pd, err := renderDiff(ctx, w.Target, c, pl, dir)
-	if err != nil {
-		return nil, err
-	}
 	p := &Proposal{Branch: pl.Target.Tag(pl.Ref.Tag).String(), Plan: pd, TargetRevision: pl.RevisionOf(pl.Current)}
 	if pl.Strategy == oci.StrategySemver {
 		p.Branch = pl.Target.String()
@@ -129,6 +125,26 @@ func (s ociStrategy) Plan(ctx context.Context, w *Workspace) (*Proposal, error) 
 		Previous: oci.DigestString(pl.Current), OriginRevision: pl.OriginRevision}
 	p.Subject = fmt.Sprintf("promote(%s): %s@%s from %s", w.Target.Name, p.Artifact.Repository, p.Artifact.Digest, w.Source.Name)
 	return p, nil
+}
+
+// planOCI is what every OCI strategy plans first: the registry plan of the digest
+// the source applied (pkg/oci: PlanPromotion), and the target's Kustomization
+// rendered on the digest it serves now and on that one (renderDiff).
+func planOCI(ctx context.Context, w *Workspace) (*oci.Client, *oci.Plan, *plan.Plan, error) {
+	c, err := oci.ClientFor(ctx, w.Target, w.registry)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pl, err := c.PlanPromotion(ctx, w.Source, w.Target)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dir, err := w.scratch("oci")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pd, err := renderDiff(ctx, w.Target, c, pl, dir)
+	return c, pl, pd, err
 }
 
 // renderDiff renders the target's Kustomization on what it serves now and on the
@@ -238,21 +254,18 @@ func (s ociStrategy) Action(r *v1alpha1.Promotion) string {
 	return fmt.Sprintf("the artifact to %s (%s)", r.Target.Name, s.name)
 }
 
-// deliveryLine is the progress line before a delivery: a commit to a branch, or an
-// OCI tag written to a registry.
-func deliveryLine(s Strategy, branch string) string {
-	if o, ok := s.(ociStrategy); ok {
-		return fmt.Sprintf("writing %s to %s (%s)", o.st.plan.Digest, branch, o.name)
-	}
-	return "committing to branch " + branch
+// delivering, undoing and unchanged word ociStrategy's progress lines (wording):
+// a registry write, not a commit to a branch.
+func (s ociStrategy) delivering(branch string) string {
+	return fmt.Sprintf("writing %s to %s (%s)", s.st.plan.Digest, branch, s.name)
 }
 
-// undoLine is the progress line before an undo.
-func undoLine(s Strategy, commit, branch string) string {
-	if _, ok := s.(ociStrategy); ok {
-		return fmt.Sprintf("rolling back %s: moving %s back", commit, branch)
-	}
-	return fmt.Sprintf("rolling back %s on branch %s", repo.ShortSHA(commit), branch)
+func (ociStrategy) undoing(commit, branch string) string {
+	return fmt.Sprintf("rolling back %s: moving %s back", commit, branch)
+}
+
+func (s ociStrategy) unchanged(branch string) string {
+	return fmt.Sprintf("nothing to promote: %s already points at %s", branch, s.st.plan.Digest) // another promotion wrote it first
 }
 
 // tracks is what an environment's source follows, for the progress lines.

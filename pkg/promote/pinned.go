@@ -15,19 +15,30 @@ import (
 // to one tag (--strategy tag or auto chooses it).
 const StrategyPinnedTag = "pinned-tag"
 
-// pin is where a pinned target's GitRepository is declared (manifest.Locate): the
+// pin is where a pinned target's source object is declared (manifest.Locate): the
 // manifest, the Kustomization that applies it (with its source) and the branch
-// that Kustomization reads.
+// that Kustomization reads. A GitRepository pinned to a tag (the pinned-tag
+// strategy) and an OCIRepository pinned to a digest (the pin strategy, ocipin.go)
+// are both moved by editing it.
 type pin struct {
 	manifest.Found
-	// file is the file the edit changes, as planned.
-	file manifest.File
+	// file is the file the edit changes, as planned; previous and value what the
+	// object pins before and after it.
+	file            manifest.File
+	previous, value string
 }
 
 // describe is the plan's and the result's account of the pin.
-func (p *pin) describe(w *Workspace, previous, tag string) *v1alpha1.Pin {
-	return &v1alpha1.Pin{GitRepository: w.Target.Source.Namespace + "/" + w.Target.Source.Name, Previous: previous, Tag: tag,
-		Manifest: p.Declaration.Path, File: p.file.Path, Kustomization: p.Via.Ref.Namespace + "/" + p.Via.Ref.Name, Branch: p.Branch}
+func (p *pin) describe() *v1alpha1.Pin {
+	d := p.Declaration
+	out := &v1alpha1.Pin{Previous: p.previous, Manifest: d.Path, File: p.file.Path,
+		Kustomization: p.Via.Ref.Namespace + "/" + p.Via.Ref.Name, Branch: p.Branch}
+	if obj := d.Namespace + "/" + d.Name; d.Kind == manifest.KindOCIRepository {
+		out.OCIRepository, out.Digest = obj, p.value
+	} else {
+		out.GitRepository, out.Tag = obj, p.value
+	}
+	return out
 }
 
 // planPin finds the manifest and plans its edit to tag on the head of its branch,
@@ -38,21 +49,35 @@ func (s tagStrategy) planPin(ctx context.Context, w *Workspace, c *Proposal) err
 	if err != nil {
 		return err
 	}
+	p.previous = c.Released.Name
 	c.Pin = p
-	c.Plan.Files = append(c.Plan.Files, plan.FileChange{Path: p.file.Path, Before: p.file.Before, After: p.file.After})
+	c.Plan.Files = append(c.Plan.Files, p.change())
 	return nil
 }
 
-// preparePin finds the manifest and plans, on a checkout of its branch's head
-// (returned), its edit to pin tag (p.file).
-func preparePin(ctx context.Context, w *Workspace, tag string) (*pin, string, error) {
+// change is the planned edit as a file change of the plan.
+func (p *pin) change() plan.FileChange {
+	return plan.FileChange{Path: p.file.Path, Before: p.file.Before, After: p.file.After}
+}
+
+// locatePin finds the manifest that declares the target's source object.
+func locatePin(ctx context.Context, w *Workspace) (*pin, error) {
 	found, err := manifest.Locate(ctx, w.Target, w.Repo, func(ctx context.Context, head string) (string, error) {
 		return w.checkout(ctx, head, "manifests-"+repo.ShortSHA(head))
 	})
 	if err != nil {
+		return nil, err
+	}
+	return &pin{Found: *found}, nil
+}
+
+// preparePin finds the manifest and plans, on a checkout of its branch's head
+// (returned), its edit to pin value (p.file).
+func preparePin(ctx context.Context, w *Workspace, value string) (*pin, string, error) {
+	p, err := locatePin(ctx, w)
+	if err != nil {
 		return nil, "", err
 	}
-	p := &pin{Found: *found}
 	head, err := w.Repo.BranchHead(ctx, p.Branch)
 	if err != nil {
 		return nil, "", err
@@ -61,36 +86,38 @@ func preparePin(ctx context.Context, w *Workspace, tag string) (*pin, string, er
 	if err != nil {
 		return nil, "", err
 	}
-	if p.file, err = setPin(ctx, w, p, dir, tag); err != nil {
+	p.value = value
+	if p.file, err = setPin(ctx, p, dir, value); err != nil {
 		return nil, "", err
 	}
 	return p, head, nil
 }
 
-// setPin edits the manifest under dir to pin tag and checks the edit with a render
-// of the Kustomization that applies it.
-func setPin(ctx context.Context, w *Workspace, p *pin, dir, tag string) (manifest.File, error) {
-	gr := w.Target.Source
-	f, err := manifest.SetTag(dir, p.Declaration, tag)
+// setPin edits the manifest under dir to pin value and checks the edit with a
+// render of the Kustomization that applies it.
+func setPin(ctx context.Context, p *pin, dir, value string) (manifest.File, error) {
+	d := p.Declaration
+	f, err := manifest.SetRef(dir, d, value)
 	if err != nil {
-		return f, fmt.Errorf("editing the manifest of GitRepository %s/%s: %w; nothing was pushed", gr.Namespace, gr.Name, err)
+		return f, fmt.Errorf("editing the manifest of %s %s/%s: %w; nothing was pushed", d.Kind, d.Namespace, d.Name, err)
 	}
-	return f, p.Verify(ctx, dir, gr, f.Path, tag)
+	return f, p.Verify(ctx, dir, f.Path, value)
 }
 
 // pinSubject is the manifest commit's subject.
-func pinSubject(w *Workspace, tag string) string {
-	return fmt.Sprintf("promote(%s): pin GitRepository %s/%s to %s", w.Target.Name, w.Target.Source.Namespace, w.Target.Source.Name, tag)
+func pinSubject(w *Workspace, p *pin, value string) string {
+	d := p.Declaration
+	return fmt.Sprintf("promote(%s): pin %s %s/%s to %s", w.Target.Name, d.Kind, d.Namespace, d.Name, value)
 }
 
 // commitPin commits the pin of tag on base (the image commit when the manifest's
 // branch is the one the images went to, else that branch's head).
 func commitPin(ctx context.Context, w *Workspace, p *pin, base, tag string, trailers []repo.Trailer, author repo.Signature) (string, []string, error) {
 	return w.Repo.CommitOn(ctx, base, func(ctx context.Context, _, dir string) (*repo.CommitSpec, error) {
-		if _, err := setPin(ctx, w, p, dir, tag); err != nil {
+		if _, err := setPin(ctx, p, dir, tag); err != nil {
 			return nil, err
 		}
-		return &repo.CommitSpec{Message: pinSubject(w, tag), Trailers: trailers, Author: author}, nil
+		return &repo.CommitSpec{Message: pinSubject(w, p, tag), Trailers: trailers, Author: author}, nil
 	})
 }
 

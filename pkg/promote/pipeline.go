@@ -451,7 +451,7 @@ func (p *pipeline) decide(ctx context.Context) (bool, error) {
 	if !ok {
 		return true, ErrDeclined
 	}
-	author, err := authorOf(p.o.Author, p.base.Repo)
+	author, err := authorOf(p.o.Author, p.commitRepo())
 	if err != nil {
 		return true, err
 	}
@@ -461,6 +461,22 @@ func (p *pipeline) decide(ctx context.Context) (bool, error) {
 	}
 	p.prov = Provenance{From: p.src.Ref.String(), FromRevision: p.base.SourceRevision, By: flux.WhoAmI(ctx, p.waves[0][0].w.Target.Cluster), Gates: gatesTrailer, Author: author}
 	return false, nil
+}
+
+// commitRepo is the repository the promotion commits to, whose Git identity is the
+// author: the one fetched for the source, or for OCI targets (which fetch none) the
+// first one a target fetched (the manifest of a digest pinned in Git); nil when
+// nothing is committed (registry writes).
+func (p *pipeline) commitRepo() *repo.Repo {
+	if p.base.Repo != nil {
+		return p.base.Repo
+	}
+	for _, t := range p.all() {
+		if t.w.Repo != nil {
+			return t.w.Repo
+		}
+	}
+	return nil
 }
 
 // empty says no target has a change to deliver.
@@ -616,6 +632,9 @@ func (p *pipeline) close() {
 	for _, t := range p.all() {
 		if t.w != nil && t.w != p.base && t.w.Scratch != "" {
 			os.RemoveAll(t.w.Scratch)
+		}
+		if t.w != nil && t.w.Repo != nil && (p.base == nil || t.w.Repo != p.base.Repo) {
+			t.w.Repo.Close() // its own: the manifests of an OCI target's pin
 		}
 	}
 	if p.base != nil {

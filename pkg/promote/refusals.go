@@ -68,8 +68,11 @@ var refusals = map[string][]refusal{
 		}},
 	},
 	oci.StrategyPin: {
-		{func(modes) bool { return true }, func(w *Workspace) string {
-			return fmt.Sprintf("%s pins %s: editing the pin in Git is not supported yet; point spec.ref at a tag (spec.ref.tag) or a semver range (spec.ref.semver), then promote again", w.Target.Name, ociRef(w))
+		{func(m modes) bool { return m.review }, func(w *Workspace) string {
+			return fmt.Sprintf("--review does not apply to %s yet: its digest pin is committed to the repository of the Kustomization that applies OCIRepository %s/%s, found only once planning starts, and review mode opens its pull request on the target's own Git host; promote without --review", w.Target.Name, w.Target.OCISource.Namespace, w.Target.OCISource.Name)
+		}},
+		{func(m modes) bool { return m.fleet }, func(w *Workspace) string {
+			return fmt.Sprintf("%s pins %s, which a promotion moves with a manifest commit of its own, and a fleet's waves are commits of overlays to branches: promote %s on its own", w.Target.Name, ociRef(w), w.Target.Name)
 		}},
 	},
 	StrategyPinnedTag: {

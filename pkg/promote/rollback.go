@@ -138,7 +138,8 @@ func (rb *rollback) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w := &Workspace{Target: env, TargetRef: flux.RefOf(env.Source), pushAttempts: rb.o.PushAttempts, source: source, registry: rb.o.Registry}
+	w := &Workspace{Target: env, TargetRef: flux.RefOf(env.Source), pushAttempts: rb.o.PushAttempts, source: source, registry: rb.o.Registry,
+		git: openOptions{progress: rb.o.Progress, auth: rb.o.Auth, repoDir: rb.o.RepoDir, key: rb.o.SignKey}}
 	rb.w = w
 	rb.u = &undo{to: []string{env.Ref.String()}, names: env.Name, reason: rb.o.Reason, revision: rb.o.To, force: rb.o.Force,
 		attempts: rb.o.PushAttempts, progress: rb.o.Progress, wait: rb.o.Wait}

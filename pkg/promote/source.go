@@ -40,7 +40,8 @@ type rollbackSource interface {
 	ChooseUndo(w *Workspace, u *undo) (Strategy, error)
 }
 
-// openOptions is how a source is fetched.
+// openOptions is how a source (or, for an OCI target whose digest pin lives in
+// Git, the repository of its manifest) is fetched.
 type openOptions struct {
 	progress Progress
 	auth     repo.Auth
@@ -73,7 +74,17 @@ func sourceOf(env *flux.Environment) (Source, error) {
 type gitRepositorySource struct{}
 
 func (gitRepositorySource) Open(ctx context.Context, w *Workspace, o openOptions) error {
-	return w.open(ctx, o.progress, o.auth, o.repoDir, o.key)
+	if err := w.open(ctx, w.Target.Source.Spec.URL, o); err != nil {
+		return err
+	}
+	if w.SourceCommit != "" {
+		dir, err := w.checkout(ctx, w.SourceCommit, "source")
+		if err != nil {
+			return fmt.Errorf("checking out the source's applied revision %s: %w", w.SourceRevision, err)
+		}
+		w.SourceDir = dir
+	}
+	return nil
 }
 
 func (gitRepositorySource) Choose(w *Workspace, want string, ffOnly bool, tag TagOptions) (Strategy, error) {
@@ -102,31 +113,28 @@ func (gitRepositorySource) ChooseUndo(w *Workspace, u *undo) (Strategy, error) {
 	return imagesStrategy{}, nil
 }
 
-// open fetches the repository the target reads and checks out the source's applied
-// revision.
-func (w *Workspace) open(ctx context.Context, pr Progress, auth repo.Auth, repoDir string, key *sign.Key) error {
-	pr.Doing("fetching %s", repo.RedactURL(w.Target.Source.Spec.URL))
-	opts := repo.Options{URL: w.Target.Source.Spec.URL, Auth: auth, RepoDir: repoDir}
-	if key != nil { // a nil *sign.Key in the interface would not be nil
-		opts.Signer = key
+// open fetches the repository at url into w.Repo, with a scratch space when w has
+// none.
+func (w *Workspace) open(ctx context.Context, url string, o openOptions) error {
+	if o.progress != nil {
+		o.progress.Doing("fetching %s", repo.RedactURL(url))
+	}
+	opts := repo.Options{URL: url, Auth: o.auth, RepoDir: o.repoDir}
+	if o.key != nil { // a nil *sign.Key in the interface would not be nil
+		opts.Signer = o.key
 	}
 	r, err := repo.Open(ctx, opts)
 	if err != nil {
 		return err
 	}
-	if why := r.Rebuilt(); why != nil {
-		pr.Done("%v", why)
+	if why := r.Rebuilt(); why != nil && o.progress != nil {
+		o.progress.Done("%v", why)
 	}
 	w.Repo = r
-	if w.Scratch, err = os.MkdirTemp("", "kubectl-promote-"); err != nil {
-		return err
-	}
-	if w.SourceCommit != "" {
-		dir, err := w.checkout(ctx, w.SourceCommit, "source")
-		if err != nil {
-			return fmt.Errorf("checking out the source's applied revision %s: %w", w.SourceRevision, err)
+	if w.Scratch == "" {
+		if w.Scratch, err = os.MkdirTemp("", "kubectl-promote-"); err != nil {
+			return err
 		}
-		w.SourceDir = dir
 	}
 	return nil
 }

@@ -46,7 +46,7 @@ var strategies = map[string]Strategy{
 	StrategyImages: imagesStrategy{}, StrategyRevision: revisionStrategy{},
 	StrategyTag: tagStrategy{}, StrategyPinnedTag: tagStrategy{pinned: "tag"},
 	oci.StrategyRetag: ociStrategy{name: oci.StrategyRetag}, oci.StrategyCopy: ociStrategy{name: oci.StrategyCopy},
-	oci.StrategySemver: ociStrategy{name: oci.StrategySemver},
+	oci.StrategySemver: ociStrategy{name: oci.StrategySemver}, oci.StrategyPin: newOCIPin(),
 }
 
 // Action says what a planned promotion will do, in its strategy's words (the
@@ -81,8 +81,11 @@ type Workspace struct {
 	tree *plan.SharedTree
 	// source is the kind of source the target reads (source.go).
 	source Source
-	// registry is how OCI registries are reached (Options.Registry).
+	// registry is how OCI registries are reached (Options.Registry); git how a Git
+	// repository other than the source's is fetched (the manifest of an OCI
+	// target's digest pin, ocipin.go).
 	registry oci.Options
+	git      openOptions
 }
 
 // Proposal is a strategy's plan: the change it will deliver.
@@ -136,6 +139,10 @@ type Delivery struct {
 	PinCommit string
 	pin       *pin
 	released  string
+	// applies, when set, is what the target applies instead of the commit landed:
+	// the digest a pin commit pins (ocipin.go), followed after the Kustomization
+	// applying the manifest has applied the commit.
+	applies string
 }
 
 // Strategy names, for --strategy and the JSON "strategy" field.
@@ -318,6 +325,40 @@ func (imagesStrategy) Carries(ctx context.Context, w *Workspace, d *Delivery, sh
 		return false, err
 	}
 	return plan.Runs(out, d.planFor(w).Changes), nil
+}
+
+// wording is a strategy whose deliveries are no commits to a branch (an OCI tag
+// written to a registry) and say so in their own progress lines: before a
+// delivery, before an undo, and when the target had the change already. The others
+// use the Git lines (deliveryLine, undoLine, unchangedLine).
+type wording interface {
+	delivering(branch string) string
+	undoing(commit, branch string) string
+	unchanged(branch string) string
+}
+
+// deliveryLine is the progress line before a delivery.
+func deliveryLine(s Strategy, branch string) string {
+	if w, ok := s.(wording); ok {
+		return w.delivering(branch)
+	}
+	return "committing to branch " + branch
+}
+
+// undoLine is the progress line before an undo.
+func undoLine(s Strategy, commit, branch string) string {
+	if w, ok := s.(wording); ok {
+		return w.undoing(commit, branch)
+	}
+	return fmt.Sprintf("rolling back %s on branch %s", repo.ShortSHA(commit), branch)
+}
+
+// unchangedLine says the target already had what a delivery would have landed.
+func unchangedLine(s Strategy, branch string) string {
+	if w, ok := s.(wording); ok {
+		return w.unchanged(branch)
+	}
+	return fmt.Sprintf("nothing to promote: branch %s already has these versions", branch)
 }
 
 // carrier is a strategy that can tell whether a later commit still carries its

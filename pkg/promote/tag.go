@@ -308,7 +308,8 @@ func (s tagStrategy) Record(res *v1alpha1.Promotion, w *Workspace, d *Delivery) 
 	if res.Pin != nil {
 		prev = res.Pin.Previous
 	}
-	res.Pin = d.pin.describe(w, prev, d.Tag)
+	d.pin.previous, d.pin.value = prev, d.Tag
+	res.Pin = d.pin.describe()
 	res.Pin.Commit = d.PinCommit
 	return fmt.Sprintf("pushed %s with tag %s and %s pinning it (%s) to branch %s", repo.ShortSHA(d.Push.Commit), d.Tag, repo.ShortSHA(d.PinCommit), res.Pin.File, res.Pin.Branch)
 }

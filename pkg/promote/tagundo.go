@@ -7,7 +7,6 @@ import (
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/history"
-	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 	"github.com/kubectl-promote/kubectl-promote/pkg/release"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 )
@@ -50,9 +49,10 @@ func (s tagStrategy) planUndo(ctx context.Context, w *Workspace, u *undo, res *v
 			return err
 		}
 		t.pin, t.previous, u.branch = p, oldest.PreviousTag, p.Branch
+		p.previous = s.pinned
 		res.Target.Revision = p.Branch + "@sha1:" + head
-		res.Pin = p.describe(w, s.pinned, oldest.PreviousTag)
-		res.Files = []v1alpha1.File{{Path: p.file.Path, Diff: plan.FileChange{Path: p.file.Path, Before: p.file.Before, After: p.file.After}.UnifiedDiff()}}
+		res.Pin = p.describe()
+		res.Files = []v1alpha1.File{{Path: p.file.Path, Diff: p.change().UnifiedDiff()}}
 		return nil
 	}
 	branch, err := w.Repo.BranchContaining(ctx, u.entries[0].Commit)
@@ -143,7 +143,7 @@ func (s tagStrategy) undoPin(ctx context.Context, w *Workspace, u *undo) (*undon
 	var spec *repo.CommitSpec
 	u.progress.Doing("pinning GitRepository %s/%s back to %s on branch %s", env.Source.Namespace, env.Source.Name, t.previous, u.branch)
 	pushed, err := w.Repo.CommitAndPush(ctx, u.branch, func(ctx context.Context, _, dir string) (*repo.CommitSpec, error) {
-		if _, err := setPin(ctx, w, t.pin, dir, t.previous); err != nil {
+		if _, err := setPin(ctx, t.pin, dir, t.previous); err != nil {
 			return nil, err
 		}
 		spec = &repo.CommitSpec{Message: u.subject(), Trailers: trailers, Author: u.author}

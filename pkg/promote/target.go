@@ -43,7 +43,8 @@ func (t *target) use(ctx context.Context, src *flux.Environment, m modes) error 
 		return err
 	}
 	t.w = &Workspace{Source: src, Target: dst, SourceRef: flux.RefOf(src.Source), TargetRef: flux.RefOf(dst.Source),
-		Filter: t.o.Filter, SourceRevision: src.Kustomization.Status.LastAppliedRevision, pushAttempts: t.o.PushAttempts, source: source, registry: t.o.Registry}
+		Filter: t.o.Filter, SourceRevision: src.Kustomization.Status.LastAppliedRevision, pushAttempts: t.o.PushAttempts, source: source, registry: t.o.Registry,
+		git: openOptions{progress: t.progress, auth: t.o.Auth, repoDir: t.o.RepoDir, key: t.o.SignKey}}
 	t.res.Source = describeEnv(src, t.w.SourceRef, t.w.SourceRevision)
 	t.res.Target = describeEnv(dst, t.w.TargetRef, "")
 	s, err := source.Choose(t.w, t.o.Strategy, t.o.FFOnly, t.o.Tag)
@@ -82,7 +83,7 @@ func (t *target) plan(ctx context.Context) error {
 	t.res.Tag = c.Tag
 	t.res.Artifact = c.Artifact
 	if c.Pin != nil {
-		t.res.Pin = c.Pin.describe(t.w, c.Released.Name, c.Tag)
+		t.res.Pin = c.Pin.describe()
 	}
 	fillPlan(t.res, c.Plan)
 	t.res.CommitCount = c.CommitCount

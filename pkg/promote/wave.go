@@ -197,11 +197,7 @@ func (p *pipeline) nothingPushed(g *group) {
 		p.o.Progress.Done("wave %d: branch %s already has these versions", g.wave+1, g.branch)
 		return
 	}
-	if o, ok := g.lead().strategy.(ociStrategy); ok { // another promotion wrote the digest first
-		g.lead().progress.Done("nothing to promote: %s already points at %s", g.branch, o.st.plan.Digest)
-		return
-	}
-	g.lead().progress.Done("nothing to promote: branch %s already has these versions", g.branch)
+	g.lead().progress.Done("%s", unchangedLine(g.lead().strategy, g.branch))
 }
 
 // follow is one target to announce and follow, and the commit Flux is to apply.
@@ -254,7 +250,11 @@ func (p *pipeline) followAll(ctx context.Context, follows []follow, wait bool) [
 			t := f.t
 			fo := t.followOptions(f.d, wait)
 			fo.token, fo.sourceDone = token, sourceDone[reconcile.SourceKey(t.w.Target)]
-			out, err := followUp(ctx, t.w, f.commit, fo)
+			applies := f.commit
+			if f.d != nil && f.d.applies != "" {
+				applies = f.d.applies
+			}
+			out, err := followUp(ctx, t.w, applies, fo)
 			t.res.Reconcile = out
 			p.finished(ctx, t, f.commit, err)
 			if err == nil {
@@ -375,15 +375,16 @@ func (p *pipeline) undoGroup(ctx context.Context, g *group) *v1alpha1.AutoRollba
 		p.setRollback(g, rb)
 		return rb
 	}
-	if _, registry := lead.strategy.(ociStrategy); !registry {
-		p.rolledBack(ctx, g, res.follow) // commit statuses: a registry write has no commit
+	if res.commit != nil {
+		p.rolledBack(ctx, g, res.commit.SHA) // commit statuses: a registry write has no commit
 	}
-	p.followBack(ctx, g, res.follow, rb)
+	p.followBack(ctx, g, res, rb)
 	return rb
 }
 
-// followBack follows every target of g to Ready on the rollback commit.
-func (p *pipeline) followBack(ctx context.Context, g *group, commit string, rb *v1alpha1.AutoRollback) {
+// followBack follows every target of g to Ready on what the undo landed (through
+// the manifest's Kustomization first for a pin).
+func (p *pipeline) followBack(ctx context.Context, g *group, res *undone, rb *v1alpha1.AutoRollback) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for _, t := range g.targets {
@@ -391,7 +392,7 @@ func (p *pipeline) followBack(ctx context.Context, g *group, commit string, rb *
 		go func() {
 			defer wg.Done()
 			tb := &v1alpha1.AutoRollback{Commit: rb.Commit.DeepCopy()}
-			out, err := followUp(ctx, t.w, commit, followOptions{wait: true, progress: t.progress, verifiers: t.o.Verifiers})
+			out, err := followUp(ctx, t.w, res.follow, followOptions{wait: true, progress: t.progress, verifiers: t.o.Verifiers, via: res.via})
 			tb.Reconcile = out
 			if err != nil {
 				tb.Error = err.Error()

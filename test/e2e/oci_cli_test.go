@@ -153,6 +153,7 @@ func TestOCIGitless(t *testing.T) {
 	t.Run("ReadOnlyCredentials", func(t *testing.T) { testOCIReadOnlyCredentials(t, p.scope(t, "ro")) })
 	t.Run("StatusGitAndOCI", func(t *testing.T) { testOCIStatusGitAndOCI(t, p.scope(t, "status")) })
 	t.Run("RacingPromotions", func(t *testing.T) { testOCIRacingPromotions(t, p.scope(t, "race")) })
+	t.Run("DigestPinEditedInGit", func(t *testing.T) { testOCIDigestPinEditedInGit(t, p.scope(t, "pin")) })
 }
 
 // ociDoc is the part of the Promotion document an OCI promotion adds.

@@ -35,15 +35,20 @@ type Promotion struct {
 	// GitRepository follows a semver range: the image edit committed on the source's
 	// branch and released by a new annotated tag the range selects) or pinned-tag (a
 	// target whose GitRepository is pinned to one tag: the same new tag, and the
-	// manifest that declares the GitRepository edited to pin it; see Pin).
+	// manifest that declares the GitRepository edited to pin it; see Pin); for an
+	// OCIRepository target retag, copy, semver (registry writes) or pin (a target
+	// whose OCIRepository pins spec.ref.digest: the manifest that declares it edited
+	// in Git to the digest the source applied; see Pin).
 	Strategy string `json:"strategy,omitempty"`
 	// Tag is the annotated tag the tag strategy creates (planned, or pushed when
 	// Commit is set); the target's revision becomes TAG@sha1:COMMIT.
 	Tag string `json:"tag,omitempty"`
-	// Pin is how a pinned-tag promotion moves the target's GitRepository to Tag.
+	// Pin is how a pinned-tag promotion moves the target's GitRepository to Tag, or a
+	// pin promotion the target's OCIRepository to a digest.
 	Pin *Pin `json:"pin,omitempty"`
 	// Artifact is, for environments reading an OCIRepository, the artifact the
-	// promotion points the target at (strategy retag, copy or semver).
+	// promotion points the target at (strategy retag, copy or semver: the tag
+	// written; pin: no tag, the digest the manifest commit pins).
 	Artifact *PromotedArtifact `json:"artifact,omitempty"`
 	// FastForward is true when the revision strategy fast-forwards (--ff-only).
 	FastForward bool `json:"fastForward,omitempty"`
@@ -388,18 +393,25 @@ func NewHistory(name string, env Environment, entries []HistoryEntry) *History {
 }
 
 // Pin is the edit of the manifest that declares a GitRepository pinned to a tag
-// (spec.ref.tag), committed on the branch the Kustomization that applies it reads.
+// (spec.ref.tag) or an OCIRepository pinned to a digest (spec.ref.digest),
+// committed on the branch the Kustomization that applies it reads.
 type Pin struct {
-	// GitRepository is the pinned GitRepository, as namespace/name.
-	GitRepository string `json:"gitRepository"`
-	// Previous is the tag it pinned before.
+	// GitRepository is the pinned GitRepository, as namespace/name (strategy
+	// pinned-tag).
+	GitRepository string `json:"gitRepository,omitempty"`
+	// OCIRepository is the pinned OCIRepository, as namespace/name (strategy pin: an
+	// OCIRepository whose spec.ref.digest is declared in Git).
+	OCIRepository string `json:"ociRepository,omitempty"`
+	// Previous is the tag (GitRepository) or digest (OCIRepository) it pinned before.
 	Previous string `json:"previous"`
-	// Tag is the tag it pins after.
-	Tag string `json:"tag"`
+	// Tag is the tag a GitRepository pins after.
+	Tag string `json:"tag,omitempty"`
+	// Digest is the digest an OCIRepository pins after: the one the source applied.
+	Digest string `json:"digest,omitempty"`
 	// Manifest is the file that declares it.
 	Manifest string `json:"manifest"`
 	// File is the file edited: Manifest, or for a manifest flux generated
-	// (gotk-sync.yaml) the kustomization.yaml beside it, whose patches: set the tag.
+	// (gotk-sync.yaml) the kustomization.yaml beside it, whose patches: set the ref.
 	File string `json:"file"`
 	// Kustomization is the Flux Kustomization that applies Manifest, as namespace/name.
 	Kustomization string `json:"kustomization"`
@@ -416,9 +428,11 @@ type HistoryEntry struct {
 	Kind string `json:"kind"`
 	// Digest, for an OCI environment, is the artifact digest the promotion or
 	// rollback tagged; Commit is then the digest of the promotion record (an OCI
-	// referrer of Digest).
+	// referrer of Digest). For a digest pinned in Git (strategy pin) it is the
+	// digest the manifest commit pinned (Promoted-Digest), and Commit that commit.
 	Digest string `json:"digest,omitempty"`
-	// Previous, for an OCI environment, is the digest the tag held before.
+	// Previous, for an OCI environment, is the digest the tag (or the pin,
+	// Promoted-Previous-Digest) held before.
 	Previous string `json:"previous,omitempty"`
 	// Commit is the promotion or rollback commit's hash.
 	Commit string `json:"commit"`

@@ -205,11 +205,17 @@ func TestReleaseOnlyATagTheRangeSelects(t *testing.T) {
 
 	_, err := c.Release(ctx, app, d2, "v0.9.0", "1.x", "", Record{})
 	require.ErrorIs(t, err, ErrSemver)
-	require.EqualError(t, err, `tag v0.9.0 would not be selected by the semver range "1.x" of `+app.String()+": the range selects v1.0.0; pick a higher version inside the range")
+	require.EqualError(t, err, `tag v0.9.0 would not be selected by the semver range "1.x" of `+app.String()+": it is not a three-part semantic version inside the range; pick one above v1.0.0")
 	_, err = c.Release(ctx, app, d2, "v3.0.0", "1.x", "", Record{})
 	require.ErrorIs(t, err, ErrSemver)
 	_, err = c.Release(ctx, app, d2, "v1.1.0", "1.x", `^v1\.0`, Record{})
 	require.ErrorIs(t, err, ErrSemver, "the semverFilter excludes the new tag")
+	require.ErrorContains(t, err, `it is not a three-part semantic version inside the range matching the semverFilter "^v1\\.0"; pick one above v1.0.0`)
+	// Inside the range but outranked by a version it selects now.
+	d4 := push(t, reg, "other:v1.5.0", "4", nil)
+	_, err = c.Release(ctx, repo(t, c, reg, "other"), d4, "v1.2.0", "1.x", "", Record{})
+	require.ErrorIs(t, err, ErrSemver)
+	require.ErrorContains(t, err, "the range selects v1.5.0, a higher version; pick a version inside the range above it")
 	_, err = c.Release(ctx, app, d2, "v1.0.0", "1.x", "", Record{})
 	require.ErrorIs(t, err, ErrTagExists)
 

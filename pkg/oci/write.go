@@ -98,11 +98,7 @@ func (c *Client) Release(ctx context.Context, repo name.Repository, digest v1.Ha
 		return nil, err
 	}
 	if selected != tag {
-		why := "it is not a three-part semantic version inside the range"
-		if selected != "" {
-			why = fmt.Sprintf("the range selects %s", selected)
-		}
-		return nil, newError(ErrSemver, "tag %s would not be selected by the semver range %q of %s: %s; pick a higher version inside the range", tag, rng, repo, why)
+		return nil, newError(ErrSemver, "tag %s would not be selected by the semver range %q of %s: %s", tag, rng, repo, notSelected(tag, rng, filter, selected))
 	}
 	rec.Strategy = orDefault(rec.Strategy, StrategySemver)
 	rec.Range = rng
@@ -115,6 +111,24 @@ func (c *Client) Release(ctx context.Context, repo name.Repository, digest v1.Ha
 		rec.PreviousTag = prev
 	}
 	return c.moveTag(ctx, repo, digest, tag, rec)
+}
+
+// notSelected says why the range (and filter) would not select tag, selecting
+// selected instead ("" for none), and what to pick: a tag outside the range (or
+// excluded by the filter, or no three-part version) is no matter of being higher.
+func notSelected(tag, rng, filter, selected string) string {
+	above := ""
+	if selected != "" {
+		above = " above " + selected
+	}
+	if alone, err := SelectSemver(rng, filter, []string{tag}); err != nil || alone != tag {
+		what := "it is not a three-part semantic version inside the range"
+		if filter != "" {
+			what += fmt.Sprintf(" matching the semverFilter %q", filter)
+		}
+		return what + "; pick one" + above
+	}
+	return fmt.Sprintf("the range selects %s, a higher version; pick a version inside the range above it", selected)
 }
 
 // SelectSemver is the tag an OCIRepository with ref.semver rng and ref.semverFilter

@@ -134,6 +134,15 @@ func (w *Workspace) contains(ctx context.Context, commit, revision string, carri
 	return carries(ctx, sha)
 }
 
+// shortRef is a commit as repo.ShortSHA shortens it, or an OCI digest
+// ("sha256:…", what an OCI target follows) as its algorithm and 12 hex digits.
+func shortRef(commit string) string {
+	if alg, hex, ok := strings.Cut(commit, ":"); ok && len(hex) > 12 {
+		return alg + ":" + hex[:12]
+	}
+	return repo.ShortSHA(commit)
+}
+
 // BlockedError is a promotion stopped by failed gates (exit code 3).
 type BlockedError struct{ Failed []string }
 
@@ -152,7 +161,7 @@ type UnhealthyError struct {
 }
 
 func (e *UnhealthyError) Error() string {
-	return fmt.Sprintf("%s was pushed but the target did not become healthy: %v", repo.ShortSHA(e.Commit), e.Err)
+	return fmt.Sprintf("%s was pushed but the target did not become healthy: %v", shortRef(e.Commit), e.Err)
 }
 
 func (e *UnhealthyError) Unwrap() error { return e.Err }
@@ -182,7 +191,7 @@ type SupersededError struct {
 }
 
 func (e *SupersededError) Error() string {
-	return fmt.Sprintf("%s was pushed but %v", repo.ShortSHA(e.Commit), e.Err)
+	return fmt.Sprintf("%s was pushed but %v", shortRef(e.Commit), e.Err)
 }
 
 func (e *SupersededError) Unwrap() error { return e.Err }

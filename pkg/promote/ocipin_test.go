@@ -155,3 +155,9 @@ func TestOCIDigestPinRefusals(t *testing.T) {
 	require.ErrorContains(t, err, "--review does not apply to")
 	require.Equal(t, head, f.head(), "nothing pushed")
 }
+
+// An OCI digest in an error is shortened as a digest, a commit as a commit.
+func TestShortRef(t *testing.T) {
+	require.Equal(t, "sha256:0123456789ab", shortRef("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"))
+	require.Equal(t, "0123456789ab", shortRef("0123456789abcdef0123456789abcdef01234567"))
+}

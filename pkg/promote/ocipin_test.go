@@ -56,7 +56,7 @@ func (f *ociFleet) pinTarget(d string, labelled bool) {
 		Spec: kustomizev1.KustomizationSpec{Path: "./oci/production", Interval: metav1.Duration{Duration: time.Minute},
 			SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "cluster"}},
 	}))
-	m := strings.NewReplacer("URL", f.reg.URL("app"), "DIGEST", d).Replace(ociPinManifest)
+	m := strings.NewReplacer("URL", r.Spec.URL, "DIGEST", d).Replace(ociPinManifest)
 	f.pushTo("main", map[string]string{"oci/production/app.yaml": m}, "production's artifact")
 }
 
@@ -160,4 +160,21 @@ func TestOCIDigestPinRefusals(t *testing.T) {
 func TestShortRef(t *testing.T) {
 	require.Equal(t, "sha256:0123456789ab", shortRef("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"))
 	require.Equal(t, "0123456789ab", shortRef("0123456789abcdef0123456789abcdef01234567"))
+}
+
+// A target reading another repository than the source: the digest is copied there
+// by digest first (no tag), then pinned in Git.
+func TestOCIDigestPinCopiesIntoTheTargetsRepository(t *testing.T) {
+	f := newOCIFleet(t, "prod/app", &sourcev1.OCIRepositoryRef{Tag: "production"}, "1.0.0", "1.1.0")
+	d1, d2 := f.digests["1.0.0"], f.digests["1.1.0"]
+	require.Equal(t, d1, f.push("prod/app:1.0.0", "1.0.0"))
+	f.pinTarget(d1, true)
+	p := &fakeflux.Progress{}
+	res, err := Run(context.Background(), f.clients, f.options(p))
+	require.NoError(t, err, p.String())
+	require.Equal(t, oci.StrategyPin, res.Strategy)
+	require.Equal(t, f.reg.Repository("prod/app"), res.Artifact.Repository)
+	require.Contains(t, p.String(), "copied "+d2+" from "+f.reg.Repository("app")+" to "+f.reg.Repository("prod/app"))
+	require.Equal(t, d2, f.resolve("prod/app:"+d2))
+	require.Contains(t, f.git("show", "main:oci/production/app.yaml"), "digest: "+d2)
 }

@@ -192,7 +192,7 @@ func (c *Clients) newCluster(context string) (*Cluster, error) {
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = version.UserAgent()
-	cfg.QPS, cfg.Burst = 50, 100
+	cfg.QPS, cfg.Burst = 50, 300 // Flux's own defaults (fluxcd/pkg/runtime/client: --kube-api-qps, --kube-api-burst)
 	cl, err := client.NewWithWatch(cfg, client.Options{Scheme: Scheme})
 	if err != nil {
 		return nil, fmt.Errorf("context %q: %w", context, err)

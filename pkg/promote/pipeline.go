@@ -229,13 +229,15 @@ func newPipeline(clients *flux.Clients, o WaveOptions, fleet bool) *pipeline {
 func (p *pipeline) run(ctx context.Context) error {
 	before, cancel := context.WithTimeout(ctx, p.o.Timeout)
 	defer cancel()
-	if err := p.load(before); err != nil {
+	// One look at the fleet: a source its targets share is read once.
+	look := flux.WithSharedReads(before)
+	if err := p.load(look); err != nil {
 		return err
 	}
 	if err := p.refuse(before); err != nil {
 		return err
 	}
-	p.gate(before)
+	p.gate(look)
 	if p.src.Kustomization.Status.LastAppliedRevision == "" {
 		// Nothing to render or promote; the gates say why.
 		p.preview()
@@ -482,9 +484,10 @@ func (p *pipeline) setOutcome(outcome string) {
 	}
 }
 
-// permitted checks, for every target, the permission to announce a commit to Flux.
+// permitted checks, for every target, the permission to announce a commit to Flux
+// (on a source several targets share, once).
 func (p *pipeline) permitted(ctx context.Context) error {
-	g, gctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(flux.WithSharedReads(ctx))
 	for _, t := range p.all() {
 		g.Go(func() error { return reconcile.CanAnnounce(gctx, t.w.Target) })
 	}

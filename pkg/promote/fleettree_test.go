@@ -2,9 +2,12 @@ package promote
 
 import (
 	"context"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 )
 
 // The targets of one branch are planned on one checkout of its head, each as if it
@@ -34,4 +37,36 @@ func TestRunWavesSharedCheckoutPlansEachTargetOnTheHead(t *testing.T) {
 		require.Equal(t, token, p.Reconcile.RequestedAt, p.Name)
 		require.Equal(t, []string{"GitRepository/flux-system/flux-system", "Kustomization/flux-system/apps"}, p.Reconcile.Annotated, p.Name)
 	}
+}
+
+// With a checkout per target (plansPerTree 1, two processors), the targets of one
+// branch are planned on two checkouts at once, each target still on the head as it
+// is: prod-us-1 and prod-us-2, one overlay on two checkouts, show the same change,
+// and the push lands every target's edit.
+func TestRunWavesPlansOnSeveralCheckoutsOfABranch(t *testing.T) {
+	old, procs := plansPerTree, runtime.GOMAXPROCS(2)
+	plansPerTree = 1
+	t.Cleanup(func() { plansPerTree = old; runtime.GOMAXPROCS(procs) })
+	f := newWavesFleet(t, nil, "")
+	targets := []string{"prod-eu", "prod-us-1", "prod-us-2"}
+
+	p := newPipeline(f.clients, f.options(targets), true)
+	defer p.close()
+	ctx := context.Background()
+	require.NoError(t, p.load(ctx))
+	require.NoError(t, p.plan(ctx))
+	trees := map[*plan.SharedTree]bool{}
+	for _, tg := range p.all() {
+		trees[tg.w.tree] = true
+		require.Len(t, tg.change.Plan.Changes, 2, tg.spec.Raw)
+	}
+	require.Len(t, trees, 2, "two checkouts of main for three targets on two processors")
+
+	res, err := RunWaves(ctx, f.clients, f.options(targets))
+	require.NoError(t, err)
+	for _, tg := range res.Waves[0].Targets {
+		require.Equal(t, OutcomePromoted, tg.Outcome, tg.Name)
+		require.Len(t, tg.Changes, 2, tg.Name)
+	}
+	require.Len(t, res.Waves[0].Commits, 1, "one commit for the branch")
 }

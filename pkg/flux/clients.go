@@ -186,9 +186,15 @@ func (c *Clients) newCluster(context string) (*Cluster, error) {
 		return nil, &UnknownContextError{Context: context, Known: known}
 	}
 	flags := c.forContext(context)
-	cfg, err := flags.ToRESTConfig()
+	// One loader for the config and the namespace: each load parses the whole
+	// kubeconfig, and a fleet's has a hundred contexts.
+	loader := flags.ToRawKubeConfigLoader()
+	cfg, err := loader.ClientConfig() // as flags.ToRESTConfig
 	if err != nil {
 		return nil, fmt.Errorf("context %q: %w", context, err)
+	}
+	if flags.WrapConfigFn != nil {
+		cfg = flags.WrapConfigFn(cfg)
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = version.UserAgent()
@@ -197,7 +203,7 @@ func (c *Clients) newCluster(context string) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("context %q: %w", context, err)
 	}
-	ns, _, err := flags.ToRawKubeConfigLoader().Namespace()
+	ns, _, err := loader.Namespace()
 	if err != nil {
 		ns = ""
 	}

@@ -4,8 +4,11 @@ import (
 	"context"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/plan"
 )
@@ -69,4 +72,25 @@ func TestRunWavesPlansOnSeveralCheckoutsOfABranch(t *testing.T) {
 		require.Len(t, tg.Changes, 2, tg.Name)
 	}
 	require.Len(t, res.Waves[0].Commits, 1, "one commit for the branch")
+}
+
+// A target whose API server never answers fails the fleet's promotion after
+// LoadTimeout, with one error naming it, and nothing is written.
+func TestRunWavesDeadTargetIsOneErrorWithinLoadTimeout(t *testing.T) {
+	old := LoadTimeout
+	LoadTimeout = time.Second
+	t.Cleanup(func() { LoadTimeout = old })
+	f := newWavesFleet(t, nil, "")
+	dead := f.clusters["prod-us-1"]
+	dead.Client = interceptor.NewClient(dead.Client, interceptor.Funcs{
+		Get: func(ctx context.Context, _ client.WithWatch, _ client.ObjectKey, _ client.Object, _ ...client.GetOption) error {
+			<-ctx.Done() // a listener that never replies
+			return ctx.Err()
+		},
+	})
+	start := time.Now()
+	_, err := RunWaves(context.Background(), f.clients, f.options([]string{"prod-eu", "prod-us-1", "prod-us-2"}))
+	require.EqualError(t, err, "target prod-us-1: the API server did not answer within 1s: check the cluster is up and reachable")
+	require.Less(t, time.Since(start), 10*time.Second, "not --timeout")
+	require.Empty(t, f.log(), "nothing pushed")
 }

@@ -344,13 +344,12 @@ func writeWithDead(ctx context.Context, path string, contexts []plane.Context) e
 		l.Close()
 	}()
 	go func() {
-		var held []net.Conn // never answered, never closed
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			held = append(held, c)
+			go func() { <-ctx.Done(); c.Close() }() // held open, never answered
 		}
 	}()
 	cfg.Clusters["dead"] = &clientcmdapi.Cluster{Server: "https://" + l.Addr().String(), InsecureSkipTLSVerify: true}

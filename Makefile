@@ -90,7 +90,7 @@ bench-oci: ## Gitless: `kubectl promote --wait` against `flux tag artifact` + re
 bench-status: ## How long `kubectl promote status` takes for 2 clusters and for 20 environments, medians
 	$(WITH_PLANE) cd test && go run ./benchstatus
 
-bench-fleet: ## Fleet promotion overhead, 100 targets against 1 (≤ 1.5×), and status over 100 contexts (≤ 2 s), medians
+bench-fleet: ## Fleet promotion overhead, 100 targets against 1 (≤ 1.5×), and status over 100 contexts (≤ 2 s), medians; status with one context dead
 	$(WITH_PLANE) cd test && go run ./benchfleet
 
 bench-history: ## `kubectl promote --dry-run` on a 1-commit and a 50,000-commit repository, cold and warm cache, beside git clone --depth 1 (medians, ratios ≤ 1.2×)

@@ -186,18 +186,24 @@ func (c *Clients) newCluster(context string) (*Cluster, error) {
 		return nil, &UnknownContextError{Context: context, Known: known}
 	}
 	flags := c.forContext(context)
-	cfg, err := flags.ToRESTConfig()
+	// One loader for the config and the namespace: each load parses the whole
+	// kubeconfig, and a fleet's has a hundred contexts.
+	loader := flags.ToRawKubeConfigLoader()
+	cfg, err := loader.ClientConfig() // as flags.ToRESTConfig
 	if err != nil {
 		return nil, fmt.Errorf("context %q: %w", context, err)
 	}
+	if flags.WrapConfigFn != nil {
+		cfg = flags.WrapConfigFn(cfg)
+	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = version.UserAgent()
-	cfg.QPS, cfg.Burst = 50, 100
+	cfg.QPS, cfg.Burst = 50, 300 // Flux's own defaults (fluxcd/pkg/runtime/client: --kube-api-qps, --kube-api-burst)
 	cl, err := client.NewWithWatch(cfg, client.Options{Scheme: Scheme})
 	if err != nil {
 		return nil, fmt.Errorf("context %q: %w", context, err)
 	}
-	ns, _, err := flags.ToRawKubeConfigLoader().Namespace()
+	ns, _, err := loader.Namespace()
 	if err != nil {
 		ns = ""
 	}

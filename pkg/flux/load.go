@@ -80,7 +80,7 @@ func LoadFrom(ctx context.Context, cluster *Cluster, spec RefSpec) (*Environment
 		return nil, &SourceKindError{Env: env, Kind: src.Kind, Namespace: srcNS, Name: src.Name}
 	}
 	repo := &sourcev1.GitRepository{}
-	if err := cluster.Client.Get(ctx, client.ObjectKey{Namespace: srcNS, Name: src.Name}, repo); err != nil {
+	if err := getShared(ctx, cluster, client.ObjectKey{Namespace: srcNS, Name: src.Name}, repo); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("GitRepository %s/%s (the source of Kustomization %s/%s) not found in context %q", srcNS, src.Name, ks.Namespace, ks.Name, ref.Context)
 		}

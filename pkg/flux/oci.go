@@ -37,7 +37,7 @@ func LoadAnyFrom(ctx context.Context, cluster *Cluster, spec RefSpec) (*Environm
 	env = kind.Env
 	repo := &sourcev1.OCIRepository{}
 	ks := env.Kustomization
-	if err := cluster.Client.Get(ctx, client.ObjectKey{Namespace: kind.Namespace, Name: kind.Name}, repo); err != nil {
+	if err := getShared(ctx, cluster, client.ObjectKey{Namespace: kind.Namespace, Name: kind.Name}, repo); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("OCIRepository %s/%s (the source of Kustomization %s/%s) not found in context %q", kind.Namespace, kind.Name, ks.Namespace, ks.Name, cluster.Context)
 		}

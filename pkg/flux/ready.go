@@ -209,7 +209,7 @@ func readSource(ctx context.Context, cluster *Cluster, ks *kustomizev1.Kustomiza
 	if key.Namespace == "" {
 		key.Namespace = ks.Namespace
 	}
-	if err := cluster.Client.Get(ctx, key, obj); err != nil {
+	if err := getShared(ctx, cluster, key, obj); err != nil {
 		return false, APIError(err, "get", resource+".source.toolkit.fluxcd.io", key.String(), cluster.Context)
 	}
 	return true, nil

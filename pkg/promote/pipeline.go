@@ -229,13 +229,15 @@ func newPipeline(clients *flux.Clients, o WaveOptions, fleet bool) *pipeline {
 func (p *pipeline) run(ctx context.Context) error {
 	before, cancel := context.WithTimeout(ctx, p.o.Timeout)
 	defer cancel()
-	if err := p.load(before); err != nil {
+	// One look at the fleet: a source its targets share is read once.
+	look := flux.WithSharedReads(before)
+	if err := p.load(look); err != nil {
 		return err
 	}
 	if err := p.refuse(before); err != nil {
 		return err
 	}
-	p.gate(before)
+	p.gate(look)
 	if p.src.Kustomization.Status.LastAppliedRevision == "" {
 		// Nothing to render or promote; the gates say why.
 		p.preview()
@@ -286,9 +288,9 @@ func (p *pipeline) load(ctx context.Context) error {
 	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
 	wg.Add(1 + len(targets))
-	go func() { defer wg.Done(); src, srcErr = flux.LoadAny(ctx, p.clients, p.o.From) }()
+	go func() { defer wg.Done(); src, srcErr = loadWithin(ctx, p.clients, p.o.From) }()
 	for i, t := range targets {
-		go func() { defer wg.Done(); t.dst, errs[i] = flux.LoadAny(ctx, p.clients, t.spec) }()
+		go func() { defer wg.Done(); t.dst, errs[i] = loadWithin(ctx, p.clients, t.spec) }()
 	}
 	wg.Wait()
 	// The source's error first, then the targets' in order, whichever came first.
@@ -319,6 +321,23 @@ func (p *pipeline) load(ctx context.Context) error {
 		p.o.Progress.Done("source %s: Kustomization %s/%s applied %s", src.Name, src.Ref.Namespace, src.Ref.Name, cmp.Or(src.Kustomization.Status.LastAppliedRevision, "nothing yet"))
 	}
 	return p.checkWaves()
+}
+
+// LoadTimeout bounds the first reading of each environment's cluster: a cluster
+// that does not answer (down, or behind a listener that never replies) fails the
+// promotion after this long, with one error naming it, before anything is written,
+// instead of holding every other target until --timeout.
+var LoadTimeout = 30 * time.Second
+
+// loadWithin is flux.LoadAny within LoadTimeout.
+func loadWithin(ctx context.Context, clients *flux.Clients, spec flux.RefSpec) (*flux.Environment, error) {
+	lctx, cancel := context.WithTimeout(ctx, LoadTimeout)
+	defer cancel()
+	env, err := flux.LoadAny(lctx, clients, spec)
+	if err != nil && lctx.Err() != nil && ctx.Err() == nil {
+		err = fmt.Errorf("the API server did not answer within %s: check the cluster is up and reachable", LoadTimeout)
+	}
+	return env, err
 }
 
 // gateInput is what Options.Gates judge of target t.
@@ -498,9 +517,10 @@ func (p *pipeline) setOutcome(outcome string) {
 	}
 }
 
-// permitted checks, for every target, the permission to announce a commit to Flux.
+// permitted checks, for every target, the permission to announce a commit to Flux
+// (on a source several targets share, once).
 func (p *pipeline) permitted(ctx context.Context) error {
-	g, gctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(flux.WithSharedReads(ctx))
 	for _, t := range p.all() {
 		g.Go(func() error { return reconcile.CanAnnounce(gctx, t.w.Target) })
 	}

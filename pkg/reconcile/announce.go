@@ -90,14 +90,19 @@ func CanAnnounce(ctx context.Context, env *flux.Environment) error {
 		{"kustomize.toolkit.fluxcd.io", "kustomizations", env.Ref.Namespace, env.Ref.Name},
 	}
 	for _, c := range checks {
-		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
-			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "patch", Group: c.group, Resource: c.resource, Namespace: c.ns, Name: c.name},
-		}}
-		if err := env.Cluster.Client.Create(ctx, review); err != nil {
+		// The targets of a fleet share their source: asked once (flux.WithSharedReads).
+		allowed, err := flux.Shared(ctx, "patch\x00"+env.Cluster.Context+"\x00"+c.group+"/"+c.resource+"/"+c.ns+"/"+c.name, func() (bool, error) {
+			review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "patch", Group: c.group, Resource: c.resource, Namespace: c.ns, Name: c.name},
+			}}
+			err := env.Cluster.Client.Create(ctx, review)
+			return review.Status.Allowed, err
+		})
+		if err != nil {
 			// Without the review API we cannot tell; the annotation will say.
 			continue
 		}
-		if !review.Status.Allowed {
+		if !allowed {
 			return &flux.ForbiddenError{Verb: "patch", Resource: c.resource + "." + c.group, Object: c.ns + "/" + c.name, Context: env.Cluster.Context,
 				Err: fmt.Errorf("needed to ask Flux to reconcile after the push, so nothing was pushed")}
 		}

@@ -100,10 +100,10 @@ func kubeconfig(t *testing.T, servers map[string]string) *flux.Clients {
 	return flux.NewClients(flags)
 }
 
-// One dead cluster (hanging) and one refusing are one error each; the forty live
-// ones are listed all the same, and the hanging one costs ContextTimeout, not more.
-// The timeout leaves a live cluster room on a loaded machine under -race (at 2s, a
-// load of 12 timed out live ones too).
+// One dead cluster (hanging) and one refusing are one error each; the hundred live
+// ones are listed all the same (FleetConcurrency at a time), and the hanging one
+// costs ContextTimeout, not more. The timeout leaves a live cluster room on a loaded
+// machine under -race (at 2s, a load of 12 timed out live ones too).
 func TestFleetEnvsDeadContextIsOneError(t *testing.T) {
 	old := ContextTimeout
 	ContextTimeout = 6 * time.Second
@@ -111,7 +111,7 @@ func TestFleetEnvsDeadContextIsOneError(t *testing.T) {
 	servers := map[string]string{"dead": deadServer(t), "refusing": resetServer(t)}
 	live := apiServer(t)
 	var contexts []string
-	for i := range 40 {
+	for i := range 100 {
 		name := fmt.Sprintf("c-%02d", i)
 		servers[name] = live
 		contexts = append(contexts, name)
@@ -128,7 +128,7 @@ func TestFleetEnvsDeadContextIsOneError(t *testing.T) {
 	for _, f := range failed {
 		t.Log(f)
 	}
-	require.Len(t, envs, 40, "every live cluster reports")
+	require.Len(t, envs, 100, "every live cluster reports")
 	assert.Equal(t, "c-00/flux-system/apps", envs[0].Raw)
 	require.Len(t, failed, 2)
 	assert.Equal(t, "dead", failed[0].Context)

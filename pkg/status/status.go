@@ -171,7 +171,7 @@ func readEnv(ctx context.Context, clients *flux.Clients, repos *repoCache, spec 
 		e.Tag, e.Selectable = tags(ctx, r, env, e.AppliedRevision)
 	}
 	if lag && branch != "" {
-		e.SourceLag = sourceLag(ctx, r, branch, sha)
+		e.SourceLag = repos.sourceLag(ctx, env.Source.Spec.URL, r, branch, sha)
 	}
 	{
 		// The last promotion is among the newest commits to the path; a bound keeps
@@ -218,14 +218,20 @@ func tags(ctx context.Context, r *repo.Repo, env *flux.Environment, applied stri
 }
 
 // sourceLag counts the commits of branch's head (as fetched) that applied lacks; nil
-// when that cannot be told.
-func sourceLag(ctx context.Context, r *repo.Repo, branch, applied string) *int {
-	head, err := r.BranchHead(ctx, branch)
-	if err != nil {
-		return nil
-	}
-	_, n, err := r.Range(ctx, applied, head, 1)
-	if err != nil {
+// when that cannot be told. It is counted once for every environment of the
+// repository at url that applied the same commit of the same branch (a fleet's
+// clusters mostly have).
+func (c *repoCache) sourceLag(ctx context.Context, url string, r *repo.Repo, branch, applied string) *int {
+	e := c.once("lag\x00"+url+"\x00"+branch+"\x00"+applied, func() (any, error) {
+		head, err := r.BranchHead(ctx, branch)
+		if err != nil {
+			return nil, err
+		}
+		_, n, err := r.Range(ctx, applied, head, 1)
+		return n, err
+	})
+	n, ok := e.v.(int)
+	if e.err != nil || !ok {
 		return nil
 	}
 	return &n

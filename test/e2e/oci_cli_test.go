@@ -154,6 +154,7 @@ func TestOCIGitless(t *testing.T) {
 	t.Run("StatusGitAndOCI", func(t *testing.T) { testOCIStatusGitAndOCI(t, p.scope(t, "status")) })
 	t.Run("RacingPromotions", func(t *testing.T) { testOCIRacingPromotions(t, p.scope(t, "race")) })
 	t.Run("DigestPinEditedInGit", func(t *testing.T) { testOCIDigestPinEditedInGit(t, p.scope(t, "pin")) })
+	t.Run("CopyAndSemverThroughTheCLI", func(t *testing.T) { testOCICopyAndSemverThroughTheCLI(t, p.scope(t, "strat")) })
 }
 
 // ociDoc is the part of the Promotion document an OCI promotion adds.

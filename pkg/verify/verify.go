@@ -200,9 +200,19 @@ func (h *HTTP) Run(ctx context.Context, o Options) v1alpha1.CheckResult {
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
+	giveUp := func(msg string) v1alpha1.CheckResult {
+		r.Message = fmt.Sprintf("%s (gave up after %d attempts in %s)", msg, r.Attempts, time.Since(start).Round(100*time.Millisecond))
+		r.Seconds = time.Since(start).Seconds()
+		return r
+	}
 	for {
-		r.Attempts++
 		ok, msg := h.attempt(ctx, o.Client)
+		if !ok && ctx.Err() != nil && r.Attempts > 0 {
+			// The window ended while this request was in flight: the answer is what
+			// the check last found, not the deadline that cut the request short.
+			return giveUp(r.Message)
+		}
+		r.Attempts++
 		r.Passed, r.Message, r.Seconds = ok, msg, time.Since(start).Seconds()
 		if ok {
 			return r
@@ -212,9 +222,7 @@ func (h *HTTP) Run(ctx context.Context, o Options) v1alpha1.CheckResult {
 		}
 		select {
 		case <-ctx.Done():
-			r.Message = fmt.Sprintf("%s (gave up after %d attempts in %s)", msg, r.Attempts, time.Since(start).Round(100*time.Millisecond))
-			r.Seconds = time.Since(start).Seconds()
-			return r
+			return giveUp(msg)
 		case <-time.After(o.Interval):
 		}
 	}

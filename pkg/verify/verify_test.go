@@ -58,16 +58,43 @@ func TestHTTPFailsThenPasses(t *testing.T) {
 	require.Len(t, p.done, 1)
 }
 
+// The window ending while a request is in flight (a service that stops answering)
+// reports what the check last found, not the deadline that cut the request short.
+func TestHTTPWindowEndsDuringARequest(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) > 1 {
+			<-r.Context().Done() // hangs until the client gives up
+			return
+		}
+		_, _ = w.Write([]byte(`{"status": "degraded"}`))
+	}))
+	t.Cleanup(srv.Close)
+	h := &HTTP{URL: srv.URL, Expr: "body.status == 'ok'", For: 500 * time.Millisecond, From: FromFlag}
+	res, err := Run(context.Background(), Checks{HTTP: []*HTTP{h}}, Env{}, Options{Interval: 10 * time.Millisecond})
+	require.Error(t, err)
+	require.Equal(t, int32(2), calls.Load())
+	require.Equal(t, 1, res[0].Attempts, "the request the window cut short is no answer")
+	require.Contains(t, res[0].Message, "200 OK; body.status == 'ok' is false (gave up after 1 attempts in")
+
+	// A first request cut short has nothing earlier to report: the deadline is the answer.
+	calls.Store(1)
+	res, err = Run(context.Background(), Checks{HTTP: []*HTTP{h}}, Env{}, Options{Interval: 10 * time.Millisecond})
+	require.Error(t, err)
+	require.Equal(t, 1, res[0].Attempts)
+	require.Contains(t, res[0].Message, "context deadline exceeded")
+}
+
 func TestHTTPNeverPasses(t *testing.T) {
 	srv, calls := flaky(t, 1, `{"status": "degraded"}`)
-	h := &HTTP{URL: srv.URL, Expr: "body.status == 'ok'", For: 300 * time.Millisecond, From: FromPolicy}
+	h := &HTTP{URL: srv.URL, Expr: "body.status == 'ok'", For: time.Second, From: FromPolicy}
 	res, err := Run(context.Background(), Checks{HTTP: []*HTTP{h}}, Env{}, Options{Interval: 20 * time.Millisecond})
 	var failed *FailedError
 	require.ErrorAs(t, err, &failed)
 	require.False(t, res[0].Passed)
 	require.Greater(t, calls.Load(), int32(2))
 	require.Contains(t, res[0].Message, "200 OK; body.status == 'ok' is false (gave up after")
-	require.GreaterOrEqual(t, res[0].Seconds, 0.3)
+	require.GreaterOrEqual(t, res[0].Seconds, 1.0)
 	require.Contains(t, err.Error(), "verification failed: http check "+srv.URL+": 200 OK; body.status == 'ok' is false")
 
 	// An expected status other than 200, and a body that is not JSON.

@@ -263,15 +263,7 @@ func testOCIHistoryRollbackAndBadInput(t *testing.T, g *gitless) {
 	require.Equal(t, 0, r.Code, r.String())
 	require.Contains(t, r.Stdout, "artifact/"+g.reg.Repository(g.repo())+":production tagged "+d2)
 
-	r = g.promote("history", g.ref("production"), "-o", "json")
-	require.Equal(t, 0, r.Code, r.String())
-	var h ociHistoryDoc
-	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &h), r.String())
-	require.Len(t, h.Entries, 1, r.String())
-	require.Equal(t, "promotion", h.Entries[0].Kind)
-	require.Equal(t, d2, h.Entries[0].Digest)
-	require.Equal(t, d1, h.Entries[0].Previous)
-	require.Equal(t, oci.StrategyRetag, h.Entries[0].Strategy)
+	g.requireOnePromotion(g.ref("production"), d2, d1, oci.StrategyRetag)
 	r = g.promote("history", g.ref("production"))
 	require.Equal(t, 0, r.Code, r.String())
 	require.Contains(t, r.Stdout, "RECORD")
@@ -326,6 +318,21 @@ func testOCIHistoryRollbackAndBadInput(t *testing.T, g *gitless) {
 	tags, err := g.registry.Tags(context.Background(), app)
 	require.NoError(t, err)
 	require.NotContains(t, tags, "v3.0.0")
+}
+
+// requireOnePromotion checks that history lists exactly one promotion for ref: to
+// digest from previous, by strategy.
+func (g *gitless) requireOnePromotion(ref, digest, previous, strategy string) {
+	g.t.Helper()
+	r := g.promote("history", ref, "-o", "json")
+	require.Equal(g.t, 0, r.Code, r.String())
+	var h ociHistoryDoc
+	require.NoError(g.t, json.Unmarshal([]byte(r.Stdout), &h), r.String())
+	require.Len(g.t, h.Entries, 1, r.String())
+	require.Equal(g.t, "promotion", h.Entries[0].Kind)
+	require.Equal(g.t, digest, h.Entries[0].Digest)
+	require.Equal(g.t, previous, h.Entries[0].Previous)
+	require.Equal(g.t, strategy, h.Entries[0].Strategy)
 }
 
 // requireOneErrorLine checks that a failed run ends with exactly one error line.

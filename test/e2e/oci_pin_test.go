@@ -164,15 +164,7 @@ func testOCIDigestPinEditedInGit(t *testing.T, g *gitless) {
 		d.Reconcile.Annotated)
 	require.Equal(t, tags, g.tags(), "the registry's tags are untouched")
 
-	r = g.promote("history", prod, "-o", "json")
-	require.Equal(t, 0, r.Code, r.String())
-	var h ociHistoryDoc
-	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &h), r.String())
-	require.Len(t, h.Entries, 1, r.String())
-	require.Equal(t, "promotion", h.Entries[0].Kind)
-	require.Equal(t, d2, h.Entries[0].Digest)
-	require.Equal(t, d1, h.Entries[0].Previous)
-	require.Equal(t, oci.StrategyPin, h.Entries[0].Strategy)
+	g.requireOnePromotion(prod, d2, d1, oci.StrategyPin)
 
 	r = g.promote("rollback", prod, "--yes", "--wait")
 	require.Equal(t, 0, r.Code, r.String())

@@ -56,8 +56,10 @@ fuzz: ## Fuzz the kustomization.yaml image edit, the image, Flux revision and en
 plane: ## Build (or find cached) the control plane binaries
 	bash test/tools/build.sh
 
+# -parallel is above the number of e2e tests: the suite runs six at a time itself, the
+# longest first (test/e2e/schedule_test.go); the plane and fleet packages run in series.
 e2e: ## End-to-end suite on real kube-apiserver + Flux + Git, through kubectl
-	$(WITH_PLANE) cd test && go test -count=1 -p 3 -parallel 6 -timeout 80m -v ./plane/... ./fleet/... ./e2e/...
+	$(WITH_PLANE) cd test && go test -count=1 -p 3 -parallel 100 -timeout 80m -v ./plane/... ./fleet/... ./e2e/...
 
 demo: ## Real promotions on local Flux clusters, every scene in turn: a directory per environment, a branch per environment, version tags (then signed), a fleet in waves, a policy window and verification, gitless OCI artifacts (KEEP=1 make demo-SCENE leaves that scene's clusters running)
 	cd test && go run ./demo && go run ./demo -branches && go run ./demo -tags && go run ./demo -fleet && go run ./demo -policy && go run ./demo -oci

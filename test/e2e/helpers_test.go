@@ -253,13 +253,14 @@ func brokenInProduction(t *testing.T) *fleet.Fleet {
 	})
 }
 
-// parallel runs the test alongside the suite's other tests (make e2e sets -parallel
-// 6): every test starts its own fleet, and planes never share a port (package plane),
-// so tests never see each other's clusters or repositories. Measured on 2 cores, three
-// tests at once keep about one core busy (they mostly wait on Flux), so six fill the
-// machine. The tests that inject faults or race promotions run in parallel too: their
-// time bounds (--timeout plus a 10 s margin) held with the machine at a load of 20.
+// parallel runs the test alongside the suite's other tests, suiteParallel at a time,
+// the longest first (suite): every test starts its own fleet, and planes never share a
+// port (package plane), so tests never see each other's clusters or repositories. The
+// tests that inject faults or race promotions run in parallel too: their time bounds
+// (--timeout plus a 10 s margin) held with the machine at a load of 20.
 func parallel(t *testing.T) {
 	t.Helper()
 	t.Parallel()
+	// Released after the test's own cleanups (its planes stopped), which run first.
+	t.Cleanup(suite().acquire(t.Name()))
 }

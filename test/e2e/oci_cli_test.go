@@ -31,7 +31,15 @@ type gitlessPlane struct {
 	authReg    *authregistry.Registry
 	kubeconfig string
 	registry   *oci.Client
+	// turns bounds the subtests running at once: TestOCIGitless takes one of the
+	// suite's slots (parallel), and its subtests run in it, ociSubtestsAtOnce at a
+	// time.
+	turns chan struct{}
 }
+
+// ociSubtestsAtOnce is how many of TestOCIGitless's subtests run at once on its
+// shared plane.
+const ociSubtestsAtOnce = 4
 
 // The account of the authenticating registry.
 const authUser, authPassword = "ci", "e2e-Passw0rd-7"
@@ -46,7 +54,8 @@ func newGitlessPlane(t *testing.T) *gitlessPlane {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = authReg.Close() })
 	return &gitlessPlane{f: f, c: f.Client(prod), reg: reg, authReg: authReg, kubeconfig: f.Kubeconfig,
-		registry: &oci.Client{Keychain: authn.NewMultiKeychain(), Insecure: true, Timeout: 10 * time.Second}}
+		registry: &oci.Client{Keychain: authn.NewMultiKeychain(), Insecure: true, Timeout: 10 * time.Second},
+		turns:    make(chan struct{}, ociSubtestsAtOnce)}
 }
 
 // gitless is one subtest's part of the shared plane: environments NAME-staging/app,
@@ -63,6 +72,8 @@ type gitless struct {
 // repository named after name.
 func (p *gitlessPlane) scope(t *testing.T, name string) *gitless {
 	t.Parallel()
+	p.turns <- struct{}{}
+	t.Cleanup(func() { <-p.turns })
 	return &gitless{gitlessPlane: p, t: t, name: name}
 }
 

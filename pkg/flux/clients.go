@@ -199,7 +199,15 @@ func (c *Clients) newCluster(context string) (*Cluster, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = version.UserAgent()
 	cfg.QPS, cfg.Burst = 50, 300 // Flux's own defaults (fluxcd/pkg/runtime/client: --kube-api-qps, --kube-api-burst)
-	cl, err := client.NewWithWatch(cfg, client.Options{Scheme: Scheme})
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("context %q: %w", context, err)
+	}
+	mapper, err := newMapper(cfg, hc)
+	if err != nil {
+		return nil, fmt.Errorf("context %q: %w", context, err)
+	}
+	cl, err := client.NewWithWatch(cfg, client.Options{Scheme: Scheme, HTTPClient: hc, Mapper: mapper})
 	if err != nil {
 		return nil, fmt.Errorf("context %q: %w", context, err)
 	}

@@ -60,7 +60,7 @@ func LoadFrom(ctx context.Context, cluster *Cluster, spec RefSpec) (*Environment
 	env := &Environment{Ref: ref, Cluster: cluster, Name: ref.Display(spec.ByContext)}
 	ks := &kustomizev1.Kustomization{}
 	if err := cluster.Client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, ks); err != nil {
-		if apierrors.IsNotFound(err) {
+		if objectNotFound(err) {
 			names, lerr := ListKustomizations(ctx, cluster, ref.Namespace)
 			found := "none"
 			if lerr == nil && len(names) > 0 {
@@ -81,7 +81,7 @@ func LoadFrom(ctx context.Context, cluster *Cluster, spec RefSpec) (*Environment
 	}
 	repo := &sourcev1.GitRepository{}
 	if err := getShared(ctx, cluster, client.ObjectKey{Namespace: srcNS, Name: src.Name}, repo); err != nil {
-		if apierrors.IsNotFound(err) {
+		if objectNotFound(err) {
 			return nil, fmt.Errorf("GitRepository %s/%s (the source of Kustomization %s/%s) not found in context %q", srcNS, src.Name, ks.Namespace, ks.Name, ref.Context)
 		}
 		return nil, APIError(err, "get", "gitrepositories.source.toolkit.fluxcd.io", srcNS+"/"+src.Name, ref.Context)
@@ -124,7 +124,7 @@ func ListKustomizations(ctx context.Context, cluster *Cluster, namespace string)
 func APIError(err error, verb, resource, object, context string) error {
 	var noMatch *apimeta.NoKindMatchError
 	switch {
-	case apimeta.IsNoMatchError(err) || errors.As(err, &noMatch):
+	case apimeta.IsNoMatchError(err) || errors.As(err, &noMatch) || NotServed(err):
 		return fmt.Errorf("Flux is not installed in context %q: the API server does not serve %s; install Flux there (\"flux install\") or pick another context", context, resource)
 	case apierrors.IsForbidden(err):
 		return &ForbiddenError{Verb: verb, Resource: resource, Object: object, Context: context, Err: err}

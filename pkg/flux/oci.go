@@ -8,7 +8,6 @@ import (
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -38,7 +37,7 @@ func LoadAnyFrom(ctx context.Context, cluster *Cluster, spec RefSpec) (*Environm
 	repo := &sourcev1.OCIRepository{}
 	ks := env.Kustomization
 	if err := getShared(ctx, cluster, client.ObjectKey{Namespace: kind.Namespace, Name: kind.Name}, repo); err != nil {
-		if apierrors.IsNotFound(err) {
+		if objectNotFound(err) {
 			return nil, fmt.Errorf("OCIRepository %s/%s (the source of Kustomization %s/%s) not found in context %q", kind.Namespace, kind.Name, ks.Namespace, ks.Name, cluster.Context)
 		}
 		return nil, APIError(err, "get", "ocirepositories.source.toolkit.fluxcd.io", kind.Namespace+"/"+kind.Name, cluster.Context)

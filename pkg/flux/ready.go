@@ -10,7 +10,6 @@ import (
 	"github.com/fluxcd/pkg/runtime/cel"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	celtypes "github.com/google/cel-go/common/types"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -168,7 +167,7 @@ func DependsOnChain(ctx context.Context, cluster *Cluster, ks *kustomizev1.Kusto
 			state[key] = 1
 			dep := &kustomizev1.Kustomization{}
 			if err := cluster.Client.Get(ctx, key, dep); err != nil {
-				if apierrors.IsNotFound(err) {
+				if objectNotFound(err) {
 					return fmt.Errorf("dependency %s of Kustomization %s/%s not found in context %q", key, k.Namespace, k.Name, cluster.Context)
 				}
 				return APIError(err, "get", "kustomizations.kustomize.toolkit.fluxcd.io", key.String(), cluster.Context)

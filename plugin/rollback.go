@@ -11,6 +11,7 @@ import (
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
 	"github.com/kubectl-promote/kubectl-promote/pkg/promote"
+	"github.com/kubectl-promote/kubectl-promote/pkg/render"
 )
 
 const (
@@ -149,6 +150,7 @@ func (o *RollbackOptions) Validate() error {
 func (o *RollbackOptions) Run(ctx context.Context) error {
 	ctx, stop := interruptible(ctx)
 	defer stop()
+	render.Prepare() // every environment is rendered once the clusters and Git are read
 	out := newPrinter(o.Out, o.Color.Enabled(o.Out))
 	o.opts.Progress = newPrinter(o.ErrOut, o.Color.Enabled(o.ErrOut))
 	if !o.machine() {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kubectl-promote/kubectl-promote/pkg/apis/v1alpha1"
 	"github.com/kubectl-promote/kubectl-promote/pkg/flux"
+	"github.com/kubectl-promote/kubectl-promote/pkg/render"
 	"github.com/kubectl-promote/kubectl-promote/pkg/repo"
 	"github.com/kubectl-promote/kubectl-promote/pkg/review"
 	"github.com/kubectl-promote/kubectl-promote/pkg/status"
@@ -144,6 +145,7 @@ func (o *StatusOptions) Validate() error {
 func (o *StatusOptions) Run(ctx context.Context) error {
 	ctx, stop := interruptible(ctx)
 	defer stop()
+	render.Prepare() // every environment is rendered once the clusters and Git are read
 	var unread int
 	if o.fleetContexts != nil {
 		specs, failed := status.FleetEnvs(ctx, o.clients, o.fleetContexts, o.namespace, o.Kustomization)

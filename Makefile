@@ -79,10 +79,11 @@ demo-oci: ## Gitless: staging and production follow tags of an OCI registry; the
 demo-policy: ## A deny window around now blocks the promotion (exit 3), --force passes it and the commit records it; then a promotion verified after Ready (--verify URL with a CEL expression)
 	cd test && go run ./demo -policy
 
-bench: ## Go benchmarks of planning, the plan bench report (medians, ratio to a plain kustomize build), and branch-per-env planning against same-branch (medians, ratio ≤ 1.2)
+bench: ## Go benchmarks of planning, a fleet's own work for 1 and 100 targets on fake clusters, the plan bench report (medians, ratio to a plain kustomize build), and branch-per-env planning against same-branch (medians, ratio ≤ 1.2)
 	go test -run '^$$' -bench Seed -benchtime 10x -count 5 ./pkg/plan/ ./pkg/render/
 	go test -run '^$$' -bench 'ComputeLarge$$' -benchtime 1x -count 3 -timeout 30m ./pkg/plan/
 	go test -run '^$$' -bench ComputeLargeOneImagesList -benchtime 1x -count 1 -timeout 30m ./pkg/plan/
+	go test -run '^$$' -bench FleetOverhead -benchtime 3x -count 1 ./pkg/promote/
 	go run ./internal/benchreport
 	BENCH_BRANCHES=1 go test -count=1 -run TestBranchPlanningOverhead -v ./pkg/promote/
 

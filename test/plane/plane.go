@@ -53,7 +53,11 @@ type Options struct {
 	// "CancelHealthCheckOnNewRevision=true" (CancelHealthChecks): a start flag, so
 	// the binaries (and their cache key) stay the same.
 	KustomizeFeatureGates []string
-	// StartTimeout bounds Start; zero means 60 s.
+	// StartTimeout bounds each attempt of Start from its boot slot on; zero means
+	// 3 minutes. A plane boots in 10–20 s on an idle machine; the e2e suite's
+	// packages side by side with the release builds load two cores to 30 and more,
+	// where a boot was seen to take over a minute and a half. A slow boot is not
+	// what a test asserts; a broken one still fails, later.
 	StartTimeout time.Duration
 	// PortsChosen, if set, is called on every attempt of Start with the ports just
 	// chosen for the components (by role, see Plane.Ports), before any component
@@ -200,7 +204,7 @@ func startOnce(ctx context.Context, opts Options, attempt int) (_ *Plane, err er
 		return nil, errors.New("plane: Options.Dir is required")
 	}
 	if opts.StartTimeout == 0 {
-		opts.StartTimeout = 60 * time.Second
+		opts.StartTimeout = 3 * time.Minute
 	}
 	binDir, err := BinDir(opts.BinDir)
 	if err != nil {

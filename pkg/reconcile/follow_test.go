@@ -472,3 +472,65 @@ func TestStoppedMidHealthCheckIsAskedAbout(t *testing.T) {
 	require.True(t, errors.As(err, &timeout), "%v", err)
 	require.Contains(t, err.Error(), "is kustomize-controller running?", p.String())
 }
+
+// A GitRepository whose attempt on the new revision ended on something passing (its
+// status patch to an API server that had gone) has handled the request with
+// Ready=False and ArtifactOutdated's reason NewRevision: source-controller retries,
+// so the wait goes on and ends Ready when the next attempt builds the artifact.
+func TestFollowWaitsOutASourceStillOnItsNewRevision(t *testing.T) {
+	env := production(t, fakeflux.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := Announce(ctx, env)
+	require.NoError(t, err)
+	repo := &sourcev1.GitRepository{}
+	require.NoError(t, env.Cluster.Client.Get(ctx, client.ObjectKey{Namespace: fakeflux.Namespace, Name: env.Source.Name}, repo))
+	repo.Status.LastHandledReconcileAt = out.RequestedAt
+	msg := "new upstream revision 'main@sha1:" + newSHA + "'"
+	repo.Status.Conditions = []metav1.Condition{
+		{Type: meta.ReadyCondition, Status: metav1.ConditionFalse, Reason: "NewRevision", Message: msg, LastTransitionTime: metav1.Now()},
+		metaCondition(sourcev1.ArtifactOutdatedCondition, "NewRevision", msg),
+		metaCondition(meta.ReconcilingCondition, meta.ProgressingWithRetryReason, msg),
+	}
+	require.NoError(t, env.Cluster.Client.Update(ctx, repo))
+	done := make(chan error, 1)
+	go func() { done <- Follow(ctx, env, newSHA, out, Options{Wait: true, Progress: &fakeflux.Progress{}}) }()
+	select {
+	case err := <-done:
+		t.Fatalf("the wait ended on a source still at work on its new revision: %v", err)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	// The retry builds the artifact.
+	require.NoError(t, env.Cluster.Client.Get(ctx, client.ObjectKeyFromObject(repo), repo))
+	repo.Status.Artifact = &meta.Artifact{Revision: "main@sha1:" + newSHA, Path: "gitrepository/flux-system/flux-system/" + newSHA + ".tar.gz", LastUpdateTime: metav1.Now()}
+	repo.Status.Conditions = []metav1.Condition{metaCondition(meta.ReadyCondition, meta.SucceededReason, "stored artifact")}
+	require.NoError(t, env.Cluster.Client.Update(ctx, repo))
+	startFlux(t, env, fakeflux.Controller{NoSource: true})
+	require.NoError(t, <-done)
+}
+
+func TestSourceFailed(t *testing.T) {
+	ready := func(status metav1.ConditionStatus, reason string) metav1.Condition {
+		return metav1.Condition{Type: meta.ReadyCondition, Status: status, Reason: reason}
+	}
+	outdated := metaCondition(sourcev1.ArtifactOutdatedCondition, "NewRevision", "new upstream revision")
+	unverified := metav1.Condition{Type: sourcev1.SourceVerifiedCondition, Status: metav1.ConditionFalse, Reason: "InvalidCommitSignature"}
+	for _, c := range []struct {
+		name       string
+		conditions []metav1.Condition
+		failed     bool
+	}{
+		{"ready", []metav1.Condition{ready(metav1.ConditionTrue, meta.SucceededReason)}, false},
+		{"reconciling", []metav1.Condition{ready(metav1.ConditionUnknown, meta.ProgressingReason)}, false},
+		{"no conditions", nil, false},
+		{"fetch failed", []metav1.Condition{ready(metav1.ConditionFalse, "GitOperationFailed"), metaCondition(sourcev1.FetchFailedCondition, "GitOperationFailed", "auth")}, true},
+		{"new revision pending", []metav1.Condition{ready(metav1.ConditionFalse, "NewRevision"), outdated}, false},
+		{"fetch failed with a new revision outdated", []metav1.Condition{ready(metav1.ConditionFalse, "GitOperationFailed"), outdated}, true},
+		{"new revision unverified", []metav1.Condition{ready(metav1.ConditionFalse, "NewRevision"), outdated, unverified}, true},
+		{"NewRevision without ArtifactOutdated", []metav1.Condition{ready(metav1.ConditionFalse, "NewRevision")}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			require.Equal(t, c.failed, sourceFailed(c.conditions) != nil)
+		})
+	}
+}

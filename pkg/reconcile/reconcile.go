@@ -328,7 +328,7 @@ func (f *follower) source(ctx context.Context) error {
 		}
 		st.check(f.o.Progress, what, lastHandled(repo), f.out.RequestedAt, repo.GetConditions())
 		if lastHandled(repo) == f.out.RequestedAt {
-			if c := flux.Condition(repo.GetConditions(), meta.ReadyCondition); c != nil && c.Status == metav1.ConditionFalse {
+			if c := sourceFailed(repo.GetConditions()); c != nil {
 				return false, &FailedError{Object: kind + "/" + repo.GetNamespace() + "/" + repo.GetName(), Reason: c.Reason, Message: c.Message}
 			}
 		}
@@ -340,6 +340,29 @@ func (f *follower) source(ctx context.Context) error {
 	f.out.SourceRevision = revisionOf(repo)
 	f.o.Progress.Done("%s fetched %s", what, f.out.SourceRevision)
 	return nil
+}
+
+// sourceFailed returns a source's Ready condition when it says the source failed,
+// nil while it is Ready, unknown, or only behind. source-controller summarises Ready
+// from its negative conditions, its failures (StorageOperationFailed, FetchFailed,
+// IncludeUnavailable) first, then ArtifactOutdated. An attempt that fetched a new
+// revision and then ended on something passing, such as a status patch to an API
+// server that had gone, leaves Ready=False with ArtifactOutdated's reason
+// (NewRevision, IncludeChange) and is retried: that is a source still at work, not
+// a failed one, unless its verification failed too (SourceVerified=False ranks
+// after ArtifactOutdated).
+func sourceFailed(conditions []metav1.Condition) *metav1.Condition {
+	ready := flux.Condition(conditions, meta.ReadyCondition)
+	if ready == nil || ready.Status != metav1.ConditionFalse {
+		return nil
+	}
+	outdated := flux.Condition(conditions, sourcev1.ArtifactOutdatedCondition)
+	verified := flux.Condition(conditions, sourcev1.SourceVerifiedCondition)
+	if outdated != nil && outdated.Status == metav1.ConditionTrue && ready.Reason == outdated.Reason &&
+		(verified == nil || verified.Status != metav1.ConditionFalse) {
+		return nil
+	}
+	return ready
 }
 
 // chain asks each Kustomization of the target's dependsOn chain that has dependencies

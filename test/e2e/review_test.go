@@ -168,6 +168,11 @@ func giteaMerge(t *testing.T, g *plane.Gitea, n int, style string) {
 	}, time.Minute, 300*time.Millisecond, "merge pull request #%d: %v", n, last)
 }
 
+// reviewStart bounds how long a review run may take to open its pull request and
+// start waiting for review: seconds alone, but over a minute was seen with the e2e
+// suite loading two cores to 30.
+const reviewStart = 3 * time.Minute
+
 // eventually waits for cond, a background run's progress, failing after limit.
 func eventually(t *testing.T, what string, limit time.Duration, cond func() bool) {
 	t.Helper()
@@ -260,7 +265,7 @@ func TestReview(t *testing.T) {
 	step("closed without merging is exit 8", func(t *testing.T) {
 		rr.t = t
 		has, wait := rr.start(append(base, "--wait", "--timeout", "2m")...)
-		eventually(t, "the run to wait for review", time.Minute, func() bool { return has("waiting for pull request") })
+		eventually(t, "the run to wait for review", reviewStart, func() bool { return has("waiting for pull request") })
 		require.NoError(t, g.API(context.Background(), http.MethodPatch, fmt.Sprintf("/repos/%s/%s/pulls/%d", g.User, fleet.GiteaRepo, first), map[string]any{"state": "closed"}, nil))
 		r := wait()
 		require.Equal(t, 8, r.Code, r.String())
@@ -275,7 +280,7 @@ func TestReview(t *testing.T) {
 	step("merged with a merge commit, --wait follows Flux to Ready", func(t *testing.T) {
 		rr.t = t
 		has, wait := rr.start(append(base, "--wait", "--timeout", "3m")...)
-		eventually(t, "the run to wait for review", time.Minute, func() bool { return has("waiting for pull request") })
+		eventually(t, "the run to wait for review", reviewStart, func() bool { return has("waiting for pull request") })
 		open := giteaPulls(t, g, "open")
 		require.Len(t, open, 1, "a new pull request on the same branch")
 		require.Equal(t, branch, open[0].Head.Ref)
@@ -319,7 +324,7 @@ func TestReview(t *testing.T) {
 		// pull request, one more commit on its branch (no force push).
 		stagingRuns(t, f, "1.2.0", "1.3.0")
 		has, wait := rr.start(append(base, "--wait", "--timeout", "3m")...)
-		eventually(t, "the run to wait for review", time.Minute, func() bool { return has("waiting for pull request") })
+		eventually(t, "the run to wait for review", reviewStart, func() bool { return has("waiting for pull request") })
 		require.True(t, has(fmt.Sprintf("updated pull request #%d with the newer plan", opened.PullRequest.Number)))
 		open := giteaPulls(t, g, "open")
 		require.Len(t, open, 1)
@@ -388,7 +393,7 @@ func TestReview(t *testing.T) {
 		rr.t = t
 		stagingRuns(t, f, "1.3.0", "1.4.0")
 		has, wait := rr.start(append(base, "--wait", "--rollback-on-failure", "--timeout", "3m")...)
-		eventually(t, "the run to wait for review", time.Minute, func() bool { return has("waiting for pull request") })
+		eventually(t, "the run to wait for review", reviewStart, func() bool { return has("waiting for pull request") })
 		open := giteaPulls(t, g, "open")
 		var n int
 		for _, pr := range open {

@@ -1,14 +1,12 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -202,8 +200,8 @@ func restart(t *testing.T, f *fleet.Fleet, env, component string) {
 // background starts `kubectl promote ...` without waiting for it; wait returns its result.
 type running struct {
 	cmd    *exec.Cmd
-	out    *lockedBuffer
-	err    *lockedBuffer
+	out    *syncBuffer
+	err    *syncBuffer
 	start  time.Time
 	args   []string
 	result chan result
@@ -214,7 +212,7 @@ func startPromote(t *testing.T, f *fleet.Fleet, env []string, args ...string) *r
 	cmd := exec.Command("kubectl", append([]string{"promote"}, args...)...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+f.Kubeconfig, "HOME="+home, "NO_COLOR=1")
 	cmd.Env = append(cmd.Env, env...)
-	rn := &running{cmd: cmd, out: &lockedBuffer{}, err: &lockedBuffer{}, args: args, result: make(chan result, 1)}
+	rn := &running{cmd: cmd, out: &syncBuffer{}, err: &syncBuffer{}, args: args, result: make(chan result, 1)}
 	cmd.Stdout, cmd.Stderr = rn.out, rn.err
 	rn.start = time.Now()
 	require.NoError(t, cmd.Start())
@@ -258,25 +256,6 @@ func (rn *running) signal(t *testing.T, sig syscall.Signal) {
 	t.Helper()
 	// kubectl execs the plugin (syscall.Exec), so the process is the plugin.
 	require.NoError(t, rn.cmd.Process.Signal(sig))
-}
-
-// lockedBuffer is a running command's stdout or stderr, which the test reads while
-// the command writes it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // untilAnnotated waits until the promotion rn announced itself: the Kustomization

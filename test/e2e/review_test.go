@@ -113,6 +113,8 @@ func (rr *reviewRun) start(args ...string) (stderrHas func(string) bool, wait fu
 	return stderrHas, wait
 }
 
+// syncBuffer is a running command's stdout or stderr, which a test reads while the
+// command writes it.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
